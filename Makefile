@@ -1,0 +1,47 @@
+# referralops: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/referralops
+GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0
+export REFERRALOPS_DATA_DIR ?= $(CURDIR)/.data
+
+.PHONY: build test test-unit lint bench demo services-up services-down services-status chdb clean fuzz
+
+build: ## build bin/referralops
+	$(GO) build -o $(BIN) ./cmd/referralops
+
+services-up: ## install (if missing) and start ClickHouse and Kafka, create the default topics
+	deploy/local/services.sh up
+
+services-down: ## stop ClickHouse and Kafka (data is kept under .data/)
+	deploy/local/services.sh down
+
+services-status:
+	deploy/local/services.sh status
+
+chdb: ## install libchdb.so (ClickHouse 26.7 as a library) for the cross-version tests
+	deploy/local/chdb.sh
+
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# The whole suite, unit to end-to-end, against the real servers it starts.
+test: lint services-up chdb ## the whole test suite
+	REFERRALOPS_REQUIRE_SERVERS=1 $(GOTESTSUM) --format testname -- -count=1 -timeout 25m ./...
+
+test-unit: ## fast tests only: no servers needed (the rest skip)
+	$(GOTESTSUM) --format testname -- -count=1 -short ./...
+
+fuzz: ## run each decoder fuzz target for a while
+	$(GO) test ./ingest/event -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+bench: services-up build ## figures of issue #2 as `name value unit` lines
+	deploy/local/bench.sh
+
+demo: services-up build ## the whole pipeline on a realistic month of synthetic referrals
+	$(BIN) demo
+
+clean:
+	rm -rf bin

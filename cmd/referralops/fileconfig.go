@@ -1,0 +1,32 @@
+package main
+
+import (
+	"github.com/referralops/referralops/ingest"
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/internal/clickhouse"
+)
+
+// fileConfig is the YAML file's shape: one section per package, so one file can
+// serve every command (a command ignores the sections it does not use).
+type fileConfig struct {
+	Log        *logConfig         `yaml:"log"`
+	ClickHouse *clickhouse.Config `yaml:"clickhouse"`
+	Kafka      *broker.Config     `yaml:"kafka"`
+	Event      *event.Config      `yaml:"event"`
+	Ingest     *ingest.Config     `yaml:"ingest"`
+}
+
+func newFileConfig() *fileConfig {
+	ch := clickhouse.DefaultConfig()
+	kc := broker.DefaultConfig()
+	ec := event.DefaultConfig()
+	ic := ingest.DefaultConfig()
+	return &fileConfig{
+		Log:        &logConfig{Format: "auto", Level: "info"},
+		ClickHouse: &ch,
+		Kafka:      &kc,
+		Event:      &ec,
+		Ingest:     &ic,
+	}
+}

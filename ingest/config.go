@@ -1,0 +1,69 @@
+package ingest
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Config is the ingester's own settings. Kafka, ClickHouse and the event
+// contract have theirs in their packages.
+type Config struct {
+	Group           string        `yaml:"group"`
+	BatchRows       int           `yaml:"batch_rows"`
+	BatchMaxAge     time.Duration `yaml:"batch_max_age"`
+	ShutdownGrace   time.Duration `yaml:"shutdown_grace"`
+	RetryBackoffMin time.Duration `yaml:"retry_backoff_min"`
+	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
+	Listen          string        `yaml:"listen"`
+}
+
+// DefaultConfig is the configuration of the issue's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Group:           "referralops-ingest",
+		BatchRows:       50000,
+		BatchMaxAge:     time.Second,
+		ShutdownGrace:   30 * time.Second,
+		RetryBackoffMin: 200 * time.Millisecond,
+		RetryBackoffMax: 15 * time.Second,
+		Listen:          ":9465",
+	}
+}
+
+// RegisterFlags registers the ingester's flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Group, "group", c.Group, "Kafka consumer group; ingesters in one group share the partitions")
+	fs.IntVar(&c.BatchRows, "batch-rows", c.BatchRows, "insert a batch once it holds this many messages")
+	fs.DurationVar(&c.BatchMaxAge, "batch-max-age", c.BatchMaxAge, "insert a batch once its first message is this old")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.ShutdownGrace, "on SIGTERM, time allowed to flush and commit before exiting")
+	fs.DurationVar(&c.RetryBackoffMin, "retry-backoff-min", c.RetryBackoffMin, "first wait before retrying a failed insert, dead-letter write or commit")
+	fs.DurationVar(&c.RetryBackoffMax, "retry-backoff-max", c.RetryBackoffMax, "longest wait between retries")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address of /metrics, /healthz and /readyz")
+}
+
+// Validate checks the settings; errors name the flag.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Group == "" {
+		errs = append(errs, errors.New("group: must not be empty"))
+	}
+	if c.BatchRows <= 0 {
+		errs = append(errs, fmt.Errorf("batch-rows: must be > 0, got %d", c.BatchRows))
+	}
+	if c.BatchMaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("batch-max-age: must be > 0, got %s", c.BatchMaxAge))
+	}
+	if c.ShutdownGrace <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown-grace: must be > 0, got %s", c.ShutdownGrace))
+	}
+	if c.RetryBackoffMin <= 0 || c.RetryBackoffMax < c.RetryBackoffMin {
+		errs = append(errs, fmt.Errorf("retry-backoff-min, retry-backoff-max: need 0 < min <= max, got %s and %s", c.RetryBackoffMin, c.RetryBackoffMax))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %q is not host:port", c.Listen))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,181 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/referralops/referralops/internal/broker"
+)
+
+// Partitions is the partition count of test topics, as `make services-up` uses.
+const Partitions = 6
+
+// KafkaBrokers is the real broker of the end-to-end suite
+// (REFERRALOPS_TEST_KAFKA_BROKERS, default 127.0.0.1:9092); it skips or fails
+// the test when the broker does not answer.
+func KafkaBrokers(t testing.TB) []string {
+	t.Helper()
+	addr := envOr("REFERRALOPS_TEST_KAFKA_BROKERS", "127.0.0.1:9092")
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		unavailable(t, "Kafka broker at "+addr, err)
+	}
+	conn.Close()
+	return []string{addr}
+}
+
+// Topics creates a fresh set of input and dead-letter topics for one test on
+// brokers and deletes them when the test ends.
+func Topics(t testing.TB, brokers []string) broker.Config {
+	t.Helper()
+	prefix := UniqueName("t") + "-"
+	cfg := broker.DefaultConfig()
+	cfg.Brokers = brokers
+	cfg.Topics.Referrals = prefix + cfg.Topics.Referrals
+	cfg.Topics.Scheduling = prefix + cfg.Topics.Scheduling
+	cfg.Topics.Communications = prefix + cfg.Topics.Communications
+	cfg.Topics.DeadLetters = prefix + cfg.Topics.DeadLetters
+	all := append(cfg.Topics.Inputs(), cfg.Topics.DeadLetters)
+	if err := CreateTopics(context.Background(), brokers, all...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: all})
+	})
+	return cfg
+}
+
+// CreateTopics creates topics with Partitions partitions and waits until every
+// partition has a leader.
+func CreateTopics(ctx context.Context, brokers []string, topics ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	req := &kafka.CreateTopicsRequest{}
+	for _, name := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: name, NumPartitions: Partitions, ReplicationFactor: 1})
+	}
+	resp, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for name, err := range resp.Errors {
+		if err != nil {
+			return fmt.Errorf("create topic %s: %w", name, err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+		ready := err == nil
+		if ready {
+			for _, tp := range meta.Topics {
+				if tp.Error != nil || len(tp.Partitions) != Partitions {
+					ready = false
+				}
+				for _, p := range tp.Partitions {
+					if p.Error != nil || p.Leader.ID < 0 {
+						ready = false
+					}
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v have no leaders after 30s (last error: %v)", topics, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// EndOffsets returns the end offset of every partition of topics.
+func EndOffsets(ctx context.Context, brokers []string, topics ...string) (map[string]map[int]int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, topic := range topics {
+		for p := 0; p < Partitions; p++ {
+			req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+		}
+	}
+	resp, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[int]int64{}
+	for topic, parts := range resp.Topics {
+		out[topic] = map[int]int64{}
+		for _, p := range parts {
+			if p.Error != nil {
+				return nil, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
+			}
+			out[topic][p.Partition] = p.LastOffset
+		}
+	}
+	return out, nil
+}
+
+// CommittedOffsets returns group's committed offset of every partition of topics
+// (-1 where nothing is committed).
+func CommittedOffsets(ctx context.Context, brokers []string, group string, topics ...string) (map[string]map[int]int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	req := &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{}}
+	for _, topic := range topics {
+		for p := 0; p < Partitions; p++ {
+			req.Topics[topic] = append(req.Topics[topic], p)
+		}
+	}
+	resp, err := client.OffsetFetch(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, resp.Error
+	}
+	out := map[string]map[int]int64{}
+	for topic, parts := range resp.Topics {
+		out[topic] = map[int]int64{}
+		for _, p := range parts {
+			out[topic][p.Partition] = p.CommittedOffset
+		}
+	}
+	return out, nil
+}
+
+// WaitCommitted polls until group has committed the end offset of every
+// partition of topics, or fails the test at the deadline.
+func WaitCommitted(t testing.TB, brokers []string, group string, timeout time.Duration, topics ...string) {
+	t.Helper()
+	ctx := context.Background()
+	end, err := EndOffsets(ctx, brokers, topics...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	var behind string
+	for time.Now().Before(deadline) {
+		got, err := CommittedOffsets(ctx, brokers, group, topics...)
+		behind = ""
+		if err != nil {
+			behind = err.Error()
+		} else {
+			for topic, parts := range end {
+				for p, off := range parts {
+					if off > 0 && got[topic][p] < off {
+						behind += fmt.Sprintf(" %s/%d at %d of %d;", topic, p, got[topic][p], off)
+					}
+				}
+			}
+		}
+		if behind == "" {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("group %s did not commit to the end within %s:%s", group, timeout, behind)
+}
