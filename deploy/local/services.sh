@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# services.sh up|down|status: the local servers the end-to-end tests and the demo
+# need, i.e. ClickHouse (clickhouse.sh) and Kafka (kafka.sh). Safe to run twice.
+#
+#   up      clickhouse, then kafka; stops at the first failure (non-zero exit).
+#   down    both (kafka first); stops whatever is running, exit non-zero only
+#           if stopping one of them failed.
+#   status  one line per service; exit 0 only if both answer.
+#
+# Each script's environment variables apply (see their headers): e.g.
+# REFERRALOPS_DATA_DIR, CLICKHOUSE_TCP_PORT, KAFKA_PORT.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+usage() {
+	echo "usage: $0 up|down|status" >&2
+	exit 2
+}
+
+cmd_up() {
+	"$here/clickhouse.sh" up || {
+		echo "services.sh: ERROR: clickhouse failed to start (see above)" >&2
+		exit 1
+	}
+	"$here/kafka.sh" up || {
+		echo "services.sh: ERROR: kafka failed to start (see above); clickhouse is left running" >&2
+		exit 1
+	}
+}
+
+cmd_down() {
+	local rc=0
+	"$here/kafka.sh" down || rc=1
+	"$here/clickhouse.sh" down || rc=1
+	((rc == 0)) || echo "services.sh: ERROR: stopping a service failed (see above)" >&2
+	return "$rc"
+}
+
+cmd_status() {
+	local rc=0
+	"$here/clickhouse.sh" status || rc=1
+	"$here/kafka.sh" status || rc=1
+	return "$rc"
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+*) usage ;;
+esac
