@@ -7,18 +7,12 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/clickhouse"
 )
 
-// eventColumns are the `events` columns in insert order. Inserts name them: the
-// 18.16 server refuses an insert without a column list.
-var eventColumns = []string{
-	"event_id", "event_type", "event_time", "referral_id", "source",
-	"referrer_id", "referrer_org_id", "referrer_type", "referrer_network", "service_line",
-	"location_id", "destination_network", "destination_org_id", "payer_class", "priority",
-	"channel", "patient_token", "reason", "missing", "appointment_id",
-	"scheduled_for", "visit_type", "cancelled_by", "recipient", "outcome",
-	"kafka_topic", "kafka_partition", "kafka_offset", "ingested_at",
-}
+// eventColumns are the `events` columns in insert order; rows.columns returns
+// its slices in this order.
+var eventColumns = clickhouse.EventColumns
 
 func insertQuery(table string) string {
 	return "INSERT INTO " + table + " (" + strings.Join(eventColumns, ", ") + ")"

@@ -296,9 +296,10 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 // until it succeeds or flushCtx ends, then commits the batch's offsets.
 func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *batch, offsets *committed) error {
 	start := time.Now()
-	if len(b.deadLetters) > 0 {
-		if err := in.retry(flushCtx, in.deadLetter, func(ctx context.Context) error {
-			return in.dlq.WriteMessages(ctx, b.deadLetters...)
+	if pending := b.deadLetters; len(pending) > 0 {
+		if err := in.retry(flushCtx, in.deadLetter, func(ctx context.Context) (err error) {
+			pending, err = writeDeadLetters(ctx, in.dlq, pending)
+			return err
 		}); err != nil {
 			return fmt.Errorf("%w: %d records not committed: %v", ErrGraceExpired, b.count, err)
 		}

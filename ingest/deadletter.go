@@ -1,6 +1,10 @@
 package ingest
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/segmentio/kafka-go"
@@ -21,8 +25,12 @@ const (
 )
 
 // maxDeadLetterValue keeps a dead letter under Kafka's default 1 MB message
-// limit once the headers are added.
-const maxDeadLetterValue = 1000000 - 16<<10
+// limit once the headers are added; shortDeadLetterValue is the cut made when the
+// broker still refuses one as too large (a broker configured lower).
+const (
+	maxDeadLetterValue   = 1000000 - 16<<10
+	shortDeadLetterValue = 64 << 10
+)
 
 // deadLetter builds the dead-letter message for m, which failed to decode with err.
 func deadLetter(m *kafka.Message, err error) kafka.Message {
@@ -35,12 +43,52 @@ func deadLetter(m *kafka.Message, err error) kafka.Message {
 		kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
 		kafka.Header{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
 	)
-	value := m.Value
-	if len(value) > maxDeadLetterValue {
-		headers = append(headers, kafka.Header{Key: HeaderTruncated, Value: []byte(strconv.Itoa(len(value)))})
-		value = value[:maxDeadLetterValue]
+	dl := kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
+	truncate(&dl, maxDeadLetterValue)
+	return dl
+}
+
+// truncate cuts a dead letter's value to at most n bytes, recording the
+// original length once.
+func truncate(m *kafka.Message, n int) {
+	if len(m.Value) <= n {
+		return
 	}
-	return kafka.Message{Key: m.Key, Value: value, Headers: headers}
+	if !slices.ContainsFunc(m.Headers, func(h kafka.Header) bool { return h.Key == HeaderTruncated }) {
+		m.Headers = append(m.Headers, kafka.Header{Key: HeaderTruncated, Value: []byte(strconv.Itoa(len(m.Value)))})
+	}
+	m.Value = m.Value[:n]
+}
+
+// writeDeadLetters writes msgs once and returns those still to write: all of
+// them on a general error, the failed ones when the writer reports per-message
+// errors (so a retry does not write the others twice). A message the broker
+// refuses as too large is cut shorter for its retry.
+func writeDeadLetters(ctx context.Context, w DeadLetterWriter, msgs []kafka.Message) ([]kafka.Message, error) {
+	err := w.WriteMessages(ctx, msgs...)
+	if err == nil {
+		return nil, nil
+	}
+	var perMessage kafka.WriteErrors
+	if !errors.As(err, &perMessage) || len(perMessage) != len(msgs) {
+		return msgs, err
+	}
+	var failed []kafka.Message
+	var first error
+	for i, e := range perMessage {
+		if e == nil {
+			continue
+		}
+		if errors.Is(e, kafka.MessageSizeTooLarge) {
+			truncate(&msgs[i], shortDeadLetterValue)
+		}
+		failed = append(failed, msgs[i])
+		if first == nil {
+			first = e
+		}
+	}
+	// kafka.WriteErrors prints every message's error; one is enough to act on.
+	return failed, fmt.Errorf("%d of %d dead letters not written: %w", len(failed), len(msgs), first)
 }
 
 // eventHeaders converts Kafka headers for the decoder (binary mode reads ce_*).

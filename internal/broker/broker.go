@@ -158,6 +158,10 @@ func missingTopics(ctx context.Context, client *kafka.Client, topics []string) (
 	return missing, nil
 }
 
+// MaxBatchBytes keeps a produced record batch within the broker's default
+// message.max.bytes (1 MB), which limits whole batches, not single records.
+const MaxBatchBytes = 1000000
+
 // NewWriter returns a synchronous writer that waits for all in-sync replicas, hashes
 // keys to partitions (one referral's events share a partition), and batches for
 // throughput. topic may be empty when every message names its topic.
@@ -168,7 +172,7 @@ func NewWriter(c Config, topic string) *kafka.Writer {
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchSize:              10000,
-		BatchBytes:             16 << 20,
+		BatchBytes:             MaxBatchBytes,
 		BatchTimeout:           5 * time.Millisecond,
 		AllowAutoTopicCreation: false,
 	}

@@ -166,4 +166,3 @@ func tail(b []byte, n int) []byte {
 	i := bytes.IndexByte(b[len(b)-n:], '\n')
 	return b[len(b)-n+i+1:]
 }
-

@@ -1,0 +1,115 @@
+package testenv
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/referralops/referralops/internal/clickhouse"
+)
+
+// ClickHouseDB is a migrated database of its own for one test.
+type ClickHouseDB struct {
+	DSN      string // names the database
+	Database string
+	Conn     driver.Conn
+}
+
+// Querier reads the database with the package clickhouse helpers.
+func (c *ClickHouseDB) Querier() clickhouse.Querier { return clickhouse.Native{Conn: c.Conn} }
+
+// ClickHouse gives the test a fresh, migrated database on the shared server
+// (REFERRALOPS_TEST_CLICKHOUSE_ADDR, default 127.0.0.1:9000), dropped at cleanup.
+func ClickHouse(t testing.TB) *ClickHouseDB {
+	t.Helper()
+	return database(t, envOr("REFERRALOPS_TEST_CLICKHOUSE_ADDR", "127.0.0.1:9000"))
+}
+
+func database(t testing.TB, addr string) *ClickHouseDB {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		unavailable(t, "ClickHouse server at "+addr, err)
+	}
+	conn.Close()
+	db := UniqueName("rt_")
+	cfg := clickhouse.DefaultConfig()
+	cfg.DSN = "clickhouse://" + addr + "/" + db
+	ctx := context.Background()
+	c, err := clickhouse.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := clickhouse.MigrateConn(ctx, c, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		c.Close()
+	})
+	return &ClickHouseDB{DSN: cfg.DSN, Database: db, Conn: c}
+}
+
+// ClickHouseServer is a ClickHouse server of the test's own, started with
+// deploy/local/clickhouse.sh on free ports with its data in a temporary
+// directory, for tests that stop and start the server.
+type ClickHouseServer struct {
+	env       []string
+	addr      string
+	stoppedAt time.Time
+}
+
+// StartClickHouseServer starts a dedicated server and stops it at cleanup.
+func StartClickHouseServer(t testing.TB) *ClickHouseServer {
+	t.Helper()
+	if _, err := exec.LookPath("clickhouse-server"); err != nil {
+		unavailable(t, "clickhouse-server", err)
+	}
+	tcp, http := FreeAddr(t), FreeAddr(t)
+	s := &ClickHouseServer{addr: tcp, env: []string{
+		"REFERRALOPS_DATA_DIR=" + t.TempDir(),
+		"CLICKHOUSE_TCP_PORT=" + port(tcp),
+		"CLICKHOUSE_HTTP_PORT=" + port(http),
+	}}
+	s.Start(t)
+	t.Cleanup(func() { s.run(t, "down") })
+	return s
+}
+
+// Database gives the test a migrated database on this server.
+func (s *ClickHouseServer) Database(t testing.TB) *ClickHouseDB {
+	t.Helper()
+	return database(t, s.addr)
+}
+
+// Start starts the server and waits until it answers.
+func (s *ClickHouseServer) Start(t testing.TB) { t.Helper(); s.run(t, "up") }
+
+// Stop stops the server and waits until it has exited.
+func (s *ClickHouseServer) Stop(t testing.TB) {
+	t.Helper()
+	s.run(t, "down")
+	s.stoppedAt = time.Now()
+}
+
+// SinceStop is the time since the last Stop.
+func (s *ClickHouseServer) SinceStop() time.Duration { return time.Since(s.stoppedAt) }
+
+func (s *ClickHouseServer) run(t testing.TB, action string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(RepoRoot(), "deploy", "local", "clickhouse.sh"), action)
+	cmd.Env = append(cmd.Environ(), s.env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("clickhouse.sh %s: %v\n%s", action, err, out)
+	}
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
