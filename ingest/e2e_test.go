@@ -248,7 +248,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	}
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
 	ch := testenv.ClickHouse(t)
-	d := generate(t, kc, 14000, 1)
+	d := generate(t, kc, 24000, 1)
 	d.produce(t, kc, nil)
 
 	group := testenv.UniqueName("g")
@@ -295,7 +295,7 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 	}
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
 	killed := testenv.ClickHouse(t)
-	d := generate(t, kc, 14000, 2)
+	d := generate(t, kc, 24000, 2)
 	total := len(d.messages)
 
 	group := testenv.UniqueName("g")
@@ -328,8 +328,8 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 	asOf := d.cfg.End.Add(24 * time.Hour)
 	want := referralFacts(t, clean, asOf)
 	got := referralFacts(t, killed, asOf)
-	if len(want) < 14000 {
-		t.Fatalf("uninterrupted run has facts for %d referrals, want >= 14000", len(want))
+	if len(want) < 24000 {
+		t.Fatalf("uninterrupted run has facts for %d referrals, want >= 24000", len(want))
 	}
 	if !slices.EqualFunc(got, want, func(a, b clickhouse.ReferralFact) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
 		t.Fatalf("per-referral facts differ after kills: %d vs %d referrals; first difference %s", len(got), len(want), firstDiff(got, want))
@@ -379,7 +379,7 @@ func TestIngestClickHouseOutage(t *testing.T) {
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
 	server := testenv.StartClickHouseServer(t)
 	ch := server.Database(t)
-	d := generate(t, kc, 14000, 3)
+	d := generate(t, kc, 24000, 3)
 
 	group := testenv.UniqueName("g")
 	p, base := ingester(t, kc, ch.DSN, group, "--batch-rows", "5000")
@@ -421,7 +421,7 @@ func TestTwoIngestersSharePartitions(t *testing.T) {
 	}
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
 	ch := testenv.ClickHouse(t)
-	d := generate(t, kc, 14000, 4)
+	d := generate(t, kc, 24000, 4)
 
 	group := testenv.UniqueName("g")
 	_, a := ingester(t, kc, ch.DSN, group)

@@ -1,0 +1,110 @@
+package clickhouse_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referralops/referralops/internal/clickhouse"
+)
+
+// redelivered is rows delivered again: reversed, from later offsets.
+func redelivered(rows []row) []row {
+	out := slices.Clone(rows)
+	slices.Reverse(out)
+	for i := range out {
+		out[i].Offset += 1000
+		out[i].IngestedAt = out[i].IngestedAt.Add(time.Hour)
+	}
+	return out
+}
+
+func asOfTimes() []time.Time { return []time.Time{asOf, asOfEarly, asOfFirst} }
+
+func diffFacts(got, want []clickhouse.ReferralFact) string {
+	var sb strings.Builder
+	for i := 0; i < max(len(got), len(want)); i++ {
+		var g, w string
+		if i < len(got) {
+			g = fmt.Sprintf("%+v", got[i])
+		}
+		if i < len(want) {
+			w = fmt.Sprintf("%+v", want[i])
+		}
+		if g != w {
+			fmt.Fprintf(&sb, "\n  got  %s\n  want %s", g, w)
+		}
+	}
+	return sb.String()
+}
+
+func checkFacts(t *testing.T, e *engine, db string, when string) {
+	t.Helper()
+	for _, at := range asOfTimes() {
+		if d := diffFacts(facts(t, e, db, at), wantFacts[at]); d != "" {
+			t.Errorf("%s (%s), %s, as of %s:%s", e.name, e.dialect.Version, when, at.Format(time.DateTime), d)
+		}
+	}
+}
+
+// TestReferralFacts: the fixture's facts equal the hand-computed ones, and a
+// second delivery of every event (other order, other offsets) changes nothing,
+// before and after the engine merges parts.
+func TestReferralFacts(t *testing.T) {
+	onEngines(t, func(t *testing.T, e *engine) {
+		db := migrated(t, e)
+		insert(t, e, db, fixture)
+		checkFacts(t, e, db, "after one delivery")
+		insert(t, e, db, redelivered(fixture))
+		checkFacts(t, e, db, "after a second delivery")
+		for _, table := range []string{"events", "referral_facts", "appointment_facts"} {
+			if err := e.exec.Exec(context.Background(), "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkFacts(t, e, db, "after OPTIMIZE FINAL")
+		rows, err := e.exec.Query(context.Background(), "SELECT count() FROM "+db+".events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rows[0][0], fmt.Sprint(len(fixture)); got != want {
+			t.Errorf("events after merge: %s rows, want %s (one per event id)", got, want)
+		}
+	})
+}
+
+// TestBackfill: events stored before the views exist (an upgrade, or an
+// ingester that raced the migration) reach the facts through the migrations'
+// backfill.
+func TestBackfill(t *testing.T) {
+	onEngines(t, func(t *testing.T, e *engine) {
+		ctx := context.Background()
+		db := testDatabase(t, e)
+		ms, err := clickhouse.Migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.exec.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
+			t.Fatal(err)
+		}
+		stmts, err := ms[0].Statements(e.dialect, db) // events only
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range stmts {
+			if err := e.exec.Exec(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		insert(t, e, db, fixture)
+		if _, err := clickhouse.Migrate(ctx, e.exec, e.dialect, db); err != nil {
+			t.Fatal(err)
+		}
+		checkFacts(t, e, db, "backfilled")
+		insert(t, e, db, redelivered(fixture))
+		checkFacts(t, e, db, "backfilled, then a second delivery")
+	})
+}

@@ -1,0 +1,289 @@
+package clickhouse
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+//go:embed sql/*.sql
+var sqlFiles embed.FS
+
+// Migration is one embedded migrations/NNNN_name.sql file.
+type Migration struct {
+	Version int
+	Name    string
+	tmpl    *template.Template
+}
+
+// Statements renders the migration for a dialect and database and splits it
+// into statements.
+func (m Migration) Statements(d Dialect, db string) ([]string, error) {
+	if err := ValidateIdentifier(db); err != nil {
+		return nil, err
+	}
+	return render(m.tmpl, d, db)
+}
+
+var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+var loadMigrations = sync.OnceValues(func() ([]Migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []Migration
+	for _, e := range entries {
+		match := migrationName.FindStringSubmatch(e.Name())
+		if match == nil {
+			return nil, fmt.Errorf("migration file %s: want NNNN_name.sql", e.Name())
+		}
+		v, _ := strconv.Atoi(match[1])
+		if len(ms) > 0 && ms[len(ms)-1].Version == v {
+			return nil, fmt.Errorf("migration version %04d used twice", v)
+		}
+		t, err := parseTemplate(migrationFiles, "migrations/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, Migration{Version: v, Name: match[2], tmpl: t})
+	}
+	return ms, nil // fs.ReadDir sorts by name, so by version
+})
+
+// Migrations are the embedded migrations in version order.
+func Migrations() ([]Migration, error) { return loadMigrations() }
+
+func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
+	b, err := fs.ReadFile(fsys, path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.New(path).Option("missingkey=error").Parse(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// templateData is what the .sql templates see.
+type templateData struct {
+	Dialect
+	DB            string
+	Enum          string // the column type of enum-like strings
+	RetentionDays int
+}
+
+func render(t *template.Template, d Dialect, db string) ([]string, error) {
+	var sb strings.Builder
+	data := templateData{Dialect: d, DB: db, Enum: d.enum(), RetentionDays: d.retentionDays()}
+	if err := t.Execute(&sb, data); err != nil {
+		return nil, fmt.Errorf("render %s: %w", t.Name(), err)
+	}
+	return SplitStatements(sb.String()), nil
+}
+
+// SplitStatements splits SQL text into statements. A statement ends with a `;`
+// at the end of a line; lines that are only a `--` comment are dropped. That is
+// all the embedded files need, and it never splits inside a string literal
+// unless the literal itself spans a line ending in `;`.
+func SplitStatements(text string) []string {
+	var stmts []string
+	var cur strings.Builder
+	flush := func() {
+		if s := strings.TrimSpace(cur.String()); s != "" {
+			stmts = append(stmts, s)
+		}
+		cur.Reset()
+	}
+	for line := range strings.Lines(text) {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		if strings.HasSuffix(trimmed, ";") {
+			cur.WriteString(strings.TrimSuffix(strings.TrimRight(line, " \t\r\n"), ";"))
+			flush()
+			continue
+		}
+		cur.WriteString(line)
+	}
+	flush()
+	return stmts
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// ValidateIdentifier accepts a database name that needs no quoting. Names are
+// pasted into SQL, so anything else is refused rather than escaped.
+func ValidateIdentifier(name string) error {
+	if !identifier.MatchString(name) {
+		return fmt.Errorf("%q is not a plain identifier (letters, digits, _; not starting with a digit)", name)
+	}
+	return nil
+}
+
+var bootstrap = sync.OnceValues(func() (*template.Template, error) {
+	return parseTemplate(sqlFiles, "sql/schema_migrations.sql")
+})
+
+// Migrate creates database db if missing and applies, in version order, the
+// embedded migrations not yet recorded in db.schema_migrations, rendered for
+// dialect d. It returns the versions it applied.
+//
+// It is safe to run again and to run from several processes at once, without
+// a lock, because:
+//   - every statement is idempotent (CREATE ... IF NOT EXISTS; backfills insert
+//     into tables of idempotent aggregate states), so applying a migration that
+//     another process is applying, or has half applied, converges to the same
+//     schema and data;
+//   - a version is recorded only after all of its statements succeeded, in a
+//     ReplacingMergeTree keyed by version, where a second record of the same
+//     version is harmless;
+//   - two CREATE ... IF NOT EXISTS of one object are serialized by the
+//     server's DDL guard (verified on 18.16 and 26.7); should a server ever let
+//     one fail with "already exists", that statement is retried, and the retry
+//     is a no-op;
+//   - even a second materialized view feeding a facts table could not change a
+//     fact, since its states are idempotent (the names make one view per table).
+//
+// The backfill statements read all of `events`; on a first migration that table
+// is empty, on an upgrade the DSN's read_timeout must cover the scan.
+//
+// A crash between statements leaves the version unrecorded, so the next run
+// repeats the whole migration; idempotence makes that correct.
+func Migrate(ctx context.Context, exec Executor, d Dialect, db string) (applied []int, err error) {
+	if err := ValidateIdentifier(db); err != nil {
+		return nil, fmt.Errorf("migrate: database: %w", err)
+	}
+	ms, err := Migrations()
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	boot, err := bootstrap()
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	stmts, err := render(boot, d, db)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	for _, s := range stmts {
+		if err := execIdempotent(ctx, exec, s); err != nil {
+			return nil, fmt.Errorf("migrate %s: create schema_migrations: %w", db, err)
+		}
+	}
+	done, err := AppliedVersions(ctx, exec, db)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if slices.Contains(done, m.Version) {
+			continue
+		}
+		stmts, err := m.Statements(d, db)
+		if err != nil {
+			return applied, fmt.Errorf("migrate %s: %04d_%s: %w", db, m.Version, m.Name, err)
+		}
+		for i, s := range stmts {
+			if err := execIdempotent(ctx, exec, s); err != nil {
+				return applied, fmt.Errorf("migrate %s: %04d_%s statement %d: %w", db, m.Version, m.Name, i+1, err)
+			}
+		}
+		// INSERT ... SELECT, not VALUES: see Native.Exec.
+		record := fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, applied_at) SELECT %d, '%s', now()",
+			db, m.Version, m.Name)
+		if err := exec.Exec(ctx, record); err != nil {
+			return applied, fmt.Errorf("migrate %s: record %04d_%s: %w", db, m.Version, m.Name, err)
+		}
+		applied = append(applied, m.Version)
+	}
+	return applied, nil
+}
+
+// AppliedVersions lists the versions recorded in db.schema_migrations, ascending.
+func AppliedVersions(ctx context.Context, q Querier, db string) ([]int, error) {
+	if err := ValidateIdentifier(db); err != nil {
+		return nil, err
+	}
+	rows, err := q.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("read %s.schema_migrations: %w", db, err)
+	}
+	vs := make([]int, 0, len(rows))
+	for _, r := range rows {
+		if len(r) != 1 {
+			return nil, fmt.Errorf("read %s.schema_migrations: unexpected row %q", db, r)
+		}
+		v, err := strconv.Atoi(r[0])
+		if err != nil {
+			return nil, fmt.Errorf("read %s.schema_migrations: version %q: %w", db, r[0], err)
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
+
+// execIdempotent runs an idempotent statement, retrying the "already exists"
+// errors that two concurrent CREATE ... IF NOT EXISTS can produce.
+func execIdempotent(ctx context.Context, exec Executor, stmt string) error {
+	const attempts = 5
+	for i := 1; ; i++ {
+		err := exec.Exec(ctx, stmt)
+		if err == nil || i == attempts || !isAlreadyExists(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(i) * 100 * time.Millisecond):
+		}
+	}
+}
+
+// ClickHouse error codes for a table or database that exists already.
+const (
+	codeTableAlreadyExists    = 57
+	codeDatabaseAlreadyExists = 82
+)
+
+func isAlreadyExists(err error) bool {
+	if ex, ok := errors.AsType[*proto.Exception](err); ok {
+		return ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists
+	}
+	// chDB reports errors as text: "Code: 57. DB::Exception: ...".
+	msg := err.Error()
+	return strings.Contains(msg, fmt.Sprintf("Code: %d.", codeTableAlreadyExists)) ||
+		strings.Contains(msg, fmt.Sprintf("Code: %d.", codeDatabaseAlreadyExists))
+}
+
+// MigrateConn migrates the database of cfg over a native connection, with the
+// dialect of the connected server and cfg's retention: what `referralops
+// migrate` and the local stack run.
+func MigrateConn(ctx context.Context, conn driver.Conn, cfg Config) (Dialect, []int, error) {
+	exec := Native{Conn: conn}
+	d, err := DetectDialect(ctx, exec)
+	if err != nil {
+		return Dialect{}, nil, err
+	}
+	if cfg.RetentionDays > 0 {
+		d.RetentionDays = cfg.RetentionDays
+	}
+	applied, err := Migrate(ctx, exec, d, cfg.Database())
+	return d, applied, err
+}

@@ -1,0 +1,205 @@
+package clickhouse_test
+
+import (
+	"context"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/referralops/referralops/internal/clickhouse"
+)
+
+func allVersions(t *testing.T) []int {
+	t.Helper()
+	ms, err := clickhouse.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []int
+	for _, m := range ms {
+		vs = append(vs, m.Version)
+	}
+	return vs
+}
+
+func appliedVersions(t *testing.T, e *engine, db string) []int {
+	t.Helper()
+	vs, err := clickhouse.AppliedVersions(context.Background(), e.exec, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+// TestMigrateTwice: a second run applies nothing; every statement of every
+// migration can run again (what a crash mid-migration or a concurrent run
+// does); the data stays right.
+func TestMigrateTwice(t *testing.T) {
+	onEngines(t, func(t *testing.T, e *engine) {
+		ctx := context.Background()
+		db := testDatabase(t, e)
+		want := allVersions(t)
+		applied, err := clickhouse.Migrate(ctx, e.exec, e.dialect, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(applied, want) {
+			t.Errorf("first run applied %v, want %v", applied, want)
+		}
+		insert(t, e, db, fixture)
+		applied, err = clickhouse.Migrate(ctx, e.exec, e.dialect, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(applied) != 0 {
+			t.Errorf("second run applied %v, want nothing", applied)
+		}
+		if got := appliedVersions(t, e, db); !slices.Equal(got, want) {
+			t.Errorf("recorded versions %v, want %v", got, want)
+		}
+		ms, _ := clickhouse.Migrations()
+		for _, m := range ms {
+			stmts, err := m.Statements(e.dialect, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range stmts {
+				if err := e.exec.Exec(ctx, s); err != nil {
+					t.Errorf("%04d_%s statement %d again: %v", m.Version, m.Name, i+1, err)
+				}
+			}
+		}
+		checkFacts(t, e, db, "after every statement ran twice")
+	})
+}
+
+// TestMigrateConcurrently: processes that migrate one database at the same time
+// all succeed, and the schema is whole (each object once).
+func TestMigrateConcurrently(t *testing.T) {
+	onEngines(t, func(t *testing.T, e *engine) {
+		for round := range 3 {
+			db := testDatabase(t, e)
+			const workers = 4
+			execs := make([]clickhouse.Executor, workers)
+			for i := range execs {
+				execs[i] = e.exec
+				if e.newConn != nil { // a connection each, as separate processes would have
+					execs[i] = clickhouse.Native{Conn: e.newConn(t)}
+				}
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, workers)
+			applied := make([][]int, workers)
+			for i := range workers {
+				wg.Go(func() {
+					applied[i], errs[i] = clickhouse.Migrate(context.Background(), execs[i], e.dialect, db)
+				})
+			}
+			wg.Wait()
+			var union []int
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d, migration %d of %d: %v", round, i+1, workers, err)
+				}
+				union = append(union, applied[i]...)
+			}
+			slices.Sort(union)
+			want := allVersions(t)
+			if got := slices.Compact(union); !slices.Equal(got, want) {
+				t.Errorf("round %d: versions applied between them %v, want %v", round, got, want)
+			}
+			if got := appliedVersions(t, e, db); !slices.Equal(got, want) {
+				t.Errorf("round %d: recorded versions %v, want %v", round, got, want)
+			}
+			rows, err := e.exec.Query(context.Background(),
+				"SELECT name, engine FROM system.tables WHERE database = '"+db+"' ORDER BY name")
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantTables := [][]string{
+				{"appointment_facts", "AggregatingMergeTree"}, {"appointment_facts_mv", "MaterializedView"},
+				{"events", "ReplacingMergeTree"}, {"referral_facts", "AggregatingMergeTree"},
+				{"referral_facts_mv", "MaterializedView"}, {"schema_migrations", "ReplacingMergeTree"},
+			}
+			if !slices.EqualFunc(rows, wantTables, slices.Equal) {
+				t.Errorf("round %d: tables %q, want %q", round, rows, wantTables)
+			}
+			insert(t, e, db, fixture)
+			checkFacts(t, e, db, "after concurrent migrations")
+		}
+	})
+}
+
+// TestSchemaDialect: the engine got the DDL its dialect selects: the named
+// columns of `events` in order, LowCardinality and TTL only where supported.
+func TestSchemaDialect(t *testing.T) {
+	onEngines(t, func(t *testing.T, e *engine) {
+		ctx := context.Background()
+		db := migrated(t, e)
+		rows, err := e.exec.Query(ctx, "SELECT name, type FROM system.columns WHERE database = '"+db+"' AND table = 'events'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		types := map[string]string{}
+		for _, r := range rows {
+			names = append(names, r[0])
+			types[r[0]] = r[1]
+		}
+		if !slices.Equal(names, clickhouse.EventColumns) {
+			t.Errorf("events columns\n got %v\nwant %v", names, clickhouse.EventColumns)
+		}
+		wantEnum := "String"
+		if e.dialect.LowCardinality {
+			wantEnum = "LowCardinality(String)"
+		}
+		for col, want := range map[string]string{
+			"event_type": wantEnum, "service_line": wantEnum, "event_id": "String", "referral_id": "String",
+			"event_time": "DateTime('UTC')", "missing": "Array(String)", "kafka_offset": "Int64",
+		} {
+			if types[col] != want {
+				t.Errorf("events.%s is %s, want %s", col, types[col], want)
+			}
+		}
+		create, err := e.exec.Query(ctx, "SHOW CREATE TABLE "+db+".events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ddl := create[0][0]
+		if got := strings.Contains(ddl, "TTL "); got != e.dialect.TTL {
+			t.Errorf("TTL in DDL = %v, want %v (dialect %s):\n%s", got, e.dialect.TTL, e.dialect.Version, ddl)
+		}
+		t.Logf("%s %s: LowCardinality=%v TTL=%v", e.name, e.dialect.Version, e.dialect.LowCardinality, e.dialect.TTL)
+	})
+}
+
+// TestMigrateConn: the CLI path, database from the DSN, dialect from the server.
+func TestMigrateConn(t *testing.T) {
+	e := serverEngine(t)
+	db := testDatabase(t, e)
+	cfg := serverConfig()
+	u, err := url.Parse(cfg.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + db
+	cfg.DSN = u.String()
+	cfg.RetentionDays = 400
+	conn, err := clickhouse.Open(context.Background(), cfg) // the database does not exist yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	d, applied, err := clickhouse.MigrateConn(context.Background(), conn, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Version != e.dialect.Version || d.RetentionDays != 400 || !slices.Equal(applied, allVersions(t)) {
+		t.Errorf("MigrateConn = %+v, %v", d, applied)
+	}
+	if got := appliedVersions(t, e, db); !slices.Equal(got, allVersions(t)) {
+		t.Errorf("recorded %v", got)
+	}
+}

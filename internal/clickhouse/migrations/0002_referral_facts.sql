@@ -1,0 +1,107 @@
+-- referral_facts: one row per referral after merges, holding aggregate states
+-- from which every per-referral fact of KPIS.md can be evaluated exactly as of
+-- any past time T (events after T ignored). Read with the -Merge combinators
+-- grouped by referral_id (see sql/referral_facts_asof.sql for the reference).
+--
+-- Every state is idempotent: min/max/argMin/groupUniqArray of values that are a
+-- function of the event (same id => same tuple), never count or sum. So a
+-- duplicate delivery, a backfill overlapping the view, or a replay changes
+-- nothing after -Merge, before or after background merges.
+--
+-- As of T:
+--   * monotone facts are minIf states (the earliest time of a kind of event):
+--     the fact as of T is the stored minimum if it is <= T, else "not yet";
+--   * dimensions come from the earliest referral.created, argMinIf keyed by
+--     (event_time, event_id) so ties resolve the same everywhere; as of T they
+--     hold exactly when created_at <= T;
+--   * non-monotone histories are sets of small tuples, filtered by time <= T:
+--     destinations (created + redirected), auth decisions, consult notes.
+--
+-- State column names must differ from every `events` column: ClickHouse 18.16
+-- resolves a SELECT alias even inside its own aggregate's arguments.
+CREATE TABLE IF NOT EXISTS {{.DB}}.referral_facts
+(
+    referral_id String,
+    -- any event at all: first_event_at <= T means the referral exists as of T
+    first_event_at AggregateFunction(min, DateTime('UTC')),
+    -- latest activity; informational (not an as-of-T fact)
+    last_event_at AggregateFunction(max, DateTime('UTC')),
+    created_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    -- dimensions of the earliest referral.created
+    dim_source AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_service_line AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_location_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_referrer_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_referrer_org_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_referrer_type AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_referrer_network AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_payer_class AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_priority AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_channel AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_patient_token AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    -- (event_time, kind: 0 created / 1 redirected, event_id, destination_network,
+    -- destination_org_id); the final destination as of T is the greatest tuple
+    -- with time <= T, so at equal times a redirect wins over the creation.
+    destinations AggregateFunction(groupUniqArrayIf, Tuple(DateTime('UTC'), UInt8, String, String, String), UInt8),
+    accepted_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    -- referral.cancelled or referral.rejected
+    closed_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_requested_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_received_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    auth_requested_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    -- (event_time, event_id, approved: 1 auth_approved / 0 auth_denied)
+    auth_decisions AggregateFunction(groupUniqArrayIf, Tuple(DateTime('UTC'), String, UInt8), UInt8),
+    leaked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    first_booked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    first_completed_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    -- (event_time, event_id) of communication.consult_note_sent
+    consult_notes AggregateFunction(groupUniqArrayIf, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY referral_id;
+
+{{- /* The view's SELECT, also used by the backfill below. Column order = table order. */}}
+{{define "referral_facts_select"}}
+SELECT
+    referral_id,
+    minState(event_time) AS first_event_at,
+    maxState(event_time) AS last_event_at,
+    minIfState(event_time, event_type = 'referral.created') AS created_at,
+    argMinIfState(CAST(source AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_source,
+    argMinIfState(CAST(service_line AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_service_line,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_location_id,
+    argMinIfState(referrer_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_id,
+    argMinIfState(referrer_org_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_org_id,
+    argMinIfState(CAST(referrer_type AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_type,
+    argMinIfState(CAST(referrer_network AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_network,
+    argMinIfState(CAST(payer_class AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_payer_class,
+    argMinIfState(CAST(priority AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_priority,
+    argMinIfState(CAST(channel AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_channel,
+    argMinIfState(patient_token, tuple(event_time, event_id), event_type = 'referral.created') AS dim_patient_token,
+    groupUniqArrayIfState(
+        tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
+        event_type IN ('referral.created', 'referral.redirected')) AS destinations,
+    minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
+    minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
+    minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
+    minIfState(event_time, event_type = 'referral.info_received') AS info_received_at,
+    minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
+    groupUniqArrayIfState(
+        tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
+        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions,
+    minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
+    groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
+FROM {{.DB}}.events
+GROUP BY referral_id
+{{- end}}
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.referral_facts_mv TO {{.DB}}.referral_facts AS
+{{- template "referral_facts_select" .}};
+
+-- Backfill events stored before the view existed (an upgrade, or an ingester
+-- that raced the migration). Idempotent states make the overlap with rows the
+-- view already fed, and a re-run of this migration, harmless.
+INSERT INTO {{.DB}}.referral_facts
+{{- template "referral_facts_select" .}};

@@ -1,0 +1,56 @@
+-- appointment_facts: one row per (referral, appointment) after merges, with
+-- idempotent states from which an appointment's status and slot as of any T
+-- follow:
+--   history: (event_time, status rank, event_id, scheduled_for) per
+--     appointment.* event. Status rank: 1 booked, 2 rescheduled, 3 cancelled,
+--     4 no_show, 5 completed, so the greatest tuple with time <= T is the latest
+--     event with KPIS.md's tie order (completed > no_show > cancelled >
+--     rescheduled > booked), then event_id. The slot as of T is scheduled_for of
+--     the greatest tuple with time <= T and rank <= 2 (booked/rescheduled);
+--     scheduled_for is 1970-01-01 00:00:00 for the other kinds.
+--   first_booked_at: the earliest appointment.booked.
+-- ORDER BY (referral_id, appointment_id): per-referral reads (access time,
+-- worklists) are one range.
+CREATE TABLE IF NOT EXISTS {{.DB}}.appointment_facts
+(
+    referral_id String,
+    appointment_id String,
+    history AggregateFunction(groupUniqArray, Tuple(DateTime('UTC'), UInt8, String, DateTime('UTC'))),
+    first_booked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    -- where and what was booked, from the earliest appointment.booked
+    booked_location_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    booked_visit_type AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (referral_id, appointment_id);
+
+{{define "appointment_facts_select"}}
+SELECT
+    referral_id,
+    appointment_id,
+    groupUniqArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', 1,
+            event_type = 'appointment.rescheduled', 2,
+            event_type = 'appointment.cancelled', 3,
+            event_type = 'appointment.no_show', 4,
+            5)),
+        event_id,
+        scheduled_for)) AS history,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
+    argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
+FROM {{.DB}}.events
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id
+{{- end}}
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.appointment_facts_mv TO {{.DB}}.appointment_facts AS
+{{- template "appointment_facts_select" .}};
+
+-- Backfill; see 0002.
+INSERT INTO {{.DB}}.appointment_facts
+{{- template "appointment_facts_select" .}};
