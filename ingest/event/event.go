@@ -38,6 +38,9 @@ const (
 	StreamReferral Stream = iota
 	StreamScheduling
 	StreamCommunication
+
+	// StreamUnknown is the stream of a type outside the contract.
+	StreamUnknown Stream = -1
 )
 
 // Event is one validated event about one referral. Times are UTC.
@@ -78,4 +81,11 @@ type Data struct {
 
 	Recipient string // consult_note_sent
 	Outcome   string // patient_outreach
+}
+
+// Header is one Kafka record header, independent of the Kafka client. Binary
+// mode carries the CloudEvents attributes in headers.
+type Header struct {
+	Key   string
+	Value []byte
 }
