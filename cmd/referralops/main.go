@@ -43,6 +43,7 @@ var commands = map[string]command{
 	"migrate":  migrateCommand,
 	"ingest":   ingestCommand,
 	"generate": generateCommand,
+	"demo":     demoCommand,
 }
 
 func main() {

@@ -21,12 +21,17 @@ type Config struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 }
 
+// DefaultMaxMessageBytes is the default size limit of a message value.
+const DefaultMaxMessageBytes = 512 << 10
+
 // DefaultConfig returns the defaults: no extra service lines, 24h of future
-// skew, 1 MiB messages (Kafka's default message size limit).
+// skew, 512 KiB messages. Events are about 1 KB; the limit sits below Kafka's
+// default 1 MB so that an oversized message can still travel to the
+// dead-letter topic with its headers.
 func DefaultConfig() Config {
 	return Config{
 		MaxFutureSkew:   24 * time.Hour,
-		MaxMessageBytes: 1 << 20,
+		MaxMessageBytes: DefaultMaxMessageBytes,
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 func TestDefaultConfig(t *testing.T) {
 	c := DefaultConfig()
-	if c.MaxFutureSkew != 24*time.Hour || c.MaxMessageBytes != 1048576 || c.ExtraServiceLines != nil {
+	if c.MaxFutureSkew != 24*time.Hour || c.MaxMessageBytes != 524288 || c.ExtraServiceLines != nil {
 		t.Errorf("DefaultConfig() = %+v", c)
 	}
 	if err := c.Validate(); err != nil {

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/referralops/referralops/ingest/event"
 )
 
 // Limits that keep a run within what the simulation's compact encodings hold.
@@ -14,7 +16,7 @@ const (
 	// minMessageBytes keeps a too_large message clearly bigger than any valid one.
 	minMessageBytes = 4096
 	// DefaultMaxMessageBytes is the decoder's default size limit.
-	DefaultMaxMessageBytes = 1 << 20
+	DefaultMaxMessageBytes = event.DefaultMaxMessageBytes
 )
 
 // Config says what to simulate and how to deliver it.

@@ -38,8 +38,15 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-// URL is the server's base URL once it listens.
-func (s *Server) URL() string { return "http://" + s.listener.Addr().String() }
+// URL is the server's base URL once it listens; an unspecified address (":9465")
+// is shown as loopback, where a local user can open it.
+func (s *Server) URL() string {
+	addr := s.listener.Addr().(*net.TCPAddr)
+	if addr.IP.IsUnspecified() {
+		return fmt.Sprintf("http://127.0.0.1:%d", addr.Port)
+	}
+	return "http://" + addr.String()
+}
 
 // Handler is the server's routes.
 func (s *Server) Handler() http.Handler {

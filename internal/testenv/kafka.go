@@ -120,62 +120,19 @@ func EndOffsets(ctx context.Context, brokers []string, topics ...string) (map[st
 	return out, nil
 }
 
-// CommittedOffsets returns group's committed offset of every partition of topics
-// (-1 where nothing is committed).
-func CommittedOffsets(ctx context.Context, brokers []string, group string, topics ...string) (map[string]map[int]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	req := &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{}}
-	for _, topic := range topics {
-		for p := 0; p < Partitions; p++ {
-			req.Topics[topic] = append(req.Topics[topic], p)
-		}
-	}
-	resp, err := client.OffsetFetch(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Error != nil {
-		return nil, resp.Error
-	}
-	out := map[string]map[int]int64{}
-	for topic, parts := range resp.Topics {
-		out[topic] = map[int]int64{}
-		for _, p := range parts {
-			out[topic][p.Partition] = p.CommittedOffset
-		}
-	}
-	return out, nil
-}
-
 // WaitCommitted polls until group has committed the end offset of every
-// partition of topics, or fails the test at the deadline.
-func WaitCommitted(t testing.TB, brokers []string, group string, timeout time.Duration, topics ...string) {
+// partition of kc's input topics, or fails the test at the deadline.
+func WaitCommitted(t testing.TB, kc broker.Config, group string, timeout time.Duration) {
 	t.Helper()
-	ctx := context.Background()
-	end, err := EndOffsets(ctx, brokers, topics...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(timeout)
-	var behind string
+	var last string
 	for time.Now().Before(deadline) {
-		got, err := CommittedOffsets(ctx, brokers, group, topics...)
-		behind = ""
-		if err != nil {
-			behind = err.Error()
-		} else {
-			for topic, parts := range end {
-				for p, off := range parts {
-					if off > 0 && got[topic][p] < off {
-						behind += fmt.Sprintf(" %s/%d at %d of %d;", topic, p, got[topic][p], off)
-					}
-				}
-			}
-		}
-		if behind == "" {
+		lag, err := broker.GroupLag(context.Background(), kc, group, kc.Topics.Inputs()...)
+		if err == nil && broker.TotalLag(lag) == 0 {
 			return
 		}
+		last = fmt.Sprint(lag, err)
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("group %s did not commit to the end within %s:%s", group, timeout, behind)
+	t.Fatalf("group %s did not commit to the end within %s: lag %s", group, timeout, last)
 }
