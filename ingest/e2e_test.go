@@ -272,6 +272,60 @@ func TestIngestEndToEnd(t *testing.T) {
 	if code := p.Stop(30 * time.Second); code != 0 {
 		t.Errorf("ingest exited %d after SIGTERM, want 0", code)
 	}
+	checkNoIDsLogged(t, p.Output(), d)
+}
+
+// checkNoIDsLogged asserts that no referral id or event id reached the log.
+func checkNoIDsLogged(t *testing.T, log string, d *dataset) {
+	t.Helper()
+	for _, m := range d.messages {
+		if len(m.Key) > 0 && strings.Contains(log, string(m.Key)) {
+			t.Fatalf("a referral id is in the ingester's log:\n%s", log)
+		}
+	}
+	for id := range d.validIDs {
+		if strings.Contains(log, id) {
+			t.Fatalf("an event id is in the ingester's log:\n%s", log)
+		}
+	}
+}
+
+// TestIngestWaitsForTopics starts the ingester before its topics exist: it says
+// so, stays not ready, and consumes once they are created.
+func TestIngestWaitsForTopics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	brokers := testenv.KafkaBrokers(t)
+	kc := testenv.TopicNames(t, brokers)
+	ch := testenv.ClickHouse(t)
+	group := testenv.UniqueName("g")
+	p, base := ingester(t, kc, ch.DSN, group)
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		return strings.Contains(p.Output(), "topic does not exist yet") && strings.Contains(p.Output(), kc.Topics.Referrals)
+	}, func() string { return "no clear message about the missing topic:\n" + p.Output() })
+	if code := testenv.HTTPStatus(base + "/readyz"); code != 503 {
+		t.Errorf("/readyz = %d while topics are missing, want 503", code)
+	}
+	if err := testenv.CreateTopics(context.Background(), brokers, append(kc.Topics.Inputs(), kc.Topics.DeadLetters)...); err != nil {
+		t.Fatal(err)
+	}
+	cfg := generator.DefaultConfig()
+	cfg.Referrals, cfg.End, cfg.BinaryRatio = 300, time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC), 0.2
+	d := &dataset{cfg: cfg, validIDs: map[string]bool{}}
+	if _, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
+		d.messages = append(d.messages, m)
+		d.validIDs[m.EventID] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.produce(t, kc, nil)
+	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	checkStored(t, ch, d.validIDs)
+	if p.Exited() {
+		t.Fatalf("ingester exited:\n%s", p.Output())
+	}
 }
 
 func countValid(d *dataset) int {

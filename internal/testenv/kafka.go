@@ -33,6 +33,17 @@ func KafkaBrokers(t testing.TB) []string {
 // brokers and deletes them when the test ends.
 func Topics(t testing.TB, brokers []string) broker.Config {
 	t.Helper()
+	cfg := TopicNames(t, brokers)
+	if err := CreateTopics(context.Background(), brokers, append(cfg.Topics.Inputs(), cfg.Topics.DeadLetters)...); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TopicNames names a fresh set of topics without creating them; those that
+// exist when the test ends are deleted.
+func TopicNames(t testing.TB, brokers []string) broker.Config {
+	t.Helper()
 	prefix := UniqueName("t") + "-"
 	cfg := broker.DefaultConfig()
 	cfg.Brokers = brokers
@@ -41,9 +52,6 @@ func Topics(t testing.TB, brokers []string) broker.Config {
 	cfg.Topics.Communications = prefix + cfg.Topics.Communications
 	cfg.Topics.DeadLetters = prefix + cfg.Topics.DeadLetters
 	all := append(cfg.Topics.Inputs(), cfg.Topics.DeadLetters)
-	if err := CreateTopics(context.Background(), brokers, all...); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: all})
