@@ -1,0 +1,103 @@
+package ingest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/referralops/referralops/ingest/event"
+)
+
+// TestRowsColumnsMatchEventColumns guards the insert: each column slice must
+// sit at the position of its name in the column list the INSERT names.
+func TestRowsColumnsMatchEventColumns(t *testing.T) {
+	at := time.Date(2026, 3, 2, 14, 5, 0, 0, time.UTC)
+	slot := at.Add(72 * time.Hour)
+	now := at.Add(time.Hour)
+	e := event.Event{ID: "id-1", Source: "src", Type: event.AppointmentBooked, Time: at, Subject: "R-1", Data: event.Data{
+		ReferrerID: "ref", ReferrerOrgID: "org", ReferrerType: "primary_care", ReferrerNetwork: "in",
+		ServiceLine: "cardiology", LocationID: "loc", DestinationNetwork: "out", DestinationOrgID: "dest",
+		PayerClass: "medicare", Priority: "urgent", Channel: "fax", PatientToken: "pt", Reason: "why",
+		Missing: []string{"a"}, AppointmentID: "A-1", ScheduledFor: slot, VisitType: "new",
+		CancelledBy: "patient", Recipient: "pcp", Outcome: "reached",
+	}}
+	r := newRows(1)
+	r.add(&e, "topic-x", 4, 42, now)
+	want := map[string]any{
+		"event_id": "id-1", "event_type": "appointment.booked", "event_time": at, "referral_id": "R-1", "source": "src",
+		"referrer_id": "ref", "referrer_org_id": "org", "referrer_type": "primary_care", "referrer_network": "in",
+		"service_line": "cardiology", "location_id": "loc", "destination_network": "out", "destination_org_id": "dest",
+		"payer_class": "medicare", "priority": "urgent", "channel": "fax", "patient_token": "pt", "reason": "why",
+		"missing": "a", "appointment_id": "A-1", "scheduled_for": slot, "visit_type": "new", "cancelled_by": "patient",
+		"recipient": "pcp", "outcome": "reached", "kafka_topic": "topic-x", "kafka_partition": int32(4),
+		"kafka_offset": int64(42), "ingested_at": now,
+	}
+	cols := r.columns()
+	if len(cols) != len(eventColumns) || len(want) != len(eventColumns) {
+		t.Fatalf("%d column slices, %d column names, %d expectations", len(cols), len(eventColumns), len(want))
+	}
+	for i, name := range eventColumns {
+		var got any
+		switch c := cols[i].(type) {
+		case []string:
+			got = c[0]
+		case []time.Time:
+			got = c[0]
+		case [][]string:
+			got = c[0][0]
+		case []int32:
+			got = c[0]
+		case []int64:
+			got = c[0]
+		default:
+			t.Fatalf("column %s has unexpected type %T", name, c)
+		}
+		if got != want[name] {
+			t.Errorf("column %s (position %d) holds %v, want %v", name, i, got, want[name])
+		}
+	}
+}
+
+func TestRowsZeroValues(t *testing.T) {
+	r := newRows(1)
+	r.add(&event.Event{ID: "x", Type: event.ReferralAccepted, Time: time.Unix(1e9, 0).UTC(), Subject: "R"}, "t", 0, 0, time.Now())
+	if got := r.scheduled[0]; !got.Equal(time.Unix(0, 0)) {
+		t.Errorf("missing scheduled_for stored as %v, want the epoch (ClickHouse's zero DateTime)", got)
+	}
+	if r.missing[0] == nil || len(r.missing[0]) != 0 {
+		t.Errorf("missing list stored as %#v, want an empty array", r.missing[0])
+	}
+	r.reset()
+	if r.len() != 0 {
+		t.Errorf("reset left %d rows", r.len())
+	}
+}
+
+func TestBackoffStaysWithinBounds(t *testing.T) {
+	b := backoff{min: 10 * time.Millisecond, max: time.Second}
+	for i := range 100 {
+		d := b.next()
+		ceil := min(b.min<<min(i, 30), b.max)
+		if d < b.min || d > ceil {
+			t.Fatalf("attempt %d: wait %s outside [%s, %s]", i, d, b.min, ceil)
+		}
+	}
+	b.reset()
+	if d := b.next(); d > b.min {
+		t.Errorf("after reset the first wait is %s, want %s", d, b.min)
+	}
+}
+
+func TestBatchTracksNextOffsets(t *testing.T) {
+	b := newBatch(4)
+	now := time.Now()
+	b.track("a", 0, 7, now)
+	b.track("a", 0, 5, now) // out of order within a batch cannot lower the commit
+	b.track("b", 3, 0, now)
+	if b.next["a"][0] != 8 || b.next["b"][3] != 1 || b.count != 3 || !b.started.Equal(now) {
+		t.Errorf("next %v, count %d", b.next, b.count)
+	}
+	b.reset()
+	if !b.empty() || len(b.next) != 0 || !b.started.IsZero() {
+		t.Errorf("reset left %+v", b)
+	}
+}
