@@ -34,7 +34,7 @@ if [[ -f "$target" && -s "$stamp" && "$(size_of "$target")" == "$(cat "$stamp")"
 fi
 
 mkdir -p "$cache"
-tgz="$(ls "$cache"/*"-$version.tgz" 2>/dev/null | head -n1 || true)"
+tgz="$(find "$cache" -maxdepth 1 -name "*-$version.tgz" -print -quit)"
 if [[ -z "$tgz" ]]; then
 	command -v npm >/dev/null || { log "npm is required"; exit 1; }
 	log "fetching $pkg (about 180 MB) into $cache"

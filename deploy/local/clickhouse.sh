@@ -125,16 +125,7 @@ cmd_down() {
 	stop_daemon clickhouse-server "$PID_FILE" "$CONFIG_FILE" 60
 }
 
-cmd_status() {
-	if answers; then
-		local owner="not started by this script"
-		pid_alive "$PID_FILE" "$CONFIG_FILE" && owner="pid $(<"$PID_FILE")"
-		echo "clickhouse: up at 127.0.0.1:$TCP_PORT ($owner)"
-		return 0
-	fi
-	echo "clickhouse: down (nothing answers on 127.0.0.1:$TCP_PORT)"
-	return 1
-}
+cmd_status() { service_status clickhouse "127.0.0.1:$TCP_PORT" "$PID_FILE" "$CONFIG_FILE"; }
 
 case "${1:-}" in
 up) cmd_up ;;

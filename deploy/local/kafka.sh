@@ -246,16 +246,7 @@ cmd_down() {
 	stop_daemon kafka "$PID_FILE" "$MARKER" 30
 }
 
-cmd_status() {
-	if answers; then
-		local owner="not started by this script"
-		pid_alive "$PID_FILE" "$MARKER" && owner="pid $(<"$PID_FILE")"
-		echo "kafka: up at $BOOTSTRAP ($owner)"
-		return 0
-	fi
-	echo "kafka: down (nothing answers on $BOOTSTRAP)"
-	return 1
-}
+cmd_status() { service_status kafka "$BOOTSTRAP" "$PID_FILE" "$MARKER"; }
 
 case "${1:-}" in
 up) cmd_up ;;

@@ -180,3 +180,18 @@ port_in_use() {
 	# bash's /dev/tcp: no dependency on ss/netstat being installed.
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
+
+# service_status NAME ADDRESS PID_FILE MARKER: report whether the service
+# answers (the caller's `answers` function) and whether this script started
+# it; exit 0 when it answers.
+service_status() {
+	local name="$1" address="$2" pid_file="$3" marker="$4"
+	if answers; then
+		local owner="not started by this script"
+		pid_alive "$pid_file" "$marker" && owner="pid $(<"$pid_file")"
+		echo "$name: up at $address ($owner)"
+		return 0
+	fi
+	echo "$name: down (nothing answers on $address)"
+	return 1
+}
