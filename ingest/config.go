@@ -18,6 +18,11 @@ type Config struct {
 	RetryBackoffMin time.Duration `yaml:"retry_backoff_min"`
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
 	Listen          string        `yaml:"listen"`
+	InsertParallel  int           `yaml:"insert_parallelism"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: none): the
+	// garbage collector works harder near it instead of letting the heap
+	// double, keeping the process within a container's memory.
+	MemoryLimit int64 `yaml:"memory_limit_bytes"`
 }
 
 // DefaultConfig is the configuration of the issue's defaults.
@@ -30,6 +35,8 @@ func DefaultConfig() Config {
 		RetryBackoffMin: 200 * time.Millisecond,
 		RetryBackoffMax: 15 * time.Second,
 		Listen:          ":9465",
+		InsertParallel:  2,
+		MemoryLimit:     256 << 20,
 	}
 }
 
@@ -42,6 +49,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryBackoffMin, "retry-backoff-min", c.RetryBackoffMin, "first wait before retrying a failed insert, dead-letter write or commit")
 	fs.DurationVar(&c.RetryBackoffMax, "retry-backoff-max", c.RetryBackoffMax, "longest wait between retries")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of /metrics, /healthz and /readyz")
+	fs.Int64Var(&c.MemoryLimit, "memory-limit-bytes", c.MemoryLimit, "soft memory limit of the Go runtime (0: none; GOMEMLIMIT overrides)")
+	fs.IntVar(&c.InsertParallel, "insert-parallelism", c.InsertParallel, "concurrent INSERTs a batch is split into (ClickHouse runs each on one thread)")
 }
 
 // Validate checks the settings; errors name the flag.
@@ -61,6 +70,12 @@ func (c Config) Validate() error {
 	}
 	if c.RetryBackoffMin <= 0 || c.RetryBackoffMax < c.RetryBackoffMin {
 		errs = append(errs, fmt.Errorf("retry-backoff-min, retry-backoff-max: need 0 < min <= max, got %s and %s", c.RetryBackoffMin, c.RetryBackoffMax))
+	}
+	if c.MemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("memory-limit-bytes: must be >= 0, got %d", c.MemoryLimit))
+	}
+	if c.InsertParallel < 1 || c.InsertParallel > 16 {
+		errs = append(errs, fmt.Errorf("insert-parallelism: must be 1 to 16, got %d", c.InsertParallel))
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: %q is not host:port", c.Listen))

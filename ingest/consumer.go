@@ -37,7 +37,8 @@ type Ingester struct {
 
 	joined     atomic.Bool
 	stopping   atomic.Bool
-	clickhouse *dependency
+	clickhouse *dependency // answers pings
+	inserts    *dependency // accepts inserts (it may answer and still refuse them)
 	deadLetter *dependency
 	broker     *dependency
 }
@@ -47,9 +48,10 @@ func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq Dead
 	return &Ingester{
 		cfg: cfg, kafka: kc, decoder: dec, store: store, dlq: dlq, logger: logger,
 		metrics:    newMetrics(reg),
-		clickhouse: &dependency{name: "ClickHouse", logger: logger},
-		deadLetter: &dependency{name: "dead-letter topic", logger: logger},
-		broker:     &dependency{name: "Kafka", logger: logger},
+		clickhouse: newDependency("ClickHouse", logger, false),
+		inserts:    newDependency("ClickHouse insert", logger, true),
+		deadLetter: newDependency("dead-letter topic", logger, true),
+		broker:     newDependency("Kafka", logger, true),
 	}
 }
 
@@ -62,6 +64,8 @@ func (in *Ingester) Ready() error {
 		return errors.New("not yet joined to the consumer group")
 	case !in.clickhouse.up():
 		return errors.New("ClickHouse does not answer")
+	case !in.inserts.up():
+		return errors.New("ClickHouse refuses inserts")
 	}
 	return nil
 }
@@ -180,54 +184,81 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 	return err
 }
 
-// batchLoop accumulates items into batches and settles each when it is full or
-// old enough. When the generation or ctx ends it stops the fetchers, settles
-// everything they had fetched, and returns.
+// batchLoop accumulates items into batches and hands each, when it is full or
+// old enough, to a settling goroutine, so that fetching and decoding the next
+// batch overlaps storing this one. Two batches exist: one filling, one being
+// settled; when both are busy the loop waits, and so, through the items channel,
+// do the fetchers. Batches are settled and committed in order. When the
+// generation or ctx ends it stops the fetchers, settles everything they had
+// fetched, and returns.
 func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.Generation,
 	items chan item, offsets *committed, stopFetchers func()) error {
-	b := newBatch(in.cfg.BatchRows)
+	free := make(chan *batch, 2)
+	free <- newBatch(in.cfg.BatchRows)
+	free <- newBatch(in.cfg.BatchRows)
+	full := make(chan *batch, 1)
+	settled := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range full {
+			if err == nil {
+				err = in.settle(flushCtx, gen, b, offsets)
+			} // after a failure, later batches stay uncommitted: consumed again
+			b.reset()
+			free <- b
+		}
+		settled <- err
+	}()
+	var b *batch // the batch filling; nil while waiting for a free one
+	hand := func() {
+		if b != nil && !b.empty() {
+			full <- b
+			b = nil
+		}
+	}
+	add := func(it item) {
+		if b == nil {
+			b = <-free
+		}
+		in.add(b, it)
+		if b.count >= in.cfg.BatchRows {
+			hand()
+		}
+	}
 	tick := time.NewTicker(max(in.cfg.BatchMaxAge/4, 5*time.Millisecond))
 	defer tick.Stop()
-	flush := func() error {
-		if b.empty() {
-			return nil
-		}
-		err := in.settle(flushCtx, gen, b, offsets)
-		b.reset()
-		return err
-	}
+loop:
 	for {
+		if b == nil {
+			select {
+			case b = <-free:
+			case <-genCtx.Done():
+				break loop
+			case <-ctx.Done():
+				break loop
+			}
+		}
 		select {
 		case it := <-items:
-			in.add(b, it)
-			if b.count >= in.cfg.BatchRows {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-			continue
+			add(it)
 		case <-tick.C:
 			if !b.empty() && time.Since(b.started) >= in.cfg.BatchMaxAge {
-				if err := flush(); err != nil {
-					return err
-				}
+				hand()
 			}
-			continue
 		case <-genCtx.Done():
+			break loop
 		case <-ctx.Done():
+			break loop
 		}
-		// Ending: what was fetched is settled before the partitions move on.
-		stopFetchers()
-		for it := range items {
-			in.add(b, it)
-			if b.count >= in.cfg.BatchRows {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		return flush()
 	}
+	// Ending: what was fetched is settled before the partitions move on.
+	stopFetchers()
+	for it := range items {
+		add(it)
+	}
+	hand()
+	close(full)
+	return <-settled
 }
 
 func (in *Ingester) add(b *batch, it item) {
@@ -248,7 +279,7 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 		Topic:       topic,
 		Partition:   p.ID,
 		MinBytes:    1,
-		MaxBytes:    8 << 20,
+		MaxBytes:    1 << 20, // per partition: 18 partitions' fetch buffers stay small
 		MaxWait:     250 * time.Millisecond,
 		ErrorLogger: kafka.LoggerFunc(in.kafkaError),
 	})
@@ -305,7 +336,7 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 		}
 	}
 	if n := b.rows.len(); n > 0 {
-		if err := in.retry(flushCtx, in.clickhouse, func(ctx context.Context) error {
+		if err := in.retry(flushCtx, in.inserts, func(ctx context.Context) error {
 			return in.store.Insert(ctx, b.rows)
 		}); err != nil {
 			return fmt.Errorf("%w: %d records not committed: %v", ErrGraceExpired, b.count, err)
@@ -355,7 +386,7 @@ func (in *Ingester) retry(ctx context.Context, dep *dependency, op func(context.
 			dep.ok()
 			return nil
 		}
-		if dep == in.clickhouse {
+		if dep == in.inserts {
 			in.metrics.clickhouseErrors.Inc()
 		} else {
 			in.metrics.deadLetterErrors.Inc()
@@ -497,6 +528,14 @@ type dependency struct {
 }
 
 func (d *dependency) up() bool { return d.healthy.Load() }
+
+// newDependency returns a tracked dependency; presumedUp is its state before
+// the first report (inserts are presumed to work until one fails).
+func newDependency(name string, logger *slog.Logger, presumedUp bool) *dependency {
+	d := &dependency{name: name, logger: logger}
+	d.healthy.Store(presumedUp)
+	return d
+}
 
 func (d *dependency) failed(err error) {
 	d.healthy.Store(false)

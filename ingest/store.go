@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -16,26 +17,57 @@ type Store interface {
 
 // ClickHouseStore inserts into the `events` table of one database.
 type ClickHouseStore struct {
-	conn  driver.Conn
-	table string
-	query string
+	conn     driver.Conn
+	table    string
+	query    string
+	parallel int
 }
 
-// NewClickHouseStore inserts into database.events over conn.
-func NewClickHouseStore(conn driver.Conn, database string) *ClickHouseStore {
+// minRowsPerInsert keeps parallel inserts from cutting batches into blocks so
+// small that ClickHouse spends its time creating and merging parts.
+const minRowsPerInsert = 10000
+
+// NewClickHouseStore inserts into database.events over conn, splitting a batch
+// into up to parallel concurrent INSERTs: ClickHouse processes one INSERT (its
+// sorting and materialized views) on one thread, so concurrent ones use more
+// cores. The connection pool must allow that many connections.
+func NewClickHouseStore(conn driver.Conn, database string, parallel int) *ClickHouseStore {
 	table := database + ".events"
-	return &ClickHouseStore{conn: conn, table: table, query: insertQuery(table)}
+	return &ClickHouseStore{conn: conn, table: table, query: insertQuery(table), parallel: max(parallel, 1)}
 }
 
-// Insert sends the batch column by column in one INSERT.
+// Insert stores the batch in one or more concurrent INSERTs; it fails if any
+// fails, and a retry repeats them all (a repeated row is deduplicated).
 func (s *ClickHouseStore) Insert(ctx context.Context, r *rows) error {
+	n := r.len()
+	parts := min(s.parallel, max(n/minRowsPerInsert, 1))
+	if parts == 1 {
+		return s.insert(ctx, r.columns(), 0, n)
+	}
+	errs := make(chan error, parts)
+	cols := r.columns()
+	for i := range parts {
+		lo, hi := i*n/parts, (i+1)*n/parts
+		go func() { errs <- s.insert(ctx, cols, lo, hi) }()
+	}
+	var first error
+	for range parts {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// insert sends rows [lo, hi) of the columns in one INSERT.
+func (s *ClickHouseStore) insert(ctx context.Context, cols []any, lo, hi int) error {
 	b, err := s.conn.PrepareBatch(ctx, s.query)
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", s.table, err)
 	}
 	defer b.Close()
-	for i, col := range r.columns() {
-		if err := b.Column(i).Append(col); err != nil {
+	for i, col := range cols {
+		if err := b.Column(i).Append(sliceRows(col, lo, hi)); err != nil {
 			return fmt.Errorf("insert into %s: column %s: %w", s.table, eventColumns[i], err)
 		}
 	}
@@ -51,4 +83,21 @@ func (s *ClickHouseStore) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping ClickHouse: %w", err)
 	}
 	return nil
+}
+
+// sliceRows cuts one column slice of rows.columns to [lo, hi).
+func sliceRows(col any, lo, hi int) any {
+	switch c := col.(type) {
+	case []string:
+		return c[lo:hi]
+	case []time.Time:
+		return c[lo:hi]
+	case [][]string:
+		return c[lo:hi]
+	case []int32:
+		return c[lo:hi]
+	case []int64:
+		return c[lo:hi]
+	}
+	panic(fmt.Sprintf("ingest: column type %T has no slicing case", col))
 }

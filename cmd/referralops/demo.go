@@ -66,7 +66,7 @@ func runDemo(ctx context.Context, logger *slog.Logger, file *fileConfig, gen gen
 	dlq := broker.NewWriter(*file.Kafka, file.Kafka.Topics.DeadLetters)
 	defer dlq.Close()
 	reg := prometheus.NewRegistry()
-	in := ingest.New(*file.Ingest, *file.Kafka, event.NewDecoder(*file.Event), ingest.NewClickHouseStore(conn, file.ClickHouse.Database()), dlq, logger.With("step", "ingest"), reg)
+	in := ingest.New(*file.Ingest, *file.Kafka, event.NewDecoder(*file.Event), ingest.NewClickHouseStore(conn, file.ClickHouse.Database(), file.Ingest.InsertParallel), dlq, logger.With("step", "ingest"), reg)
 	srv := &httpserver.Server{Addr: file.Ingest.Listen, Gatherer: reg, Ready: in.Ready, Logger: logger}
 	if err := srv.Listen(); err != nil {
 		return err

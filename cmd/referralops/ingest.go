@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,21 +40,25 @@ var ingestCommand = command{
 // commit offsets (all inside Ingester.Run), then close ClickHouse and the
 // dead-letter writer, then the HTTP server.
 func runIngest(ctx context.Context, logger *slog.Logger, file *fileConfig) error {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && file.Ingest.MemoryLimit > 0 {
+		debug.SetMemoryLimit(file.Ingest.MemoryLimit)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	conn, err := clickhouse.Open(ctx, *file.ClickHouse)
+	// Not Open: the ingester starts while ClickHouse is down and says so on /readyz.
+	conn, err := clickhouse.Connect(*file.ClickHouse)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	dlq := broker.NewWriter(*file.Kafka, file.Kafka.Topics.DeadLetters)
-	defer dlq.Close()
 
-	store := ingest.NewClickHouseStore(conn, file.ClickHouse.Database())
+	store := ingest.NewClickHouseStore(conn, file.ClickHouse.Database(), file.Ingest.InsertParallel)
 	in := ingest.New(*file.Ingest, *file.Kafka, event.NewDecoder(*file.Event), store, dlq, logger, reg)
 	srv := &httpserver.Server{Addr: file.Ingest.Listen, Gatherer: reg, Ready: in.Ready, Logger: logger.With("component", "http")}
 	if err := srv.Listen(); err != nil {
+		conn.Close()
+		dlq.Close()
 		return err
 	}
 	logger.Info("ingesting", "brokers", file.Kafka.Brokers.String(), "group", file.Ingest.Group,
@@ -62,6 +68,8 @@ func runIngest(ctx context.Context, logger *slog.Logger, file *fileConfig) error
 	var g errgroup.Group
 	g.Go(func() error { return srv.Run(httpCtx) })
 	runErr := in.Run(ctx)
+	conn.Close()
+	dlq.Close()
 	stopHTTP()
 	if err := g.Wait(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("http server: %w", err)

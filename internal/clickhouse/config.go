@@ -110,6 +110,20 @@ func (c Config) Options() (*ch.Options, error) {
 // Open connects over the native protocol and checks the server answers. It
 // creates nothing; run Migrate for the schema.
 func Open(ctx context.Context, c Config) (driver.Conn, error) {
+	conn, err := Connect(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse %s: %w", c.addrs(), err)
+	}
+	return conn, nil
+}
+
+// Connect returns a connection pool without waiting for the server: for
+// long-running processes that start before ClickHouse and report readiness.
+func Connect(c Config) (driver.Conn, error) {
 	opts, err := c.Options()
 	if err != nil {
 		return nil, err
@@ -118,9 +132,13 @@ func Open(ctx context.Context, c Config) (driver.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
 	}
-	if err := conn.Ping(ctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
-	}
 	return conn, nil
+}
+
+func (c Config) addrs() string {
+	opts, err := c.Options()
+	if err != nil {
+		return c.DSN
+	}
+	return strings.Join(opts.Addr, ",")
 }
