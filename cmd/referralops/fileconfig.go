@@ -5,6 +5,8 @@ import (
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi"
 )
 
 // fileConfig is the YAML file's shape: one section per package, so one file can
@@ -15,6 +17,8 @@ type fileConfig struct {
 	Kafka      *broker.Config     `yaml:"kafka"`
 	Event      *event.Config      `yaml:"event"`
 	Ingest     *ingest.Config     `yaml:"ingest"`
+	KPI        *kpi.Config        `yaml:"kpi"`
+	Export     *metrics.Config    `yaml:"export"`
 }
 
 func newFileConfig() *fileConfig {
@@ -22,11 +26,15 @@ func newFileConfig() *fileConfig {
 	kc := broker.DefaultConfig()
 	ec := event.DefaultConfig()
 	ic := ingest.DefaultConfig()
+	kp := kpi.DefaultConfig()
+	xc := metrics.DefaultConfig()
 	return &fileConfig{
 		Log:        &logConfig{Format: "auto", Level: "info"},
 		ClickHouse: &ch,
 		Kafka:      &kc,
 		Event:      &ec,
 		Ingest:     &ic,
+		KPI:        &kp,
+		Export:     &xc,
 	}
 }

@@ -43,6 +43,8 @@ var commands = map[string]command{
 	"migrate":  migrateCommand,
 	"ingest":   ingestCommand,
 	"generate": generateCommand,
+	"kpi":      kpiCommand,
+	"export":   exportCommand,
 	"demo":     demoCommand,
 }
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
@@ -43,19 +43,27 @@ type ReferralFact struct {
 	InfoRequestedAt time.Time
 }
 
-var referralFactsSQL = template.Must(parseTemplate(sqlFiles, "sql/referral_facts_asof.sql"))
+// The facts query's template, parsed on first use: migrations embed it too
+// (asOfSQL), so a package-level initializer would be an initialization cycle.
+var (
+	referralFactsOnce sync.Once
+	referralFactsTmpl *template.Template
+	referralFactsErr  error
+)
+
+func referralFactsTemplate() (*template.Template, error) {
+	referralFactsOnce.Do(func() {
+		referralFactsTmpl, referralFactsErr = parseTemplate(sqlFiles, "sql/referral_facts_asof.sql")
+	})
+	return referralFactsTmpl, referralFactsErr
+}
 
 // ReferralFactsSQL renders the as-of query for database db.
 func ReferralFactsSQL(db string, asOf time.Time) (string, error) {
 	if err := ValidateIdentifier(db); err != nil {
 		return "", err
 	}
-	var sb strings.Builder
-	err := referralFactsSQL.Execute(&sb, struct{ DB, T string }{
-		DB: db,
-		T:  fmt.Sprintf("toDateTime(%d, 'UTC')", asOf.Unix()),
-	})
-	return sb.String(), err
+	return asOfSQL(db, fmt.Sprintf("toDateTime(%d, 'UTC')", asOf.Unix()))
 }
 
 // ReferralFacts returns the facts as of asOf (second precision) of every

@@ -74,11 +74,24 @@ func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := template.New(path).Option("missingkey=error").Parse(string(b))
+	t, err := template.New(path).Option("missingkey=error").Funcs(template.FuncMap{"asof": asOfSQL}).Parse(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
+}
+
+// asOfSQL renders the per-referral facts query (sql/referral_facts_asof.sql)
+// for database db as of the SQL expression t, so that a migration's view can
+// reuse the one definition of the facts instead of repeating it.
+func asOfSQL(db, t string) (string, error) {
+	tmpl, err := referralFactsTemplate()
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	err = tmpl.Execute(&sb, struct{ DB, T string }{DB: db, T: t})
+	return sb.String(), err
 }
 
 // templateData is what the .sql templates see.

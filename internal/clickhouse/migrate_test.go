@@ -120,8 +120,13 @@ func TestMigrateConcurrently(t *testing.T) {
 			}
 			wantTables := [][]string{
 				{"appointment_facts", "AggregatingMergeTree"}, {"appointment_facts_mv", "MaterializedView"},
-				{"events", "ReplacingMergeTree"}, {"referral_facts", "AggregatingMergeTree"},
+				{"events", "ReplacingMergeTree"},
+				{"kpi_created", "ReplacingMergeTree"}, {"kpi_created_mv", "MaterializedView"},
+				{"kpi_index", "ReplacingMergeTree"}, {"kpi_index_mv", "MaterializedView"},
+				{"kpi_referrers", "AggregatingMergeTree"}, {"kpi_referrers_mv", "MaterializedView"},
+				{"referral_facts", "AggregatingMergeTree"},
 				{"referral_facts_mv", "MaterializedView"}, {"schema_migrations", "ReplacingMergeTree"},
+				{"v_referrals", "View"}, {"v_referrer_scorecard", "View"}, {"v_unscheduled_worklist", "View"},
 			}
 			if !slices.EqualFunc(rows, wantTables, slices.Equal) {
 				t.Errorf("round %d: tables %q, want %q", round, rows, wantTables)

@@ -49,7 +49,10 @@ func database(t testing.TB, addr string) *ClickHouseDB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		// Bounded: on 18.16 a DROP can wait on a cancelled query's locks.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
 		c.Close()
 	})
 	return &ClickHouseDB{DSN: cfg.DSN, Database: db, Conn: c}

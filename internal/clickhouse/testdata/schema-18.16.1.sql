@@ -201,3 +201,284 @@ WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointme
   AND appointment_id != ''
 GROUP BY referral_id, appointment_id;
 
+-- kpi_index
+CREATE TABLE IF NOT EXISTS referralops.kpi_index
+(
+    kind UInt8,
+    key_value String,
+    at DateTime('UTC'),
+    referral String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (kind, key_value, at, referral)
+SETTINGS index_granularity = 1024;
+
+-- kpi_index
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.kpi_index_mv TO referralops.kpi_index AS
+SELECT
+    tupleElement(entry, 1) AS kind,
+    tupleElement(entry, 2) AS key_value,
+    tupleElement(entry, 3) AS at,
+    tupleElement(entry, 4) AS referral
+FROM referralops.events
+ARRAY JOIN multiIf(
+    event_type = 'referral.created', [
+        tuple(toUInt8(1), '', event_time, referral_id),
+        tuple(toUInt8(11), CAST(service_line AS String), event_time, referral_id),
+        tuple(toUInt8(12), referrer_id, event_time, referral_id),
+        tuple(toUInt8(20), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
+    event_type = 'appointment.completed', [tuple(toUInt8(2), '', event_time, referral_id)],
+    event_type = 'appointment.booked', [
+        tuple(toUInt8(3), '', scheduled_for, referral_id),
+        tuple(toUInt8(5), '', event_time, referral_id)],
+    event_type = 'appointment.rescheduled', [tuple(toUInt8(3), '', scheduled_for, referral_id)],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8(6), '', event_time, referral_id)],
+    [tuple(toUInt8(4), '', event_time, referral_id)]) AS entry
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral;
+
+-- kpi_index
+INSERT INTO referralops.kpi_index
+SELECT
+    tupleElement(entry, 1) AS kind,
+    tupleElement(entry, 2) AS key_value,
+    tupleElement(entry, 3) AS at,
+    tupleElement(entry, 4) AS referral
+FROM referralops.events
+ARRAY JOIN multiIf(
+    event_type = 'referral.created', [
+        tuple(toUInt8(1), '', event_time, referral_id),
+        tuple(toUInt8(11), CAST(service_line AS String), event_time, referral_id),
+        tuple(toUInt8(12), referrer_id, event_time, referral_id),
+        tuple(toUInt8(20), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
+    event_type = 'appointment.completed', [tuple(toUInt8(2), '', event_time, referral_id)],
+    event_type = 'appointment.booked', [
+        tuple(toUInt8(3), '', scheduled_for, referral_id),
+        tuple(toUInt8(5), '', event_time, referral_id)],
+    event_type = 'appointment.rescheduled', [tuple(toUInt8(3), '', scheduled_for, referral_id)],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8(6), '', event_time, referral_id)],
+    [tuple(toUInt8(4), '', event_time, referral_id)]) AS entry
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral;
+
+-- kpi_index
+CREATE TABLE IF NOT EXISTS referralops.kpi_referrers
+(
+    referrer_id String,
+    first_created AggregateFunction(min, DateTime('UTC')),
+    first_referral AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY referrer_id
+SETTINGS index_granularity = 8;
+
+-- kpi_index
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.kpi_referrers_mv TO referralops.kpi_referrers AS
+SELECT
+    referrer_id,
+    minState(event_time) AS first_created,
+    argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
+FROM referralops.events
+WHERE event_type = 'referral.created'
+GROUP BY referrer_id;
+
+-- kpi_index
+INSERT INTO referralops.kpi_referrers
+SELECT
+    referrer_id,
+    minState(event_time) AS first_created,
+    argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
+FROM referralops.events
+WHERE event_type = 'referral.created'
+GROUP BY referrer_id;
+
+-- kpi_index
+CREATE TABLE IF NOT EXISTS referralops.kpi_created
+(
+    referral_id String,
+    event_time DateTime('UTC'),
+    event_id String,
+    service_line String,
+    location_id String,
+    referrer_id String,
+    referrer_type String,
+    referrer_network String,
+    payer_class String,
+    priority String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (referral_id, event_time, event_id)
+SETTINGS index_granularity = 16;
+
+-- kpi_index
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.kpi_created_mv TO referralops.kpi_created AS
+SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
+       referrer_network, payer_class, priority
+FROM referralops.events
+WHERE event_type = 'referral.created';
+
+-- kpi_index
+INSERT INTO referralops.kpi_created
+SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
+       referrer_network, payer_class, priority
+FROM referralops.events
+WHERE event_type = 'referral.created';
+
+-- analyst_views
+CREATE VIEW IF NOT EXISTS referralops.v_referrals AS
+SELECT
+    referral_id,
+    if(created_at = 0, NULL, toDateTime(created_at, 'UTC')) AS created_at,
+    service_line,
+    location_id,
+    referrer_id,
+    referrer_org_id,
+    referrer_type,
+    referrer_network,
+    payer_class,
+    priority,
+    channel,
+    destination_network,
+    leaked,
+    closed,
+    toUInt8(info_requested_at > 0) AS incomplete,
+    if(first_booked_at = 0, NULL, toDateTime(first_booked_at, 'UTC')) AS first_booked_at,
+    if(access_at = 0, NULL, toDateTime(access_at, 'UTC')) AS access_at,
+    if(first_completed_at = 0, NULL, toDateTime(first_completed_at, 'UTC')) AS first_completed_at,
+    if(loop_closed_at = 0, NULL, toDateTime(loop_closed_at, 'UTC')) AS loop_closed_at,
+    if(created_at = 0 OR first_booked_at = 0, NULL, (toInt64(first_booked_at) - toInt64(created_at)) / 86400) AS days_to_schedule,
+    if(created_at = 0 OR access_at = 0, NULL, (toInt64(access_at) - toInt64(created_at)) / 86400) AS days_to_appointment,
+    if(first_completed_at = 0 OR loop_closed_at = 0, NULL, (toInt64(loop_closed_at) - toInt64(first_completed_at)) / 86400) AS days_to_loop_close
+FROM
+(
+SELECT
+    referral_id,
+    toUInt32(created) AS created_at,
+    if(created > 0, service_line, '') AS service_line,
+    if(created > 0, location_id, '') AS location_id,
+    if(created > 0, referrer_id, '') AS referrer_id,
+    if(created > 0, referrer_org_id, '') AS referrer_org_id,
+    if(created > 0, referrer_type, '') AS referrer_type,
+    if(created > 0, referrer_network, '') AS referrer_network,
+    if(created > 0, payer_class, '') AS payer_class,
+    if(created > 0, priority, '') AS priority,
+    if(created > 0, channel, '') AS channel,
+    destination_network,
+    toUInt8(destination_network = 'out' OR leaked_event > 0) AS leaked,
+    toUInt32(first_booked) AS first_booked_at,
+    toUInt32(access) AS access_at,
+    toUInt32(first_completed) AS first_completed_at,
+    toUInt32(if(first_completed > 0,
+        arrayReduce('min', arrayMap(x -> x.1, arrayFilter(x -> x.1 >= first_completed AND x.1 <= now(), notes))),
+        toDateTime(0, 'UTC'))) AS loop_closed_at,
+    toUInt8(closed > 0) AS closed,
+    toUInt32(info_requested) AS info_requested_at
+FROM
+(
+    SELECT
+        referral_id,
+        minMerge(first_event_at) AS m_first_event,
+        minIfMerge(created_at) AS m_created,
+        if(m_created > toDateTime(0, 'UTC') AND m_created <= now(), m_created, toDateTime(0, 'UTC')) AS created,
+        argMinIfMerge(dim_service_line) AS service_line,
+        argMinIfMerge(dim_location_id) AS location_id,
+        argMinIfMerge(dim_referrer_id) AS referrer_id,
+        argMinIfMerge(dim_referrer_org_id) AS referrer_org_id,
+        argMinIfMerge(dim_referrer_type) AS referrer_type,
+        argMinIfMerge(dim_referrer_network) AS referrer_network,
+        argMinIfMerge(dim_payer_class) AS payer_class,
+        argMinIfMerge(dim_priority) AS priority,
+        argMinIfMerge(dim_channel) AS channel,
+        tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= now(), groupUniqArrayIfMerge(destinations))), 4)
+            AS destination_network,
+        minIfMerge(leaked_at) AS m_leaked,
+        if(m_leaked > toDateTime(0, 'UTC') AND m_leaked <= now(), m_leaked, toDateTime(0, 'UTC')) AS leaked_event,
+        minIfMerge(first_booked_at) AS m_first_booked,
+        if(m_first_booked > toDateTime(0, 'UTC') AND m_first_booked <= now(), m_first_booked, toDateTime(0, 'UTC')) AS first_booked,
+        minIfMerge(first_completed_at) AS m_first_completed,
+        if(m_first_completed > toDateTime(0, 'UTC') AND m_first_completed <= now(), m_first_completed, toDateTime(0, 'UTC')) AS first_completed,
+        groupUniqArrayIfMerge(consult_notes) AS notes,
+        minIfMerge(closed_at) AS m_closed,
+        if(m_closed > toDateTime(0, 'UTC') AND m_closed <= now(), m_closed, toDateTime(0, 'UTC')) AS closed,
+        minIfMerge(info_requested_at) AS m_info_requested,
+        if(m_info_requested > toDateTime(0, 'UTC') AND m_info_requested <= now(), m_info_requested, toDateTime(0, 'UTC')) AS info_requested
+    FROM referralops.referral_facts
+    GROUP BY referral_id
+    HAVING m_first_event <= now()
+) AS r
+ANY LEFT JOIN
+(
+    SELECT
+        referral_id,
+        minIf(tupleElement(last_slot, 4), tupleElement(last_event, 2) != 3 AND tupleElement(last_slot, 4) > toDateTime(0, 'UTC')) AS access
+    FROM
+    (
+        SELECT
+            referral_id,
+            appointment_id,
+            arrayFilter(x -> x.1 <= now(), groupUniqArrayMerge(history)) AS h,
+            arrayReduce('max', h) AS last_event,
+            arrayReduce('max', arrayFilter(x -> x.2 <= 2, h)) AS last_slot
+        FROM referralops.appointment_facts
+        GROUP BY referral_id, appointment_id
+        HAVING length(h) > 0
+    )
+    GROUP BY referral_id
+) AS a USING (referral_id)
+ORDER BY referral_id
+
+);
+
+-- analyst_views
+CREATE VIEW IF NOT EXISTS referralops.v_unscheduled_worklist AS
+SELECT
+    referral_id,
+    service_line,
+    location_id,
+    referrer_type,
+    priority,
+    created_at,
+    intDiv(toInt64(now()) - toInt64(created_at), 86400) AS age_days
+FROM referralops.v_referrals
+WHERE created_at > now() - 365 * 86400
+  AND closed = 0 AND leaked = 0 AND first_booked_at IS NULL
+ORDER BY created_at, referral_id;
+
+-- analyst_views
+CREATE VIEW IF NOT EXISTS referralops.v_referrer_scorecard AS
+SELECT
+    referrer_id,
+    referrer_type,
+    referrer_network,
+    referrals_90d,
+    round(referrals_before * 90 / 275, 1) AS baseline_90d,
+    referrals_365d,
+    round(scheduled / referrals_365d, 3) AS scheduled_rate,
+    round(completed / referrals_365d, 3) AS completed_rate,
+    round(leaked_referrals / referrals_365d, 3) AS leakage_rate,
+    round(median_days, 1) AS median_days_to_appointment,
+    loop_cohort,
+    if(loop_cohort = 0, NULL, round(loop_closed / loop_cohort, 3)) AS closed_loop_rate
+FROM
+(
+    SELECT
+        referrer_id,
+        argMax(referrer_type, created_at) AS referrer_type,
+        argMax(referrer_network, created_at) AS referrer_network,
+        countIf(created_at > now() - 90 * 86400) AS referrals_90d,
+        countIf(created_at <= now() - 90 * 86400) AS referrals_before,
+        count() AS referrals_365d,
+        countIf(first_booked_at IS NOT NULL) AS scheduled,
+        countIf(first_completed_at IS NOT NULL) AS completed,
+        countIf(leaked = 1) AS leaked_referrals,
+        median(days_to_appointment) AS median_days,
+        countIf(first_completed_at <= now() - 14 * 86400) AS loop_cohort,
+        countIf(first_completed_at <= now() - 14 * 86400 AND days_to_loop_close <= 14) AS loop_closed
+    FROM referralops.v_referrals
+    WHERE created_at > now() - 365 * 86400
+    GROUP BY referrer_id
+)
+ORDER BY referrals_365d DESC, referrer_id;
+

@@ -1,0 +1,148 @@
+-- The KPI index (migration of metrics/kpi): what lets the KPI queries read
+-- what a window needs, not the years stored. Every KPI of KPIS.md is about
+-- referrals picked by a time (created, completed, an appointment slot, an
+-- authorization decision in a window) or by a key (a referrer's or a service
+-- line's referrals). The queries take those referral ids from kpi_index by a
+-- primary-key range, then read the referrals' exact facts from referral_facts,
+-- appointment_facts and kpi_created in the primary-key range of the ids, so the
+-- facts stay the single source of every value.
+--
+-- kpi_index rows (kind, key_value, at, referral):
+--    1  ''            created at          referral.created
+--    2  ''            completed at        appointment.completed
+--    3  ''            slot (scheduled_for) appointment.booked / rescheduled
+--    4  ''            decided at          referral.auth_approved / auth_denied
+--    5  ''            booked at           appointment.booked
+--    6  ''            closed at           referral.cancelled / referral.rejected
+--   11  service_line  created at          referral.created
+--   12  referrer_id   created at          referral.created
+--   20  service_line  1970-01-01, ''      referral.created: the service lines
+--                                         ever seen (collapses to one row each)
+-- Rows are candidates, not facts: a referral's created_at is its earliest
+-- referral.created and its dimensions are that event's, which the queries
+-- check; a referral with two created events has two kind-1 rows. Kinds 5 and 6
+-- let the backlog drop the referrals already booked or closed (which stay so)
+-- before reading their facts.
+--
+-- Idempotent: a row is a function of one event, so a duplicate delivery adds an
+-- identical row, which ReplacingMergeTree (the sorting key is the whole row)
+-- collapses on merge, and which the queries' DISTINCT ignores before that.
+-- Sorted by (kind, key_value, at): a window is one contiguous key range and a
+-- referrer's or service line's history is another, whatever the table's size;
+-- that is why there is no time partition. Small granules keep the per-key
+-- lookups (a few rows each) from reading whole 8192-row granules.
+CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_index
+(
+    kind UInt8,
+    key_value String,
+    at DateTime('UTC'),
+    referral String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (kind, key_value, at, referral)
+SETTINGS index_granularity = 1024;
+
+{{- /* The view's SELECT, also used by the backfill. Aliases differ from every
+`events` column (ClickHouse 18.16 resolves aliases inside expressions). */}}
+{{define "kpi_index_select"}}
+SELECT
+    tupleElement(entry, 1) AS kind,
+    tupleElement(entry, 2) AS key_value,
+    tupleElement(entry, 3) AS at,
+    tupleElement(entry, 4) AS referral
+FROM {{.DB}}.events
+ARRAY JOIN multiIf(
+    event_type = 'referral.created', [
+        tuple(toUInt8(1), '', event_time, referral_id),
+        tuple(toUInt8(11), CAST(service_line AS String), event_time, referral_id),
+        tuple(toUInt8(12), referrer_id, event_time, referral_id),
+        tuple(toUInt8(20), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
+    event_type = 'appointment.completed', [tuple(toUInt8(2), '', event_time, referral_id)],
+    event_type = 'appointment.booked', [
+        tuple(toUInt8(3), '', scheduled_for, referral_id),
+        tuple(toUInt8(5), '', event_time, referral_id)],
+    event_type = 'appointment.rescheduled', [tuple(toUInt8(3), '', scheduled_for, referral_id)],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8(6), '', event_time, referral_id)],
+    [tuple(toUInt8(4), '', event_time, referral_id)]) AS entry
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral
+{{- end}}
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_index_mv TO {{.DB}}.kpi_index AS
+{{- template "kpi_index_select" .}};
+
+-- Backfill events stored before the view existed; see 0002.
+INSERT INTO {{.DB}}.kpi_index
+{{- template "kpi_index_select" .}};
+
+-- kpi_referrers: per referrer, its earliest referral.created: when, and of which
+-- referral (ties by event id). One row per referrer after merges, so the
+-- referrer activity KPI can tell a new referrer ("no referral at or before
+-- T-90d", however long ago) from a returning one by reading a row or so each,
+-- not the referrer's history. That referral is confirmed in kpi_created (a later
+-- referral.created of a referral whose earliest names another referrer does not
+-- make the referral this referrer's); kpi_index kind 12 holds every row for the
+-- rare rest. Tiny granules: lookups are by scattered referrer ids.
+CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_referrers
+(
+    referrer_id String,
+    first_created AggregateFunction(min, DateTime('UTC')),
+    first_referral AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY referrer_id
+SETTINGS index_granularity = 8;
+
+{{define "kpi_referrers_select"}}
+SELECT
+    referrer_id,
+    minState(event_time) AS first_created,
+    argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
+FROM {{.DB}}.events
+WHERE event_type = 'referral.created'
+GROUP BY referrer_id
+{{- end}}
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_referrers_mv TO {{.DB}}.kpi_referrers AS
+{{- template "kpi_referrers_select" .}};
+
+INSERT INTO {{.DB}}.kpi_referrers
+{{- template "kpi_referrers_select" .}};
+
+-- kpi_created: every referral.created as a plain row, sorted by referral and
+-- time, so a referral's dimensions (those of its earliest, ties by event id) are
+-- its first row: the KPI queries read them with ORDER BY ... LIMIT 1 BY over
+-- plain columns, which on ClickHouse 18.16 costs a fraction of merging
+-- referral_facts' argMinIf states, and confirm scattered referrals' dimensions by
+-- id in granules of 16 rows. A duplicate delivery is an identical row, which
+-- ReplacingMergeTree collapses and LIMIT 1 BY ignores.
+CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_created
+(
+    referral_id String,
+    event_time DateTime('UTC'),
+    event_id String,
+    service_line {{.Enum}},
+    location_id {{.Enum}},
+    referrer_id String,
+    referrer_type {{.Enum}},
+    referrer_network {{.Enum}},
+    payer_class {{.Enum}},
+    priority {{.Enum}}
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (referral_id, event_time, event_id)
+SETTINGS index_granularity = 16;
+
+{{define "kpi_created_select"}}
+SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
+       referrer_network, payer_class, priority
+FROM {{.DB}}.events
+WHERE event_type = 'referral.created'
+{{- end}}
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_created_mv TO {{.DB}}.kpi_created AS
+{{- template "kpi_created_select" .}};
+
+INSERT INTO {{.DB}}.kpi_created
+{{- template "kpi_created_select" .}};

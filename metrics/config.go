@@ -1,0 +1,110 @@
+package metrics
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/referralops/referralops/internal/config"
+)
+
+// Config is the exporter's own settings; the KPI windows and query timeout
+// are kpi.Config's, ClickHouse's are clickhouse.Config's.
+type Config struct {
+	// Listen is the address of /metrics, /healthz and /readyz.
+	Listen string `yaml:"listen"`
+	// RefreshInterval is how often a snapshot is evaluated.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// AsOf fixes the evaluation time T (replays, tests); zero means the time of
+	// each refresh.
+	AsOf time.Time `yaml:"as_of"`
+	// Locations is the allow-list of location label values; empty means the
+	// top LocationsTop by volume. Every other location is summed as "other".
+	Locations config.StringList `yaml:"locations"`
+	// LocationsTop is how many locations, by referrals in the largest window,
+	// keep their own label value when there is no allow-list.
+	LocationsTop int `yaml:"locations_top"`
+	// MaxSeriesPerFamily caps the series of each KPI family; the rest are
+	// dropped and counted in referralops_kpi_series_dropped_total.
+	MaxSeriesPerFamily int `yaml:"max_series_per_family"`
+}
+
+// Defaults.
+const (
+	DefaultListen             = ":9464"
+	DefaultRefreshInterval    = 30 * time.Second
+	DefaultLocationsTop       = 10
+	DefaultMaxSeriesPerFamily = 2000
+)
+
+// DefaultConfig serves on :9464, refreshes every 30 s, keeps the top 10
+// locations and at most 2000 series per family.
+func DefaultConfig() Config {
+	return Config{
+		Listen:             DefaultListen,
+		RefreshInterval:    DefaultRefreshInterval,
+		LocationsTop:       DefaultLocationsTop,
+		MaxSeriesPerFamily: DefaultMaxSeriesPerFamily,
+	}
+}
+
+// RegisterFlags registers the exporter's flags with the given name prefix.
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, prefix+"listen", c.Listen, "address of /metrics, /healthz and /readyz")
+	fs.DurationVar(&c.RefreshInterval, prefix+"refresh-interval", c.RefreshInterval, "how often the KPI snapshot is evaluated (scrapes never query ClickHouse)")
+	fs.Var((*asOfFlag)(&c.AsOf), prefix+"as-of", "fixed evaluation time T, RFC 3339, for replays and tests (default: the time of each refresh)")
+	fs.Var(&c.Locations, prefix+"locations", "location label allow-list, comma-separated; other locations are summed as \"other\" (default: the top --locations-top)")
+	fs.IntVar(&c.LocationsTop, prefix+"locations-top", c.LocationsTop, "without --locations: locations by referral volume that keep their own label; the rest are \"other\"")
+	fs.IntVar(&c.MaxSeriesPerFamily, prefix+"max-series-per-family", c.MaxSeriesPerFamily, "series cap per KPI metric family; series beyond it are dropped and counted")
+}
+
+// Validate reports every invalid setting, each naming its flag.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen: must not be empty"))
+	}
+	if c.RefreshInterval <= 0 {
+		errs = append(errs, fmt.Errorf("refresh-interval: must be > 0, got %s", c.RefreshInterval))
+	}
+	for i, l := range c.Locations {
+		switch {
+		case l == OtherLocation:
+			errs = append(errs, fmt.Errorf("locations: %q is the label of the locations left out", OtherLocation))
+		case slices.Contains(c.Locations[:i], l):
+			errs = append(errs, fmt.Errorf("locations: %q listed twice", l))
+		}
+	}
+	if c.LocationsTop < 0 {
+		errs = append(errs, fmt.Errorf("locations-top: must be >= 0, got %d", c.LocationsTop))
+	}
+	if c.MaxSeriesPerFamily <= 0 {
+		errs = append(errs, fmt.Errorf("max-series-per-family: must be > 0, got %d", c.MaxSeriesPerFamily))
+	}
+	return errors.Join(errs...)
+}
+
+// asOfFlag reads --as-of as RFC 3339; empty means unset.
+type asOfFlag time.Time
+
+func (f *asOfFlag) String() string {
+	if f == nil || time.Time(*f).IsZero() {
+		return ""
+	}
+	return time.Time(*f).UTC().Format(time.RFC3339)
+}
+
+func (f *asOfFlag) Set(s string) error {
+	if s == "" {
+		*f = asOfFlag{}
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("want RFC 3339 like 2026-03-31T00:00:00Z, got %q", s)
+	}
+	*f = asOfFlag(t.UTC())
+	return nil
+}

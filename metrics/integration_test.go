@@ -1,0 +1,378 @@
+package metrics_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi"
+)
+
+// These tests run against the real ClickHouse server (a fresh database each)
+// and, where they say so, the real referralops binary.
+
+// exporterDSN is dsn with the read-only user of deploy/local/clickhouse.sh,
+// which deployments give the exporter.
+func exporterDSN(dsn string) string {
+	password := os.Getenv("CLICKHOUSE_EXPORTER_PASSWORD")
+	if password == "" {
+		password = "exporter-dev"
+	}
+	return strings.Replace(dsn, "clickhouse://", "clickhouse://referralops_exporter:"+password+"@", 1)
+}
+
+// startExport runs `referralops export` on a free port with args and waits
+// until it is ready; it returns the process and its base URL.
+func startExport(t *testing.T, args ...string) (*testenv.Process, string) {
+	t.Helper()
+	addr := testenv.FreeAddr(t)
+	p := testenv.Start(t, nil, append([]string{"export", "--listen", addr, "--log-format", "json"}, args...)...)
+	base := "http://" + addr
+	testenv.Eventually(t, 60*time.Second, func() bool { return testenv.HTTPStatus(base+"/readyz") == http.StatusOK || p.Exited() },
+		func() string { return "the exporter is not ready:\n" + p.Output() })
+	if p.Exited() {
+		t.Fatalf("the exporter exited:\n%s", p.Output())
+	}
+	return p, base
+}
+
+func get(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %v %s", url, err, resp.Status)
+	}
+	return body
+}
+
+// kpiText is the KPI families' part of an exposition (the referral_* lines,
+// HELP and TYPE included): what a fixed dataset and as-of time determine.
+func kpiText(body []byte) string {
+	var sb strings.Builder
+	for line := range strings.Lines(string(body)) {
+		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+		if strings.HasPrefix(name, "referral_") {
+			sb.WriteString(line)
+		}
+	}
+	return sb.String()
+}
+
+func parseExposition(t *testing.T, body []byte) testenv.Metrics {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	m, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testenv.Metrics(m)
+}
+
+// promtoolCheck runs `promtool check metrics` on an exposition.
+func promtoolCheck(t *testing.T, body []byte) {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if testenv.RequireServers() {
+			t.Fatalf("promtool is required (REFERRALOPS_REQUIRE_SERVERS=1): %v; apt-get install prometheus", err)
+		}
+		t.Skipf("promtool unavailable (%v)", err)
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// identifiers are the ids and pseudonyms in events, which logs must never show.
+func identifiers(events []event.Event) []string {
+	set := map[string]bool{}
+	for _, e := range events {
+		for _, id := range []string{e.ID, e.Subject, e.Data.ReferrerID, e.Data.PatientToken, e.Data.AppointmentID} {
+			if len(id) >= 6 {
+				set[id] = true
+			}
+		}
+	}
+	var out []string
+	for id := range set {
+		out = append(out, id)
+	}
+	return out
+}
+
+func checkNoIDs(t *testing.T, output string, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		if strings.Contains(output, id) {
+			t.Errorf("the exporter logged the id %q", id)
+			return
+		}
+	}
+}
+
+// TestExportGolden: `referralops export` on a fixed dataset (fixed seed and
+// end, loaded into a fresh database) with a fixed --as-of serves exactly
+// testdata/export.prom (-update rewrites it), every family of the catalog and
+// no other, and an exposition promtool finds clean. It reads as the
+// read-only exporter user.
+func TestExportGolden(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a generated dataset")
+	}
+	db := testenv.ClickHouse(t)
+	events := generate(t, fixedDataset())
+	load(t, db, events)
+	p, base := startExport(t, "--clickhouse-dsn", exporterDSN(db.DSN), "--as-of", goldenEnd.Format(time.RFC3339),
+		"--window", "30d", "--locations-top", "2", "--refresh-interval", "1h")
+	body := get(t, base+"/metrics")
+
+	promtoolCheck(t, body)
+
+	var catalog []string
+	for _, f := range metrics.Catalog {
+		catalog = append(catalog, f.Name)
+	}
+	slices.Sort(catalog)
+	if served := kpiFamilies(parseExposition(t, body)); !slices.Equal(served, catalog) {
+		t.Errorf("served families %v\nwant the catalog's %v", served, catalog)
+	}
+
+	golden := filepath.Join("testdata", "export.prom")
+	got := kpiText(body)
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("/metrics differs from %s (run go test ./metrics -run %s -update if intended):\n%s", golden, t.Name(), lineDiff(string(want), got))
+	}
+
+	if code := p.Stop(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	checkNoIDs(t, p.Output(), identifiers(events))
+}
+
+// lineDiff lists the first lines only in want or only in got.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var out []string
+	for _, l := range w {
+		if !slices.Contains(g, l) && len(out) < 10 {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range g {
+		if !slices.Contains(w, l) && len(out) < 20 {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestBoundedLocations: a dataset with 40 locations is served with at most
+// the top N + "other" location values, or the allow-list + "other", and
+// every count still sums to the snapshot's totals.
+func TestBoundedLocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a generated dataset")
+	}
+	db := testenv.ClickHouse(t)
+	cfg := fixedDataset()
+	cfg.Referrals = 8000
+	events := generate(t, cfg)
+	spreadLocations(events, 40)
+	load(t, db, events)
+	source := metrics.ClickHouseSource(db.Querier(), db.Database)
+	ctx := context.Background()
+	s, err := source(ctx, kpi.Request{AsOf: goldenEnd, Breakdowns: metrics.Breakdowns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]bool{}
+	for _, g := range s.Windows[1].Groups {
+		if len(g.Labels) == 2 && g.Labels[1].Dimension == kpi.Location {
+			all[g.Labels[1].Value] = true
+		}
+	}
+	if len(all) != 40 {
+		t.Fatalf("the dataset has %d locations in the 90-day window, want 40", len(all))
+	}
+
+	for _, tc := range []struct {
+		name  string
+		edit  func(*metrics.Config)
+		check func(locations []string) bool
+		want  string
+	}{
+		{"top 10", nil, func(ls []string) bool { return len(ls) == 11 && slices.Contains(ls, metrics.OtherLocation) },
+			"the top 10 and other"},
+		{"top 3", func(c *metrics.Config) { c.LocationsTop = 3 }, func(ls []string) bool { return len(ls) == 4 && slices.Contains(ls, metrics.OtherLocation) },
+			"the top 3 and other"},
+		{"allow-list", func(c *metrics.Config) { c.Locations = []string{"site-05", "site-17"} },
+			func(ls []string) bool { return slices.Equal(ls, []string{metrics.OtherLocation, "site-05", "site-17"}) },
+			"site-05, site-17 and other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := metrics.DefaultConfig()
+			cfg.AsOf = goldenEnd
+			if tc.edit != nil {
+				tc.edit(&cfg)
+			}
+			reg := prometheus.NewPedanticRegistry()
+			e := metrics.NewExporter(cfg, kpi.DefaultConfig(), source, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+			if err := e.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mfs := gather(t, e.Collector())
+			for _, name := range []string{"referral_referrals", "referral_unscheduled_backlog_referrals"} {
+				if ls := labelValues(mfs[name], metrics.LabelLocation); !tc.check(ls) {
+					t.Errorf("%s locations %v, want %s", name, ls, tc.want)
+				}
+			}
+			checkSums(t, s, mfs)
+			series := 0
+			for _, mf := range mfs {
+				series += len(mf.GetMetric())
+			}
+			t.Logf("%d KPI label sets", series)
+		})
+	}
+}
+
+// TestExportOutage: while ClickHouse is stopped the exporter keeps serving the
+// last snapshot and stays ready, refresh errors increase and the last success
+// time stands still; once ClickHouse is back, refreshes succeed again.
+func TestExportOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and stops a ClickHouse server")
+	}
+	start := time.Now()
+	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
+	server := testenv.StartClickHouseServer(t)
+	db := server.Database(t)
+	cfg := fixedDataset()
+	cfg.Referrals = 1000
+	events := generate(t, cfg)
+	load(t, db, events)
+	p, base := startExport(t, "--clickhouse-dsn", exporterDSN(db.DSN), "--as-of", goldenEnd.Format(time.RFC3339),
+		"--refresh-interval", "500ms", "--kpi-timeout", "5s")
+	scrape := func() testenv.Metrics { return testenv.Scrape(t, base+"/metrics") }
+	lastSuccess := func(m testenv.Metrics) float64 {
+		return m.Value(t, "referralops_kpi_last_success_timestamp_seconds")
+	}
+	errorsTotal := func(m testenv.Metrics) float64 { return m.Value(t, "referralops_kpi_refresh_errors_total") }
+
+	first := scrape()
+	testenv.Eventually(t, 30*time.Second, func() bool { return lastSuccess(scrape()) > lastSuccess(first) },
+		func() string { return "refreshes do not succeed on schedule" })
+	healthy := kpiText(get(t, base+"/metrics"))
+	step("serving, refreshing on schedule")
+
+	server.Stop(t)
+	step("ClickHouse stopped")
+	stopped := errorsTotal(scrape())
+	testenv.Eventually(t, 30*time.Second, func() bool { return errorsTotal(scrape()) >= stopped+1 },
+		func() string { return "no refresh error while ClickHouse is stopped" })
+	// From the first error on, no refresh can succeed until the restart.
+	frozen := lastSuccess(scrape())
+	testenv.Eventually(t, 30*time.Second, func() bool { return errorsTotal(scrape()) >= stopped+4 },
+		func() string { return "refresh errors stopped increasing while ClickHouse is stopped" })
+	during := scrape()
+	if got := lastSuccess(during); got != frozen {
+		t.Errorf("last success moved from %v to %v while ClickHouse was stopped", frozen, got)
+	}
+	if got := kpiText(get(t, base+"/metrics")); got != healthy {
+		t.Errorf("the KPI metrics changed while ClickHouse was stopped:\n%s", lineDiff(healthy, got))
+	}
+	if code := testenv.HTTPStatus(base + "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d while serving a stale snapshot, want 200", code)
+	}
+	t.Logf("%.0f refresh errors in %s of outage", errorsTotal(during)-stopped, server.SinceStop().Round(time.Millisecond))
+
+	server.Start(t)
+	step("ClickHouse started")
+	testenv.Eventually(t, 60*time.Second, func() bool { return lastSuccess(scrape()) > frozen },
+		func() string { return "refreshes did not recover after ClickHouse started again:\n" + p.Output() })
+	step("recovered")
+	if got := kpiText(get(t, base+"/metrics")); got != healthy {
+		t.Errorf("the KPI metrics differ after recovery:\n%s", lineDiff(healthy, got))
+	}
+	if code := p.Stop(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	out := p.Output()
+	if !strings.Contains(out, "KPI refresh failed") || !strings.Contains(out, "KPI refresh recovered") {
+		t.Errorf("the outage's start and end are not logged:\n%s", out)
+	}
+	checkNoIDs(t, out, identifiers(events))
+	step("stopped")
+}
+
+// TestExportNotReadyBeforeFirstSnapshot: with ClickHouse unreachable the
+// exporter starts, lives (/healthz 200), is not ready (/readyz 503, saying
+// why), serves no KPI family and counts its failed refreshes; SIGTERM stops
+// it cleanly.
+func TestExportNotReadyBeforeFirstSnapshot(t *testing.T) {
+	addr, nowhere := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	p := testenv.Start(t, nil, "export", "--listen", addr, "--log-format", "json", "--refresh-interval", "200ms",
+		"--clickhouse-dsn", "clickhouse://"+nowhere+"/referralops")
+	base := "http://" + addr
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		m, err := testenv.TryScrape(base + "/metrics")
+		return err == nil && m.Sum("referralops_kpi_refresh_errors_total") >= 2
+	}, func() string { return "no failed refreshes counted:\n" + p.Output() })
+	if code := testenv.HTTPStatus(base + "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d, want 200", code)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	why, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(why), "no KPI snapshot yet") ||
+		!strings.Contains(string(why), "connection refused") {
+		t.Errorf("/readyz = %d %q, want 503 with the last error", resp.StatusCode, why)
+	}
+	m := testenv.Scrape(t, base+"/metrics")
+	for name := range m {
+		if strings.HasPrefix(name, "referral_") {
+			t.Errorf("%s served before the first snapshot", name)
+		}
+	}
+	if v := m.Value(t, "referralops_kpi_last_success_timestamp_seconds"); v != 0 {
+		t.Errorf("last success %v before any", v)
+	}
+	if code := p.Stop(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}

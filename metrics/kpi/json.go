@@ -1,0 +1,104 @@
+package kpi
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// The JSON of `referralops kpi --format json`, the contract analysts and tests
+// use: one object per window,
+//
+//	{"as_of": "2026-03-31T00:00:00Z", "window": "30d",
+//	 "totals": {fields}, "by_service_line": {"cardiology": {fields}, ...},
+//	 "referrers": {"new": 0, "active": 0, "fading": 0, "inactive": 0}}
+//
+// WriteJSON writes that object when the snapshot has one window and an array of
+// them, in window order, when it has several.
+type jsonWindow struct {
+	AsOf          string                `json:"as_of"`
+	Window        string                `json:"window"`
+	Totals        jsonFields            `json:"totals"`
+	ByServiceLine map[string]jsonFields `json:"by_service_line"`
+	Referrers     jsonReferrers         `json:"referrers"`
+}
+
+type jsonFields struct {
+	Referrals                   int64       `json:"referrals"`
+	Scheduled                   int64       `json:"scheduled"`
+	Completed                   int64       `json:"completed"`
+	Leaked                      int64       `json:"leaked"`
+	InternalReferrals           int64       `json:"internal_referrals"`
+	InternalLeaked              int64       `json:"internal_leaked"`
+	Incomplete                  int64       `json:"incomplete"`
+	TimeToScheduleP50Seconds    *int64      `json:"time_to_schedule_p50_seconds"`
+	TimeToScheduleP90Seconds    *int64      `json:"time_to_schedule_p90_seconds"`
+	TimeToAppointmentP50Seconds *int64      `json:"time_to_appointment_p50_seconds"`
+	TimeToAppointmentP90Seconds *int64      `json:"time_to_appointment_p90_seconds"`
+	LoopCohort                  int64       `json:"loop_cohort"`
+	LoopClosed14d               int64       `json:"loop_closed_14d"`
+	AppointmentsKeptOrMissed    int64       `json:"appointments_kept_or_missed"`
+	NoShows                     int64       `json:"no_shows"`
+	AuthDecisions               int64       `json:"auth_decisions"`
+	AuthDenied                  int64       `json:"auth_denied"`
+	Backlog                     jsonBacklog `json:"backlog"`
+}
+
+type jsonBacklog struct {
+	Days0To2   int64 `json:"0-2d"`
+	Days3To7   int64 `json:"3-7d"`
+	Days8To14  int64 `json:"8-14d"`
+	Days15To30 int64 `json:"15-30d"`
+	Days31Plus int64 `json:"31d+"`
+}
+
+type jsonReferrers struct {
+	New      int64 `json:"new"`
+	Active   int64 `json:"active"`
+	Fading   int64 `json:"fading"`
+	Inactive int64 `json:"inactive"`
+}
+
+func toJSONFields(f Fields) jsonFields {
+	return jsonFields{
+		Referrals: f.Referrals, Scheduled: f.Scheduled, Completed: f.Completed, Leaked: f.Leaked,
+		InternalReferrals: f.InternalReferrals, InternalLeaked: f.InternalLeaked, Incomplete: f.Incomplete,
+		TimeToScheduleP50Seconds: f.TimeToSchedule.P50, TimeToScheduleP90Seconds: f.TimeToSchedule.P90,
+		TimeToAppointmentP50Seconds: f.TimeToAppointment.P50, TimeToAppointmentP90Seconds: f.TimeToAppointment.P90,
+		LoopCohort: f.LoopCohort, LoopClosed14d: f.LoopClosed14d,
+		AppointmentsKeptOrMissed: f.AppointmentsKeptOrMissed, NoShows: f.NoShows,
+		AuthDecisions: f.AuthDecisions, AuthDenied: f.AuthDenied,
+		Backlog: jsonBacklog(f.Backlog),
+	}
+}
+
+func (s Snapshot) jsonWindows() []jsonWindow {
+	out := make([]jsonWindow, len(s.Windows))
+	r := s.Referrers.Totals
+	for i, w := range s.Windows {
+		jw := jsonWindow{
+			AsOf:          s.AsOf.UTC().Format(time.RFC3339),
+			Window:        w.Window.String(),
+			Totals:        toJSONFields(w.Totals),
+			ByServiceLine: make(map[string]jsonFields, len(w.ByServiceLine)),
+			Referrers:     jsonReferrers{New: r.New, Active: r.Active, Fading: r.Fading, Inactive: r.Inactive},
+		}
+		for line, f := range w.ByServiceLine {
+			jw.ByServiceLine[line] = toJSONFields(f)
+		}
+		out[i] = jw
+	}
+	return out
+}
+
+// WriteJSON writes the snapshot in the JSON contract above, indented.
+func WriteJSON(w io.Writer, s Snapshot) error {
+	ws := s.jsonWindows()
+	var v any = ws
+	if len(ws) == 1 {
+		v = ws[0]
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

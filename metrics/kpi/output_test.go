@@ -1,0 +1,119 @@
+package kpi_test
+
+import (
+	"bytes"
+	"flag"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referralops/referralops/metrics/kpi"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+func ptr(n int64) *int64 { return &n }
+
+// sample is a hand-made two-window snapshot.
+func sample() kpi.Snapshot {
+	day := int64(86400)
+	cardio := kpi.Fields{
+		Referrals: 120, Scheduled: 80, Completed: 50, Leaked: 30, InternalReferrals: 70, InternalLeaked: 7, Incomplete: 9,
+		TimeToSchedule:    kpi.Distribution{Count: 80, Sum: 80 * 3 * day, P50: ptr(2 * day), P90: ptr(9*day + 43200)},
+		TimeToAppointment: kpi.Distribution{Count: 75, Sum: 75 * 30 * day, P50: ptr(24 * day), P90: ptr(61 * day)},
+		LoopCohort:        40, LoopClosed14d: 13, AppointmentsKeptOrMissed: 98, NoShows: 6, AuthDecisions: 20, AuthDenied: 1,
+		Backlog: kpi.Backlog{Days0To2: 3, Days3To7: 4, Days8To14: 2, Days15To30: 1, Days31Plus: 5},
+	}
+	ortho := kpi.Fields{Referrals: 0, Backlog: kpi.Backlog{Days31Plus: 2}}
+	totals := cardio
+	totals.Backlog.Days31Plus += 2
+	w := func(days int) kpi.WindowSnapshot {
+		return kpi.WindowSnapshot{
+			Window: kpi.Window(time.Duration(days) * 24 * time.Hour),
+			Totals: totals, ByServiceLine: map[string]kpi.Fields{"cardiology": cardio, "orthopedics": ortho},
+		}
+	}
+	return kpi.Snapshot{
+		AsOf:         time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC),
+		Windows:      []kpi.WindowSnapshot{w(30), w(90)},
+		ServiceLines: []string{"cardiology", "orthopedics"},
+		Referrers: kpi.ReferrerActivity{
+			Totals: kpi.ReferrerStates{New: 3, Active: 40, Fading: 6, Inactive: 11},
+			ByType: map[string]kpi.ReferrerStates{
+				"primary_care": {New: 2, Active: 30, Fading: 5, Inactive: 10},
+				"specialist":   {New: 1, Active: 10, Fading: 1, Inactive: 1},
+			},
+		},
+	}
+}
+
+// golden compares got with testdata/name, rewriting it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (rerun with -update and review the diff):\n%s", path, got)
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := kpi.WriteTable(&buf, sample()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "table.golden", buf.Bytes())
+}
+
+// TestWriteJSON: the contract's keys in its order, nulls for empty quantiles,
+// one object for one window and an array for several.
+func TestWriteJSON(t *testing.T) {
+	s := sample()
+	var buf bytes.Buffer
+	if err := kpi.WriteJSON(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "snapshot.golden.json", buf.Bytes())
+	arr, ok := decodeJSON(t, buf.Bytes()).([]any)
+	if !ok || len(arr) != 2 {
+		t.Fatalf("two windows: want an array of 2, got %s", buf.Bytes())
+	}
+	s.Windows = s.Windows[:1]
+	buf.Reset()
+	if err := kpi.WriteJSON(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	obj, ok := decodeJSON(t, buf.Bytes()).(map[string]any)
+	if !ok {
+		t.Fatalf("one window: want an object, got %s", buf.Bytes())
+	}
+	keys := func(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
+	if got := strings.Join(keys(obj), ","); got != "as_of,by_service_line,referrers,totals,window" {
+		t.Errorf("window object keys %s", got)
+	}
+	fields := "appointments_kept_or_missed,auth_decisions,auth_denied,backlog,completed,incomplete,internal_leaked," +
+		"internal_referrals,leaked,loop_closed_14d,loop_cohort,no_shows,referrals,scheduled,time_to_appointment_p50_seconds," +
+		"time_to_appointment_p90_seconds,time_to_schedule_p50_seconds,time_to_schedule_p90_seconds"
+	ortho := obj["by_service_line"].(map[string]any)["orthopedics"].(map[string]any)
+	if got := strings.Join(keys(ortho), ","); got != fields {
+		t.Errorf("fields %s\nwant %s", got, fields)
+	}
+	if ortho["time_to_schedule_p50_seconds"] != nil || ortho["time_to_appointment_p90_seconds"] != nil {
+		t.Errorf("quantiles of an empty set must be null: %v", ortho)
+	}
+	if got := strings.Join(keys(ortho["backlog"].(map[string]any)), ","); got != "0-2d,15-30d,3-7d,31d+,8-14d" {
+		t.Errorf("backlog keys %s", got)
+	}
+}

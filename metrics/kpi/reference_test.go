@@ -1,0 +1,367 @@
+package kpi_test
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/referralops/referralops/ingest/event"
+)
+
+// This file is an independent reference implementation of KPIS.md, written
+// straight from its text over decoded events in memory. It shares nothing with
+// the KPI SQL (nor with internal/clickhouse's reference) and produces the JSON
+// contract of `referralops kpi --format json` as plain maps, so the tests compare
+// the two field for field.
+//
+// Readings of KPIS.md it shares with the SQL, because the text leaves them open:
+//   - times are whole seconds (ClickHouse DateTime): an event time is floored;
+//   - "earliest referral.created": ties by event id (the smaller wins);
+//   - final destination: the latest created/redirected by time; at one second a
+//     redirect beats the creation, then the greater event id wins;
+//   - an appointment is (referral, appointment_id); its latest event ties by
+//     completed > no_show > cancelled > rescheduled > booked, then the greater
+//     event id; its slot is that of its latest booked/rescheduled in the same
+//     order; an appointment with no booked/rescheduled has no slot;
+//   - loop_closed_at counts notes at or before T (as everything);
+//   - a referrer's type is that of its latest referral created in (T−365d, T]
+//     (ties: the greater referral id); referrers with no referral there have no
+//     state.
+
+const (
+	daySeconds      = 86400
+	loopSeconds     = 14 * daySeconds
+	lookbackSeconds = 365 * daySeconds
+	recentSeconds   = 90 * daySeconds
+)
+
+// refEvent is an event reduced to whole seconds.
+type refEvent struct {
+	id, typ, referral string
+	at                int64
+	d                 event.Data
+	slot              int64
+}
+
+// refReferral is one referral's facts as of T.
+type refReferral struct {
+	id                                               string
+	hasCreated                                       bool
+	created                                          int64
+	line, referrer, referrerType, referrerNetwork    string
+	leaked, booked, completed, closed, infoRequested bool
+	firstBooked, firstCompleted                      int64
+	hasAccess                                        bool
+	access                                           int64
+	hasLoopClosed                                    bool
+	loopClosed                                       int64
+	appointments                                     []refAppointment
+	authDecisions                                    []refEvent
+}
+
+type refAppointment struct {
+	status  string // latest event type
+	hasSlot bool
+	slot    int64
+}
+
+var statusRank = map[string]int{
+	"appointment.booked": 1, "appointment.rescheduled": 2, "appointment.cancelled": 3,
+	"appointment.no_show": 4, "appointment.completed": 5,
+}
+
+// referenceFacts derives every referral's facts as of T (Unix seconds) from
+// the events, each event id counted once and events after T ignored.
+func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
+	seen := map[string]bool{}
+	byReferral := map[string][]refEvent{}
+	for _, e := range events {
+		if seen[e.ID] {
+			continue
+		}
+		seen[e.ID] = true
+		at := e.Time.Unix()
+		if at > T {
+			continue
+		}
+		re := refEvent{id: e.ID, typ: string(e.Type), referral: e.Subject, at: at, d: e.Data}
+		if !e.Data.ScheduledFor.IsZero() {
+			re.slot = e.Data.ScheduledFor.Unix()
+		}
+		byReferral[e.Subject] = append(byReferral[e.Subject], re)
+	}
+	out := map[string]*refReferral{}
+	for id, evs := range byReferral {
+		r := &refReferral{id: id}
+		var first, dest *refEvent
+		appts := map[string][]refEvent{}
+		var notes []int64
+		leakedEvent := false
+		for i := range evs {
+			e := &evs[i]
+			switch e.typ {
+			case "referral.created":
+				if first == nil || e.at < first.at || e.at == first.at && e.id < first.id {
+					first = e
+				}
+			case "referral.leaked":
+				leakedEvent = true
+			case "referral.cancelled", "referral.rejected":
+				r.closed = true
+			case "referral.info_requested":
+				r.infoRequested = true
+			case "referral.auth_approved", "referral.auth_denied":
+				r.authDecisions = append(r.authDecisions, *e)
+			case "communication.consult_note_sent":
+				notes = append(notes, e.at)
+			}
+			if e.typ == "referral.created" || e.typ == "referral.redirected" {
+				if dest == nil || laterDestination(e, dest) {
+					dest = e
+				}
+			}
+			if e.typ == "appointment.booked" && (!r.booked || e.at < r.firstBooked) {
+				r.booked, r.firstBooked = true, e.at
+			}
+			if e.typ == "appointment.completed" && (!r.completed || e.at < r.firstCompleted) {
+				r.completed, r.firstCompleted = true, e.at
+			}
+			if _, ok := statusRank[e.typ]; ok {
+				appts[e.d.AppointmentID] = append(appts[e.d.AppointmentID], *e)
+			}
+		}
+		if first != nil {
+			r.hasCreated, r.created = true, first.at
+			r.line, r.referrer = first.d.ServiceLine, first.d.ReferrerID
+			r.referrerType, r.referrerNetwork = first.d.ReferrerType, first.d.ReferrerNetwork
+		}
+		r.leaked = leakedEvent || dest != nil && dest.d.DestinationNetwork == "out"
+		for _, aevs := range appts {
+			var a refAppointment
+			var last, lastSlot *refEvent
+			for i := range aevs {
+				e := &aevs[i]
+				if last == nil || laterAppointmentEvent(e, last) {
+					last = e
+				}
+				if (e.typ == "appointment.booked" || e.typ == "appointment.rescheduled") &&
+					(lastSlot == nil || laterAppointmentEvent(e, lastSlot)) {
+					lastSlot = e
+				}
+			}
+			a.status = last.typ
+			if lastSlot != nil {
+				a.hasSlot, a.slot = true, lastSlot.slot
+			}
+			r.appointments = append(r.appointments, a)
+			if a.hasSlot && a.status != "appointment.cancelled" && (!r.hasAccess || a.slot < r.access) {
+				r.hasAccess, r.access = true, a.slot
+			}
+		}
+		if r.completed {
+			for _, n := range notes {
+				if n >= r.firstCompleted && (!r.hasLoopClosed || n < r.loopClosed) {
+					r.hasLoopClosed, r.loopClosed = true, n
+				}
+			}
+		}
+		out[id] = r
+	}
+	return out
+}
+
+func laterDestination(a, b *refEvent) bool {
+	kind := func(e *refEvent) int {
+		if e.typ == "referral.redirected" {
+			return 1
+		}
+		return 0
+	}
+	return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(kind(a), kind(b)), cmp.Compare(a.id, b.id)) > 0
+}
+
+func laterAppointmentEvent(a, b *refEvent) bool {
+	return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(statusRank[a.typ], statusRank[b.typ]), cmp.Compare(a.id, b.id)) > 0
+}
+
+// refGroup accumulates one group's fields.
+type refGroup struct {
+	referrals, scheduled, completed, leaked, internal, internalLeaked, incomplete int64
+	tts, tta                                                                      []int64
+	loopCohort, loopClosed, keptOrMissed, noShows, authDecisions, authDenied      int64
+	backlog                                                                       [5]int64
+}
+
+// nearestRank is the value at 1-based position ceil(p·n) of the sorted values,
+// p = percent/100; the position is the least k with 100·k >= percent·n.
+func nearestRank(values []int64, percent int) any {
+	if len(values) == 0 {
+		return nil
+	}
+	s := slices.Clone(values)
+	slices.Sort(s)
+	k := 1
+	for 100*k < percent*len(s) {
+		k++
+	}
+	return s[k-1]
+}
+
+func (g *refGroup) json() map[string]any {
+	return map[string]any{
+		"referrals": g.referrals, "scheduled": g.scheduled, "completed": g.completed, "leaked": g.leaked,
+		"internal_referrals": g.internal, "internal_leaked": g.internalLeaked, "incomplete": g.incomplete,
+		"time_to_schedule_p50_seconds":    nearestRank(g.tts, 50),
+		"time_to_schedule_p90_seconds":    nearestRank(g.tts, 90),
+		"time_to_appointment_p50_seconds": nearestRank(g.tta, 50),
+		"time_to_appointment_p90_seconds": nearestRank(g.tta, 90),
+		"loop_cohort":                     g.loopCohort, "loop_closed_14d": g.loopClosed,
+		"appointments_kept_or_missed": g.keptOrMissed, "no_shows": g.noShows,
+		"auth_decisions": g.authDecisions, "auth_denied": g.authDenied,
+		"backlog": map[string]any{
+			"0-2d": g.backlog[0], "3-7d": g.backlog[1], "8-14d": g.backlog[2], "15-30d": g.backlog[3], "31d+": g.backlog[4],
+		},
+	}
+}
+
+// referenceKPIs is the JSON object of one window as of asOf.
+func referenceKPIs(events []event.Event, asOf time.Time, window time.Duration, windowName string) map[string]any {
+	T := asOf.Unix()
+	W := int64(window / time.Second)
+	facts := referenceFacts(events, T)
+	totals := &refGroup{}
+	lines := map[string]*refGroup{}
+	groupsOf := func(r *refReferral) []*refGroup {
+		g := lines[r.line]
+		if g == nil {
+			g = &refGroup{}
+			lines[r.line] = g
+		}
+		return []*refGroup{totals, g}
+	}
+	in := func(t, from, to int64) bool { return t > from && t <= to }
+
+	type referrerCounts struct{ n, c, older int64 }
+	referrers := map[string]*referrerCounts{}
+
+	for _, r := range facts {
+		if !r.hasCreated { // in no KPI until its referral.created arrives
+			continue
+		}
+		gs := groupsOf(r) // every service line with a referral created <= T is listed
+		if in(r.created, T-W, T) {
+			for _, g := range gs {
+				g.referrals++
+				if r.booked {
+					g.scheduled++
+					g.tts = append(g.tts, r.firstBooked-r.created)
+				}
+				if r.completed {
+					g.completed++
+				}
+				if r.leaked {
+					g.leaked++
+				}
+				if r.referrerNetwork == "in" {
+					g.internal++
+					if r.leaked {
+						g.internalLeaked++
+					}
+				}
+				if r.infoRequested {
+					g.incomplete++
+				}
+				if r.hasAccess {
+					g.tta = append(g.tta, r.access-r.created)
+				}
+			}
+		}
+		if r.completed && in(r.firstCompleted, T-W-loopSeconds, T-loopSeconds) {
+			for _, g := range gs {
+				g.loopCohort++
+				if r.hasLoopClosed && r.loopClosed-r.firstCompleted <= loopSeconds {
+					g.loopClosed++
+				}
+			}
+		}
+		for _, a := range r.appointments {
+			if a.hasSlot && in(a.slot, T-W, T) && (a.status == "appointment.completed" || a.status == "appointment.no_show") {
+				for _, g := range gs {
+					g.keptOrMissed++
+					if a.status == "appointment.no_show" {
+						g.noShows++
+					}
+				}
+			}
+		}
+		for _, d := range r.authDecisions {
+			if in(d.at, T-W, T) {
+				for _, g := range gs {
+					g.authDecisions++
+					if d.typ == "referral.auth_denied" {
+						g.authDenied++
+					}
+				}
+			}
+		}
+		if in(r.created, T-lookbackSeconds, T) && !r.closed && !r.leaked && !r.booked {
+			age := (T - r.created) / daySeconds
+			bucket := 4
+			switch {
+			case age <= 2:
+				bucket = 0
+			case age <= 7:
+				bucket = 1
+			case age <= 14:
+				bucket = 2
+			case age <= 30:
+				bucket = 3
+			}
+			for _, g := range gs {
+				g.backlog[bucket]++
+			}
+		}
+		rc := referrers[r.referrer]
+		if rc == nil {
+			rc = &referrerCounts{}
+			referrers[r.referrer] = rc
+		}
+		switch {
+		case in(r.created, T-recentSeconds, T):
+			rc.n++
+		case in(r.created, T-lookbackSeconds, T-recentSeconds):
+			rc.c++
+		}
+		if r.created <= T-recentSeconds {
+			rc.older++
+		}
+	}
+
+	states := map[string]int64{"new": 0, "active": 0, "fading": 0, "inactive": 0}
+	for _, rc := range referrers {
+		// base = c·90/275; n >= 0.5·base  <=>  550·n >= 90·c
+		switch {
+		case rc.n > 0 && rc.older == 0:
+			states["new"]++
+		case rc.n > 0 && 550*rc.n >= 90*rc.c:
+			states["active"]++
+		case rc.n > 0:
+			states["fading"]++
+		case rc.c > 0:
+			states["inactive"]++
+		}
+	}
+	byLine := map[string]any{}
+	for line, g := range lines {
+		byLine[line] = g.json()
+	}
+	return map[string]any{
+		"as_of":           asOf.UTC().Format(time.RFC3339),
+		"window":          windowName,
+		"totals":          totals.json(),
+		"by_service_line": byLine,
+		"referrers": map[string]any{
+			"new": states["new"], "active": states["active"], "fading": states["fading"], "inactive": states["inactive"],
+		},
+	}
+}

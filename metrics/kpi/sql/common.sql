@@ -1,0 +1,166 @@
+{{- /*
+Building blocks of the KPI queries, shared through text/template. Nothing here
+is a statement of its own. Conventions of every KPI query:
+  * T is the evaluation time; every fact is "as of T": events after T are
+    ignored, so a past T replays exactly.
+  * Referrals are found in kpi_index by a primary-key range (kind, at) and
+    their facts read from referral_facts / appointment_facts / kpi_created in
+    the primary-key range of their ids, never by scanning history.
+  * Times leave as Unix seconds (toInt64); no Nullable, DateTime64, window or
+    JSON functions, so the text of every result is the same on ClickHouse 18.16
+    and current releases.
+  * No alias equals a column name used in another expression: ClickHouse 18.16
+    resolves aliases inside expressions, even inside an aggregate's arguments.
+*/ -}}
+
+{{- /* ids: the referrals with a kpi_index row of .Kind in (.From, .To], as the
+column referral_id, each once; with .Open, less those booked or closed in that
+span (a superset of the open ones: the facts decide the rest). A lookup reads a
+facts table in the primary-key range [.Lo, .Hi] of these ids (fetched by
+bounds.sql beforehand) and, when sparse, joins it with this list, which runs
+once. Lookups never use IN (subquery): ClickHouse 18.16 runs such a subquery
+again for every level of query nesting and leaves its reads out of read_rows. */ -}}
+{{define "ids" -}}
+{{- if .Open -}}
+SELECT referral_id FROM
+(
+    SELECT DISTINCT referral AS referral_id FROM {{.DB}}.kpi_index
+    WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
+) AS created_ids
+ALL LEFT JOIN
+(
+    -- booked (kind 5) or closed (kind 6) in the same span: never open again
+    SELECT DISTINCT referral AS referral_id, toUInt8(1) AS settled FROM {{.DB}}.kpi_index
+    WHERE (kind = 5 AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
+       OR (kind = 6 AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
+) AS settled_ids USING referral_id
+WHERE settled = 0
+{{- else -}}
+SELECT DISTINCT referral AS referral_id FROM {{.DB}}.kpi_index
+WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
+{{- end}}
+{{- end}}
+
+{{- /* restrict: for sparse lookups (.Join), the JOIN with "ids" that keeps
+the referrals looked up; dense ones (most ids in [.Lo, .Hi] belong) skip it and
+let the caller's own condition on the facts (e.g. created_at in the window)
+decide, which reads the index once less. */ -}}
+{{define "restrict" -}}
+{{if .Join}}ALL INNER JOIN ({{template "ids" .}}) AS lookup USING referral_id
+{{end}}
+{{- end}}
+
+{{- /* in_range: the primary-key range of a lookup. */ -}}
+{{define "in_range" -}}
+referral_id >= {{.Lo}} AND referral_id <= {{.Hi}}
+{{- end}}
+
+{{- /* referrals: KPIS.md's per-referral facts as of T for the referrals of
+"ids", one row per referral whose referral.created is at or before T (a
+referral without one is in no KPI). The m_* columns are the all-time earliest
+times (0 when none); a fact holds as of T when its time is > 0 and <= T. Since
+they are minima, the as-of value of each is the stored one whenever that is <= T.
+For the window-sized lookups; the 365-day ones read less (see backlog.sql). */ -}}
+{{define "referrals" -}}
+SELECT
+    referral_id AS rid,
+    minIfMerge(created_at) AS m_created,
+    argMinIfMerge(dim_service_line) AS sl,
+    argMinIfMerge(dim_location_id) AS loc,
+    argMinIfMerge(dim_referrer_type) AS rtype,
+    argMinIfMerge(dim_referrer_network) AS rnet,
+    argMinIfMerge(dim_payer_class) AS payer,
+    argMinIfMerge(dim_priority) AS prio,
+    {{template "destination" .}} AS dest,
+    minIfMerge(leaked_at) AS m_leaked,
+    minIfMerge(first_booked_at) AS m_booked,
+    minIfMerge(first_completed_at) AS m_completed,
+    minIfMerge(info_requested_at) AS m_info,
+    groupUniqArrayIfMerge(consult_notes) AS notes,
+    groupUniqArrayIfMerge(auth_decisions) AS auths,
+    toUInt8(dest = 'out' OR (m_leaked > toDateTime(0, 'UTC') AND m_leaked <= {{.T}})) AS is_leaked,
+    toUInt8(m_booked > toDateTime(0, 'UTC') AND m_booked <= {{.T}}) AS is_booked,
+    toUInt8(m_completed > toDateTime(0, 'UTC') AND m_completed <= {{.T}}) AS is_completed,
+    toUInt8(m_info > toDateTime(0, 'UTC') AND m_info <= {{.T}}) AS is_incomplete
+FROM {{.DB}}.referral_facts
+{{template "restrict" .}}WHERE {{template "in_range" .}}
+GROUP BY referral_id
+HAVING m_created > toDateTime(0, 'UTC') AND m_created <= {{.T}}
+{{- end}}
+
+{{- /* destination: the final destination network as of T, from the latest
+referral.created/redirected at or before T (a redirect wins a tie, then the
+greater event id); see migration 0002. */ -}}
+{{define "destination" -}}
+tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayIfMerge(destinations))), 4)
+{{- end}}
+
+{{- /* created: the referrals of "ids" with their created_at (m_created) and
+dimensions: the first row of each in kpi_created, i.e. its earliest
+referral.created, ties by event id (referral_facts' argMinIf keys). Plain
+columns: for the 365-day lookups, where merging argMinIf states would dominate.
+The caller keeps the rows with m_created <= T. */ -}}
+{{define "created" -}}
+SELECT {{template "created_columns"}}
+FROM {{.DB}}.kpi_created
+{{template "restrict" .}}WHERE {{template "in_range" .}}
+ORDER BY referral_id, event_time, event_id
+LIMIT 1 BY referral_id
+{{- end}}
+
+{{define "created_columns" -}}
+referral_id AS rid,
+    event_time AS m_created,
+    CAST(service_line AS String) AS sl,
+    CAST(location_id AS String) AS loc,
+    referrer_id AS referrer,
+    CAST(referrer_type AS String) AS rtype,
+    CAST(referrer_network AS String) AS rnet,
+    CAST(payer_class AS String) AS payer,
+    CAST(priority AS String) AS prio
+{{- end}}
+
+{{- /* appointments: per appointment of the referrals of "ids", as of T: its
+status rank (of its latest event; ties: completed 5 > no_show 4 > cancelled 3 >
+rescheduled 2 > booked 1, then event id) and its slot (scheduled_for of its
+latest booked/rescheduled; 0 when it has none). Appointments without an event at
+or before T do not exist yet. */ -}}
+{{define "appointments" -}}
+SELECT
+    referral_id AS rid,
+    arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayMerge(history)) AS h,
+    tupleElement(arrayReduce('max', h), 2) AS last_rank,
+    tupleElement(arrayReduce('max', arrayFilter(x -> x.2 <= 2, h)), 4) AS slot_at
+FROM {{.DB}}.appointment_facts
+{{template "restrict" .}}WHERE {{template "in_range" .}}
+GROUP BY referral_id, appointment_id
+HAVING length(h) > 0
+{{- end}}
+
+{{- /* group_keys: one row per breakdown group a referral belongs to, e.g. '' (the
+totals) and 'service_line=cardiology'. Values never contain '|' or '=' (enums
+and identifiers of EVENTS.md), so the key parses back. */ -}}
+{{define "group_keys" -}}
+arrayJoin([{{range $i, $b := .Breakdowns}}{{if $i}}, {{end}}{{if not $b}}''{{else}}concat({{range $j, $d := $b}}{{if $j}}, '|', {{end}}'{{$d.Name}}=', {{$d.Column}}{{end}}){{end}}{{end}}])
+{{- end}}
+
+{{- /* windows: one row per window (seconds) of the query, as column w; the
+query keeps the rows whose time lies in the window with a WHERE on w (not a
+lambda: ClickHouse 18.16 prunes subquery columns used only inside lambdas). */ -}}
+{{define "windows" -}}
+arrayJoin([{{range $i, $w := .Windows}}{{if $i}}, {{end}}toInt64({{$w}}){{end}}])
+{{- end}}
+
+{{- /* distribution: count, sum, exact nearest-rank p50 and p90 (the value at
+1-based position ceil(p*n) = intDiv(P*n + 99, 100) for P percent, in integers so
+no float rounding can move it; position 0 of an empty array reads 0, which the
+caller turns into null by the count) and cumulative histogram counts of the
+sorted array .Name. */ -}}
+{{define "distribution" -}}
+length({{.Name}}) AS {{.Name}}_count,
+    arraySum({{.Name}}) AS {{.Name}}_sum,
+    {{.Name}}[intDiv(50 * length({{.Name}}) + 99, 100)] AS {{.Name}}_p50,
+    {{.Name}}[intDiv(90 * length({{.Name}}) + 99, 100)] AS {{.Name}}_p90
+    {{- range $i, $b := .Buckets}},
+    arrayCount(x -> x <= {{$b}}, {{$.Name}}) AS {{$.Name}}_le_{{$i}}{{end}}
+{{- end}}
