@@ -35,7 +35,7 @@ func DefaultConfig() Config {
 		RetryBackoffMin: 200 * time.Millisecond,
 		RetryBackoffMax: 15 * time.Second,
 		Listen:          ":9465",
-		InsertParallel:  2,
+		InsertParallel:  1,
 		MemoryLimit:     256 << 20,
 	}
 }
