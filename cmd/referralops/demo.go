@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -21,40 +22,61 @@ import (
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/httpserver"
+	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi"
 )
 
 var demoCommand = command{
-	summary: "migrate, generate a realistic month of referrals into Kafka, ingest it, and print what was stored",
+	summary: "migrate, generate a realistic month of referrals into Kafka, ingest it, print what was stored and the KPIs, then serve /metrics until Ctrl-C",
 	setup: func(fs *flag.FlagSet, file *fileConfig) (func() error, func(context.Context, *slog.Logger) error) {
-		gen := generator.DefaultConfig()
-		gen.Referrals = 15000
-		gen.DuplicateRatio = 0.01
-		gen.InvalidRatio = 0.002
-		gen.Shuffle = true
+		gen := demoGenerator()
 		gen.RegisterFlags(fs)
 		file.ClickHouse.RegisterFlags("", fs)
 		file.Kafka.RegisterFlags(fs)
 		file.Event.RegisterFlags("", fs)
 		file.Ingest.Group = "referralops-demo"
 		file.Ingest.RegisterFlags(fs)
+		file.KPI.RegisterFlags("", fs)
+		fs.StringVar(&file.Export.Listen, "export-listen", file.Export.Listen, "address of the KPI exporter's /metrics")
 		timeout := fs.Duration("timeout", 10*time.Minute, "give up if ingest has not caught up by then")
+		exit := fs.Bool("exit", false, "exit after printing instead of serving /metrics until Ctrl-C")
 		validate := func() error {
 			gen.MaxMessageBytes = file.Event.MaxMessageBytes
-			return errors.Join(gen.Validate(), file.ClickHouse.Validate(), file.Kafka.Validate(), file.Event.Validate(), file.Ingest.Validate())
+			return errors.Join(gen.Validate(), file.ClickHouse.Validate(), file.Kafka.Validate(), file.Event.Validate(),
+				file.Ingest.Validate(), file.KPI.Validate(), file.Export.Validate())
 		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
-			return runDemo(ctx, logger, file, gen, *timeout, os.Stdout)
+			return runDemo(ctx, logger, file, gen, demoOptions{timeout: *timeout, exit: *exit}, os.Stdout)
 		}
 	},
 }
 
-func runDemo(ctx context.Context, logger *slog.Logger, file *fileConfig, gen generator.Config, timeout time.Duration, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// demoGenerator is a realistic month: 15,000 referrals, a few duplicates and
+// invalid messages, out of order.
+func demoGenerator() generator.Config {
+	gen := generator.DefaultConfig()
+	gen.Referrals = 15000
+	gen.DuplicateRatio = 0.01
+	gen.InvalidRatio = 0.002
+	gen.Shuffle = true
+	return gen
+}
+
+type demoOptions struct {
+	timeout time.Duration // for catching up
+	exit    bool          // return after printing
+}
+
+// runDemo runs the pipeline in one process. Once ingest has caught up it prints
+// the summary and the KPI table, then keeps ingesting and serving both /metrics
+// endpoints until ctx ends (unless opts.exit).
+func runDemo(ctx context.Context, logger *slog.Logger, file *fileConfig, gen generator.Config, opts demoOptions, out io.Writer) error {
+	setupCtx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
-	if err := migrate(ctx, logger.With("step", "migrate"), *file.ClickHouse); err != nil {
+	if err := migrate(setupCtx, logger.With("step", "migrate"), *file.ClickHouse); err != nil {
 		return err
 	}
-	if err := generateKafka(ctx, logger.With("step", "generate"), gen, *file.Kafka); err != nil {
+	if err := generateKafka(setupCtx, logger.With("step", "generate"), gen, *file.Kafka); err != nil {
 		return err
 	}
 
@@ -73,19 +95,53 @@ func runDemo(ctx context.Context, logger *slog.Logger, file *fileConfig, gen gen
 	}
 	fmt.Fprintf(out, "ingesting; self-metrics at %s/metrics\n", srv.URL())
 
-	ingestCtx, stopIngest := context.WithCancel(ctx)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	var g errgroup.Group
-	g.Go(func() error { return srv.Run(ingestCtx) })
-	g.Go(func() error { return in.Run(ingestCtx) })
-	waitErr := waitCaughtUp(ctx, *file.Kafka, file.Ingest.Group)
-	stopIngest()
-	if err := g.Wait(); err != nil {
+	g.Go(func() error { return srv.Run(runCtx) })
+	g.Go(func() error { return in.Run(runCtx) })
+	err = waitCaughtUp(setupCtx, *file.Kafka, file.Ingest.Group)
+	if err == nil {
+		err = printSummary(ctx, out, clickhouse.Native{Conn: conn}, file.ClickHouse.Database(), reg)
+	}
+	if err == nil {
+		err = serveKPIs(runCtx, logger, file, conn, srv.URL(), out, opts.exit)
+	}
+	stop()
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+// serveKPIs prints the KPI table and runs the exporter until ctx ends (or
+// returns at once when exit is set).
+func serveKPIs(ctx context.Context, logger *slog.Logger, file *fileConfig, conn driver.Conn, ingestURL string, out io.Writer, exit bool) error {
+	db := file.ClickHouse.Database()
+	q := clickhouse.Native{Conn: conn}
+	snap, err := kpi.Request{DB: db, AsOf: time.Now(), Windows: file.KPI.Windows}.Evaluate(ctx, q)
+	if err != nil {
 		return err
 	}
-	if waitErr != nil {
-		return fmt.Errorf("waiting for ingest to catch up: %w", waitErr)
+	fmt.Fprintln(out)
+	if err := kpi.WriteTable(out, snap); err != nil {
+		return err
 	}
-	return printSummary(ctx, out, clickhouse.Native{Conn: conn}, file.ClickHouse.Database(), reg)
+	if exit {
+		return nil
+	}
+	reg := prometheus.NewRegistry()
+	exp := metrics.NewExporter(*file.Export, *file.KPI, metrics.ClickHouseSource(q, db), logger.With("step", "export"), reg)
+	srv := &httpserver.Server{Addr: file.Export.Listen, Gatherer: exp.Gatherer(reg), Ready: exp.Ready, Logger: logger}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nKPI metrics:       %s/metrics\ningester metrics:  %s/metrics\nanalysts:          clickhouse-client --query 'SELECT * FROM %s.v_referrer_scorecard LIMIT 20'\nStill ingesting and refreshing; Ctrl-C stops.\n",
+		srv.URL(), ingestURL, db)
+	var g errgroup.Group
+	g.Go(func() error { return srv.Run(ctx) })
+	g.Go(func() error { return exp.Run(ctx) })
+	return g.Wait()
 }
 
 // waitCaughtUp polls until group has committed everything on the input topics.
