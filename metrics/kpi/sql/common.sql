@@ -14,8 +14,10 @@ is a statement of its own. Conventions of every KPI query:
 */ -}}
 
 {{- /* ids: the referrals with a kpi_index row of .Kind in (.From, .To], as the
-column referral_id, each once; with .Open, less those booked or closed in that
-span (a superset of the open ones: the facts decide the rest). A lookup reads a
+column referral_id; with .Open, less those booked or closed in that span (a
+superset of the open ones: the facts decide the rest). An id may come twice
+(a referral with two rows in the span, or rows not merged yet): that only
+merges the same aggregate states twice, which changes nothing. A lookup reads a
 facts table in the primary-key range [.Lo, .Hi] of these ids (fetched by
 bounds.sql beforehand) and, when sparse, joins it with this list, which runs
 once. Lookups never use IN (subquery): ClickHouse 18.16 runs such a subquery
@@ -24,19 +26,19 @@ again for every level of query nesting and leaves its reads out of read_rows. */
 {{- if .Open -}}
 SELECT referral_id FROM
 (
-    SELECT DISTINCT referral AS referral_id FROM {{.DB}}.kpi_index
+    SELECT referral AS referral_id FROM {{.DB}}.kpi_index
     WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
 ) AS created_ids
-ALL LEFT JOIN
+ANY LEFT JOIN
 (
     -- booked (kind 5) or closed (kind 6) in the same span: never open again
-    SELECT DISTINCT referral AS referral_id, toUInt8(1) AS settled FROM {{.DB}}.kpi_index
+    SELECT referral AS referral_id, toUInt8(1) AS settled FROM {{.DB}}.kpi_index
     WHERE (kind = 5 AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
        OR (kind = 6 AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
 ) AS settled_ids USING referral_id
 WHERE settled = 0
 {{- else -}}
-SELECT DISTINCT referral AS referral_id FROM {{.DB}}.kpi_index
+SELECT referral AS referral_id FROM {{.DB}}.kpi_index
 WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
 {{- end}}
 {{- end}}
@@ -60,7 +62,7 @@ referral_id >= {{.Lo}} AND referral_id <= {{.Hi}}
 referral without one is in no KPI). The m_* columns are the all-time earliest
 times (0 when none); a fact holds as of T when its time is > 0 and <= T. Since
 they are minima, the as-of value of each is the stored one whenever that is <= T.
-For the window-sized lookups; the 365-day ones read less (see backlog.sql). */ -}}
+Columns a query does not use are not computed. */ -}}
 {{define "referrals" -}}
 SELECT
     referral_id AS rid,
@@ -75,12 +77,14 @@ SELECT
     minIfMerge(leaked_at) AS m_leaked,
     minIfMerge(first_booked_at) AS m_booked,
     minIfMerge(first_completed_at) AS m_completed,
+    minIfMerge(closed_at) AS m_closed,
     minIfMerge(info_requested_at) AS m_info,
     groupUniqArrayIfMerge(consult_notes) AS notes,
     groupUniqArrayIfMerge(auth_decisions) AS auths,
     toUInt8(dest = 'out' OR (m_leaked > toDateTime(0, 'UTC') AND m_leaked <= {{.T}})) AS is_leaked,
     toUInt8(m_booked > toDateTime(0, 'UTC') AND m_booked <= {{.T}}) AS is_booked,
     toUInt8(m_completed > toDateTime(0, 'UTC') AND m_completed <= {{.T}}) AS is_completed,
+    toUInt8(m_closed > toDateTime(0, 'UTC') AND m_closed <= {{.T}}) AS is_closed,
     toUInt8(m_info > toDateTime(0, 'UTC') AND m_info <= {{.T}}) AS is_incomplete
 FROM {{.DB}}.referral_facts
 {{template "restrict" .}}WHERE {{template "in_range" .}}
@@ -98,8 +102,9 @@ tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayIf
 {{- /* created: the referrals of "ids" with their created_at (m_created) and
 dimensions: the first row of each in kpi_created, i.e. its earliest
 referral.created, ties by event id (referral_facts' argMinIf keys). Plain
-columns: for the 365-day lookups, where merging argMinIf states would dominate.
-The caller keeps the rows with m_created <= T. */ -}}
+columns: for a whole year of referrals, where merging three argMinIf states
+each would dominate the referrer activity query. The caller keeps the rows
+with m_created <= T. */ -}}
 {{define "created" -}}
 SELECT {{template "created_columns"}}
 FROM {{.DB}}.kpi_created
