@@ -41,6 +41,7 @@ type command struct {
 
 var commands = map[string]command{
 	"migrate":  migrateCommand,
+	"access":   accessCommand,
 	"ingest":   ingestCommand,
 	"generate": generateCommand,
 	"kpi":      kpiCommand,

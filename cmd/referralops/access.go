@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/referralops/referralops/internal/clickhouse"
+)
+
+var accessCommand = command{
+	summary: "create or update the read-only ClickHouse users (exporter, grafana, analyst) and their roles and profiles on a current server; --print shows the SQL",
+	setup: func(fs *flag.FlagSet, file *fileConfig) (func() error, func(context.Context, *slog.Logger) error) {
+		file.ClickHouse.RegisterFlags("", fs)
+		c := clickhouse.AccessConfig{Host: "ANY", GrafanaMaxResultRows: 100000, GrafanaMaxExecutionSeconds: 30}
+		fs.StringVar(&c.Cluster, "cluster", "", "add ON CLUSTER NAME to every statement")
+		fs.StringVar(&c.Host, "user-host", c.Host, "HOST clause of the users: ANY, LOCAL, or e.g. \"IP '10.0.0.0/8'\"")
+		fs.StringVar(&c.ExporterPassword, "exporter-password", "", "password of referralops_exporter (prefer REFERRALOPS_EXPORTER_PASSWORD)")
+		fs.StringVar(&c.GrafanaPassword, "grafana-password", "", "password of referralops_grafana (prefer REFERRALOPS_GRAFANA_PASSWORD)")
+		fs.StringVar(&c.AnalystPassword, "analyst-password", "", "password of referralops_analyst (prefer REFERRALOPS_ANALYST_PASSWORD)")
+		fs.IntVar(&c.GrafanaMaxResultRows, "grafana-max-result-rows", c.GrafanaMaxResultRows, "most rows a Grafana query may return")
+		fs.IntVar(&c.GrafanaMaxExecutionSeconds, "grafana-max-execution-seconds", c.GrafanaMaxExecutionSeconds, "longest a Grafana query may run, in seconds")
+		print := fs.Bool("print", false, "write the SQL to stdout instead of applying it (passwords appear only as SHA-256)")
+		validate := func() error {
+			if err := file.ClickHouse.Validate(); err != nil {
+				return err
+			}
+			c.Database = file.ClickHouse.Database()
+			return c.Validate()
+		}
+		return validate, func(ctx context.Context, logger *slog.Logger) error {
+			if *print {
+				stmts, err := clickhouse.AccessStatements(c)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(os.Stdout, strings.Join(stmts, ";\n")+";")
+				return err
+			}
+			conn, err := clickhouse.Open(ctx, *file.ClickHouse)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if err := clickhouse.ApplyAccess(ctx, clickhouse.Native{Conn: conn}, c); err != nil {
+				return err
+			}
+			logger.Info("access applied", "database", c.Database, "users",
+				strings.Join([]string{clickhouse.ExporterUser, clickhouse.GrafanaUser, clickhouse.AnalystUser}, ","))
+			return nil
+		}
+	},
+}

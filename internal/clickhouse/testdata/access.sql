@@ -1,0 +1,14 @@
+CREATE ROLE IF NOT EXISTS referralops_reader;
+GRANT SELECT ON referralops.* TO referralops_reader;
+CREATE ROLE IF NOT EXISTS referralops_analysis;
+GRANT referralops_reader TO referralops_analysis;
+GRANT SELECT ON system.parts TO referralops_analysis;
+GRANT SELECT ON system.columns TO referralops_analysis;
+CREATE SETTINGS PROFILE OR REPLACE referralops_exporter SETTINGS readonly = 1, max_execution_time = 30, max_memory_usage = 1000000000;
+CREATE SETTINGS PROFILE OR REPLACE referralops_grafana SETTINGS readonly = 1, max_execution_time = 30, max_result_rows = 100000, result_overflow_mode = 'throw', max_memory_usage = 2000000000;
+CREATE SETTINGS PROFILE OR REPLACE referralops_analyst SETTINGS readonly = 2, max_execution_time = 300 MAX 3600, max_result_rows = 1000000 MAX 100000000, result_overflow_mode = 'throw', max_memory_usage = 4000000000;
+CREATE USER OR REPLACE referralops_exporter IDENTIFIED WITH sha256_hash BY '7aeff88671739d5729c759ac71f15ac4d5164725e2ac0815ef88f10c113f86f5' HOST ANY SETTINGS PROFILE 'referralops_exporter';
+CREATE USER OR REPLACE referralops_grafana IDENTIFIED WITH sha256_hash BY '53184788f812940f2f25d0f0b65c2ea372039a9097d5326feaba771eee5712c5' HOST ANY SETTINGS PROFILE 'referralops_grafana';
+CREATE USER OR REPLACE referralops_analyst IDENTIFIED WITH sha256_hash BY 'dee3b81e0a480f7d88c15b8239f18e77f3107918874e499912f210bbdac288a9' HOST ANY SETTINGS PROFILE 'referralops_analyst';
+GRANT referralops_reader TO referralops_exporter, referralops_grafana;
+GRANT referralops_analysis TO referralops_analyst;
