@@ -37,8 +37,9 @@ test-unit: ## fast tests only: no servers needed (the rest skip)
 fuzz: ## run each decoder fuzz target for a while
 	$(GO) test ./ingest/event -run '^$$' -fuzz FuzzDecode -fuzztime 60s
 
-bench: services-up build ## figures of issue #2 as `name value unit` lines
+bench: services-up build ## performance figures as `name value unit` lines (ingest, then KPI refresh and scrape)
 	deploy/local/bench.sh
+	deploy/local/bench-kpi.sh
 
 demo: services-up build ## the whole pipeline on a realistic month of synthetic referrals
 	$(BIN) demo
