@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # services.sh up|down|status: the local servers the end-to-end tests and the demo
 # need, i.e. ClickHouse (clickhouse.sh) and Kafka (kafka.sh). Safe to run twice.
+# Prometheus and Alertmanager (prometheus.sh) are installed, not started: the
+# tests start their own on free ports; `prometheus.sh up` starts the local pair.
 #
-#   up      clickhouse, then kafka; stops at the first failure (non-zero exit).
-#   down    both (kafka first); stops whatever is running, exit non-zero only
-#           if stopping one of them failed.
-#   status  one line per service; exit 0 only if both answer.
+#   up      install prometheus/promtool/alertmanager if missing, then clickhouse,
+#           then kafka; stops at the first failure (non-zero exit).
+#   down    Prometheus and Alertmanager if prometheus.sh started them, kafka,
+#           clickhouse; stops whatever is running, exit non-zero only if
+#           stopping one of them failed.
+#   status  one line per service; exit 0 only if clickhouse and kafka answer
+#           (Prometheus' lines are for information: it is started on demand).
 #
 # Each script's environment variables apply (see their headers): e.g.
 # REFERRALOPS_DATA_DIR, CLICKHOUSE_TCP_PORT, KAFKA_PORT.
@@ -19,6 +24,10 @@ usage() {
 }
 
 cmd_up() {
+	"$here/prometheus.sh" install || {
+		echo "services.sh: ERROR: installing prometheus and alertmanager failed (see above)" >&2
+		exit 1
+	}
 	"$here/clickhouse.sh" up || {
 		echo "services.sh: ERROR: clickhouse failed to start (see above)" >&2
 		exit 1
@@ -31,6 +40,7 @@ cmd_up() {
 
 cmd_down() {
 	local rc=0
+	"$here/prometheus.sh" down || rc=1
 	"$here/kafka.sh" down || rc=1
 	"$here/clickhouse.sh" down || rc=1
 	((rc == 0)) || echo "services.sh: ERROR: stopping a service failed (see above)" >&2
@@ -41,6 +51,7 @@ cmd_status() {
 	local rc=0
 	"$here/clickhouse.sh" status || rc=1
 	"$here/kafka.sh" status || rc=1
+	"$here/prometheus.sh" status || true
 	return "$rc"
 }
 
