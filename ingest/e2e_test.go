@@ -177,7 +177,7 @@ func checkDeadLetters(t *testing.T, kc broker.Config, want map[deadLetterKey]int
 	t.Helper()
 	got := map[deadLetterKey]int{}
 	seen := map[string]bool{}
-	end, err := testenv.EndOffsets(context.Background(), kc.Brokers, kc.Topics.DeadLetters)
+	end, err := broker.EndOffsets(context.Background(), kc, kc.Topics.DeadLetters)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,12 @@
 package metrics_test
 
 import (
-	"context"
 	"fmt"
 	"hash/fnv"
-	"strings"
-	"testing"
 	"time"
 
 	"github.com/referralops/referralops/ingest/event"
-	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
-	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics/kpi"
 )
 
@@ -33,29 +28,6 @@ func fixedDataset() generator.Config {
 	return cfg
 }
 
-// generate simulates cfg and decodes every valid message, duplicates
-// included, in delivery order.
-func generate(t testing.TB, cfg generator.Config) []event.Event {
-	t.Helper()
-	dec := event.NewDecoder(event.DefaultConfig()).WithClock(func() time.Time { return cfg.End.Add(30 * 24 * time.Hour) })
-	var events []event.Event
-	_, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
-		if m.Invalid != "" {
-			return nil
-		}
-		e, err := dec.Decode(m.Value, m.Headers)
-		if err != nil {
-			return fmt.Errorf("generated event %s: %w", m.EventID, err)
-		}
-		events = append(events, e)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
-}
-
 // spreadLocations moves each referral to one of n sites, chosen by a hash of
 // its id, so a dataset has more locations than the generator's twenty.
 func spreadLocations(events []event.Event, n int) {
@@ -66,47 +38,6 @@ func spreadLocations(events []event.Event, n int) {
 		h := fnv.New32a()
 		h.Write([]byte(events[i].Subject))
 		events[i].Data.LocationID = fmt.Sprintf("site-%02d", h.Sum32()%uint32(n)+1)
-	}
-}
-
-// load inserts events into db's `events` table as the ingester does (the
-// materialized views build the facts), in batches of several blocks.
-func load(t testing.TB, db *testenv.ClickHouseDB, events []event.Event) {
-	t.Helper()
-	ctx := context.Background()
-	query := "INSERT INTO " + db.Database + ".events (" + strings.Join(clickhouse.EventColumns, ", ") + ")"
-	topics := map[event.Stream]string{event.StreamReferral: "referral-events", event.StreamScheduling: "scheduling-events",
-		event.StreamCommunication: "communication-events"}
-	ingested := goldenEnd.Add(24 * time.Hour)
-	const batchRows = 10_000
-	for start := 0; start < len(events); start += batchRows {
-		b, err := db.Conn.PrepareBatch(ctx, query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, e := range events[start:min(start+batchRows, len(events))] {
-			d := e.Data
-			slot := d.ScheduledFor
-			if slot.IsZero() {
-				slot = time.Unix(0, 0)
-			}
-			missing := d.Missing
-			if missing == nil {
-				missing = []string{}
-			}
-			err := b.Append(e.ID, string(e.Type), e.Time.UTC(), e.Subject, e.Source,
-				d.ReferrerID, d.ReferrerOrgID, d.ReferrerType, d.ReferrerNetwork, d.ServiceLine,
-				d.LocationID, d.DestinationNetwork, d.DestinationOrgID, d.PayerClass, d.Priority,
-				d.Channel, d.PatientToken, d.Reason, missing, d.AppointmentID,
-				slot.UTC(), d.VisitType, d.CancelledBy, d.Recipient, d.Outcome,
-				topics[e.Type.Stream()], int32(0), int64(start+i), ingested)
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := b.Send(); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

@@ -143,8 +143,8 @@ func TestExportGolden(t *testing.T) {
 		t.Skip("loads a generated dataset")
 	}
 	db := testenv.ClickHouse(t)
-	events := generate(t, fixedDataset())
-	load(t, db, events)
+	events := testenv.GenerateEvents(t, fixedDataset())
+	db.Load(t, events)
 	p, base := startExport(t, "--clickhouse-dsn", exporterDSN(db.DSN), "--as-of", goldenEnd.Format(time.RFC3339),
 		"--window", "30d", "--locations-top", "2", "--refresh-interval", "1h")
 	body := get(t, base+"/metrics")
@@ -208,9 +208,9 @@ func TestBoundedLocations(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	cfg := fixedDataset()
 	cfg.Referrals = 8000
-	events := generate(t, cfg)
+	events := testenv.GenerateEvents(t, cfg)
 	spreadLocations(events, 40)
-	load(t, db, events)
+	db.Load(t, events)
 	source := metrics.ClickHouseSource(db.Querier(), db.Database)
 	ctx := context.Background()
 	s, err := source(ctx, kpi.Request{AsOf: goldenEnd, Breakdowns: metrics.Breakdowns})
@@ -281,8 +281,8 @@ func TestExportOutage(t *testing.T) {
 	db := server.Database(t)
 	cfg := fixedDataset()
 	cfg.Referrals = 1000
-	events := generate(t, cfg)
-	load(t, db, events)
+	events := testenv.GenerateEvents(t, cfg)
+	db.Load(t, events)
 	p, base := startExport(t, "--clickhouse-dsn", exporterDSN(db.DSN), "--as-of", goldenEnd.Format(time.RFC3339),
 		"--refresh-interval", "500ms", "--kpi-timeout", "5s")
 	scrape := func() testenv.Metrics { return testenv.Scrape(t, base+"/metrics") }

@@ -8,37 +8,35 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// EndOffsets returns, per topic and partition, the end offset: the offset the
+// next record written there will get.
+func EndOffsets(ctx context.Context, c Config, topics ...string) (map[string]map[int]int64, error) {
+	client := adminClient(c)
+	parts, err := partitions(ctx, client, topics)
+	if err != nil {
+		return nil, err
+	}
+	return endOffsets(ctx, client, parts)
+}
+
 // GroupLag returns, per topic and partition, how many records group has not
 // committed yet: the end offset minus the committed offset (the whole partition
 // when nothing is committed).
 func GroupLag(ctx context.Context, c Config, group string, topics ...string) (map[string]map[int]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	client := adminClient(c)
+	parts, err := partitions(ctx, client, topics)
 	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
+		return nil, err
 	}
-	ends := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	starts := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	fetch := &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{}}
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
-		}
-		for _, p := range t.Partitions {
-			ends.Topics[t.Name] = append(ends.Topics[t.Name], kafka.LastOffsetOf(p.ID))
-			starts.Topics[t.Name] = append(starts.Topics[t.Name], kafka.FirstOffsetOf(p.ID))
-			fetch.Topics[t.Name] = append(fetch.Topics[t.Name], p.ID)
-		}
-	}
-	endResp, err := client.ListOffsets(ctx, ends)
+	ends, err := endOffsets(ctx, client, parts)
 	if err != nil {
-		return nil, fmt.Errorf("end offsets: %w", err)
+		return nil, err
 	}
-	startResp, err := client.ListOffsets(ctx, starts)
+	startResp, err := listOffsets(ctx, client, parts, kafka.FirstOffsetOf)
 	if err != nil {
 		return nil, fmt.Errorf("start offsets: %w", err)
 	}
-	committed, err := client.OffsetFetch(ctx, fetch)
+	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
 	if err == nil && committed.Error != nil {
 		err = committed.Error
 	}
@@ -60,17 +58,14 @@ func GroupLag(ctx context.Context, c Config, group string, topics ...string) (ma
 		}
 	}
 	lag := map[string]map[int]int64{}
-	for topic, parts := range endResp.Topics {
+	for topic, parts := range ends {
 		lag[topic] = map[int]int64{}
-		for _, p := range parts {
-			if p.Error != nil {
-				return nil, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
-			}
-			from := done[topic][p.Partition]
+		for partition, end := range parts {
+			from := done[topic][partition]
 			if from < 0 {
-				from = first[topic][p.Partition]
+				from = first[topic][partition]
 			}
-			lag[topic][p.Partition] = max(p.LastOffset-from, 0)
+			lag[topic][partition] = max(end-from, 0)
 		}
 	}
 	return lag, nil
@@ -85,4 +80,56 @@ func TotalLag(lag map[string]map[int]int64) int64 {
 		}
 	}
 	return n
+}
+
+func adminClient(c Config) *kafka.Client {
+	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
+}
+
+// partitions lists the partition ids of each topic.
+func partitions(ctx context.Context, client *kafka.Client, topics []string) (map[string][]int, error) {
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	parts := map[string][]int{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			parts[t.Name] = append(parts[t.Name], p.ID)
+		}
+	}
+	return parts, nil
+}
+
+func endOffsets(ctx context.Context, client *kafka.Client, parts map[string][]int) (map[string]map[int]int64, error) {
+	resp, err := listOffsets(ctx, client, parts, kafka.LastOffsetOf)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets: %w", err)
+	}
+	ends := map[string]map[int]int64{}
+	for topic, ps := range resp.Topics {
+		ends[topic] = map[int]int64{}
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
+			}
+			ends[topic][p.Partition] = p.LastOffset
+		}
+	}
+	return ends, nil
+}
+
+// listOffsets asks for one offset of every partition: kafka.FirstOffsetOf or
+// kafka.LastOffsetOf.
+func listOffsets(ctx context.Context, client *kafka.Client, parts map[string][]int, which func(partition int) kafka.OffsetRequest) (*kafka.ListOffsetsResponse, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for topic, ids := range parts {
+		for _, id := range ids {
+			req.Topics[topic] = append(req.Topics[topic], which(id))
+		}
+	}
+	return client.ListOffsets(ctx, req)
 }

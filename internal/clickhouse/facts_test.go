@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/testenv"
 )
 
 // redelivered is rows delivered again: reversed, from later offsets.
@@ -41,11 +42,11 @@ func diffFacts(got, want []clickhouse.ReferralFact) string {
 	return sb.String()
 }
 
-func checkFacts(t *testing.T, e *engine, db string, when string) {
+func checkFacts(t *testing.T, e *testenv.Engine, db string, when string) {
 	t.Helper()
 	for _, at := range asOfTimes() {
 		if d := diffFacts(facts(t, e, db, at), wantFacts[at]); d != "" {
-			t.Errorf("%s (%s), %s, as of %s:%s", e.name, e.dialect.Version, when, at.Format(time.DateTime), d)
+			t.Errorf("%s (%s), %s, as of %s:%s", e.Name, e.Dialect.Version, when, at.Format(time.DateTime), d)
 		}
 	}
 }
@@ -54,19 +55,19 @@ func checkFacts(t *testing.T, e *engine, db string, when string) {
 // second delivery of every event (other order, other offsets) changes nothing,
 // before and after the engine merges parts.
 func TestReferralFacts(t *testing.T) {
-	onEngines(t, func(t *testing.T, e *engine) {
-		db := migrated(t, e)
-		insert(t, e, db, fixture)
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		db := e.Migrated(t)
+		e.Insert(t, db, fixture)
 		checkFacts(t, e, db, "after one delivery")
-		insert(t, e, db, redelivered(fixture))
+		e.Insert(t, db, redelivered(fixture))
 		checkFacts(t, e, db, "after a second delivery")
 		for _, table := range []string{"events", "referral_facts", "appointment_facts"} {
-			if err := e.exec.Exec(context.Background(), "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
+			if err := e.Exec(context.Background(), "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
 				t.Fatal(err)
 			}
 		}
 		checkFacts(t, e, db, "after OPTIMIZE FINAL")
-		rows, err := e.exec.Query(context.Background(), "SELECT count() FROM "+db+".events")
+		rows, err := e.Query(context.Background(), "SELECT count() FROM "+db+".events")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,31 +81,31 @@ func TestReferralFacts(t *testing.T) {
 // ingester that raced the migration) reach the facts through the migrations'
 // backfill.
 func TestBackfill(t *testing.T) {
-	onEngines(t, func(t *testing.T, e *engine) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		ctx := context.Background()
-		db := testDatabase(t, e)
+		db := e.Database(t)
 		ms, err := clickhouse.Migrations()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.exec.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
+		if err := e.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
 			t.Fatal(err)
 		}
-		stmts, err := ms[0].Statements(e.dialect, db) // events only
+		stmts, err := ms[0].Statements(e.Dialect, db) // events only
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range stmts {
-			if err := e.exec.Exec(ctx, s); err != nil {
+			if err := e.Exec(ctx, s); err != nil {
 				t.Fatal(err)
 			}
 		}
-		insert(t, e, db, fixture)
-		if _, err := clickhouse.Migrate(ctx, e.exec, e.dialect, db); err != nil {
+		e.Insert(t, db, fixture)
+		if _, err := clickhouse.Migrate(ctx, e, e.Dialect, db); err != nil {
 			t.Fatal(err)
 		}
 		checkFacts(t, e, db, "backfilled")
-		insert(t, e, db, redelivered(fixture))
+		e.Insert(t, db, redelivered(fixture))
 		checkFacts(t, e, db, "backfilled, then a second delivery")
 	})
 }

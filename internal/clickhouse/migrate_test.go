@@ -2,13 +2,13 @@ package clickhouse_test
 
 import (
 	"context"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/testenv"
 )
 
 func allVersions(t *testing.T) []int {
@@ -24,9 +24,9 @@ func allVersions(t *testing.T) []int {
 	return vs
 }
 
-func appliedVersions(t *testing.T, e *engine, db string) []int {
+func appliedVersions(t *testing.T, e *testenv.Engine, db string) []int {
 	t.Helper()
-	vs, err := clickhouse.AppliedVersions(context.Background(), e.exec, db)
+	vs, err := clickhouse.AppliedVersions(context.Background(), e, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,19 +37,19 @@ func appliedVersions(t *testing.T, e *engine, db string) []int {
 // migration can run again (what a crash mid-migration or a concurrent run
 // does); the data stays right.
 func TestMigrateTwice(t *testing.T) {
-	onEngines(t, func(t *testing.T, e *engine) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		ctx := context.Background()
-		db := testDatabase(t, e)
+		db := e.Database(t)
 		want := allVersions(t)
-		applied, err := clickhouse.Migrate(ctx, e.exec, e.dialect, db)
+		applied, err := clickhouse.Migrate(ctx, e, e.Dialect, db)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(applied, want) {
 			t.Errorf("first run applied %v, want %v", applied, want)
 		}
-		insert(t, e, db, fixture)
-		applied, err = clickhouse.Migrate(ctx, e.exec, e.dialect, db)
+		e.Insert(t, db, fixture)
+		applied, err = clickhouse.Migrate(ctx, e, e.Dialect, db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,12 +61,12 @@ func TestMigrateTwice(t *testing.T) {
 		}
 		ms, _ := clickhouse.Migrations()
 		for _, m := range ms {
-			stmts, err := m.Statements(e.dialect, db)
+			stmts, err := m.Statements(e.Dialect, db)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i, s := range stmts {
-				if err := e.exec.Exec(ctx, s); err != nil {
+				if err := e.Exec(ctx, s); err != nil {
 					t.Errorf("%04d_%s statement %d again: %v", m.Version, m.Name, i+1, err)
 				}
 			}
@@ -78,23 +78,20 @@ func TestMigrateTwice(t *testing.T) {
 // TestMigrateConcurrently: processes that migrate one database at the same time
 // all succeed, and the schema is whole (each object once).
 func TestMigrateConcurrently(t *testing.T) {
-	onEngines(t, func(t *testing.T, e *engine) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		for round := range 3 {
-			db := testDatabase(t, e)
+			db := e.Database(t)
 			const workers = 4
 			execs := make([]clickhouse.Executor, workers)
 			for i := range execs {
-				execs[i] = e.exec
-				if e.newConn != nil { // a connection each, as separate processes would have
-					execs[i] = clickhouse.Native{Conn: e.newConn(t)}
-				}
+				execs[i] = e.NewExecutor(t) // a connection each, as separate processes would have
 			}
 			var wg sync.WaitGroup
 			errs := make([]error, workers)
 			applied := make([][]int, workers)
 			for i := range workers {
 				wg.Go(func() {
-					applied[i], errs[i] = clickhouse.Migrate(context.Background(), execs[i], e.dialect, db)
+					applied[i], errs[i] = clickhouse.Migrate(context.Background(), execs[i], e.Dialect, db)
 				})
 			}
 			wg.Wait()
@@ -113,7 +110,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			if got := appliedVersions(t, e, db); !slices.Equal(got, want) {
 				t.Errorf("round %d: recorded versions %v, want %v", round, got, want)
 			}
-			rows, err := e.exec.Query(context.Background(),
+			rows, err := e.Query(context.Background(),
 				"SELECT name, engine FROM system.tables WHERE database = '"+db+"' ORDER BY name")
 			if err != nil {
 				t.Fatal(err)
@@ -131,7 +128,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			if !slices.EqualFunc(rows, wantTables, slices.Equal) {
 				t.Errorf("round %d: tables %q, want %q", round, rows, wantTables)
 			}
-			insert(t, e, db, fixture)
+			e.Insert(t, db, fixture)
 			checkFacts(t, e, db, "after concurrent migrations")
 		}
 	})
@@ -140,10 +137,10 @@ func TestMigrateConcurrently(t *testing.T) {
 // TestSchemaDialect: the engine got the DDL its dialect selects: the named
 // columns of `events` in order, LowCardinality and TTL only where supported.
 func TestSchemaDialect(t *testing.T) {
-	onEngines(t, func(t *testing.T, e *engine) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		ctx := context.Background()
-		db := migrated(t, e)
-		rows, err := e.exec.Query(ctx, "SELECT name, type FROM system.columns WHERE database = '"+db+"' AND table = 'events'")
+		db := e.Migrated(t)
+		rows, err := e.Query(ctx, "SELECT name, type FROM system.columns WHERE database = '"+db+"' AND table = 'events'")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +154,7 @@ func TestSchemaDialect(t *testing.T) {
 			t.Errorf("events columns\n got %v\nwant %v", names, clickhouse.EventColumns)
 		}
 		wantEnum := "String"
-		if e.dialect.LowCardinality {
+		if e.Dialect.LowCardinality {
 			wantEnum = "LowCardinality(String)"
 		}
 		for col, want := range map[string]string{
@@ -168,29 +165,24 @@ func TestSchemaDialect(t *testing.T) {
 				t.Errorf("events.%s is %s, want %s", col, types[col], want)
 			}
 		}
-		create, err := e.exec.Query(ctx, "SHOW CREATE TABLE "+db+".events")
+		create, err := e.Query(ctx, "SHOW CREATE TABLE "+db+".events")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ddl := create[0][0]
-		if got := strings.Contains(ddl, "TTL "); got != e.dialect.TTL {
-			t.Errorf("TTL in DDL = %v, want %v (dialect %s):\n%s", got, e.dialect.TTL, e.dialect.Version, ddl)
+		if got := strings.Contains(ddl, "TTL "); got != e.Dialect.TTL {
+			t.Errorf("TTL in DDL = %v, want %v (dialect %s):\n%s", got, e.Dialect.TTL, e.Dialect.Version, ddl)
 		}
-		t.Logf("%s %s: LowCardinality=%v TTL=%v", e.name, e.dialect.Version, e.dialect.LowCardinality, e.dialect.TTL)
+		t.Logf("%s %s: LowCardinality=%v TTL=%v", e.Name, e.Dialect.Version, e.Dialect.LowCardinality, e.Dialect.TTL)
 	})
 }
 
 // TestMigrateConn: the CLI path, database from the DSN, dialect from the server.
 func TestMigrateConn(t *testing.T) {
-	e := serverEngine(t)
-	db := testDatabase(t, e)
-	cfg := serverConfig()
-	u, err := url.Parse(cfg.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + db
-	cfg.DSN = u.String()
+	e := testenv.Server(t)
+	db := e.Database(t)
+	cfg := clickhouse.DefaultConfig()
+	cfg.DSN = e.DSN(db)
 	cfg.RetentionDays = 400
 	conn, err := clickhouse.Open(context.Background(), cfg) // the database does not exist yet
 	if err != nil {
@@ -201,7 +193,7 @@ func TestMigrateConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Version != e.dialect.Version || d.RetentionDays != 400 || !slices.Equal(applied, allVersions(t)) {
+	if d.Version != e.Dialect.Version || d.RetentionDays != 400 || !slices.Equal(applied, allVersions(t)) {
 		t.Errorf("MigrateConn = %+v, %v", d, applied)
 	}
 	if got := appliedVersions(t, e, db); !slices.Equal(got, allVersions(t)) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/testenv"
 )
 
 // referenceFacts computes KPIS.md's per-referral facts as of asOf straight from
@@ -190,10 +191,10 @@ func randomAsOfTimes() []time.Time {
 // equal the Go reference at several T.
 func TestFactsMatchReference(t *testing.T) {
 	rows := randomEvents(42, 300)
-	onEngines(t, func(t *testing.T, e *engine) {
-		db := migrated(t, e)
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		db := e.Migrated(t)
 		for chunk := range slices.Chunk(rows, 500) { // several inserts: several parts
-			insert(t, e, db, chunk)
+			e.Insert(t, db, chunk)
 		}
 		for _, at := range randomAsOfTimes() {
 			got, want := facts(t, e, db, at), referenceFacts(rows, at)
@@ -201,7 +202,7 @@ func TestFactsMatchReference(t *testing.T) {
 				t.Fatalf("only %d referrals as of %s: the data set is too thin", len(want), at)
 			}
 			if d := diffFacts(got, want); d != "" {
-				t.Errorf("%s (%s) as of %s: SQL vs reference:%s", e.name, e.dialect.Version, at.Format(time.DateTime), d)
+				t.Errorf("%s (%s) as of %s: SQL vs reference:%s", e.Name, e.Dialect.Version, at.Format(time.DateTime), d)
 			}
 		}
 	})
@@ -212,17 +213,17 @@ func TestFactsMatchReference(t *testing.T) {
 func TestEnginesAgree(t *testing.T) {
 	rows := randomEvents(7, 200)
 	rows = append(rows, fixture...)
-	server, embedded := serverEngine(t), chdbEngine(t)
-	if server.dialect.Version == embedded.dialect.Version {
-		t.Logf("both engines run ClickHouse %s", server.dialect.Version)
+	server, embedded := testenv.Server(t), testenv.ChDB(t)
+	if server.Dialect.Version == embedded.Dialect.Version {
+		t.Logf("both engines run ClickHouse %s", server.Dialect.Version)
 	}
-	dbS, dbC := migrated(t, server), migrated(t, embedded)
-	insert(t, server, dbS, rows)
-	insert(t, embedded, dbC, rows)
+	dbS, dbC := server.Migrated(t), embedded.Migrated(t)
+	server.Insert(t, dbS, rows)
+	embedded.Insert(t, dbC, rows)
 	for _, at := range append(randomAsOfTimes(), asOfTimes()...) {
 		a, b := facts(t, server, dbS, at), facts(t, embedded, dbC, at)
 		if d := diffFacts(a, b); d != "" {
-			t.Errorf("as of %s, %s (got) vs %s (want):%s", at.Format(time.DateTime), server.dialect.Version, embedded.dialect.Version, d)
+			t.Errorf("as of %s, %s (got) vs %s (want):%s", at.Format(time.DateTime), server.Dialect.Version, embedded.Dialect.Version, d)
 		}
 	}
 }

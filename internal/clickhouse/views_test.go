@@ -6,20 +6,22 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/referralops/referralops/internal/testenv"
 )
 
 // TestAnalystViews checks the analyst views against the facts as of now on both
 // engines: v_referrals is the facts with readable types, the worklist is the
 // backlog's definition, the scorecard counts every recent referral once.
 func TestAnalystViews(t *testing.T) {
-	onEngines(t, func(t *testing.T, e *engine) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		ctx := context.Background()
-		db := migrated(t, e)
-		insert(t, e, db, fixture)
+		db := e.Migrated(t)
+		e.Insert(t, db, fixture)
 		now := time.Now().UTC()
 		facts := facts(t, e, db, now)
 
-		rows, err := e.exec.Query(ctx, "SELECT referral_id, toUnixTimestamp(created_at), service_line, leaked, closed, "+
+		rows, err := e.Query(ctx, "SELECT referral_id, toUnixTimestamp(created_at), service_line, leaked, closed, "+
 			"toUnixTimestamp(first_booked_at), toUnixTimestamp(access_at), days_to_appointment FROM "+db+".v_referrals ORDER BY referral_id")
 		if err != nil {
 			t.Fatal(err)
@@ -42,7 +44,7 @@ func TestAnalystViews(t *testing.T) {
 				wantWorklist = append(wantWorklist, f.ReferralID)
 			}
 		}
-		rows, err = e.exec.Query(ctx, "SELECT referral_id FROM "+db+".v_unscheduled_worklist")
+		rows, err = e.Query(ctx, "SELECT referral_id FROM "+db+".v_unscheduled_worklist")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +58,7 @@ func TestAnalystViews(t *testing.T) {
 				recent++
 			}
 		}
-		rows, err = e.exec.Query(ctx, "SELECT sum(referrals_365d), count() FROM "+db+".v_referrer_scorecard")
+		rows, err = e.Query(ctx, "SELECT sum(referrals_365d), count() FROM "+db+".v_referrer_scorecard")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -27,35 +26,14 @@ func (c *ClickHouseDB) Querier() clickhouse.Querier { return clickhouse.Native{C
 // (REFERRALOPS_TEST_CLICKHOUSE_ADDR, default 127.0.0.1:9000), dropped at cleanup.
 func ClickHouse(t testing.TB) *ClickHouseDB {
 	t.Helper()
-	return database(t, envOr("REFERRALOPS_TEST_CLICKHOUSE_ADDR", "127.0.0.1:9000"))
+	return database(t, clickHouseAddr())
 }
 
 func database(t testing.TB, addr string) *ClickHouseDB {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		unavailable(t, "ClickHouse server at "+addr, err)
-	}
-	conn.Close()
-	db := UniqueName("rt_")
-	cfg := clickhouse.DefaultConfig()
-	cfg.DSN = "clickhouse://" + addr + "/" + db
-	ctx := context.Background()
-	c, err := clickhouse.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := clickhouse.MigrateConn(ctx, c, cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Bounded: on 18.16 a DROP can wait on a cancelled query's locks.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
-		c.Close()
-	})
-	return &ClickHouseDB{DSN: cfg.DSN, Database: db, Conn: c}
+	e := server(t, addr)
+	db := e.Migrated(t)
+	return &ClickHouseDB{DSN: e.DSN(db), Database: db, Conn: e.conn}
 }
 
 // ClickHouseServer is a ClickHouse server of the test's own, started with

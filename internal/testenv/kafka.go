@@ -102,32 +102,6 @@ func CreateTopics(ctx context.Context, brokers []string, topics ...string) error
 	}
 }
 
-// EndOffsets returns the end offset of every partition of topics.
-func EndOffsets(ctx context.Context, brokers []string, topics ...string) (map[string]map[int]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, topic := range topics {
-		for p := 0; p < Partitions; p++ {
-			req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
-		}
-	}
-	resp, err := client.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]map[int]int64{}
-	for topic, parts := range resp.Topics {
-		out[topic] = map[int]int64{}
-		for _, p := range parts {
-			if p.Error != nil {
-				return nil, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
-			}
-			out[topic][p.Partition] = p.LastOffset
-		}
-	}
-	return out, nil
-}
-
 // WaitCommitted polls until group has committed the end offset of every
 // partition of kc's input topics, or fails the test at the deadline.
 func WaitCommitted(t testing.TB, kc broker.Config, group string, timeout time.Duration) {

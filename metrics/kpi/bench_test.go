@@ -114,13 +114,12 @@ func loadGenerated(t *testing.T, db *testenv.ClickHouseDB, n, days int, end time
 	cfg.Referrals = 1000
 	per := float64(generator.EstimateMessages(cfg)) / 1000 // events per referral over this period
 	cfg.Referrals = int(float64(n) / per)
-	e := &engine{name: "server", db: db.Database, conn: db.Conn}
 	dec := event.NewDecoder(event.DefaultConfig()).WithClock(func() time.Time { return end.Add(48 * time.Hour) })
 	const batch = 200_000
 	var buf []event.Event
 	total := 0
 	flush := func() {
-		e.load(t, buf)
+		db.Load(t, buf)
 		total += len(buf)
 		buf = buf[:0]
 	}

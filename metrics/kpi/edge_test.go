@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics/kpi"
 )
 
@@ -39,15 +40,16 @@ func TestEdgeCases(t *testing.T) {
 				got := referenceKPIs(events, asOf, window.Duration(), window.String())
 				compareJSON(t, "reference "+w["as_of"].(string)+" "+w["window"].(string), got, w)
 			}
-			engines(t, func(t *testing.T, e *engine) {
-				e.load(t, events)
+			testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+				db := e.Migrated(t)
+				e.Load(t, db, events)
 				for _, w := range want {
 					asOf, window := caseTime(t, w)
-					s, err := kpi.Evaluate(context.Background(), e.q, e.db, asOf, []kpi.Window{window})
+					s, err := kpi.Evaluate(context.Background(), e, db, asOf, []kpi.Window{window})
 					if err != nil {
 						t.Fatal(err)
 					}
-					compareJSON(t, e.name+" "+w["as_of"].(string)+" "+w["window"].(string), snapshotJSON(t, s), w)
+					compareJSON(t, e.Name+" "+w["as_of"].(string)+" "+w["window"].(string), snapshotJSON(t, s), w)
 				}
 			})
 		})

@@ -9,34 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics/kpi"
 )
-
-// generatedEvents simulates cfg and decodes every valid message, duplicates
-// included, in delivery order (out of order and days late with Shuffle).
-func generatedEvents(t testing.TB, cfg generator.Config) []event.Event {
-	t.Helper()
-	dec := event.NewDecoder(event.DefaultConfig()).WithClock(func() time.Time { return cfg.End.Add(30 * 24 * time.Hour) })
-	var events []event.Event
-	_, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
-		if m.Invalid != "" {
-			return nil
-		}
-		e, err := dec.Decode(m.Value, m.Headers)
-		if err != nil {
-			t.Fatalf("generated event %s: %v", m.EventID, err)
-		}
-		events = append(events, e)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
-}
 
 // TestGeneratedAgainstReference: on 14 months of generated referrals with
 // duplicates, out-of-order and late deliveries, `referralops kpi --format json`
@@ -57,7 +33,7 @@ func TestGeneratedAgainstReference(t *testing.T) {
 	cfg.Shuffle = true
 	start := time.Now()
 	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
-	events := generatedEvents(t, cfg)
+	events := testenv.GenerateEvents(t, cfg)
 	step("generated " + strconv.Itoa(len(events)) + " messages (with duplicates)")
 
 	asOfs := []time.Time{
@@ -77,20 +53,23 @@ func TestGeneratedAgainstReference(t *testing.T) {
 	exercised(t, want[cfg.End][0])
 	step("reference")
 
-	server := serverEngine(t)
-	server.load(t, events)
-	step("loaded into " + server.name)
-	chdb := chdbEngine(t)
-	chdb.load(t, events)
-	step("loaded into " + chdb.name)
+	server := testenv.Server(t)
+	serverDB := server.Migrated(t)
+	server.Load(t, serverDB, events)
+	step("loaded into " + server.Name)
+	chdb := testenv.ChDB(t)
+	chdbDB := chdb.Migrated(t)
+	chdb.Load(t, chdbDB, events)
+	step("loaded into " + chdb.Name)
+	dsn := server.DSN(serverDB)
 
 	// The table for people, and a bad flag refused before anything runs.
-	table, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", server.dsn, "--as-of",
+	table, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", dsn, "--as-of",
 		cfg.End.Format(time.RFC3339), "--window", "30d").Output()
 	if err != nil || !strings.Contains(string(table), "window 30d") || !strings.Contains(string(table), "\ntotal ") {
 		t.Errorf("referralops kpi (table): %v\n%s", err, table)
 	}
-	bad := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", server.dsn, "--window", "0d")
+	bad := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", dsn, "--window", "0d")
 	if out, err := bad.CombinedOutput(); bad.ProcessState == nil || bad.ProcessState.ExitCode() != 2 {
 		t.Errorf("referralops kpi --window 0d: %v, want exit code 2\n%s", err, out)
 	}
@@ -100,26 +79,26 @@ func TestGeneratedAgainstReference(t *testing.T) {
 		{kpi.Priority}, {kpi.ServiceLine, kpi.Location}}
 	for _, asOf := range asOfs {
 		stamp := asOf.Format(time.RFC3339)
-		out, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", server.dsn, "--as-of", stamp,
+		out, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", dsn, "--as-of", stamp,
 			"--format", "json").Output()
 		if err != nil {
 			t.Fatalf("referralops kpi --as-of %s: %v", stamp, err)
 		}
 		compareJSON(t, "referralops kpi (server) vs reference as of "+stamp, decodeJSON(t, out), want[asOf])
 
-		req := kpi.Request{DB: chdb.db, AsOf: asOf, Breakdowns: all}
-		fromChDB, err := req.Evaluate(context.Background(), chdb.q)
+		req := kpi.Request{DB: chdbDB, AsOf: asOf, Breakdowns: all}
+		fromChDB, err := req.Evaluate(context.Background(), chdb)
 		if err != nil {
 			t.Fatal(err)
 		}
 		compareJSON(t, "chDB vs reference as of "+stamp, snapshotJSON(t, fromChDB), want[asOf])
-		req.DB = server.db
-		fromServer, err := req.Evaluate(context.Background(), server.q)
+		req.DB = serverDB
+		fromServer, err := req.Evaluate(context.Background(), server)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(fromServer, fromChDB) {
-			t.Errorf("as of %s the snapshots with every breakdown differ between %s and %s", stamp, server.name, chdb.name)
+			t.Errorf("as of %s the snapshots with every breakdown differ between %s and %s", stamp, server.Name, chdb.Name)
 			compareJSON(t, "server vs chDB snapshot", fromServer, fromChDB)
 		}
 		step("compared as of " + stamp)

@@ -1,0 +1,36 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/generator"
+)
+
+// GenerateEvents simulates cfg with internal/generator and decodes every valid
+// message as the ingester would, duplicates included, in delivery order (out of
+// order and late with cfg.Shuffle); invalid messages are left out.
+func GenerateEvents(t testing.TB, cfg generator.Config) []event.Event {
+	t.Helper()
+	// "Now" a month after the simulation ends: no generated event is future_time.
+	dec := event.NewDecoder(event.DefaultConfig()).WithClock(func() time.Time { return cfg.End.Add(30 * 24 * time.Hour) })
+	var events []event.Event
+	_, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
+		if m.Invalid != "" {
+			return nil
+		}
+		e, err := dec.Decode(m.Value, m.Headers)
+		if err != nil {
+			return fmt.Errorf("generated event %s: %w", m.EventID, err)
+		}
+		events = append(events, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
