@@ -1,12 +1,15 @@
 package clickhouse_test
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/testenv"
 )
 
 func accessConfig() clickhouse.AccessConfig {
@@ -76,5 +79,40 @@ func TestAccessConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+// TestAccessSQLParsesOnChDB: chDB runs as clickhouse-local, which has no
+// writable access storage, so CREATE USER cannot run there; every statement
+// must at least parse on 26.7. (18.16 has no SQL user management at all.)
+func TestAccessSQLParsesOnChDB(t *testing.T) {
+	q := testenv.ChDB(t)
+	ctx := context.Background()
+	if _, err := q.Query(ctx, "EXPLAIN AST CREATE USER x IDENTIFIED WITH sha256_hash BY 'ab' garbage"); err == nil {
+		t.Fatal("EXPLAIN AST accepted a syntax error: the check below would prove nothing")
+	}
+	for _, cluster := range []string{"", "c1"} {
+		c := accessConfig()
+		c.Cluster = cluster
+		stmts, err := clickhouse.AccessStatements(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range stmts {
+			if _, err := q.Query(ctx, "EXPLAIN AST "+s); err != nil {
+				t.Errorf("does not parse on chDB %s: %v\n%s", q.Dialect.Version, err, s)
+			}
+		}
+	}
+}
+
+func TestApplyAccessRefusesOldServer(t *testing.T) {
+	e := testenv.Server(t)
+	if e.Dialect.SQLAccess() {
+		t.Skipf("server %s manages users with SQL", e.Dialect.Version)
+	}
+	err := clickhouse.ApplyAccess(context.Background(), e, accessConfig())
+	if !errors.Is(err, clickhouse.ErrNoSQLAccess) {
+		t.Fatalf("ApplyAccess on %s: %v, want ErrNoSQLAccess", e.Dialect.Version, err)
 	}
 }

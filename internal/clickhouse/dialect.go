@@ -24,6 +24,11 @@ type Dialect struct {
 	// RetentionDays is the `events` TTL in days where TTL is supported; 0 means
 	// DefaultRetentionDays.
 	RetentionDays int
+	// Cluster, when set, selects the replicated variant of the schema for that
+	// cluster of the servers' remote_servers (see cluster.go); empty is the
+	// single-node schema. Like RetentionDays it is the operator's choice, not
+	// the server's, and DialectFor leaves it empty.
+	Cluster string
 }
 
 // modernMajor, modernMinor: 20.3, the oldest LTS release in which every optional

@@ -57,7 +57,7 @@ var loadMigrations = sync.OnceValues(func() ([]Migration, error) {
 		if len(ms) > 0 && ms[len(ms)-1].Version == v {
 			return nil, fmt.Errorf("migration version %04d used twice", v)
 		}
-		t, err := parseTemplate(migrationFiles, "migrations/"+e.Name())
+		t, err := parseMigration(migrationFiles, "migrations/"+e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -81,6 +81,23 @@ func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
 	return t, nil
 }
 
+// parseMigration parses a schema template with the cluster variant's partials
+// (sql/cluster.sql).
+func parseMigration(fsys fs.FS, path string) (*template.Template, error) {
+	t, err := parseTemplate(fsys, path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := fs.ReadFile(sqlFiles, clusterPartials)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.New(clusterPartials).Parse(string(b)); err != nil {
+		return nil, fmt.Errorf("%s: %w", clusterPartials, err)
+	}
+	return t, nil
+}
+
 // asOfSQL renders the per-referral facts query (sql/referral_facts_asof.sql)
 // for database db as of the SQL expression t, so that a migration's view can
 // reuse the one definition of the facts instead of repeating it.
@@ -94,15 +111,23 @@ func asOfSQL(db, t string) (string, error) {
 	return sb.String(), err
 }
 
-// templateData is what the .sql templates see.
+// templateData is what the .sql templates see. Its methods that name tables
+// and engines (cluster.go) switch between the single-node schema and the
+// replicated variant on Dialect.Cluster.
 type templateData struct {
 	Dialect
 	DB            string
 	Enum          string // the column type of enum-like strings
 	RetentionDays int
+	onShard       bool // rendering a materialized view's SELECT; see From
 }
 
 func render(t *template.Template, d Dialect, db string) ([]string, error) {
+	if d.Cluster != "" {
+		if err := ValidateIdentifier(d.Cluster); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	var sb strings.Builder
 	data := templateData{Dialect: d, DB: db, Enum: d.enum(), RetentionDays: d.retentionDays()}
 	if err := t.Execute(&sb, data); err != nil {
@@ -152,12 +177,58 @@ func ValidateIdentifier(name string) error {
 }
 
 var bootstrap = sync.OnceValues(func() (*template.Template, error) {
-	return parseTemplate(sqlFiles, "sql/schema_migrations.sql")
+	return parseMigration(sqlFiles, "sql/schema_migrations.sql")
 })
+
+// recordSQL records migration m as applied in db.schema_migrations. INSERT ...
+// SELECT, not VALUES: see Native.Exec.
+func recordSQL(db string, m Migration) string {
+	return fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, applied_at) SELECT %d, '%s', now()",
+		db, m.Version, m.Name)
+}
+
+// Script is what Migrate runs on an empty database db, as one SQL text for
+// review (`referralops migrate --print`): the bookkeeping table, then each
+// migration's statements under a `-- NNNN_name` line, followed by the statement
+// that records it. Every statement ends with `;` and a blank line.
+func Script(d Dialect, db string) (string, error) {
+	if err := ValidateIdentifier(db); err != nil {
+		return "", fmt.Errorf("database: %w", err)
+	}
+	ms, err := Migrations()
+	if err != nil {
+		return "", err
+	}
+	boot, err := bootstrap()
+	if err != nil {
+		return "", err
+	}
+	stmts, err := render(boot, d, db)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	sb.WriteString("-- schema_migrations\n")
+	for _, s := range stmts {
+		sb.WriteString(s + ";\n\n")
+	}
+	for _, m := range ms {
+		stmts, err := m.Statements(d, db)
+		if err != nil {
+			return "", fmt.Errorf("%04d_%s: %w", m.Version, m.Name, err)
+		}
+		fmt.Fprintf(&sb, "-- %04d_%s\n", m.Version, m.Name)
+		for _, s := range append(stmts, recordSQL(db, m)) {
+			sb.WriteString(s + ";\n\n")
+		}
+	}
+	return sb.String(), nil
+}
 
 // Migrate creates database db if missing and applies, in version order, the
 // embedded migrations not yet recorded in db.schema_migrations, rendered for
-// dialect d. It returns the versions it applied.
+// dialect d. It returns the versions it applied. With d.Cluster set it applies
+// the replicated variant (cluster.go) through a server of that cluster.
 //
 // It is safe to run again and to run from several processes at once, without
 // a lock, because:
@@ -173,7 +244,10 @@ var bootstrap = sync.OnceValues(func() (*template.Template, error) {
 //     one fail with "already exists", that statement is retried, and the retry
 //     is a no-op;
 //   - even a second materialized view feeding a facts table could not change a
-//     fact, since its states are idempotent (the names make one view per table).
+//     fact, since its states are idempotent (the names make one view per table);
+//   - on a cluster, each DDL statement goes through the distributed DDL queue
+//     (ON CLUSTER), which runs it on every server, where IF NOT EXISTS still
+//     makes a repeat a no-op.
 //
 // The backfill statements read all of `events`; on a first migration that table
 // is empty, on an upgrade the DSN's read_timeout must cover the scan.
@@ -218,10 +292,7 @@ func Migrate(ctx context.Context, exec Executor, d Dialect, db string) (applied 
 				return applied, fmt.Errorf("migrate %s: %04d_%s statement %d: %w", db, m.Version, m.Name, i+1, err)
 			}
 		}
-		// INSERT ... SELECT, not VALUES: see Native.Exec.
-		record := fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, applied_at) SELECT %d, '%s', now()",
-			db, m.Version, m.Name)
-		if err := exec.Exec(ctx, record); err != nil {
+		if err := exec.Exec(ctx, recordSQL(db, m)); err != nil {
 			return applied, fmt.Errorf("migrate %s: record %04d_%s: %w", db, m.Version, m.Name, err)
 		}
 		applied = append(applied, m.Version)
@@ -289,14 +360,5 @@ func isAlreadyExists(err error) bool {
 // dialect of the connected server and cfg's retention: what `referralops
 // migrate` and the local stack run.
 func MigrateConn(ctx context.Context, conn driver.Conn, cfg Config) (Dialect, []int, error) {
-	exec := Native{Conn: conn}
-	d, err := DetectDialect(ctx, exec)
-	if err != nil {
-		return Dialect{}, nil, err
-	}
-	if cfg.RetentionDays > 0 {
-		d.RetentionDays = cfg.RetentionDays
-	}
-	applied, err := Migrate(ctx, exec, d, cfg.Database())
-	return d, applied, err
+	return MigrateConnOnCluster(ctx, conn, cfg, "")
 }

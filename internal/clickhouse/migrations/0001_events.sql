@@ -17,7 +17,11 @@
 -- experimental settings; ids stay String. scheduled_for is 1970-01-01 00:00:00
 -- when the event has none. Retention is a TTL where supported; with
 -- ttl_only_drop_parts whole expired parts are dropped instead of rewritten.
-CREATE TABLE IF NOT EXISTS {{.DB}}.events
+--
+-- On a cluster (cluster.go) the rows live in events_local, a
+-- ReplicatedReplacingMergeTree on every server, and `events` is the Distributed
+-- table over it, sharded by referral: the ingester inserts into it unchanged.
+CREATE TABLE IF NOT EXISTS {{.Local "events"}}{{.OnCluster}}
 (
     event_id String,
     event_type {{.Enum}},
@@ -49,10 +53,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.events
     kafka_offset Int64,
     ingested_at DateTime('UTC')
 )
-ENGINE = ReplacingMergeTree(ingested_at)
+ENGINE = {{.Engine "events" "ReplacingMergeTree" "ingested_at"}}
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (referral_id, event_time, event_id)
 {{- if .TTL}}
 TTL event_time + toIntervalDay({{.RetentionDays}})
 SETTINGS ttl_only_drop_parts = 1
 {{- end}};
+
+{{template "distributed" .Distributed "events" "cityHash64(referral_id)"}}

@@ -19,7 +19,10 @@
 --
 -- State column names must differ from every `events` column: ClickHouse 18.16
 -- resolves a SELECT alias even inside its own aggregate's arguments.
-CREATE TABLE IF NOT EXISTS {{.DB}}.referral_facts
+--
+-- On a cluster each shard's view feeds its referral_facts_local from its
+-- events_local; all events of a referral are on one shard, so its row is too.
+CREATE TABLE IF NOT EXISTS {{.Local "referral_facts"}}{{.OnCluster}}
 (
     referral_id String,
     -- any event at all: first_event_at <= T means the referral exists as of T
@@ -57,8 +60,10 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.referral_facts
     -- (event_time, event_id) of communication.consult_note_sent
     consult_notes AggregateFunction(groupUniqArrayIf, Tuple(DateTime('UTC'), String), UInt8)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{.Engine "referral_facts" "AggregatingMergeTree"}}
 ORDER BY referral_id;
+
+{{template "distributed" .Distributed "referral_facts" "cityHash64(referral_id)"}}
 
 {{- /* The view's SELECT, also used by the backfill below. Column order = table order. */}}
 {{define "referral_facts_select"}}
@@ -93,15 +98,16 @@ SELECT
     minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
     minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
     groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
-FROM {{.DB}}.events
+FROM {{.From "events"}}
 GROUP BY referral_id
 {{- end}}
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.referral_facts_mv TO {{.DB}}.referral_facts AS
-{{- template "referral_facts_select" .}};
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.referral_facts_mv{{.OnCluster}} TO {{.Local "referral_facts"}} AS
+{{- template "referral_facts_select" .OnShard}};
 
 -- Backfill events stored before the view existed (an upgrade, or an ingester
 -- that raced the migration). Idempotent states make the overlap with rows the
--- view already fed, and a re-run of this migration, harmless.
-INSERT INTO {{.DB}}.referral_facts
+-- view already fed, and a re-run of this migration, harmless. On a cluster it
+-- reads and writes the Distributed tables, so every shard is backfilled.
+INSERT INTO {{.DB}}.referral_facts{{.BackfillSettings}}
 {{- template "referral_facts_select" .}};

@@ -11,7 +11,7 @@
 --   first_booked_at: the earliest appointment.booked.
 -- ORDER BY (referral_id, appointment_id): per-referral reads (access time,
 -- worklists) are one range.
-CREATE TABLE IF NOT EXISTS {{.DB}}.appointment_facts
+CREATE TABLE IF NOT EXISTS {{.Local "appointment_facts"}}{{.OnCluster}}
 (
     referral_id String,
     appointment_id String,
@@ -21,8 +21,10 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.appointment_facts
     booked_location_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
     booked_visit_type AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8)
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{.Engine "appointment_facts" "AggregatingMergeTree"}}
 ORDER BY (referral_id, appointment_id);
+
+{{template "distributed" .Distributed "appointment_facts" "cityHash64(referral_id)"}}
 
 {{define "appointment_facts_select"}}
 SELECT
@@ -41,16 +43,16 @@ SELECT
     minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
     argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
     argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
-FROM {{.DB}}.events
+FROM {{.From "events"}}
 WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
                      'appointment.no_show', 'appointment.completed')
   AND appointment_id != ''
 GROUP BY referral_id, appointment_id
 {{- end}}
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.appointment_facts_mv TO {{.DB}}.appointment_facts AS
-{{- template "appointment_facts_select" .}};
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.appointment_facts_mv{{.OnCluster}} TO {{.Local "appointment_facts"}} AS
+{{- template "appointment_facts_select" .OnShard}};
 
 -- Backfill; see 0002.
-INSERT INTO {{.DB}}.appointment_facts
+INSERT INTO {{.DB}}.appointment_facts{{.BackfillSettings}}
 {{- template "appointment_facts_select" .}};

@@ -31,16 +31,22 @@
 -- referrer's or service line's history is another, whatever the table's size;
 -- that is why there is no time partition. Small granules keep the per-key
 -- lookups (a few rows each) from reading whole 8192-row granules.
-CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_index
+--
+-- On a cluster, kpi_index, kpi_created and the facts are sharded alike, by
+-- referral, so a referral's index rows are on the shard of its facts and the
+-- KPI queries can join the two shard by shard.
+CREATE TABLE IF NOT EXISTS {{.Local "kpi_index"}}{{.OnCluster}}
 (
     kind UInt8,
     key_value String,
     at DateTime('UTC'),
     referral String
 )
-ENGINE = ReplacingMergeTree
+ENGINE = {{.Engine "kpi_index" "ReplacingMergeTree"}}
 ORDER BY (kind, key_value, at, referral)
 SETTINGS index_granularity = 1024;
+
+{{template "distributed" .Distributed "kpi_index" "cityHash64(referral)"}}
 
 {{- /* The view's SELECT, also used by the backfill. Aliases differ from every
 `events` column (ClickHouse 18.16 resolves aliases inside expressions). */}}
@@ -50,7 +56,7 @@ SELECT
     tupleElement(entry, 2) AS key_value,
     tupleElement(entry, 3) AS at,
     tupleElement(entry, 4) AS referral
-FROM {{.DB}}.events
+FROM {{.From "events"}}
 ARRAY JOIN multiIf(
     event_type = 'referral.created', [
         tuple(toUInt8(1), '', event_time, referral_id),
@@ -69,11 +75,11 @@ WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.b
 GROUP BY kind, key_value, at, referral
 {{- end}}
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_index_mv TO {{.DB}}.kpi_index AS
-{{- template "kpi_index_select" .}};
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_index_mv{{.OnCluster}} TO {{.Local "kpi_index"}} AS
+{{- template "kpi_index_select" .OnShard}};
 
 -- Backfill events stored before the view existed; see 0002.
-INSERT INTO {{.DB}}.kpi_index
+INSERT INTO {{.DB}}.kpi_index{{.BackfillSettings}}
 {{- template "kpi_index_select" .}};
 
 -- kpi_referrers: per referrer, its earliest referral.created: when, and of which
@@ -84,30 +90,36 @@ INSERT INTO {{.DB}}.kpi_index
 -- referral.created of a referral whose earliest names another referrer does not
 -- make the referral this referrer's); kpi_index kind 12 holds every row for the
 -- rare rest. Tiny granules: lookups are by scattered referrer ids.
-CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_referrers
+--
+-- On a cluster each shard holds its referrals' state per referrer, and reads
+-- merge the shards' states (minMerge over the Distributed table); rows inserted
+-- through it (a backfill) are spread by referrer.
+CREATE TABLE IF NOT EXISTS {{.Local "kpi_referrers"}}{{.OnCluster}}
 (
     referrer_id String,
     first_created AggregateFunction(min, DateTime('UTC')),
     first_referral AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String))
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {{.Engine "kpi_referrers" "AggregatingMergeTree"}}
 ORDER BY referrer_id
 SETTINGS index_granularity = 8;
+
+{{template "distributed" .Distributed "kpi_referrers" "cityHash64(referrer_id)"}}
 
 {{define "kpi_referrers_select"}}
 SELECT
     referrer_id,
     minState(event_time) AS first_created,
     argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
-FROM {{.DB}}.events
+FROM {{.From "events"}}
 WHERE event_type = 'referral.created'
 GROUP BY referrer_id
 {{- end}}
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_referrers_mv TO {{.DB}}.kpi_referrers AS
-{{- template "kpi_referrers_select" .}};
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_referrers_mv{{.OnCluster}} TO {{.Local "kpi_referrers"}} AS
+{{- template "kpi_referrers_select" .OnShard}};
 
-INSERT INTO {{.DB}}.kpi_referrers
+INSERT INTO {{.DB}}.kpi_referrers{{.BackfillSettings}}
 {{- template "kpi_referrers_select" .}};
 
 -- kpi_created: every referral.created as a plain row, sorted by referral and
@@ -117,7 +129,7 @@ INSERT INTO {{.DB}}.kpi_referrers
 -- referral_facts' argMinIf states, and confirm scattered referrals' dimensions by
 -- id in granules of 16 rows. A duplicate delivery is an identical row, which
 -- ReplacingMergeTree collapses and LIMIT 1 BY ignores.
-CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_created
+CREATE TABLE IF NOT EXISTS {{.Local "kpi_created"}}{{.OnCluster}}
 (
     referral_id String,
     event_time DateTime('UTC'),
@@ -130,19 +142,21 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_created
     payer_class {{.Enum}},
     priority {{.Enum}}
 )
-ENGINE = ReplacingMergeTree
+ENGINE = {{.Engine "kpi_created" "ReplacingMergeTree"}}
 ORDER BY (referral_id, event_time, event_id)
 SETTINGS index_granularity = 16;
+
+{{template "distributed" .Distributed "kpi_created" "cityHash64(referral_id)"}}
 
 {{define "kpi_created_select"}}
 SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
        referrer_network, payer_class, priority
-FROM {{.DB}}.events
+FROM {{.From "events"}}
 WHERE event_type = 'referral.created'
 {{- end}}
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_created_mv TO {{.DB}}.kpi_created AS
-{{- template "kpi_created_select" .}};
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_created_mv{{.OnCluster}} TO {{.Local "kpi_created"}} AS
+{{- template "kpi_created_select" .OnShard}};
 
-INSERT INTO {{.DB}}.kpi_created
+INSERT INTO {{.DB}}.kpi_created{{.BackfillSettings}}
 {{- template "kpi_created_select" .}};

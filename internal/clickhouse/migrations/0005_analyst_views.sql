@@ -3,12 +3,13 @@
 -- "now": for a past time, use the KPI SQL or internal/clickhouse's as-of facts.
 -- Read them as the read-only users of deploy/ (referralops_analyst,
 -- referralops_grafana). They hold no patient data: patient_token stays in
--- `events`, where only the migration user reads it.
+-- `events`, where only the migration user reads it. On a cluster every server
+-- gets the views (ON CLUSTER); they read the Distributed tables.
 
 -- v_referrals: one row per referral with its milestones and durations (days,
 -- fractional). NULL means "not yet" (or, for created_at, that its
 -- referral.created has not arrived: such a referral is in no KPI).
-CREATE VIEW IF NOT EXISTS {{.DB}}.v_referrals AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.v_referrals{{.OnCluster}} AS
 SELECT
     referral_id,
     if(created_at = 0, NULL, toDateTime(created_at, 'UTC')) AS created_at,
@@ -40,7 +41,7 @@ FROM
 -- v_unscheduled_worklist: the referrals waiting for a booking, oldest first, as
 -- the backlog KPI counts them (created in the last 365 days, not closed, not
 -- leaked, no booking). Ids and dimensions only.
-CREATE VIEW IF NOT EXISTS {{.DB}}.v_unscheduled_worklist AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.v_unscheduled_worklist{{.OnCluster}} AS
 SELECT
     referral_id,
     service_line,
@@ -58,7 +59,7 @@ ORDER BY created_at, referral_id;
 -- the last 90 days against the 275 before (scaled to 90 days, as the activity
 -- KPI does), conversion, leakage, time to appointment and closed-loop rate
 -- (ratios are NULL where their denominator is 0).
-CREATE VIEW IF NOT EXISTS {{.DB}}.v_referrer_scorecard AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.v_referrer_scorecard{{.OnCluster}} AS
 SELECT
     referrer_id,
     referrer_type,

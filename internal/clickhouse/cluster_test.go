@@ -1,0 +1,330 @@
+package clickhouse_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
+
+	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/testenv"
+)
+
+// The replicated variant cannot run here (no cluster, no Keeper), so these
+// tests prove what can be proved on one machine: it is the single-node schema
+// plus the cluster's parts and nothing else, it is what the golden file shows,
+// and every statement parses on ClickHouse 26.7 (chDB) and 18.16 (the server).
+
+const testCluster = "c1"
+
+// clusterDialect is the replicated variant's dialect for a server version.
+func clusterDialect(t *testing.T, version string) clickhouse.Dialect {
+	t.Helper()
+	d, err := clickhouse.DialectFor(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Cluster = testCluster
+	return d
+}
+
+func script(t *testing.T, d clickhouse.Dialect, db string) string {
+	t.Helper()
+	s, err := clickhouse.Script(d, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestClusterGolden keeps the replicated variant (what `referralops migrate
+// --print --cluster c1` prints) in testdata, for review. Regenerate with:
+// go test ./internal/clickhouse -run TestClusterGolden -update
+func TestClusterGolden(t *testing.T) {
+	// -update is defined once for the package's golden tests.
+	update := false
+	if f := flag.Lookup("update"); f != nil {
+		update = f.Value.String() == "true"
+	}
+	for _, version := range []string{"18.16.1", "26.7.2.1"} {
+		got := script(t, clusterDialect(t, version), clickhouse.DefaultDatabase)
+		path := filepath.Join("testdata", "schema-cluster-"+version+".sql")
+		if update {
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("replicated variant for %s differs from %s; rerun with -update and review the diff", version, path)
+		}
+	}
+}
+
+var (
+	replicatedNoParams = regexp.MustCompile(`Replicated(\w*MergeTree)\('[^']*', '[^']*'\)`)
+	replicatedParams   = regexp.MustCompile(`Replicated(\w*MergeTree)\('[^']*', '[^']*', `)
+	distributedTable   = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS (\w+)\.(\w+) ON CLUSTER c1 AS (\w+)\.(\w+)\nENGINE = Distributed\(c1, (\w+), (\w+), (.+)\)$`)
+	localTable         = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS \w+\.(\w+) ON CLUSTER c1\n`)
+	replicaPath        = regexp.MustCompile(`ENGINE = Replicated\w*MergeTree\('(/clickhouse/tables/[^']*)', '([^']*)'`)
+)
+
+// TestClusterVariantIsTheSingleNodeSchema: the replicated variant is the
+// single-node schema with only the cluster's parts added, for each dialect.
+// Taking those parts out again (ON CLUSTER, the _local suffix, Replicated and
+// its Keeper arguments, the backfills' shard-local setting, the Distributed
+// tables) must give back the single-node statements exactly, so the two cannot
+// drift apart; and the parts themselves are checked: a Distributed table for
+// each local table under its original name, sharded by referral, Keeper paths
+// unique per table, materialized views reading and writing the local tables.
+func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
+	const db = "ops"
+	wantSharding := map[string]string{
+		"events": "cityHash64(referral_id)", "referral_facts": "cityHash64(referral_id)",
+		"appointment_facts": "cityHash64(referral_id)", "kpi_index": "cityHash64(referral)",
+		"kpi_created": "cityHash64(referral_id)", "kpi_referrers": "cityHash64(referrer_id)",
+	}
+	for _, version := range []string{"18.16.1", "26.7.2.1"} {
+		t.Run(version, func(t *testing.T) {
+			single, err := clickhouse.DialectFor(version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			singleText := script(t, single, db)
+			if strings.Contains(singleText, clickhouse.LocalSuffix) || strings.Contains(singleText, "ON CLUSTER") ||
+				strings.Contains(singleText, "Replicated") || strings.Contains(singleText, "Distributed") {
+				t.Fatal("the single-node schema mentions a cluster's parts")
+			}
+			clustered := clickhouse.SplitStatements(script(t, clusterDialect(t, version), db))
+
+			var stripped []string
+			sharding := map[string]string{}
+			paths := map[string]bool{}
+			for _, s := range clustered {
+				if m := distributedTable.FindStringSubmatch(s); m != nil {
+					table, local := m[2], m[4]
+					if m[1] != db || m[3] != db || m[5] != db || m[6] != local || local != table+clickhouse.LocalSuffix {
+						t.Errorf("Distributed table not over its own local table in %s:\n%s", db, s)
+					}
+					sharding[table] = m[7]
+					continue
+				}
+				if strings.HasPrefix(s, "CREATE") && !strings.Contains(s, " ON CLUSTER "+testCluster) {
+					t.Errorf("DDL without ON CLUSTER:\n%s", s)
+				}
+				if m := localTable.FindStringSubmatch(s); m != nil {
+					p := replicaPath.FindStringSubmatch(s)
+					if p == nil {
+						t.Errorf("table %s is not replicated:\n%s", m[1], s)
+					} else if paths[p[1]] {
+						t.Errorf("Keeper path %s used twice", p[1])
+					} else {
+						paths[p[1]] = true
+						wantPath, wantReplica := "/clickhouse/tables/{shard}/"+db+"/"+m[1], "{replica}"
+						if m[1] == "schema_migrations" { // one replica set for the whole cluster
+							wantPath, wantReplica = "/clickhouse/tables/all/"+db+"/"+m[1], "{shard}-{replica}"
+						} else if !strings.HasSuffix(m[1], clickhouse.LocalSuffix) {
+							t.Errorf("sharded table %s has no %s suffix", m[1], clickhouse.LocalSuffix)
+						}
+						if p[1] != wantPath || p[2] != wantReplica {
+							t.Errorf("table %s: Keeper path %q replica %q, want %q %q", m[1], p[1], p[2], wantPath, wantReplica)
+						}
+					}
+				}
+				if strings.HasPrefix(s, "CREATE MATERIALIZED VIEW") &&
+					(!strings.Contains(s, clickhouse.LocalSuffix+" AS\n") || !strings.Contains(s, "FROM "+db+".events_local\n")) {
+					t.Errorf("materialized view not from events_local to a local table:\n%s", s)
+				}
+				if strings.HasPrefix(s, "INSERT INTO") && strings.Contains(s, clickhouse.LocalSuffix) {
+					t.Errorf("backfill or record bypasses the Distributed tables:\n%s", s)
+				}
+				s = strings.ReplaceAll(s, " ON CLUSTER "+testCluster, "")
+				s = strings.ReplaceAll(s, clickhouse.LocalSuffix, "")
+				s = replicatedNoParams.ReplaceAllString(s, "$1")
+				s = replicatedParams.ReplaceAllString(s, "$1(")
+				s = strings.ReplaceAll(s, " SETTINGS parallel_distributed_insert_select = 2", "")
+				stripped = append(stripped, s)
+			}
+			if want := clickhouse.SplitStatements(singleText); !slices.Equal(stripped, want) {
+				for i := range min(len(stripped), len(want)) {
+					if stripped[i] != want[i] {
+						t.Fatalf("statement %d of the variant, less its cluster parts:\n%s\n\nsingle-node:\n%s", i+1, stripped[i], want[i])
+					}
+				}
+				t.Fatalf("the variant less its cluster parts has %d statements, the single-node schema %d", len(stripped), len(want))
+			}
+			if !maps(sharding, wantSharding) {
+				t.Errorf("Distributed tables and sharding keys %v, want %v", sharding, wantSharding)
+			}
+			// 18.16 has no parallel_distributed_insert_select: its backfills go
+			// through the server that runs the migration.
+			want := 5
+			if single.Major < 21 {
+				want = 0
+			}
+			if got := strings.Count(strings.Join(clustered, "\n"), "parallel_distributed_insert_select = 2"); got != want {
+				t.Errorf("%d shard-local backfills on %s, want %d", got, version, want)
+			}
+		})
+	}
+}
+
+func maps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// missing fails the test, or skips it unless REFERRALOPS_REQUIRE_SERVERS=1.
+func missing(t *testing.T, what string, err error) {
+	t.Helper()
+	if testenv.RequireServers() {
+		t.Fatalf("%s: %v (REFERRALOPS_REQUIRE_SERVERS=1, so this is a failure)", what, err)
+	}
+	t.Skipf("%s: %v; set REFERRALOPS_REQUIRE_SERVERS=1 to make this a failure", what, err)
+}
+
+// TestClusterSQLParsesOnChDB: every statement of the replicated variant, for
+// chDB's own version (26.7), parses there (EXPLAIN AST) into the kind of query
+// it is, with its replicated or Distributed engine, and keeps its ON CLUSTER
+// (formatQuery prints the parsed query back). chDB has no cluster and no
+// Keeper, so parsing is as far as it can go.
+func TestClusterSQLParsesOnChDB(t *testing.T) {
+	q := testenv.ChDB(t)
+	ctx := context.Background()
+	d, err := clickhouse.DetectDialect(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Cluster = testCluster
+	if _, err := q.Query(ctx, "EXPLAIN AST CREATE TABLE t ON CLUSTER c1 (a String) ENGINE = Memory garbage"); err == nil {
+		t.Fatal("EXPLAIN AST accepted a syntax error: the check below would prove nothing")
+	}
+	stmts := clickhouse.SplitStatements(script(t, d, clickhouse.DefaultDatabase))
+	var creates, inserts int
+	for i, stmt := range stmts {
+		rows, err := q.Query(ctx, "EXPLAIN AST "+stmt)
+		if err != nil {
+			t.Errorf("statement %d does not parse on chDB %s: %v\n%s", i+1, d.Version, err, stmt)
+			continue
+		}
+		ast := joinRows(rows)
+		head := strings.Fields(stmt)[0]
+		wantKind := map[string]string{"CREATE": "CreateQuery", "INSERT": "InsertQuery"}[head]
+		if wantKind == "" || !strings.HasPrefix(ast, wantKind) {
+			t.Errorf("statement %d parsed as %.40q, want %s:\n%s", i+1, ast, wantKind, stmt)
+		}
+		if m := regexp.MustCompile(`ENGINE = (\w+)\(`).FindStringSubmatch(stmt); m != nil && !strings.Contains(ast, "Function "+m[1]) {
+			t.Errorf("statement %d: engine %s not in its AST:\n%s", i+1, m[1], ast)
+		}
+		if head == "CREATE" {
+			creates++
+			lit := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(stmt) + "'"
+			out, err := q.Query(ctx, "SELECT formatQuerySingleLine("+lit+")")
+			if err != nil {
+				t.Errorf("statement %d: formatQuery: %v", i+1, err)
+			} else if f := joinRows(out); !strings.Contains(f, " ON CLUSTER "+testCluster) {
+				t.Errorf("statement %d lost ON CLUSTER in parsing: %s", i+1, f)
+			}
+		} else {
+			inserts++
+		}
+	}
+	// schema_migrations (database, table); 6 tables × (local, Distributed) +
+	// 5 views + 3 analyst views; 5 backfills + 5 records.
+	if creates != 2+12+5+3 || inserts != 10 {
+		t.Errorf("%d CREATE and %d INSERT statements, want 22 and 10", creates, inserts)
+	}
+}
+
+func joinRows(rows [][]string) string {
+	lines := make([]string, len(rows))
+	for i, r := range rows {
+		lines[i] = strings.Join(r, "\t")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ClickHouse error codes that show a statement got past the parser on a
+// server without the cluster (18.16: BAD_GET; current: CLUSTER_DOESNT_EXIST)
+// or the database, and the one that says it did not (SYNTAX_ERROR).
+const (
+	codeBadGet             = 170
+	codeClusterDoesntExist = 701
+	codeUnknownDatabase    = 81
+	codeSyntaxError        = 62
+)
+
+// TestClusterSQLParsesOnServer: ClickHouse 18.16 has no EXPLAIN, so each
+// statement of the variant for the server's own dialect is sent to the server,
+// which has no cluster c1 and no such database: a statement that parses fails
+// on the cluster lookup (ON CLUSTER DDL) or the missing database (INSERT),
+// before anything runs; one that does not parse fails with a syntax error.
+func TestClusterSQLParsesOnServer(t *testing.T) {
+	addr := os.Getenv("REFERRALOPS_TEST_CLICKHOUSE_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:9000"
+	}
+	db := testenv.UniqueName("zz_cluster_parse_")
+	cfg := clickhouse.DefaultConfig()
+	cfg.DSN = "clickhouse://" + addr + "/" + db
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := clickhouse.Open(ctx, cfg)
+	if err != nil {
+		missing(t, "ClickHouse server at "+addr, err)
+	}
+	defer conn.Close()
+	exec := clickhouse.Native{Conn: conn}
+	d, err := clickhouse.DetectDialect(ctx, exec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Cluster = testCluster
+	code := func(err error) int32 {
+		if ex, ok := errors.AsType[*proto.Exception](err); ok {
+			return ex.Code
+		}
+		return -1
+	}
+	if err := exec.Exec(ctx, "CREATE TABLE t ON CLUSTER c1 (a String) ENGINE = Memory garbage"); code(err) != codeSyntaxError {
+		t.Fatalf("a syntax error gave %v, want code %d: the check below would prove nothing", err, codeSyntaxError)
+	}
+	stmts := clickhouse.SplitStatements(script(t, d, db))
+	for i, stmt := range stmts {
+		err := exec.Exec(ctx, stmt)
+		want := []int32{codeBadGet, codeClusterDoesntExist}
+		if strings.HasPrefix(stmt, "INSERT") {
+			want = []int32{codeUnknownDatabase}
+		}
+		if !slices.Contains(want, code(err)) {
+			t.Errorf("statement %d on %s: got %v, want an error with code in %v:\n%s", i+1, d.Version, err, want, stmt)
+		}
+	}
+	rows, err := exec.Query(ctx, "SELECT count() FROM system.databases WHERE name = '"+db+"'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0][0] != "0" {
+		exec.Exec(ctx, "DROP DATABASE IF EXISTS "+db)
+		t.Fatalf("the parse check created database %s", db)
+	}
+	t.Logf("%d statements parse on %s", len(stmts), d.Version)
+}

@@ -1,0 +1,510 @@
+-- schema_migrations
+CREATE DATABASE IF NOT EXISTS referralops ON CLUSTER c1;
+
+CREATE TABLE IF NOT EXISTS referralops.schema_migrations ON CLUSTER c1
+(
+    version UInt32,
+    name String,
+    applied_at DateTime('UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/referralops/schema_migrations', '{shard}-{replica}')
+ORDER BY version;
+
+-- 0001_events
+CREATE TABLE IF NOT EXISTS referralops.events_local ON CLUSTER c1
+(
+    event_id String,
+    event_type String,
+    event_time DateTime('UTC'),
+    referral_id String,
+    source String,
+    referrer_id String,
+    referrer_org_id String,
+    referrer_type String,
+    referrer_network String,
+    service_line String,
+    location_id String,
+    destination_network String,
+    destination_org_id String,
+    payer_class String,
+    priority String,
+    channel String,
+    patient_token String,
+    reason String,
+    missing Array(String),
+    appointment_id String,
+    scheduled_for DateTime('UTC'),
+    visit_type String,
+    cancelled_by String,
+    recipient String,
+    outcome String,
+    kafka_topic String,
+    kafka_partition Int32,
+    kafka_offset Int64,
+    ingested_at DateTime('UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/referralops/events_local', '{replica}', ingested_at)
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (referral_id, event_time, event_id);
+
+CREATE TABLE IF NOT EXISTS referralops.events ON CLUSTER c1 AS referralops.events_local
+ENGINE = Distributed(c1, referralops, events_local, cityHash64(referral_id));
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 1, 'events', now();
+
+-- 0002_referral_facts
+CREATE TABLE IF NOT EXISTS referralops.referral_facts_local ON CLUSTER c1
+(
+    referral_id String,
+    first_event_at AggregateFunction(min, DateTime('UTC')),
+    last_event_at AggregateFunction(max, DateTime('UTC')),
+    created_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    dim_source AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_service_line AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_location_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_referrer_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_referrer_org_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_referrer_type AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_referrer_network AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_payer_class AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_priority AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_channel AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    dim_patient_token AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    destinations AggregateFunction(groupUniqArrayIf, Tuple(DateTime('UTC'), UInt8, String, String, String), UInt8),
+    accepted_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    closed_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_requested_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_received_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    auth_requested_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    auth_decisions AggregateFunction(groupUniqArrayIf, Tuple(DateTime('UTC'), String, UInt8), UInt8),
+    leaked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    first_booked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    first_completed_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    consult_notes AggregateFunction(groupUniqArrayIf, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/referral_facts_local', '{replica}')
+ORDER BY referral_id;
+
+CREATE TABLE IF NOT EXISTS referralops.referral_facts ON CLUSTER c1 AS referralops.referral_facts_local
+ENGINE = Distributed(c1, referralops, referral_facts_local, cityHash64(referral_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.referral_facts_mv ON CLUSTER c1 TO referralops.referral_facts_local AS
+SELECT
+    referral_id,
+    minState(event_time) AS first_event_at,
+    maxState(event_time) AS last_event_at,
+    minIfState(event_time, event_type = 'referral.created') AS created_at,
+    argMinIfState(CAST(source AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_source,
+    argMinIfState(CAST(service_line AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_service_line,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_location_id,
+    argMinIfState(referrer_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_id,
+    argMinIfState(referrer_org_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_org_id,
+    argMinIfState(CAST(referrer_type AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_type,
+    argMinIfState(CAST(referrer_network AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_network,
+    argMinIfState(CAST(payer_class AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_payer_class,
+    argMinIfState(CAST(priority AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_priority,
+    argMinIfState(CAST(channel AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_channel,
+    argMinIfState(patient_token, tuple(event_time, event_id), event_type = 'referral.created') AS dim_patient_token,
+    groupUniqArrayIfState(
+        tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
+        event_type IN ('referral.created', 'referral.redirected')) AS destinations,
+    minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
+    minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
+    minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
+    minIfState(event_time, event_type = 'referral.info_received') AS info_received_at,
+    minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
+    groupUniqArrayIfState(
+        tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
+        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions,
+    minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
+    groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
+FROM referralops.events_local
+GROUP BY referral_id;
+
+INSERT INTO referralops.referral_facts
+SELECT
+    referral_id,
+    minState(event_time) AS first_event_at,
+    maxState(event_time) AS last_event_at,
+    minIfState(event_time, event_type = 'referral.created') AS created_at,
+    argMinIfState(CAST(source AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_source,
+    argMinIfState(CAST(service_line AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_service_line,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_location_id,
+    argMinIfState(referrer_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_id,
+    argMinIfState(referrer_org_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_org_id,
+    argMinIfState(CAST(referrer_type AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_type,
+    argMinIfState(CAST(referrer_network AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_network,
+    argMinIfState(CAST(payer_class AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_payer_class,
+    argMinIfState(CAST(priority AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_priority,
+    argMinIfState(CAST(channel AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_channel,
+    argMinIfState(patient_token, tuple(event_time, event_id), event_type = 'referral.created') AS dim_patient_token,
+    groupUniqArrayIfState(
+        tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
+        event_type IN ('referral.created', 'referral.redirected')) AS destinations,
+    minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
+    minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
+    minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
+    minIfState(event_time, event_type = 'referral.info_received') AS info_received_at,
+    minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
+    groupUniqArrayIfState(
+        tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
+        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions,
+    minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
+    groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
+FROM referralops.events
+GROUP BY referral_id;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 2, 'referral_facts', now();
+
+-- 0003_appointment_facts
+CREATE TABLE IF NOT EXISTS referralops.appointment_facts_local ON CLUSTER c1
+(
+    referral_id String,
+    appointment_id String,
+    history AggregateFunction(groupUniqArray, Tuple(DateTime('UTC'), UInt8, String, DateTime('UTC'))),
+    first_booked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    booked_location_id AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
+    booked_visit_type AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/appointment_facts_local', '{replica}')
+ORDER BY (referral_id, appointment_id);
+
+CREATE TABLE IF NOT EXISTS referralops.appointment_facts ON CLUSTER c1 AS referralops.appointment_facts_local
+ENGINE = Distributed(c1, referralops, appointment_facts_local, cityHash64(referral_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.appointment_facts_mv ON CLUSTER c1 TO referralops.appointment_facts_local AS
+SELECT
+    referral_id,
+    appointment_id,
+    groupUniqArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', 1,
+            event_type = 'appointment.rescheduled', 2,
+            event_type = 'appointment.cancelled', 3,
+            event_type = 'appointment.no_show', 4,
+            5)),
+        event_id,
+        scheduled_for)) AS history,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
+    argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
+FROM referralops.events_local
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id;
+
+INSERT INTO referralops.appointment_facts
+SELECT
+    referral_id,
+    appointment_id,
+    groupUniqArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', 1,
+            event_type = 'appointment.rescheduled', 2,
+            event_type = 'appointment.cancelled', 3,
+            event_type = 'appointment.no_show', 4,
+            5)),
+        event_id,
+        scheduled_for)) AS history,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
+    argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
+FROM referralops.events
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 3, 'appointment_facts', now();
+
+-- 0004_kpi_index
+CREATE TABLE IF NOT EXISTS referralops.kpi_index_local ON CLUSTER c1
+(
+    kind UInt8,
+    key_value String,
+    at DateTime('UTC'),
+    referral String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/referralops/kpi_index_local', '{replica}')
+ORDER BY (kind, key_value, at, referral)
+SETTINGS index_granularity = 1024;
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_index ON CLUSTER c1 AS referralops.kpi_index_local
+ENGINE = Distributed(c1, referralops, kpi_index_local, cityHash64(referral));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.kpi_index_mv ON CLUSTER c1 TO referralops.kpi_index_local AS
+SELECT
+    tupleElement(entry, 1) AS kind,
+    tupleElement(entry, 2) AS key_value,
+    tupleElement(entry, 3) AS at,
+    tupleElement(entry, 4) AS referral
+FROM referralops.events_local
+ARRAY JOIN multiIf(
+    event_type = 'referral.created', [
+        tuple(toUInt8(1), '', event_time, referral_id),
+        tuple(toUInt8(11), CAST(service_line AS String), event_time, referral_id),
+        tuple(toUInt8(12), referrer_id, event_time, referral_id),
+        tuple(toUInt8(20), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
+    event_type = 'appointment.completed', [tuple(toUInt8(2), '', event_time, referral_id)],
+    event_type = 'appointment.booked', [
+        tuple(toUInt8(3), '', scheduled_for, referral_id),
+        tuple(toUInt8(5), '', event_time, referral_id)],
+    event_type = 'appointment.rescheduled', [tuple(toUInt8(3), '', scheduled_for, referral_id)],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8(6), '', event_time, referral_id)],
+    [tuple(toUInt8(4), '', event_time, referral_id)]) AS entry
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral;
+
+INSERT INTO referralops.kpi_index
+SELECT
+    tupleElement(entry, 1) AS kind,
+    tupleElement(entry, 2) AS key_value,
+    tupleElement(entry, 3) AS at,
+    tupleElement(entry, 4) AS referral
+FROM referralops.events
+ARRAY JOIN multiIf(
+    event_type = 'referral.created', [
+        tuple(toUInt8(1), '', event_time, referral_id),
+        tuple(toUInt8(11), CAST(service_line AS String), event_time, referral_id),
+        tuple(toUInt8(12), referrer_id, event_time, referral_id),
+        tuple(toUInt8(20), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
+    event_type = 'appointment.completed', [tuple(toUInt8(2), '', event_time, referral_id)],
+    event_type = 'appointment.booked', [
+        tuple(toUInt8(3), '', scheduled_for, referral_id),
+        tuple(toUInt8(5), '', event_time, referral_id)],
+    event_type = 'appointment.rescheduled', [tuple(toUInt8(3), '', scheduled_for, referral_id)],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8(6), '', event_time, referral_id)],
+    [tuple(toUInt8(4), '', event_time, referral_id)]) AS entry
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral;
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_referrers_local ON CLUSTER c1
+(
+    referrer_id String,
+    first_created AggregateFunction(min, DateTime('UTC')),
+    first_referral AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/kpi_referrers_local', '{replica}')
+ORDER BY referrer_id
+SETTINGS index_granularity = 8;
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_referrers ON CLUSTER c1 AS referralops.kpi_referrers_local
+ENGINE = Distributed(c1, referralops, kpi_referrers_local, cityHash64(referrer_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.kpi_referrers_mv ON CLUSTER c1 TO referralops.kpi_referrers_local AS
+SELECT
+    referrer_id,
+    minState(event_time) AS first_created,
+    argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
+FROM referralops.events_local
+WHERE event_type = 'referral.created'
+GROUP BY referrer_id;
+
+INSERT INTO referralops.kpi_referrers
+SELECT
+    referrer_id,
+    minState(event_time) AS first_created,
+    argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
+FROM referralops.events
+WHERE event_type = 'referral.created'
+GROUP BY referrer_id;
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_created_local ON CLUSTER c1
+(
+    referral_id String,
+    event_time DateTime('UTC'),
+    event_id String,
+    service_line String,
+    location_id String,
+    referrer_id String,
+    referrer_type String,
+    referrer_network String,
+    payer_class String,
+    priority String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/referralops/kpi_created_local', '{replica}')
+ORDER BY (referral_id, event_time, event_id)
+SETTINGS index_granularity = 16;
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_created ON CLUSTER c1 AS referralops.kpi_created_local
+ENGINE = Distributed(c1, referralops, kpi_created_local, cityHash64(referral_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.kpi_created_mv ON CLUSTER c1 TO referralops.kpi_created_local AS
+SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
+       referrer_network, payer_class, priority
+FROM referralops.events_local
+WHERE event_type = 'referral.created';
+
+INSERT INTO referralops.kpi_created
+SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
+       referrer_network, payer_class, priority
+FROM referralops.events
+WHERE event_type = 'referral.created';
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 4, 'kpi_index', now();
+
+-- 0005_analyst_views
+CREATE VIEW IF NOT EXISTS referralops.v_referrals ON CLUSTER c1 AS
+SELECT
+    referral_id,
+    if(created_at = 0, NULL, toDateTime(created_at, 'UTC')) AS created_at,
+    service_line,
+    location_id,
+    referrer_id,
+    referrer_org_id,
+    referrer_type,
+    referrer_network,
+    payer_class,
+    priority,
+    channel,
+    destination_network,
+    leaked,
+    closed,
+    toUInt8(info_requested_at > 0) AS incomplete,
+    if(first_booked_at = 0, NULL, toDateTime(first_booked_at, 'UTC')) AS first_booked_at,
+    if(access_at = 0, NULL, toDateTime(access_at, 'UTC')) AS access_at,
+    if(first_completed_at = 0, NULL, toDateTime(first_completed_at, 'UTC')) AS first_completed_at,
+    if(loop_closed_at = 0, NULL, toDateTime(loop_closed_at, 'UTC')) AS loop_closed_at,
+    if(created_at = 0 OR first_booked_at = 0, NULL, (toInt64(first_booked_at) - toInt64(created_at)) / 86400) AS days_to_schedule,
+    if(created_at = 0 OR access_at = 0, NULL, (toInt64(access_at) - toInt64(created_at)) / 86400) AS days_to_appointment,
+    if(first_completed_at = 0 OR loop_closed_at = 0, NULL, (toInt64(loop_closed_at) - toInt64(first_completed_at)) / 86400) AS days_to_loop_close
+FROM
+(
+SELECT
+    referral_id,
+    toUInt32(created) AS created_at,
+    if(created > 0, service_line, '') AS service_line,
+    if(created > 0, location_id, '') AS location_id,
+    if(created > 0, referrer_id, '') AS referrer_id,
+    if(created > 0, referrer_org_id, '') AS referrer_org_id,
+    if(created > 0, referrer_type, '') AS referrer_type,
+    if(created > 0, referrer_network, '') AS referrer_network,
+    if(created > 0, payer_class, '') AS payer_class,
+    if(created > 0, priority, '') AS priority,
+    if(created > 0, channel, '') AS channel,
+    destination_network,
+    toUInt8(destination_network = 'out' OR leaked_event > 0) AS leaked,
+    toUInt32(first_booked) AS first_booked_at,
+    toUInt32(access) AS access_at,
+    toUInt32(first_completed) AS first_completed_at,
+    toUInt32(if(first_completed > 0,
+        arrayReduce('min', arrayMap(x -> x.1, arrayFilter(x -> x.1 >= first_completed AND x.1 <= now(), notes))),
+        toDateTime(0, 'UTC'))) AS loop_closed_at,
+    toUInt8(closed > 0) AS closed,
+    toUInt32(info_requested) AS info_requested_at
+FROM
+(
+    SELECT
+        referral_id,
+        minMerge(first_event_at) AS m_first_event,
+        minIfMerge(created_at) AS m_created,
+        if(m_created > toDateTime(0, 'UTC') AND m_created <= now(), m_created, toDateTime(0, 'UTC')) AS created,
+        argMinIfMerge(dim_service_line) AS service_line,
+        argMinIfMerge(dim_location_id) AS location_id,
+        argMinIfMerge(dim_referrer_id) AS referrer_id,
+        argMinIfMerge(dim_referrer_org_id) AS referrer_org_id,
+        argMinIfMerge(dim_referrer_type) AS referrer_type,
+        argMinIfMerge(dim_referrer_network) AS referrer_network,
+        argMinIfMerge(dim_payer_class) AS payer_class,
+        argMinIfMerge(dim_priority) AS priority,
+        argMinIfMerge(dim_channel) AS channel,
+        tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= now(), groupUniqArrayIfMerge(destinations))), 4)
+            AS destination_network,
+        minIfMerge(leaked_at) AS m_leaked,
+        if(m_leaked > toDateTime(0, 'UTC') AND m_leaked <= now(), m_leaked, toDateTime(0, 'UTC')) AS leaked_event,
+        minIfMerge(first_booked_at) AS m_first_booked,
+        if(m_first_booked > toDateTime(0, 'UTC') AND m_first_booked <= now(), m_first_booked, toDateTime(0, 'UTC')) AS first_booked,
+        minIfMerge(first_completed_at) AS m_first_completed,
+        if(m_first_completed > toDateTime(0, 'UTC') AND m_first_completed <= now(), m_first_completed, toDateTime(0, 'UTC')) AS first_completed,
+        groupUniqArrayIfMerge(consult_notes) AS notes,
+        minIfMerge(closed_at) AS m_closed,
+        if(m_closed > toDateTime(0, 'UTC') AND m_closed <= now(), m_closed, toDateTime(0, 'UTC')) AS closed,
+        minIfMerge(info_requested_at) AS m_info_requested,
+        if(m_info_requested > toDateTime(0, 'UTC') AND m_info_requested <= now(), m_info_requested, toDateTime(0, 'UTC')) AS info_requested
+    FROM referralops.referral_facts
+    GROUP BY referral_id
+    HAVING m_first_event <= now()
+) AS r
+ANY LEFT JOIN
+(
+    SELECT
+        referral_id,
+        minIf(tupleElement(last_slot, 4), tupleElement(last_event, 2) != 3 AND tupleElement(last_slot, 4) > toDateTime(0, 'UTC')) AS access
+    FROM
+    (
+        SELECT
+            referral_id,
+            appointment_id,
+            arrayFilter(x -> x.1 <= now(), groupUniqArrayMerge(history)) AS h,
+            arrayReduce('max', h) AS last_event,
+            arrayReduce('max', arrayFilter(x -> x.2 <= 2, h)) AS last_slot
+        FROM referralops.appointment_facts
+        GROUP BY referral_id, appointment_id
+        HAVING length(h) > 0
+    )
+    GROUP BY referral_id
+) AS a USING (referral_id)
+ORDER BY referral_id
+
+);
+
+CREATE VIEW IF NOT EXISTS referralops.v_unscheduled_worklist ON CLUSTER c1 AS
+SELECT
+    referral_id,
+    service_line,
+    location_id,
+    referrer_type,
+    priority,
+    created_at,
+    intDiv(toInt64(now()) - toInt64(created_at), 86400) AS age_days
+FROM referralops.v_referrals
+WHERE created_at > now() - 365 * 86400
+  AND closed = 0 AND leaked = 0 AND first_booked_at IS NULL
+ORDER BY created_at, referral_id;
+
+CREATE VIEW IF NOT EXISTS referralops.v_referrer_scorecard ON CLUSTER c1 AS
+SELECT
+    referrer_id,
+    referrer_type,
+    referrer_network,
+    referrals_90d,
+    round(referrals_before * 90 / 275, 1) AS baseline_90d,
+    referrals_365d,
+    round(scheduled / referrals_365d, 3) AS scheduled_rate,
+    round(completed / referrals_365d, 3) AS completed_rate,
+    round(leaked_referrals / referrals_365d, 3) AS leakage_rate,
+    round(median_days, 1) AS median_days_to_appointment,
+    loop_cohort,
+    if(loop_cohort = 0, NULL, round(loop_closed / loop_cohort, 3)) AS closed_loop_rate
+FROM
+(
+    SELECT
+        referrer_id,
+        argMax(referrer_type, created_at) AS referrer_type,
+        argMax(referrer_network, created_at) AS referrer_network,
+        countIf(created_at > now() - 90 * 86400) AS referrals_90d,
+        countIf(created_at <= now() - 90 * 86400) AS referrals_before,
+        count() AS referrals_365d,
+        countIf(first_booked_at IS NOT NULL) AS scheduled,
+        countIf(first_completed_at IS NOT NULL) AS completed,
+        countIf(leaked = 1) AS leaked_referrals,
+        median(days_to_appointment) AS median_days,
+        countIf(first_completed_at <= now() - 14 * 86400) AS loop_cohort,
+        countIf(first_completed_at <= now() - 14 * 86400 AND days_to_loop_close <= 14) AS loop_closed
+    FROM referralops.v_referrals
+    WHERE created_at > now() - 365 * 86400
+    GROUP BY referrer_id
+)
+ORDER BY referrals_365d DESC, referrer_id;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 5, 'analyst_views', now();
+
