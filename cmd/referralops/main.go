@@ -47,6 +47,7 @@ var commands = map[string]command{
 	"kpi":      kpiCommand,
 	"export":   exportCommand,
 	"demo":     demoCommand,
+	"rules":    rulesCommand,
 }
 
 func main() {

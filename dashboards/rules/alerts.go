@@ -1,0 +1,152 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/referralops/referralops/metrics"
+)
+
+// alert is one alerting rule before the options' for: override and runbook
+// link are applied.
+type alert struct {
+	Name, Category, Severity string
+	// For is the alert's own for: duration; 0 fires at the first evaluation.
+	For                  time.Duration
+	Expr                 string
+	Summary, Description string
+}
+
+// Catalog families the rules name directly; looked up so a rename fails
+// here, at init, not in a silent rule.
+var (
+	timeToAppointmentQuantile = mustFamily("referral_time_to_appointment_quantile_seconds")
+	backlogFamily             = mustFamily("referral_unscheduled_backlog_referrals")
+	kpiLastSuccess            = mustFamily("referralops_kpi_last_success_timestamp_seconds")
+)
+
+// The ingester's metrics (ingest/metrics.go); the tests check it serves them.
+const (
+	ingestConsumerLag  = "referralops_ingest_consumer_lag"
+	ingestDeadLetters  = "referralops_ingest_dead_letters_total"
+	ingestLagMinimum   = 100000 // records: two default batches; below it growth is noise
+	deadLetterLookback = "15m"
+)
+
+func mustFamily(name string) string {
+	if _, ok := metrics.Lookup(name); !ok {
+		panic("rules: no family " + name + " in metrics.Catalog")
+	}
+	return name
+}
+
+// rateAlert is an alert on a recorded ratio per service line against a
+// target, fired only where the denominator reaches o.MinDenominator.
+type rateAlert struct {
+	name, category, numerator, what string
+	target                          float64
+	below                           bool // fires below the target (a minimum) instead of above
+}
+
+func kpiAlerts(o Options) []alert {
+	w := o.Window.String()
+	tg := o.Targets
+	as := []alert{
+		{
+			Name: AlertTimeToAppointmentAboveTarget, Category: CategoryAccess, Severity: SeverityWarning, For: 30 * time.Minute,
+			Expr: fmt.Sprintf("max by (window, service_line) (%s{quantile=\"0.9\", window=%q})\n> on (service_line) group_left ()\n%s",
+				timeToAppointmentQuantile, w, TimeToAppointmentP90Target),
+			Summary: "{{ $labels.service_line }}: p90 time to appointment above target",
+			Description: "The p90 time from referral to appointment of {{ $labels.service_line }} referrals created in the last " +
+				"{{ $labels.window }} is {{ $value | humanizeDuration }}, above its target of " +
+				"{{ with printf `" + TimeToAppointmentP90Target + "{service_line=%q}` $labels.service_line | query }}" +
+				"{{ . | first | value | humanizeDuration }}{{ end }}.",
+		},
+		{
+			Name: AlertBacklogAboveTarget, Category: CategoryAccess, Severity: SeverityWarning, For: 30 * time.Minute,
+			Expr:    fmt.Sprintf("%s > %d", BacklogOver7Days, tg.BacklogOver7Days),
+			Summary: "{{ $labels.service_line }}: unscheduled referrals older than 7 days above target",
+			Description: "{{ $labels.service_line }} holds {{ $value }} open referrals that are not scheduled and older than 7 days; " +
+				fmt.Sprintf("the target is at most %d.", tg.BacklogOver7Days),
+		},
+	}
+	for _, r := range []rateAlert{
+		{AlertNoShowRateAboveTarget, CategoryAccess, "referral_no_show_appointments", "no-show rate", tg.NoShowRateMax, false},
+		{AlertAuthDenialRateAboveTarget, CategoryAccess, "referral_auth_denied_decisions", "prior-authorization denial rate", tg.AuthDenialRateMax, false},
+		{AlertClosedLoopRateBelowTarget, CategoryQuality, "referral_loop_closed_referrals", "closed-loop rate", tg.ClosedLoopRateMin, true},
+		{AlertLeakageRateAboveTarget, CategoryQuality, "referral_leaked_referrals", "leakage rate", tg.LeakageRateMax, false},
+		{AlertIncompleteRateAboveTarget, CategoryQuality, "referral_incomplete_referrals", "incomplete referral rate", tg.IncompleteRateMax, false},
+	} {
+		as = append(as, r.alert(o))
+	}
+	return as
+}
+
+func (r rateAlert) alert(o Options) alert {
+	ratio := mustRatio(r.numerator)
+	w := o.Window.String()
+	op, dir, bound := ">", "above", "at most"
+	if r.below {
+		op, dir, bound = "<", "below", "at least"
+	}
+	return alert{
+		Name: r.name, Category: r.category, Severity: SeverityWarning, For: time.Hour,
+		Expr: fmt.Sprintf("%s{window=%q} %s %s\nand on (window, service_line)\nsum by (window, service_line) (%s{window=%q}) >= %d",
+			ratio.ByServiceLine, w, op, strconv.FormatFloat(r.target, 'f', -1, 64), ratio.Denominator, w, o.MinDenominator),
+		Summary: fmt.Sprintf("{{ $labels.service_line }}: %s %s target", r.what, dir),
+		Description: fmt.Sprintf("The %s of {{ $labels.service_line }} over the last {{ $labels.window }} is "+
+			"{{ $value | humanizePercentage }}; the target is %s %s.", r.what, bound, percent(r.target)),
+	}
+}
+
+func pipelineAlerts(o Options) []alert {
+	stale := o.KPIStaleAfter.Seconds()
+	return []alert{
+		{
+			Name: AlertKPISnapshotStale, Category: CategoryPipeline, Severity: SeverityWarning, For: 5 * time.Minute,
+			Expr:    fmt.Sprintf("time() - %s > %s", kpiLastSuccess, strconv.FormatFloat(stale, 'f', -1, 64)),
+			Summary: "KPI snapshot of {{ $labels.instance }} is stale",
+			// Before its first success the timestamp is 0, and the age the
+			// time since 1970: say so instead of "20000d ago".
+			Description: "{{ if gt $value 1e9 }}The KPI exporter {{ $labels.instance }} has no successful KPI snapshot yet: it serves no KPIs." +
+				"{{ else }}The KPI exporter {{ $labels.instance }} last refreshed its snapshot {{ $value | humanizeDuration }} ago " +
+				fmt.Sprintf("(stale after %s): it serves old numbers, and the KPI alerts judge them.{{ end }}", o.KPIStaleAfter),
+		},
+		{
+			Name: AlertIngestLagGrowing, Category: CategoryPipeline, Severity: SeverityWarning, For: 15 * time.Minute,
+			Expr:    fmt.Sprintf("%s > %d\nand\nderiv(%s[15m]) > 0", IngestLagByTopic, ingestLagMinimum, IngestLagByTopic),
+			Summary: "Ingest lag on {{ $labels.topic }} keeps growing",
+			Description: "The ingesters are {{ $value | humanize }} records behind on topic {{ $labels.topic }}, and the lag has " +
+				"grown over the last 15 minutes: events reach ClickHouse, and the KPIs, ever later.",
+		},
+		{
+			Name: AlertDeadLettersIncreasing, Category: CategoryPipeline, Severity: SeverityWarning,
+			// A reason's counter appears at its first dead letter, which
+			// increase() cannot see, so new series count too.
+			Expr: fmt.Sprintf("sum by (reason) (increase(%[1]s[%[2]s])) > 0\nor\nsum by (reason) (%[1]s unless %[1]s offset %[2]s) > 0",
+				ingestDeadLetters, deadLetterLookback),
+			Summary: "Events dead-lettered: {{ $labels.reason }}",
+			Description: "Records were written to the dead-letter topic with reason {{ $labels.reason }} in the last " + deadLetterLookback +
+				": a producer sends events that break the event contract, and they are missing from the KPIs.",
+		},
+		down(AlertIngesterDown, JobIngest, "ingester", "events stop reaching ClickHouse"),
+		down(AlertExporterDown, JobExport, "KPI exporter", "the KPI metrics, dashboards and KPI alerts go blank"),
+	}
+}
+
+func down(name, job, what, effect string) alert {
+	return alert{
+		Name: name, Category: CategoryPipeline, Severity: SeverityCritical, For: 5 * time.Minute,
+		Expr:    fmt.Sprintf("up{job=%q} == 0\nor\nabsent(up{job=%q})", job, job),
+		Summary: fmt.Sprintf("referralops %s down", what),
+		Description: fmt.Sprintf("{{ if $labels.instance }}Prometheus cannot scrape the %s {{ $labels.instance }} of job %s"+
+			"{{ else }}Prometheus has no target of job %s{{ end }}: %s.", what, job, job, effect),
+	}
+}
+
+// percent formats a ratio as a percentage without float noise (0.3 → 30%).
+func percent(v float64) string {
+	return strconv.FormatFloat(math.Round(v*1e6)/1e4, 'f', -1, 64) + "%"
+}

@@ -1,0 +1,404 @@
+package rules_test
+
+import (
+	"bytes"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/referralops/referralops/dashboards/rules"
+	"github.com/referralops/referralops/ingest"
+	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi"
+)
+
+var update = flag.Bool("update", false, "rewrite the committed rules file deploy/prometheus/rules/"+rules.FileName)
+
+func rulesDir() string { return filepath.Join(testenv.RepoRoot(), "deploy", "prometheus", "rules") }
+
+func generate(t *testing.T, o rules.Options) []byte {
+	t.Helper()
+	b, err := rules.Generate(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// parse reads a rules file the way Prometheus does: rulefmt (which also
+// parses every expression and template) with the classic name rules, so
+// Prometheus 2.x accepts the names.
+func parse(t *testing.T, b []byte) *rulefmt.RuleGroups {
+	t.Helper()
+	rgs, errs := rulefmt.Parse(b, false, model.LegacyValidation, parser.NewParser(parser.Options{}), slog.New(slog.DiscardHandler))
+	for _, err := range errs {
+		t.Error(err)
+	}
+	if rgs == nil {
+		t.FailNow()
+	}
+	return rgs
+}
+
+// TestCommittedRulesAreFresh: deploy/prometheus/rules holds exactly what the
+// generator makes of the default options (-update rewrites it).
+func TestCommittedRulesAreFresh(t *testing.T) {
+	want := generate(t, rules.DefaultOptions())
+	if *update {
+		if _, err := rules.Write(rulesDir(), rules.DefaultOptions()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(rulesDir(), rules.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("deploy/prometheus/rules/%s is stale: run `referralops rules --out deploy/prometheus/rules` "+
+			"(or go test ./dashboards/rules -run %s -update)", rules.FileName, t.Name())
+	}
+}
+
+// servedNames is every metric name the exporter and the ingester serve, plus
+// up and the names the rules record.
+func servedNames(t *testing.T, rgs *rulefmt.RuleGroups) map[string]bool {
+	t.Helper()
+	names := map[string]bool{"up": true}
+	for _, f := range metrics.Catalog {
+		names[f.Name] = true
+		switch f.Type {
+		case metrics.Histogram:
+			names[f.Name+"_bucket"], names[f.Name+"_count"], names[f.Name+"_sum"] = true, true, true
+		case metrics.Summary:
+			names[f.Name+"_count"], names[f.Name+"_sum"] = true, true
+		}
+	}
+	for _, n := range ingesterNames(t) {
+		for _, suffix := range []string{"", "_bucket", "_count", "_sum"} {
+			names[n+suffix] = true
+		}
+	}
+	for _, g := range rgs.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				names[r.Record] = true
+			}
+		}
+	}
+	return names
+}
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// ingesterNames are the metric names a real ingester registers (its vectors
+// have no series until used, so they are read from their descriptions).
+func ingesterNames(t *testing.T) []string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	ingest.New(ingest.DefaultConfig(), broker.DefaultConfig(), nil, nil, nil, slog.New(slog.DiscardHandler), reg)
+	ch := make(chan *prometheus.Desc)
+	go func() { reg.Describe(ch); close(ch) }()
+	var names []string
+	for d := range ch {
+		m := fqName.FindStringSubmatch(d.String())
+		if m == nil {
+			t.Fatalf("no name in %s", d)
+		}
+		names = append(names, m[1])
+	}
+	if !slices.Contains(names, "referralops_ingest_consumer_lag") {
+		t.Fatalf("ingester metrics %v lack the consumer lag: did the Desc format change?", names)
+	}
+	return names
+}
+
+// selectedNames are the metric names an expression selects, in order.
+func selectedNames(t *testing.T, expr string) []string {
+	t.Helper()
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	var names []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			if vs.Name == "" {
+				t.Errorf("%s: selector %s has no metric name", expr, vs)
+			}
+			names = append(names, vs.Name)
+		}
+		return nil
+	})
+	return names
+}
+
+// TestRulesUseServedMetrics: every rule parses, every name it selects is
+// served by the exporter or the ingester (or is up, or recorded earlier in
+// the same group, so no alert waits an evaluation for it), recorded names
+// follow level:metric:operation, and every alert has its labels and
+// annotations.
+func TestRulesUseServedMetrics(t *testing.T) {
+	rgs := parse(t, generate(t, rules.DefaultOptions()))
+	served := servedNames(t, rgs)
+	recorded := map[string]bool{}
+	for _, g := range rgs.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				recorded[r.Record] = true
+			}
+		}
+	}
+	alerts := 0
+	for _, g := range rgs.Groups {
+		before := map[string]bool{}
+		for _, r := range g.Rules {
+			name := r.Record + r.Alert
+			for _, n := range selectedNames(t, r.Expr) {
+				switch {
+				case !served[n]:
+					t.Errorf("%s: selects %s, which neither the exporter nor the ingester serves", name, n)
+				case recorded[n] && !before[n]:
+					t.Errorf("%s: selects %s before group %s records it", name, n, g.Name)
+				}
+			}
+			if r.Record != "" {
+				before[r.Record] = true
+				if parts := strings.Split(r.Record, ":"); len(parts) != 3 || slices.Contains(parts, "") {
+					t.Errorf("recorded name %s is not level:metric:operation", r.Record)
+				}
+				continue
+			}
+			alerts++
+			if !slices.Contains([]string{rules.SeverityWarning, rules.SeverityCritical}, r.Labels["severity"]) {
+				t.Errorf("%s: severity %q", r.Alert, r.Labels["severity"])
+			}
+			if !slices.Contains([]string{rules.CategoryAccess, rules.CategoryQuality, rules.CategoryPipeline}, r.Labels["category"]) {
+				t.Errorf("%s: category %q", r.Alert, r.Labels["category"])
+			}
+			for _, a := range []string{"summary", "description", "runbook_url"} {
+				if r.Annotations[a] == "" {
+					t.Errorf("%s: no %s annotation", r.Alert, a)
+				}
+			}
+			if want := rules.DefaultRunbookURL + "#" + rules.Anchor(r.Alert); r.Annotations["runbook_url"] != want {
+				t.Errorf("%s: runbook_url %s, want %s", r.Alert, r.Annotations["runbook_url"], want)
+			}
+		}
+	}
+	if alerts != 12 {
+		t.Errorf("%d alerts, want 12", alerts)
+	}
+}
+
+// TestEveryCatalogRatioIsRecorded: each numerator of the catalog has its
+// ratio recorded by service line and overall, and the source ratio by source.
+func TestEveryCatalogRatioIsRecorded(t *testing.T) {
+	rgs := parse(t, generate(t, rules.DefaultOptions()))
+	exprs := map[string]string{}
+	for _, g := range rgs.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				exprs[r.Record] = r.Expr
+			}
+		}
+	}
+	n := 0
+	for _, f := range metrics.Catalog {
+		if f.Denominator == "" {
+			continue
+		}
+		n++
+		r, ok := rules.RatioOf(f.Name)
+		if !ok {
+			t.Errorf("no ratio for %s / %s", f.Name, f.Denominator)
+			continue
+		}
+		names := []string{r.ByServiceLine, r.Overall}
+		if f.Kind == metrics.KindSource {
+			names = append(names, r.BySource)
+		}
+		for _, rec := range names {
+			e, ok := exprs[rec]
+			switch {
+			case !ok:
+				t.Errorf("%s is not recorded", rec)
+			case !slices.Equal(selectedNames(t, e), []string{f.Name, f.Denominator}):
+				t.Errorf("%s divides %v, want %s / %s", rec, selectedNames(t, e), f.Name, f.Denominator)
+			case !strings.Contains(e, f.Denominator+") > 0)"):
+				t.Errorf("%s does not guard against an empty denominator: %s", rec, e)
+			}
+		}
+	}
+	if n != len(rules.Ratios) || n < 9 {
+		t.Errorf("%d catalog ratios, %d recorded ratios", n, len(rules.Ratios))
+	}
+	if r, _ := rules.RatioOf("referral_leaked_referrals"); r.ByServiceLine != "service_line:referral_leakage:ratio" {
+		t.Errorf("leakage by service line is recorded as %s", r.ByServiceLine)
+	}
+}
+
+func alertsOf(rgs *rulefmt.RuleGroups) map[string]rulefmt.Rule {
+	out := map[string]rulefmt.Rule{}
+	for _, g := range rgs.Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				out[r.Alert] = r
+			}
+		}
+	}
+	return out
+}
+
+// TestForOverride: the option replaces every alert's for: and sets the group
+// interval; without it each alert keeps its own.
+func TestForOverride(t *testing.T) {
+	def := alertsOf(parse(t, generate(t, rules.DefaultOptions())))
+	if got := time.Duration(def[rules.AlertTimeToAppointmentAboveTarget].For); got != 30*time.Minute {
+		t.Errorf("default for: of %s = %s, want 30m", rules.AlertTimeToAppointmentAboveTarget, got)
+	}
+	if got := time.Duration(def[rules.AlertExporterDown].For); got != 5*time.Minute {
+		t.Errorf("default for: of %s = %s, want 5m", rules.AlertExporterDown, got)
+	}
+	o := rules.DefaultOptions()
+	o.ForOverride, o.Interval = 2*time.Second, time.Second
+	rgs := parse(t, generate(t, o))
+	for name, r := range alertsOf(rgs) {
+		if time.Duration(r.For) != 2*time.Second {
+			t.Errorf("%s: for: %s, want the override 2s", name, time.Duration(r.For))
+		}
+	}
+	for _, g := range rgs.Groups {
+		if time.Duration(g.Interval) != time.Second {
+			t.Errorf("group %s: interval %s, want 1s", g.Name, time.Duration(g.Interval))
+		}
+	}
+}
+
+// TestTargetsShapeRules: the targets and options end up in the expressions.
+func TestTargetsShapeRules(t *testing.T) {
+	o := rules.DefaultOptions()
+	o.Targets.TimeToAppointmentP90 = map[string]time.Duration{"cardiology": 10 * 24 * time.Hour}
+	o.Targets.DefaultTimeToAppointmentP90 = 20 * 24 * time.Hour
+	o.Targets.LeakageRateMax = 0.25
+	o.Targets.BacklogOver7Days = 7
+	o.Window = kpi.Window(90 * 24 * time.Hour)
+	o.MinDenominator = 5
+	b := string(generate(t, o))
+	for _, want := range []string{
+		"expr: vector(864000)\n        labels:\n          service_line: cardiology\n",
+		"service_line!~`cardiology`})\n          * 1728000\n",
+		`service_line:referral_leakage:ratio{window="90d"} > 0.25`,
+		`sum by (window, service_line) (referral_referrals{window="90d"}) >= 5`,
+		"expr: service_line:referral_unscheduled_backlog_over_7d:sum > 7\n",
+		"the target is at most 25%.",
+	} {
+		if !strings.Contains(b, want) {
+			t.Errorf("rules lack %q", want)
+		}
+	}
+	if strings.Contains(b, "vector(5702400)") {
+		t.Error("a default service line target survived targets that drop it")
+	}
+	// Without own targets every line with a p90 gets the default, no matcher.
+	o.Targets.TimeToAppointmentP90 = nil
+	b = string(generate(t, o))
+	if !strings.Contains(b, "group by (service_line) (referral_time_to_appointment_quantile_seconds)\n") || strings.Contains(b, "vector(") {
+		t.Errorf("rules without own targets:\n%s", b)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	if err := rules.DefaultOptions().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o := rules.DefaultOptions()
+	o.Targets.ClosedLoopRateMin = 2
+	o.Window = 0
+	o.MinDenominator = -1
+	o.KPIStaleAfter = 0
+	o.ForOverride = -time.Second
+	o.RunbookURL = ""
+	_, err := rules.Generate(o)
+	if err == nil {
+		t.Fatal("invalid options accepted")
+	}
+	for _, want := range []string{"targets: closed_loop_rate_min", "alert-window", "min-denominator", "kpi-stale-after", "for: must be >= 0", "runbook-url"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+}
+
+func TestLoadTargets(t *testing.T) {
+	day := 24 * time.Hour
+	tg, err := rules.LoadTargets("testdata/targets.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := metrics.DefaultTargets()
+	want.TimeToAppointmentP90 = map[string]time.Duration{
+		"cardiology": 40 * day, "oncology": 20*day + 12*time.Hour, "womens_health": 83*day + 14*time.Hour + 24*time.Minute,
+		"imaging": 36 * time.Hour, "neurology": 50*day + 12*time.Hour,
+	}
+	want.DefaultTimeToAppointmentP90 = 45 * day
+	want.LeakageRateMax = 0.25
+	if tg.DefaultTimeToAppointmentP90 != want.DefaultTimeToAppointmentP90 || tg.LeakageRateMax != want.LeakageRateMax ||
+		tg.ClosedLoopRateMin != want.ClosedLoopRateMin || tg.BacklogOver7Days != want.BacklogOver7Days {
+		t.Errorf("targets %+v, want %+v", tg, want)
+	}
+	if len(tg.TimeToAppointmentP90) != len(want.TimeToAppointmentP90) {
+		t.Errorf("p90 targets %v, want exactly %v (the file's list replaces the defaults)", tg.TimeToAppointmentP90, want.TimeToAppointmentP90)
+	}
+	for l, d := range want.TimeToAppointmentP90 {
+		if tg.TimeToAppointmentP90[l] != d {
+			t.Errorf("%s: %s, want %s", l, tg.TimeToAppointmentP90[l], d)
+		}
+	}
+
+	empty, err := rules.LoadTargets("testdata/empty.yaml")
+	if err != nil || empty.TimeToAppointmentP90Target("cardiology") != metrics.DefaultTargets().TimeToAppointmentP90Target("cardiology") {
+		t.Errorf("empty file: %+v, %v; want the defaults", empty, err)
+	}
+
+	for file, wantErr := range map[string]string{
+		"testdata/unknown-key.yaml":   "field leakage_rate_maximum not found",
+		"testdata/bad-duration.yaml":  `default_time_to_appointment_p90: "soon" is not a duration`,
+		"testdata/does-not-exist.yml": "targets file",
+	} {
+		if _, err := rules.LoadTargets(file); err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: error %v, want one containing %q", file, err, wantErr)
+		}
+	}
+}
+
+// TestWriteCreatesTheFile: Write creates the directory and the file.
+func TestWriteCreatesTheFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	path, err := rules.Write(dir, rules.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != filepath.Join(dir, rules.FileName) || !bytes.Equal(got, generate(t, rules.DefaultOptions())) {
+		t.Errorf("Write wrote %s with other content than Generate", path)
+	}
+}
