@@ -35,11 +35,11 @@ type Config struct {
 const (
 	DefaultListen             = ":9464"
 	DefaultRefreshInterval    = 30 * time.Second
-	DefaultLocationsTop       = 10
+	DefaultLocationsTop       = 5
 	DefaultMaxSeriesPerFamily = 2000
 )
 
-// DefaultConfig serves on :9464, refreshes every 30 s, keeps the top 10
+// DefaultConfig serves on :9464, refreshes every 30 s, keeps the top 5
 // locations and at most 2000 series per family.
 func DefaultConfig() Config {
 	return Config{

@@ -45,7 +45,7 @@ func loadConfig(t *testing.T, args ...string) metrics.Config {
 
 func TestConfigLayers(t *testing.T) {
 	if got := loadConfig(t); got.Listen != ":9464" || got.RefreshInterval != 30*time.Second ||
-		got.LocationsTop != 10 || got.MaxSeriesPerFamily != 2000 || !got.AsOf.IsZero() || len(got.Locations) != 0 {
+		got.LocationsTop != 5 || got.MaxSeriesPerFamily != 2000 || !got.AsOf.IsZero() || len(got.Locations) != 0 {
 		t.Errorf("defaults: %+v", got)
 	}
 	file := filepath.Join("testdata", "config", "export.yaml")

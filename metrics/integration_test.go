@@ -233,8 +233,9 @@ func TestBoundedLocations(t *testing.T) {
 		check func(locations []string) bool
 		want  string
 	}{
-		{"top 10", nil, func(ls []string) bool { return len(ls) == 11 && slices.Contains(ls, metrics.OtherLocation) },
-			"the top 10 and other"},
+		{"default top 5", nil, func(ls []string) bool {
+			return len(ls) == metrics.DefaultLocationsTop+1 && slices.Contains(ls, metrics.OtherLocation)
+		}, "the top 5 and other"},
 		{"top 3", func(c *metrics.Config) { c.LocationsTop = 3 }, func(ls []string) bool { return len(ls) == 4 && slices.Contains(ls, metrics.OtherLocation) },
 			"the top 3 and other"},
 		{"allow-list", func(c *metrics.Config) { c.Locations = []string{"site-05", "site-17"} },
