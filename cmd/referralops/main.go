@@ -40,14 +40,15 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"migrate":  migrateCommand,
-	"access":   accessCommand,
-	"ingest":   ingestCommand,
-	"generate": generateCommand,
-	"kpi":      kpiCommand,
-	"export":   exportCommand,
-	"demo":     demoCommand,
-	"rules":    rulesCommand,
+	"migrate":    migrateCommand,
+	"access":     accessCommand,
+	"ingest":     ingestCommand,
+	"generate":   generateCommand,
+	"kpi":        kpiCommand,
+	"export":     exportCommand,
+	"demo":       demoCommand,
+	"rules":      rulesCommand,
+	"dashboards": dashboardsCommand,
 }
 
 func main() {

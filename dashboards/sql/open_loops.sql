@@ -1,0 +1,18 @@
+-- Open loops: referrals whose first completed visit is in the dashboard's time
+-- range and at least 14 days old, with no consult note sent back since.
+-- Oldest visit first. Ids and dimensions only: no patient data.
+SELECT
+    referral_id,
+    service_line,
+    location_id AS location,
+    referrer_type,
+    first_completed_at,
+    intDiv(toInt64(now()) - toInt64(assumeNotNull(first_completed_at)), 86400) AS days_since_visit
+FROM v_referrals
+WHERE $__timeFilter(first_completed_at)
+  AND first_completed_at <= now() - 14 * 86400
+  AND loop_closed_at IS NULL
+  AND match(service_line, '^(${service_line:regex})$')
+  AND match(location_id, '^(${location:regex})$')
+ORDER BY first_completed_at, referral_id
+LIMIT 1000

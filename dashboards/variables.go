@@ -1,0 +1,184 @@
+package dashboards
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	"github.com/referralops/referralops/metrics"
+)
+
+// The fixed uids of the provisioned datasources; the dashboards' datasource
+// variables default to them.
+const (
+	PrometheusUID = "referralops-prometheus"
+	ClickHouseUID = "referralops-clickhouse"
+)
+
+// Dashboard variable names.
+const (
+	varPrometheus  = "datasource"
+	varClickHouse  = "clickhouse"
+	varWindow      = "window"
+	varServiceLine = "service_line"
+	varLocation    = "location"
+)
+
+// allValue is the value of "All" for service line and location: a regex that
+// matches every value, including those the Prometheus label values do not list
+// (ClickHouse holds every location; the exporter sums small ones as "other").
+const allValue = ".*"
+
+// DefaultWindow is the window variable's default.
+const DefaultWindow = "30d"
+
+func option(text, value string) dashboard.VariableOption {
+	return dashboard.VariableOption{
+		Selected: cog.ToPtr(true),
+		Text:     dashboard.StringOrArrayOfString{String: cog.ToPtr(text)},
+		Value:    dashboard.StringOrArrayOfString{String: cog.ToPtr(value)},
+	}
+}
+
+func allOption() dashboard.VariableOption {
+	return dashboard.VariableOption{
+		Selected: cog.ToPtr(true),
+		Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
+		Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}},
+	}
+}
+
+// prometheusVar picks the Prometheus datasource, by default the provisioned one.
+func prometheusVar() cog.Builder[dashboard.VariableModel] {
+	return dashboard.NewDatasourceVariableBuilder(varPrometheus).Label("Prometheus").
+		Type("prometheus").Current(option("Prometheus", PrometheusUID))
+}
+
+// clickHouseVar picks the ClickHouse datasource, by default the provisioned one.
+func clickHouseVar() cog.Builder[dashboard.VariableModel] {
+	return dashboard.NewDatasourceVariableBuilder(varClickHouse).Label("ClickHouse").
+		Type(ClickHousePluginID).Current(option("ClickHouse", ClickHouseUID))
+}
+
+// kpiVars are the filters of the KPI dashboards: the window the exporter
+// evaluates (--window), the service lines and the locations, all taken from
+// the label values of referral_referrals.
+func (g *generator) kpiVars() []cog.Builder[dashboard.VariableModel] {
+	ref := g.family("referral_referrals").Name
+	query := func(name, label, q string) *dashboard.QueryVariableBuilder {
+		return dashboard.NewQueryVariableBuilder(name).Label(label).Datasource(promDS).
+			Query(dashboard.StringOrMap{String: cog.ToPtr(q)}).Definition(q).
+			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).Sort(dashboard.VariableSortAlphabeticalAsc)
+	}
+	multi := func(b *dashboard.QueryVariableBuilder) *dashboard.QueryVariableBuilder {
+		return b.Multi(true).IncludeAll(true).AllValue(allValue).Current(allOption())
+	}
+	return []cog.Builder[dashboard.VariableModel]{
+		prometheusVar(),
+		clickHouseVar(),
+		query(varWindow, "Window", fmt.Sprintf("label_values(%s, %s)", ref, metrics.LabelWindow)).
+			Description("KPI window W: the cohort is the referrals created in the last W (exporter --window).").
+			Current(option(DefaultWindow, DefaultWindow)),
+		multi(query(varServiceLine, "Service line",
+			fmt.Sprintf(`label_values(%s{window="$window"}, %s)`, ref, metrics.LabelServiceLine))),
+		multi(query(varLocation, "Location",
+			fmt.Sprintf(`label_values(%s{window="$window", service_line=~"$service_line"}, %s)`, ref, metrics.LabelLocation)).
+			Description(`Locations the exporter labels (its allow-list or top N); "other" sums the rest and matches no location in ClickHouse panels.`)),
+	}
+}
+
+// Vars are the values a test gives the dashboard variables.
+type Vars struct {
+	// Window is $window, e.g. "30d"; empty means DefaultWindow.
+	Window string
+	// ServiceLine and Location are regexes as Grafana's multi-value formatting
+	// produces them (e.g. "(cardiology|oncology)"); empty means All.
+	ServiceLine, Location string
+	// Interval is $__interval and $__rate_interval; 0 means one minute.
+	Interval time.Duration
+	// Range is $__range; 0 means one hour.
+	Range time.Duration
+}
+
+// AllSelected are the variables of a dashboard opened with its defaults: the
+// default window, every service line and location.
+var AllSelected = Vars{}
+
+// variableRef matches Grafana's variable syntaxes: $name, ${name},
+// ${name:format} and [[name]].
+var variableRef = regexp.MustCompile(`\$(\w+)|\$\{(\w+)(?::(\w+))?\}|\[\[(\w+)\]\]`)
+
+// Substitute replaces the dashboard variables in a PromQL expression or SQL
+// statement the way Grafana does before sending it: $service_line and
+// $location (in any syntax or format) become the regex of the selection, ".*"
+// for All; $window the window; $__interval, $__rate_interval and $__range
+// durations. The ClickHouse plugin's macros ($__timeFilter(...), ...) are left
+// for ExpandMacros, as Grafana leaves them for the plugin. A variable the
+// dashboards do not define is an error.
+func Substitute(expr string, v Vars) (string, error) {
+	if v.Window == "" {
+		v.Window = DefaultWindow
+	}
+	if v.ServiceLine == "" {
+		v.ServiceLine = allValue
+	}
+	if v.Location == "" {
+		v.Location = allValue
+	}
+	if v.Interval <= 0 {
+		v.Interval = time.Minute
+	}
+	if v.Range <= 0 {
+		v.Range = time.Hour
+	}
+	values := map[string]string{
+		varWindow:            v.Window,
+		varServiceLine:       v.ServiceLine,
+		varLocation:          v.Location,
+		varPrometheus:        PrometheusUID,
+		varClickHouse:        ClickHouseUID,
+		"__interval":         promDuration(v.Interval),
+		"__rate_interval":    promDuration(v.Interval),
+		"__interval_ms":      strconv.FormatInt(v.Interval.Milliseconds(), 10),
+		"__range":            promDuration(v.Range),
+		"__range_s":          strconv.FormatInt(int64(v.Range.Seconds()), 10),
+		"__range_ms":         strconv.FormatInt(v.Range.Milliseconds(), 10),
+		"__rate_interval_ms": strconv.FormatInt(v.Interval.Milliseconds(), 10),
+	}
+	var unknown []string
+	out := variableRef.ReplaceAllStringFunc(expr, func(m string) string {
+		sub := variableRef.FindStringSubmatch(m)
+		name := sub[1] + sub[2] + sub[4]
+		if val, ok := values[name]; ok {
+			return val
+		}
+		if macro, ok := strings.CutPrefix(name, "__"); ok && macros[macro] != nil {
+			return m // a ClickHouse plugin macro
+		}
+		unknown = append(unknown, m)
+		return m
+	})
+	if len(unknown) > 0 {
+		return "", fmt.Errorf("unknown dashboard variables %v in %q", unknown, expr)
+	}
+	return out, nil
+}
+
+// promDuration formats a duration as PromQL does ("90s", "5m", "1h").
+func promDuration(d time.Duration) string {
+	switch s := int64(d.Seconds()); {
+	case s >= 3600 && s%3600 == 0:
+		return strconv.FormatInt(s/3600, 10) + "h"
+	case s >= 60 && s%60 == 0:
+		return strconv.FormatInt(s/60, 10) + "m"
+	case s >= 1:
+		return strconv.FormatInt(s, 10) + "s"
+	default:
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
+}
