@@ -5,7 +5,7 @@ BIN := bin/referralops
 GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0
 export REFERRALOPS_DATA_DIR ?= $(CURDIR)/.data
 
-.PHONY: build test test-unit lint bench demo services-up services-down services-status chdb clean fuzz
+.PHONY: build test test-unit lint bench demo generate services-up services-down services-status chdb clean fuzz
 
 build: ## build bin/referralops
 	$(GO) build -o $(BIN) ./cmd/referralops
@@ -41,8 +41,16 @@ bench: services-up build ## performance figures as `name value unit` lines (inge
 	deploy/local/bench.sh
 	deploy/local/bench-kpi.sh
 
-demo: services-up build ## the whole pipeline on a realistic month of synthetic referrals
-	$(BIN) demo
+# Not services-up: the demo embeds its own Kafka on 127.0.0.1:9092, which a
+# running real broker would hold (then pass DEMO_FLAGS=--kafka-brokers=127.0.0.1:9092).
+demo: build ## the whole pipeline in one process (embedded Kafka) on a quarter of referrals, then live; DEMO_FLAGS=... passes flags
+	deploy/local/clickhouse.sh up
+	deploy/local/prometheus.sh up
+	$(BIN) demo $(DEMO_FLAGS)
+
+generate: ## rewrite the committed generated files: Grafana dashboards and provisioning, Prometheus rules
+	$(GO) run ./cmd/referralops dashboards --out deploy/grafana/dashboards --provisioning deploy/grafana/provisioning
+	$(GO) run ./cmd/referralops rules --out deploy/prometheus/rules
 
 clean:
 	rm -rf bin
