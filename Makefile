@@ -48,9 +48,10 @@ demo: build ## the whole pipeline in one process (embedded Kafka) on a quarter o
 	deploy/local/prometheus.sh up
 	$(BIN) demo $(DEMO_FLAGS)
 
-generate: ## rewrite the committed generated files: Grafana dashboards and provisioning, Prometheus rules
+generate: ## rewrite the committed generated files: Grafana dashboards and provisioning, Prometheus rules, their Kubernetes copies
 	$(GO) run ./cmd/referralops dashboards --out deploy/grafana/dashboards --provisioning deploy/grafana/provisioning
 	$(GO) run ./cmd/referralops rules --out deploy/prometheus/rules
+	$(GO) test ./deploy/deploytest -count=1 -run TestGenerated -update
 
 clean:
 	rm -rf bin
