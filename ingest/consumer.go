@@ -45,9 +45,18 @@ type Ingester struct {
 
 // New wires an ingester. reg receives its self-metrics.
 func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq DeadLetterWriter, logger *slog.Logger, reg prometheus.Registerer) *Ingester {
+	m := newMetrics(reg)
+	// Series that only move on a failure start at zero, so dashboards show
+	// them and rate()/increase() see the first failure.
+	for _, topic := range kc.Topics.Inputs() {
+		m.fetchErrors.WithLabelValues(topic)
+	}
+	for _, r := range event.Reasons() {
+		m.deadLetters.WithLabelValues(string(r))
+	}
 	return &Ingester{
 		cfg: cfg, kafka: kc, decoder: dec, store: store, dlq: dlq, logger: logger,
-		metrics:    newMetrics(reg),
+		metrics:    m,
 		clickhouse: newDependency("ClickHouse", logger, false),
 		inserts:    newDependency("ClickHouse insert", logger, true),
 		deadLetter: newDependency("dead-letter topic", logger, true),

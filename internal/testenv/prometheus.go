@@ -30,6 +30,10 @@ type PrometheusConfig struct {
 	Jobs               map[string][]string // job name → host:port targets, scraped at /metrics
 	RuleFiles          []string            // rule files or globs; relative paths are made absolute
 	AlertmanagerURL    string              // e.g. (*Alertmanager).URL; empty: no alerting
+	// Backfill are OpenMetrics files (with timestamps) imported into the empty
+	// storage before Prometheus starts, with `promtool tsdb create-blocks-from
+	// openmetrics`: history for queries that look back, such as `offset 1w`.
+	Backfill []string
 }
 
 // Prometheus is a real Prometheus server of the test's own, on a free loopback
@@ -101,10 +105,23 @@ func startPrometheus(t testing.TB, cfg PrometheusConfig) (*Prometheus, error) {
 	if err := writePrometheusConfig(configFile, cfg); err != nil {
 		return nil, err
 	}
+	dataDir := filepath.Join(dir, "data")
+	if len(cfg.Backfill) > 0 {
+		promtool, err := exec.LookPath("promtool")
+		if err != nil {
+			promUnavailable(t, "promtool (Debian package prometheus)", err)
+		}
+		for _, f := range cfg.Backfill {
+			out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", f, dataDir).CombinedOutput()
+			if err != nil {
+				return nil, fmt.Errorf("backfill %s: promtool tsdb create-blocks-from openmetrics: %w\n%s", f, err, promTail(string(out), 2000))
+			}
+		}
+	}
 	srv, err := startPromServer(t, "prometheus", dir, func(addr string) []string {
 		return []string{bin,
 			"--config.file=" + configFile,
-			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--storage.tsdb.path=" + dataDir,
 			"--web.listen-address=" + addr,
 			"--web.enable-lifecycle",
 		}
