@@ -80,13 +80,14 @@ func AccessStatements(c AccessConfig) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	onCluster := ""
+	onCluster, clusterSettings := "", ""
 	if c.Cluster != "" {
 		onCluster = " ON CLUSTER " + c.Cluster
+		clusterSettings = ", distributed_product_mode = 'local'"
 	}
 	var sb strings.Builder
 	err = t.Execute(&sb, map[string]any{
-		"DB": c.Database, "OnCluster": onCluster, "Host": c.Host,
+		"DB": c.Database, "OnCluster": onCluster, "ClusterSettings": clusterSettings, "Host": c.Host,
 		"ExporterPasswordSHA256": sha256Hex(c.ExporterPassword),
 		"GrafanaPasswordSHA256":  sha256Hex(c.GrafanaPassword),
 		"AnalystPasswordSHA256":  sha256Hex(c.AnalystPassword),

@@ -62,6 +62,9 @@ func TestAccessStatements(t *testing.T) {
 				t.Errorf("statement without ON CLUSTER c1: %s", s)
 			}
 		}
+		if got := strings.Count(text, "distributed_product_mode = 'local'"); (cluster != "") != (got == 3) || (cluster == "" && got != 0) {
+			t.Errorf("cluster %q: distributed_product_mode in %d profiles, want 3 on a cluster and none otherwise", cluster, got)
+		}
 		if !strings.Contains(text, "max_execution_time = 30, max_result_rows = 100000") {
 			t.Errorf("the grafana profile lost its limits:\n%s", text)
 		}
