@@ -56,8 +56,11 @@ func kpiAlerts(o Options) []alert {
 	as := []alert{
 		{
 			Name: AlertTimeToAppointmentAboveTarget, Category: CategoryAccess, Severity: SeverityWarning, For: 30 * time.Minute,
-			Expr: fmt.Sprintf("max by (window, service_line) (%s{quantile=\"0.9\", window=%q})\n> on (service_line) group_left ()\n%s",
-				timeToAppointmentQuantile, w, TimeToAppointmentP90Target),
+			// A p90 of a handful of referrals is noise: like the rate alerts,
+			// it needs MinDenominator referrals with a slot in the window.
+			Expr: fmt.Sprintf("max by (window, service_line) (%s{quantile=\"0.9\", window=%q})\n> on (service_line) group_left ()\n%s\n"+
+				"and on (window, service_line)\nsum by (window, service_line) (%s_count{window=%q}) >= %d",
+				timeToAppointmentQuantile, w, TimeToAppointmentP90Target, timeToAppointmentQuantile, w, o.MinDenominator),
 			Summary: "{{ $labels.service_line }}: p90 time to appointment above target",
 			Description: "The p90 time from referral to appointment of {{ $labels.service_line }} referrals created in the last " +
 				"{{ $labels.window }} is {{ $value | humanizeDuration }}, above its target of " +

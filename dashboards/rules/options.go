@@ -28,7 +28,7 @@ type Options struct {
 	// it (its --window). The recording rules cover every window.
 	Window kpi.Window
 	// MinDenominator is the smallest denominator (referrals, appointments or
-	// decisions in the window) for which a rate alert may fire, so a service
+	// decisions in the window) for which a rate or p90 alert may fire, so a service
 	// line with three referrals does not page anyone about its leakage.
 	MinDenominator int
 	// KPIStaleAfter is how old the last successful KPI snapshot may get
@@ -70,7 +70,7 @@ func DefaultOptions() Options {
 // REFERRALOPS_WINDOW already sets the exporter's list of windows.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.TextVar(&o.Window, "alert-window", o.Window, "KPI window the KPI alerts watch, one of the exporter's --window (whole days Nd, or a duration like 36h)")
-	fs.IntVar(&o.MinDenominator, "min-denominator", o.MinDenominator, "rate alerts fire only for service lines with at least this many referrals, appointments or decisions in the window")
+	fs.IntVar(&o.MinDenominator, "min-denominator", o.MinDenominator, "rate and p90 alerts fire only for service lines with at least this many referrals, appointments or decisions in the window")
 	fs.DurationVar(&o.KPIStaleAfter, "kpi-stale-after", o.KPIStaleAfter, "age of the last successful KPI snapshot at which it counts as stale (a few of the exporter's --refresh-interval)")
 	fs.DurationVar(&o.ForOverride, "for", o.ForOverride, "replace every alert's for: duration, e.g. 1s for end-to-end tests (default: each alert's own)")
 	fs.DurationVar(&o.Interval, "evaluation-interval", o.Interval, "evaluation interval of the rule groups (default: Prometheus's global evaluation_interval)")
