@@ -1,10 +1,19 @@
 package metrics
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
 )
 
 // Targets are the operating targets that dashboards colour their thresholds
@@ -115,4 +124,91 @@ func (t Targets) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// targetDurationKeys are the keys of Targets holding durations; in a
+// targets file they may be written in days ("66d", "83.6d") too.
+var targetDurationKeys = map[string]bool{"time_to_appointment_p90": true, "default_time_to_appointment_p90": true}
+
+// LoadTargets reads a YAML targets file over DefaultTargets: keys the
+// file sets replace the defaults (time_to_appointment_p90 as a whole, so a
+// service line can be dropped), keys it leaves out keep them. Unknown keys are
+// an error. Durations are Go durations ("1584h") or days ("66d", "83.6d").
+// The result is not validated: call Validate.
+func LoadTargets(path string) (Targets, error) {
+	t := DefaultTargets()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return t, fmt.Errorf("targets file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return t, fmt.Errorf("targets file %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 { // an empty file keeps the defaults
+		return t, nil
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			key, val := root.Content[i].Value, root.Content[i+1]
+			if key == "time_to_appointment_p90" {
+				t.TimeToAppointmentP90 = nil // the file's list replaces the defaults
+			}
+			if targetDurationKeys[key] {
+				if err := daysToDurations(val); err != nil {
+					return t, fmt.Errorf("targets file %s: %s: %w", path, key, err)
+				}
+			}
+		}
+	}
+	// Re-encode so the decoder that rejects unknown keys sees the rewritten
+	// durations (yaml.Node.Decode cannot reject unknown keys).
+	norm, err := yaml.Marshal(&doc)
+	if err != nil {
+		return t, fmt.Errorf("targets file %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(norm))
+	dec.KnownFields(true)
+	if err := dec.Decode(&t); err != nil && !errors.Is(err, io.EOF) {
+		return t, fmt.Errorf("targets file %s: %w", path, err)
+	}
+	return t, nil
+}
+
+var fractionalDays = regexp.MustCompile(`^[0-9]+\.[0-9]+d$`)
+
+// daysToDurations rewrites the duration scalars under n from the day forms
+// Go's time.ParseDuration lacks into Go durations.
+func daysToDurations(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		for i := 1; i < len(n.Content); i += 2 {
+			if err := daysToDurations(n.Content[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return nil
+	}
+	if _, err := time.ParseDuration(n.Value); err == nil {
+		return nil
+	}
+	var d time.Duration
+	if fractionalDays.MatchString(n.Value) {
+		days, err := strconv.ParseFloat(n.Value[:len(n.Value)-1], 64)
+		if err != nil {
+			return err
+		}
+		d = time.Duration(math.Round(days * float64(24*time.Hour))) // 83.6d is not 83.599…d
+	} else {
+		md, err := model.ParseDuration(n.Value)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 66d, 83.6d or 1584h", n.Value)
+		}
+		d = time.Duration(md)
+	}
+	n.Value, n.Tag, n.Style = d.String(), "!!str", 0
+	return nil
 }

@@ -22,10 +22,21 @@ var dashboardsCommand = command{
 		fs.StringVar(&prov.ClickHouseDatabase, "grafana-clickhouse-database", prov.ClickHouseDatabase, "ClickHouse database holding the analyst views")
 		fs.StringVar(&prov.DashboardsPath, "grafana-dashboards-path", prov.DashboardsPath, "directory inside Grafana where the --out directory is mounted")
 		fs.StringVar(&prov.ScrapeInterval, "grafana-scrape-interval", prov.ScrapeInterval, "Prometheus scrape interval (Grafana's lower bound for $__rate_interval)")
+		targetsFile := fs.String("targets", "", "YAML file of operating targets (keys of metrics.Targets) over the defaults, as for `referralops rules`; unknown keys are an error")
+		targets := metrics.DefaultTargets()
 		validate := func() error {
 			var errs []error
 			if *out == "" {
 				errs = append(errs, errors.New("out: must name a directory"))
+			}
+			if *targetsFile != "" {
+				t, err := metrics.LoadTargets(*targetsFile)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("targets: %w", err))
+				} else if err := t.Validate(); err != nil {
+					errs = append(errs, fmt.Errorf("targets: %w", err))
+				}
+				targets = t
 			}
 			if *provDir != "" {
 				errs = append(errs, prov.Validate())
@@ -33,7 +44,7 @@ var dashboardsCommand = command{
 			return errors.Join(errs...)
 		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
-			ds, err := dashboards.Build(metrics.DefaultTargets())
+			ds, err := dashboards.Build(targets)
 			if err != nil {
 				return fmt.Errorf("generate dashboards: %w", err)
 			}

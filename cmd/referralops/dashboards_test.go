@@ -77,3 +77,25 @@ func TestDashboardsCommandBadConfigExits2(t *testing.T) {
 		t.Errorf("exit %d, want %d naming the clickhouse address: %s", code, exitBadConfig, stderr.String())
 	}
 }
+
+// TestDashboardsCommandTargets: --targets moves the thresholds, so a panel
+// and its alert (`referralops rules --targets`) agree.
+func TestDashboardsCommandTargets(t *testing.T) {
+	out := t.TempDir()
+	targets := filepath.Join(testenv.RepoRoot(), "metrics", "testdata", "targets", "targets.yaml") // cardiology 40d
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"dashboards", "--out", out, "--targets", targets, "--log-format", "text"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "referralops-executive.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want, def = `label_replace(vector(40), \"service_line\", \"cardiology\"`, `label_replace(vector(66), \"service_line\", \"cardiology\"`
+	if !strings.Contains(string(b), want) || strings.Contains(string(b), def) {
+		t.Errorf("the executive dashboard does not carry cardiology's 40-day target from %s", targets)
+	}
+	if code := run([]string{"dashboards", "--out", out, "--targets", "no-such-file.yaml"}, &stdout, &stderr); code != exitBadConfig {
+		t.Errorf("missing targets file: exit %d, want %d", code, exitBadConfig)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/referralops/referralops/dashboards/rules"
+	"github.com/referralops/referralops/metrics"
 )
 
 var rulesCommand = command{
@@ -23,7 +24,7 @@ var rulesCommand = command{
 				errs = append(errs, errors.New("out: must not be empty"))
 			}
 			if *targets != "" {
-				t, err := rules.LoadTargets(*targets)
+				t, err := metrics.LoadTargets(*targets)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("targets: %w", err))
 				}

@@ -342,51 +342,6 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestLoadTargets(t *testing.T) {
-	day := 24 * time.Hour
-	tg, err := rules.LoadTargets("testdata/targets.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	want := metrics.DefaultTargets()
-	want.TimeToAppointmentP90 = map[string]time.Duration{
-		"cardiology": 40 * day, "oncology": 20*day + 12*time.Hour, "womens_health": 83*day + 14*time.Hour + 24*time.Minute,
-		"imaging": 36 * time.Hour, "neurology": 50*day + 12*time.Hour,
-	}
-	want.DefaultTimeToAppointmentP90 = 45 * day
-	want.LeakageRateMax = 0.25
-	if tg.DefaultTimeToAppointmentP90 != want.DefaultTimeToAppointmentP90 || tg.LeakageRateMax != want.LeakageRateMax ||
-		tg.ClosedLoopRateMin != want.ClosedLoopRateMin || tg.BacklogOver7Days != want.BacklogOver7Days {
-		t.Errorf("targets %+v, want %+v", tg, want)
-	}
-	if len(tg.TimeToAppointmentP90) != len(want.TimeToAppointmentP90) {
-		t.Errorf("p90 targets %v, want exactly %v (the file's list replaces the defaults)", tg.TimeToAppointmentP90, want.TimeToAppointmentP90)
-	}
-	for l, d := range want.TimeToAppointmentP90 {
-		if tg.TimeToAppointmentP90[l] != d {
-			t.Errorf("%s: %s, want %s", l, tg.TimeToAppointmentP90[l], d)
-		}
-	}
-
-	empty, err := rules.LoadTargets("testdata/empty.yaml")
-	if err != nil || empty.TimeToAppointmentP90Target("cardiology") != metrics.DefaultTargets().TimeToAppointmentP90Target("cardiology") {
-		t.Errorf("empty file: %+v, %v; want the defaults", empty, err)
-	}
-
-	for file, wantErr := range map[string]string{
-		"testdata/unknown-key.yaml":   "field leakage_rate_maximum not found",
-		"testdata/bad-duration.yaml":  `default_time_to_appointment_p90: "soon" is not a duration`,
-		"testdata/does-not-exist.yml": "targets file",
-	} {
-		if _, err := rules.LoadTargets(file); err == nil || !strings.Contains(err.Error(), wantErr) {
-			t.Errorf("%s: error %v, want one containing %q", file, err, wantErr)
-		}
-	}
-}
-
 // TestWriteCreatesTheFile: Write creates the directory and the file.
 func TestWriteCreatesTheFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
