@@ -120,12 +120,17 @@ type generator struct {
 	sent    int64 // messages emitted so far
 	invalid *invalidMaker
 
-	referrals  int
-	byKind     [numKinds]int
-	events     int
-	duplicates int
-	byReason   map[event.Reason]int
+	tally
 }
+
+// tally counts what a generator or a Stream emitted.
+type tally struct {
+	referrals, events, duplicates int
+	byKind                        [numKinds]int
+	byReason                      map[event.Reason]int
+}
+
+func newTally() tally { return tally{byReason: map[event.Reason]int{}} }
 
 // pending is a message held back by the shuffle or the duplicator.
 type pending struct {
@@ -142,18 +147,18 @@ func newGenerator(cfg Config, emit func(Message) error) *generator {
 	dayEnd := floorDiv(end, day)*day + day
 	pop := newPopulation(cfg, start, end)
 	g := &generator{
-		cfg:      cfg,
-		emit:     emit,
-		pop:      pop,
-		sim:      newSimulator(cfg, pop, start, dayEnd),
-		base:     start,
-		arr:      newArrivals(cfg.Seed, cfg.Referrals, start, end),
-		idKey1:   seedKey(cfg.Seed, streamEventID),
-		idKey2:   seedKey(cfg.Seed, streamEventID2),
-		binKey:   seedKey(cfg.Seed, streamBinary),
-		patKey:   seedKey(cfg.Seed, streamPatient),
-		rng:      rand.New(rand.NewPCG(seedKey(cfg.Seed, streamDelivery), streamDelivery)),
-		byReason: map[event.Reason]int{},
+		cfg:    cfg,
+		emit:   emit,
+		pop:    pop,
+		sim:    newSimulator(cfg, pop, start, dayEnd),
+		base:   start,
+		arr:    newArrivals(cfg.Seed, cfg.Referrals, start, end),
+		idKey1: seedKey(cfg.Seed, streamEventID),
+		idKey2: seedKey(cfg.Seed, streamEventID2),
+		binKey: seedKey(cfg.Seed, streamBinary),
+		patKey: seedKey(cfg.Seed, streamPatient),
+		rng:    rand.New(rand.NewPCG(seedKey(cfg.Seed, streamDelivery), streamDelivery)),
+		tally:  newTally(),
 	}
 	g.invalid = newInvalidMaker(cfg)
 	return g
@@ -439,7 +444,7 @@ func (g *generator) flush(ctx context.Context) error {
 	return nil
 }
 
-func (g *generator) stats() Stats {
+func (g *tally) stats() Stats {
 	s := Stats{
 		Referrals:  g.referrals,
 		Events:     g.events,

@@ -101,16 +101,8 @@ func newPopulation(cfg Config, start, end int64) *population {
 	weights := make([]float64, n)
 	for i := range p.referrers {
 		rf := &p.referrers[i]
-		rf.typ = p.pickType.draw(r)
-		rt := &referrerTypes[rf.typ]
-		rf.inNetwork = r.Float64() < rt.inNetwork
-		// Organizations are long-tailed too: a few large groups.
-		if rf.inNetwork {
-			rf.orgID = fmt.Sprintf("MG-%03d", int(float64(nInOrgs)*r.Float64()*r.Float64())+1)
-		} else {
-			rf.orgID = fmt.Sprintf("ORG-%04d", int(float64(nOutOrgs)*r.Float64()*r.Float64())+1)
-		}
-		switch rt.name {
+		weights[i] = p.drawAttributes(r, rf, nInOrgs, nOutOrgs)
+		switch referrerTypes[rf.typ].name { // no draws: the sequence stays the same
 		case "case_manager":
 			rf.id = fmt.Sprintf("CM-%05d", i+1)
 		case "employer":
@@ -120,10 +112,6 @@ func newPopulation(cfg Config, start, end int64) *population {
 		default:
 			rf.id = fmt.Sprintf("%d", 1_000_000_000+(int64(i)*npiStride+7_654_321)%900_000_000)
 		}
-		rf.channel = pick(r, rt.channels[:])
-		rf.line = p.pickLine.draw(r)
-		rf.homeLoc = p.pickLoc.draw(r)
-		weights[i] = min(paretoCap, math.Pow(1-r.Float64(), -1/paretoAlpha))
 		rf.start = math.MinInt64
 		switch u := r.Float64(); {
 		case u < fadingShare:
@@ -143,6 +131,25 @@ func newPopulation(cfg Config, start, end int64) *population {
 		{id: "self-phone", orgID: "self", typ: -1, channel: chPhone, start: math.MinInt64},
 	}
 	return p
+}
+
+// drawAttributes draws a referrer's type, network, organization, usual
+// channel, service line and site, and returns its volume weight. Generate's
+// population and a Stream's seats share it, and so their shapes.
+func (p *population) drawAttributes(r *rand.Rand, rf *referrer, nInOrgs, nOutOrgs int) float64 {
+	rf.typ = p.pickType.draw(r)
+	rt := &referrerTypes[rf.typ]
+	rf.inNetwork = r.Float64() < rt.inNetwork
+	// Organizations are long-tailed too: a few large groups.
+	if rf.inNetwork {
+		rf.orgID = fmt.Sprintf("MG-%03d", int(float64(nInOrgs)*r.Float64()*r.Float64())+1)
+	} else {
+		rf.orgID = fmt.Sprintf("ORG-%04d", int(float64(nOutOrgs)*r.Float64()*r.Float64())+1)
+	}
+	rf.channel = pick(r, rt.channels[:])
+	rf.line = p.pickLine.draw(r)
+	rf.homeLoc = p.pickLoc.draw(r)
+	return min(paretoCap, math.Pow(1-r.Float64(), -1/paretoAlpha))
 }
 
 // drawReferrer picks who sends a referral created at t: by volume weight,

@@ -9,8 +9,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
-
-	"github.com/referralops/referralops/ingest/event"
 )
 
 // StreamEpoch anchors the stream's timeline: referral numbers count hours
@@ -143,9 +141,7 @@ type Stream struct {
 	sent    int64
 	invalid *invalidMaker
 
-	referrals, events, duplicates int
-	byKind                        [numKinds]int
-	byReason                      map[event.Reason]int
+	tally
 }
 
 type streamArrival struct {
@@ -178,17 +174,17 @@ func NewStream(cfg StreamConfig, from time.Time) (*Stream, error) {
 			idKey1: seedKey(cfg.Seed, streamEventID), idKey2: seedKey(cfg.Seed, streamEventID2),
 			binKey: seedKey(cfg.Seed, streamBinary), patKey: seedKey(cfg.Seed, streamPatient),
 		},
-		sim:      newSimulator(gcfg, pop, base, math.MaxInt64),
-		pop:      pop,
-		popDay:   math.MinInt64,
-		from:     from.Unix(),
-		skip:     math.MinInt64,
-		now:      from.Unix() - 1,
-		hour:     floorDiv(from.Unix(), hour),
-		rng:      rand.New(rand.NewPCG(seedKey(cfg.Seed, streamDelivery), streamDelivery)),
-		dupKey:   seedKey(cfg.Seed, streamDupSeedStream),
-		invKey:   seedKey(cfg.Seed, streamInvSeedStream),
-		byReason: map[event.Reason]int{},
+		sim:    newSimulator(gcfg, pop, base, math.MaxInt64),
+		pop:    pop,
+		popDay: math.MinInt64,
+		from:   from.Unix(),
+		skip:   math.MinInt64,
+		now:    from.Unix() - 1,
+		hour:   floorDiv(from.Unix(), hour),
+		rng:    rand.New(rand.NewPCG(seedKey(cfg.Seed, streamDelivery), streamDelivery)),
+		dupKey: seedKey(cfg.Seed, streamDupSeedStream),
+		invKey: seedKey(cfg.Seed, streamInvSeedStream),
+		tally:  newTally(),
 	}
 	for h := range 7 * 24 {
 		s.meanInt += hourIntensity(int64(h) * hour)
@@ -385,21 +381,10 @@ func (s *Stream) send(m Message, emit func(Message) error) error {
 }
 
 // Stats counts what the stream emitted so far.
-func (s *Stream) Stats() Stats {
-	st := Stats{Referrals: s.referrals, Events: s.events, Duplicates: s.duplicates,
-		ByType: map[event.Type]int{}, ByReason: map[event.Reason]int{}}
-	for k, n := range s.byKind {
-		if n > 0 {
-			st.ByType[kindTypes[k]] = n
-		}
-	}
-	for r, n := range s.byReason {
-		st.ByReason[r] = n
-		st.Invalid += n
-	}
-	return st
-}
+func (s *Stream) Stats() Stats { return s.stats() }
 
+// hashString is FNV-1a 64, written out because hash/fnv would allocate per
+// event on this path.
 func hashString(s string) uint64 {
 	h := uint64(14695981039346656037) // FNV-1a
 	for i := 0; i < len(s); i++ {
@@ -422,19 +407,7 @@ func newStreamPopulation(cfg StreamConfig) *population {
 	weights := make([]float64, n)
 	for i := range p.referrers {
 		r := rand.New(rand.NewPCG(seedKey(cfg.Seed, streamPopSeedStream), mix64(uint64(i))))
-		rf := &p.referrers[i]
-		rf.typ = p.pickType.draw(r)
-		rt := &referrerTypes[rf.typ]
-		rf.inNetwork = r.Float64() < rt.inNetwork
-		if rf.inNetwork {
-			rf.orgID = fmt.Sprintf("MG-%03d", int(float64(nInOrgs)*r.Float64()*r.Float64())+1)
-		} else {
-			rf.orgID = fmt.Sprintf("ORG-%04d", int(float64(nOutOrgs)*r.Float64()*r.Float64())+1)
-		}
-		rf.channel = pick(r, rt.channels[:])
-		rf.line = p.pickLine.draw(r)
-		rf.homeLoc = p.pickLoc.draw(r)
-		weights[i] = min(paretoCap, math.Pow(1-r.Float64(), -1/paretoAlpha))
+		weights[i] = p.drawAttributes(r, &p.referrers[i], nInOrgs, nOutOrgs)
 	}
 	p.pickRef = newAlias(weights)
 	return p
