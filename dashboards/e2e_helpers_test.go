@@ -30,49 +30,15 @@ import (
 // range query (testenv.Prometheus has instant queries only), the week-old
 // history they backfill, and the Alertmanager configuration they load.
 
-// exporterDSN is dsn with the read-only user of deploy/local/clickhouse.sh,
-// which deployments give the exporter.
-func exporterDSN(dsn string) string {
-	password := os.Getenv("CLICKHOUSE_EXPORTER_PASSWORD")
-	if password == "" {
-		password = "exporter-dev"
-	}
-	return strings.Replace(dsn, "clickhouse://", "clickhouse://referralops_exporter:"+password+"@", 1)
-}
-
-// startExport runs `referralops export` on addr over dsn with a fixed
-// evaluation time and waits until it serves its first snapshot.
-func startExport(t *testing.T, addr, dsn string, asOf time.Time, refresh time.Duration) *testenv.Process {
+// startExport runs `referralops export` on addr over db, as the read-only
+// exporter user, with a fixed evaluation time and waits until it serves its
+// first snapshot.
+func startExport(t *testing.T, addr string, db *testenv.ClickHouseDB, asOf time.Time, refresh time.Duration) *testenv.Process {
 	t.Helper()
-	p := testenv.Start(t, []string{"REFERRALOPS_CLICKHOUSE_DSN=" + exporterDSN(dsn)}, "export",
+	p := testenv.Start(t, []string{"REFERRALOPS_CLICKHOUSE_DSN=" + db.ExporterDSN()}, "export",
 		"--listen", addr, "--as-of", asOf.Format(time.RFC3339), "--refresh-interval", refresh.String(), "--log-format", "json")
-	stopAtCleanup(t, p)
-	waitReady(t, p, "http://"+addr, "exporter")
+	testenv.WaitReady(t, p, "http://"+addr, "exporter")
 	return p
-}
-
-// stopAtCleanup stops p with SIGTERM when the test ends, before its database
-// is dropped: a process killed mid-query can leave ClickHouse 18.16 holding
-// locks that the DROP then waits for.
-func stopAtCleanup(t *testing.T, p *testenv.Process) {
-	t.Helper()
-	t.Cleanup(func() {
-		if !p.Exited() {
-			p.Stop(30 * time.Second)
-		}
-	})
-}
-
-// waitReady polls base/readyz until it answers 200, failing the test if the
-// process exits first.
-func waitReady(t *testing.T, p *testenv.Process, base, what string) {
-	t.Helper()
-	testenv.Eventually(t, 90*time.Second, func() bool {
-		return testenv.HTTPStatus(base+"/readyz") == http.StatusOK || p.Exited()
-	}, func() string { return "the " + what + " is not ready:\n" + p.Output() })
-	if p.Exited() {
-		t.Fatalf("the %s exited:\n%s", what, p.Output())
-	}
 }
 
 // writeRules writes the generated rules with every group evaluated each

@@ -82,9 +82,8 @@ func TestE2EDashboardsAndRules(t *testing.T) {
 		"--topic-communications", kc.Topics.Communications,
 		"--topic-dlq", kc.Topics.DeadLetters,
 		"--group", group, "--listen", ingestAddr, "--batch-max-age", "200ms", "--log-format", "json")
-	stopAtCleanup(t, ingest)
-	waitReady(t, ingest, "http://"+ingestAddr, "ingester")
-	startExport(t, exportAddr, db.DSN, asOf, 2*time.Second)
+	testenv.WaitReady(t, ingest, "http://"+ingestAddr, "ingester")
+	startExport(t, exportAddr, db, asOf, 2*time.Second)
 
 	prom := testenv.StartPrometheus(t, testenv.PrometheusConfig{
 		Jobs:      map[string][]string{rules.JobIngest: {ingestAddr}, rules.JobExport: {exportAddr}},
@@ -169,7 +168,7 @@ func weekAgoHistory(t *testing.T, events []event.Event, asOf time.Time, instance
 	db := testenv.ClickHouse(t)
 	db.Load(t, events)
 	addr := testenv.FreeAddr(t)
-	p := startExport(t, addr, db.DSN, asOf, time.Hour)
+	p := startExport(t, addr, db, asOf, time.Hour)
 	m := testenv.Scrape(t, "http://"+addr+"/metrics")
 	if m.Sum("referral_referrals") == 0 {
 		t.Fatalf("the week-old exporter serves no referrals as of %s", asOf)
@@ -487,7 +486,7 @@ func accessPrometheus(t *testing.T, events []event.Event, asOf time.Time, rulesF
 	db := testenv.ClickHouse(t)
 	db.Load(t, events)
 	addr := testenv.FreeAddr(t)
-	startExport(t, addr, db.DSN, asOf, time.Second)
+	startExport(t, addr, db, asOf, time.Second)
 	t.Logf("loaded and exported in %s", time.Since(start).Round(time.Millisecond))
 	prom := testenv.StartPrometheus(t, testenv.PrometheusConfig{
 		Jobs:            map[string][]string{rules.JobExport: {addr}},

@@ -27,16 +27,6 @@ import (
 // These tests run against the real ClickHouse server (a fresh database each)
 // and, where they say so, the real referralops binary.
 
-// exporterDSN is dsn with the read-only user of deploy/local/clickhouse.sh,
-// which deployments give the exporter.
-func exporterDSN(dsn string) string {
-	password := os.Getenv("CLICKHOUSE_EXPORTER_PASSWORD")
-	if password == "" {
-		password = "exporter-dev"
-	}
-	return strings.Replace(dsn, "clickhouse://", "clickhouse://referralops_exporter:"+password+"@", 1)
-}
-
 // startExport runs `referralops export` on a free port with args and waits
 // until it is ready; it returns the process and its base URL.
 func startExport(t *testing.T, args ...string) (*testenv.Process, string) {
@@ -44,11 +34,7 @@ func startExport(t *testing.T, args ...string) (*testenv.Process, string) {
 	addr := testenv.FreeAddr(t)
 	p := testenv.Start(t, nil, append([]string{"export", "--listen", addr, "--log-format", "json"}, args...)...)
 	base := "http://" + addr
-	testenv.Eventually(t, 60*time.Second, func() bool { return testenv.HTTPStatus(base+"/readyz") == http.StatusOK || p.Exited() },
-		func() string { return "the exporter is not ready:\n" + p.Output() })
-	if p.Exited() {
-		t.Fatalf("the exporter exited:\n%s", p.Output())
-	}
+	testenv.WaitReady(t, p, base, "exporter")
 	return p, base
 }
 
@@ -145,7 +131,7 @@ func TestExportGolden(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	events := testenv.GenerateEvents(t, fixedDataset())
 	db.Load(t, events)
-	p, base := startExport(t, "--clickhouse-dsn", exporterDSN(db.DSN), "--as-of", goldenEnd.Format(time.RFC3339),
+	p, base := startExport(t, "--clickhouse-dsn", db.ExporterDSN(), "--as-of", goldenEnd.Format(time.RFC3339),
 		"--window", "30d", "--locations-top", "2", "--refresh-interval", "1h")
 	body := get(t, base+"/metrics")
 
@@ -284,7 +270,7 @@ func TestExportOutage(t *testing.T) {
 	cfg.Referrals = 1000
 	events := testenv.GenerateEvents(t, cfg)
 	db.Load(t, events)
-	p, base := startExport(t, "--clickhouse-dsn", exporterDSN(db.DSN), "--as-of", goldenEnd.Format(time.RFC3339),
+	p, base := startExport(t, "--clickhouse-dsn", db.ExporterDSN(), "--as-of", goldenEnd.Format(time.RFC3339),
 		"--refresh-interval", "500ms", "--kpi-timeout", "5s")
 	scrape := func() testenv.Metrics { return testenv.Scrape(t, base+"/metrics") }
 	lastSuccess := func(m testenv.Metrics) float64 {

@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +23,17 @@ type ClickHouseDB struct {
 
 // Querier reads the database with the package clickhouse helpers.
 func (c *ClickHouseDB) Querier() clickhouse.Querier { return clickhouse.Native{Conn: c.Conn} }
+
+// ExporterDSN is DSN with the read-only exporter user of
+// deploy/local/clickhouse.sh (password CLICKHOUSE_EXPORTER_PASSWORD, or its dev
+// default), as deployments run the exporter.
+func (c *ClickHouseDB) ExporterDSN() string {
+	password := os.Getenv("CLICKHOUSE_EXPORTER_PASSWORD")
+	if password == "" {
+		password = "exporter-dev"
+	}
+	return strings.Replace(c.DSN, "clickhouse://", "clickhouse://"+clickhouse.ExporterUser+":"+password+"@", 1)
+}
 
 // ClickHouse gives the test a fresh, migrated database on the shared server
 // (REFERRALOPS_TEST_CLICKHOUSE_ADDR, default 127.0.0.1:9000), dropped at cleanup.

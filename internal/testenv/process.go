@@ -90,14 +90,37 @@ func Start(t testing.TB, env []string, args ...string) *Process {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		// SIGTERM first: a process killed mid-query can leave ClickHouse
+		// 18.16 holding locks that the test database's DROP then waits for.
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(cleanupGrace):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
 		if t.Failed() {
 			out, _ := os.ReadFile(p.log)
 			t.Logf("output of referralops %v:\n%s", args, tail(out, 8000))
 		}
 	})
 	return p
+}
+
+// cleanupGrace is how long a process still running when its test ends gets to
+// exit on SIGTERM before it is killed.
+const cleanupGrace = 15 * time.Second
+
+// WaitReady polls base+"/readyz" until it answers 200, failing the test if the
+// process exits first; what names the process in the failure.
+func WaitReady(t testing.TB, p *Process, base, what string) {
+	t.Helper()
+	Eventually(t, 90*time.Second, func() bool {
+		return HTTPStatus(base+"/readyz") == http.StatusOK || p.Exited()
+	}, func() string { return "the " + what + " is not ready:\n" + p.Output() })
+	if p.Exited() {
+		t.Fatalf("the %s exited:\n%s", what, p.Output())
+	}
 }
 
 // Kill sends SIGKILL and waits for the process to die.
