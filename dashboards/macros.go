@@ -105,15 +105,14 @@ func ExpandMacros(sql string, from, to time.Time, interval time.Duration) (strin
 		rest = rest[n:]
 		var args []string
 		if strings.HasPrefix(rest, "(") {
-			inner, after, err := balanced(rest)
+			a, after, err := arguments(rest)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("$__%s: %w", name, err))
 				b.WriteString("$__" + name)
 				sql = rest
 				continue
 			}
-			args = splitArgs(inner)
-			rest = after
+			args, rest = a, after
 		}
 		m, ok := macros[name]
 		if !ok {
@@ -139,10 +138,11 @@ func isWordByte(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
-// balanced splits "(inner)after" at the parenthesis matching the first one,
-// skipping parentheses inside quoted strings.
-func balanced(s string) (inner, after string, err error) {
-	depth := 0
+// arguments parses "(a, b(c, d), 'e,f')after": the arguments inside the
+// parenthesis matching the first one, split at its top-level commas (not
+// inside nested parentheses or quoted strings), and what follows it.
+func arguments(s string) (args []string, after string, err error) {
+	depth, start := 0, 1
 	var quote byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -160,42 +160,15 @@ func balanced(s string) (inner, after string, err error) {
 		case c == ')':
 			depth--
 			if depth == 0 {
-				return s[1:i], s[i+1:], nil
+				if last := strings.TrimSpace(s[start:i]); last != "" || len(args) > 0 {
+					args = append(args, last)
+				}
+				return args, s[i+1:], nil
 			}
+		case c == ',' && depth == 1:
+			args = append(args, strings.TrimSpace(s[start:i]))
+			start = i + 1
 		}
 	}
-	return "", "", errors.New("unbalanced parentheses")
-}
-
-// splitArgs splits macro arguments at top-level commas.
-func splitArgs(s string) []string {
-	if strings.TrimSpace(s) == "" {
-		return nil
-	}
-	var args []string
-	depth, start := 0, 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"' || c == '`':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == ',':
-			if depth == 0 {
-				args = append(args, strings.TrimSpace(s[start:i]))
-				start = i + 1
-			}
-		}
-	}
-	return append(args, strings.TrimSpace(s[start:]))
+	return nil, "", errors.New("unbalanced parentheses")
 }
