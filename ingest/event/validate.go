@@ -44,6 +44,9 @@ func (d *Decoder) validate(st *decodeState, ev *Event) *Error {
 	if n := utf8.RuneCount(b); n == 0 || n > maxIDLen {
 		return invalidField("id", "must be 1-"+strconv.Itoa(maxIDLen)+" characters")
 	}
+	if hasUnsafeRune(b) {
+		return invalidField("id", unsafeTextRule)
+	}
 	st.commit(tID, 0, v)
 
 	v = a[aSource]
@@ -53,6 +56,9 @@ func (d *Decoder) validate(st *decodeState, ev *Event) *Error {
 	b = st.text(v)
 	if n := utf8.RuneCount(b); n == 0 || n > maxSourceLen {
 		return invalidField("source", "must be 1-"+strconv.Itoa(maxSourceLen)+" characters")
+	}
+	if hasUnsafeRune(b) {
+		return invalidField("source", unsafeTextRule)
 	}
 	st.commit(tSource, 0, v)
 
@@ -189,6 +195,11 @@ func (d *Decoder) dataField(st *decodeState, ev *Event, r rule) *Error {
 		if bad != "" {
 			return &Error{Reason: ReasonBadTime, Field: path, Detail: bad}
 		}
+		// The zero time and other placeholder dates would read as "no slot"
+		// or as a wait of decades; no real appointment precedes 2000.
+		if sec < minSlotUnix {
+			return &Error{Reason: ReasonBadTime, Field: path, Detail: "before " + minSlotText}
+		}
 		ev.Data.ScheduledFor = time.Unix(sec, 0).UTC()
 	}
 	return nil
@@ -240,6 +251,38 @@ func (s *scanner) comma() {
 		s.i++
 	}
 }
+
+// unsafeTextRule is the rule of the free-text envelope attributes id and
+// source, as error detail.
+const unsafeTextRule = "must not contain control characters or bidirectional formatting characters"
+
+// hasUnsafeRune reports whether b holds a character that would corrupt a log
+// line, a terminal or a Grafana table when the text is shown: C0 and C1
+// controls (NUL, ESC, CR, LF, ...), DEL, line and paragraph separators, and
+// the bidirectional marks, embeddings, overrides and isolates that can make
+// text display in another order than it is stored (CVE-2021-42574).
+func hasUnsafeRune(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		b = b[n:]
+		switch {
+		case r < 0x20, r >= 0x7f && r <= 0x9f:
+			return true
+		case r == 0x061c, r == 0x200e, r == 0x200f, // ALM, LRM, RLM
+			r >= 0x202a && r <= 0x202e, // LRE, RLE, PDF, LRO, RLO
+			r >= 0x2066 && r <= 0x2069, // LRI, RLI, FSI, PDI
+			r == 0x2028, r == 0x2029:   // line and paragraph separators
+			return true
+		}
+	}
+	return false
+}
+
+// Appointment slots before minSlotUnix are placeholders, not times.
+const (
+	minSlotUnix = 946684800 // 2000-01-01T00:00:00Z
+	minSlotText = "2000-01-01T00:00:00Z"
+)
 
 // identRule is the identifier rule of EVENTS.md, as error detail.
 const identRule = "must be 1-128 characters from letters, digits and . _ - : /"
