@@ -5,7 +5,7 @@ BIN := bin/referralops
 GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0
 export REFERRALOPS_DATA_DIR ?= $(CURDIR)/.data
 
-.PHONY: build test test-unit lint bench demo generate services-up services-down services-status chdb clean fuzz
+.PHONY: build test test-unit lint bench demo generate services-up services-down services-status cluster-up cluster-down cluster-status chdb clean fuzz
 
 build: ## build bin/referralops
 	$(GO) build -o $(BIN) ./cmd/referralops
@@ -19,6 +19,15 @@ services-down: ## stop ClickHouse and Kafka (data is kept under .data/)
 services-status:
 	deploy/local/services.sh status
 
+cluster-up: ## start the local cluster: ZooKeeper, 4 ClickHouse (2 shards x 2 replicas), 3 Kafka brokers (ports: docs/scaling.md)
+	deploy/local/cluster.sh up
+
+cluster-down: ## stop the local cluster (data is kept under .data/cluster)
+	deploy/local/cluster.sh down
+
+cluster-status:
+	deploy/local/cluster.sh status
+
 chdb: ## install libchdb.so (ClickHouse 26.7 as a library) for the cross-version tests
 	deploy/local/chdb.sh
 
@@ -28,7 +37,7 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 # The whole suite, unit to end-to-end, against the real servers it starts.
-test: lint services-up chdb ## the whole test suite
+test: lint services-up cluster-up chdb ## the whole test suite
 	REFERRALOPS_REQUIRE_SERVERS=1 $(GOTESTSUM) --format testname -- -count=1 -timeout 25m ./...
 
 test-unit: ## fast tests only: no servers needed (the rest skip)

@@ -5,8 +5,17 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
+
+// insertSettings apply to every INSERT. On a cluster `events` is a Distributed
+// table, which by default only queues the rows on the receiving server and
+// sends them to their shards later: offsets committed after such an INSERT
+// could lose the rows with that server. Synchronous distribution returns only
+// when every shard's part is written on a replica of that shard. On a single
+// server the setting has nothing to do.
+var insertSettings = clickhouse.Settings{"insert_distributed_sync": 1}
 
 // Store is where valid events go.
 type Store interface {
@@ -61,7 +70,7 @@ func (s *ClickHouseStore) Insert(ctx context.Context, r *rows) error {
 
 // insert sends rows [lo, hi) of the columns in one INSERT.
 func (s *ClickHouseStore) insert(ctx context.Context, cols []any, lo, hi int) error {
-	b, err := s.conn.PrepareBatch(ctx, s.query)
+	b, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(insertSettings)), s.query)
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", s.table, err)
 	}

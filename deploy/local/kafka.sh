@@ -14,6 +14,7 @@
 #           A no-op (apart from the topic check) when already running.
 #   down    SIGTERM, wait up to 30s for a clean shutdown, then SIGKILL.
 #   status  exit 0 when the broker answers a metadata request, 1 otherwise.
+#   libs    only resolve the jars (cluster.sh runs its brokers from them).
 #
 # Environment:
 #   REFERRALOPS_DATA_DIR           data root (default <repo>/.data)
@@ -252,5 +253,6 @@ case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
+libs) ensure_libs ;;
 *) usage ;;
 esac

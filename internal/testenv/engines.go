@@ -37,6 +37,13 @@ func Server(t testing.TB) *Engine {
 	return server(t, clickHouseAddr())
 }
 
+// ServerAt is the ClickHouse server at addr (host:port) over a connection of
+// the test's own, e.g. one server of the live cluster.
+func ServerAt(t testing.TB, addr string) *Engine {
+	t.Helper()
+	return server(t, addr)
+}
+
 func clickHouseAddr() string { return envOr("REFERRALOPS_TEST_CLICKHOUSE_ADDR", "127.0.0.1:9000") }
 
 func server(t testing.TB, addr string) *Engine {

@@ -62,10 +62,16 @@ func TopicNames(t testing.TB, brokers []string) broker.Config {
 // CreateTopics creates topics with Partitions partitions and waits until every
 // partition has a leader.
 func CreateTopics(ctx context.Context, brokers []string, topics ...string) error {
+	return createTopics(ctx, brokers, 1, topics)
+}
+
+// createTopics creates topics with Partitions partitions of replicas copies
+// each and waits until every partition has a leader.
+func createTopics(ctx context.Context, brokers []string, replicas int, topics []string) error {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
 	req := &kafka.CreateTopicsRequest{}
 	for _, name := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: name, NumPartitions: Partitions, ReplicationFactor: 1})
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: name, NumPartitions: Partitions, ReplicationFactor: replicas})
 	}
 	resp, err := client.CreateTopics(ctx, req)
 	if err != nil {
