@@ -7,12 +7,12 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/referralops/referralops/ingest/event"
-	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/schema"
 )
 
 // eventColumns are the `events` columns in insert order; rows.columns returns
 // its slices in this order.
-var eventColumns = clickhouse.EventColumns
+var eventColumns = schema.EventColumns
 
 func insertQuery(table string) string {
 	return "INSERT INTO " + table + " (" + strings.Join(eventColumns, ", ") + ")"

@@ -17,9 +17,9 @@ import (
 	"github.com/referralops/referralops/ingest"
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/broker"
-	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // The end-to-end tests run the real binary against the real ClickHouse server and
@@ -383,7 +383,7 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 	if len(want) < 24000 {
 		t.Fatalf("uninterrupted run has facts for %d referrals, want >= 24000", len(want))
 	}
-	if !slices.EqualFunc(got, want, func(a, b clickhouse.ReferralFact) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
+	if !slices.EqualFunc(got, want, func(a, b schema.ReferralFact) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
 		t.Fatalf("per-referral facts differ after kills: %d vs %d referrals; first difference %s", len(got), len(want), firstDiff(got, want))
 	}
 }
@@ -394,16 +394,16 @@ func committedAny(kc broker.Config, group string, produced int) bool {
 	return err == nil && broker.TotalLag(lag) < int64(produced)
 }
 
-func referralFacts(t *testing.T, ch *testenv.ClickHouseDB, asOf time.Time) []clickhouse.ReferralFact {
+func referralFacts(t *testing.T, ch *testenv.ClickHouseDB, asOf time.Time) []schema.ReferralFact {
 	t.Helper()
-	facts, err := clickhouse.ReferralFacts(context.Background(), ch.Querier(), ch.Database, asOf)
+	facts, err := schema.ReferralFacts(context.Background(), ch.Querier(), ch.Database, asOf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return facts
 }
 
-func firstDiff(a, b []clickhouse.ReferralFact) string {
+func firstDiff(a, b []schema.ReferralFact) string {
 	for i := range min(len(a), len(b)) {
 		if fmt.Sprint(a[i]) != fmt.Sprint(b[i]) {
 			return fmt.Sprintf("at %d: %v vs %v", i, a[i], b[i])

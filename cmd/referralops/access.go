@@ -9,13 +9,15 @@ import (
 	"strings"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+
+	"github.com/referralops/referralops/schema"
 )
 
 var accessCommand = command{
 	summary: "create or update the read-only ClickHouse users (exporter, grafana, analyst) and their roles and profiles on a current server; --print shows the SQL",
 	setup: func(fs *flag.FlagSet, file *fileConfig) (func() error, func(context.Context, *slog.Logger) error) {
 		file.ClickHouse.RegisterFlags("", fs)
-		c := clickhouse.AccessConfig{Host: "ANY", GrafanaMaxResultRows: 100000, GrafanaMaxExecutionSeconds: 30}
+		c := schema.AccessConfig{Host: "ANY", GrafanaMaxResultRows: 100000, GrafanaMaxExecutionSeconds: 30}
 		fs.StringVar(&c.Cluster, "cluster", "", "add ON CLUSTER NAME to every statement")
 		fs.StringVar(&c.Host, "user-host", c.Host, "HOST clause of the users: ANY, LOCAL, or e.g. \"IP '10.0.0.0/8'\"")
 		fs.StringVar(&c.ExporterPassword, "exporter-password", "", "password of referralops_exporter (prefer REFERRALOPS_EXPORTER_PASSWORD)")
@@ -33,7 +35,7 @@ var accessCommand = command{
 		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
 			if *print {
-				stmts, err := clickhouse.AccessStatements(c)
+				stmts, err := schema.AccessStatements(c)
 				if err != nil {
 					return err
 				}
@@ -45,11 +47,11 @@ var accessCommand = command{
 				return err
 			}
 			defer conn.Close()
-			if err := clickhouse.ApplyAccess(ctx, clickhouse.Native{Conn: conn}, c); err != nil {
+			if err := schema.ApplyAccess(ctx, clickhouse.Native{Conn: conn}, c); err != nil {
 				return err
 			}
 			logger.Info("access applied", "database", c.Database, "users",
-				strings.Join([]string{clickhouse.ExporterUser, clickhouse.GrafanaUser, clickhouse.AnalystUser}, ","))
+				strings.Join([]string{schema.ExporterUser, schema.GrafanaUser, schema.AnalystUser}, ","))
 			return nil
 		}
 	},

@@ -30,6 +30,7 @@ import (
 	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/schema"
 )
 
 var demoCommand = command{
@@ -200,7 +201,7 @@ func runDemo(ctx context.Context, logger *slog.Logger, file *fileConfig, opts *d
 		}
 		fmt.Fprintf(out, "--fresh: dropped ClickHouse database %s; it is created again, empty\n", db)
 	}
-	if _, _, err := clickhouse.MigrateConn(setupCtx, conn, *file.ClickHouse); err != nil {
+	if _, _, err := schema.MigrateConn(setupCtx, conn, *file.ClickHouse); err != nil {
 		return err
 	}
 	plan, err := planReplay(setupCtx, q, db, opts)

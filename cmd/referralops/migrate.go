@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+
+	"github.com/referralops/referralops/schema"
 )
 
 // printServerVersion is the dialect `migrate --print` renders by default: the
@@ -41,7 +43,7 @@ var migrateCommand = command{
 		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
 			if *print {
-				script, err := clickhouse.Script(dialect, file.ClickHouse.Database())
+				script, err := schema.Script(dialect, file.ClickHouse.Database())
 				if err != nil {
 					return err
 				}
@@ -66,7 +68,7 @@ func migrateOnCluster(ctx context.Context, logger *slog.Logger, cfg clickhouse.C
 		return err
 	}
 	defer conn.Close()
-	d, applied, err := clickhouse.MigrateConnOnCluster(ctx, conn, cfg, cluster)
+	d, applied, err := schema.MigrateConnOnCluster(ctx, conn, cfg, cluster)
 	if err != nil {
 		return err
 	}

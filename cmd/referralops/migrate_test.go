@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/schema"
 )
 
 // runPrint runs `referralops args...` with stdout captured. The DSN points at
@@ -40,12 +40,12 @@ func TestMigratePrintCluster(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	want, err := os.ReadFile("../../internal/clickhouse/testdata/schema-cluster-26.7.2.1.sql")
+	want, err := os.ReadFile("../../schema/testdata/schema-cluster-26.7.2.1.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out != string(want) {
-		t.Errorf("migrate --print --cluster c1 differs from internal/clickhouse/testdata/schema-cluster-26.7.2.1.sql:\n%.2000s", out)
+		t.Errorf("migrate --print --cluster c1 differs from schema/testdata/schema-cluster-26.7.2.1.sql:\n%.2000s", out)
 	}
 }
 
@@ -58,18 +58,18 @@ func TestMigratePrintSingleNode(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("%s: exit %d: %s", version, code, errOut)
 		}
-		golden, err := os.ReadFile("../../internal/clickhouse/testdata/schema-" + version + ".sql")
+		golden, err := os.ReadFile("../../schema/testdata/schema-" + version + ".sql")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var schema []string
-		for _, s := range clickhouse.SplitStatements(out) {
+		var stmts []string
+		for _, s := range schema.SplitStatements(out) {
 			if !strings.Contains(s, ".schema_migrations") && !strings.HasPrefix(s, "CREATE DATABASE") {
-				schema = append(schema, s)
+				stmts = append(stmts, s)
 			}
 		}
-		if want := clickhouse.SplitStatements(string(golden)); !slices.Equal(schema, want) {
-			t.Errorf("%s: migrate --print has %d schema statements, differing from the %d of schema-%s.sql", version, len(schema), len(want), version)
+		if want := schema.SplitStatements(string(golden)); !slices.Equal(stmts, want) {
+			t.Errorf("%s: migrate --print has %d schema statements, differing from the %d of schema-%s.sql", version, len(stmts), len(want), version)
 		}
 		if strings.Contains(out, "ON CLUSTER") || strings.Contains(out, "_local") {
 			t.Errorf("%s: the single-node schema mentions a cluster", version)

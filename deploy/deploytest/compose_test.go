@@ -22,6 +22,7 @@ import (
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/schema"
 )
 
 func report(t *testing.T, errs []error) {
@@ -343,8 +344,8 @@ func TestComposeWiring(t *testing.T) {
 	if exporterPW == "" || grafanaPW == "" || analystPW == "" {
 		t.Errorf("access: passwords exporter %q grafana %q analyst %q; all three are required", exporterPW, grafanaPW, analystPW)
 	}
-	if user, pw, host := dsn("export"); user != clickhouse.ExporterUser || pw != exporterPW || host != "clickhouse" {
-		t.Errorf("export: DSN user %q password %q host %q, want %s with access's exporter password %q", user, pw, host, clickhouse.ExporterUser, exporterPW)
+	if user, pw, host := dsn("export"); user != schema.ExporterUser || pw != exporterPW || host != "clickhouse" {
+		t.Errorf("export: DSN user %q password %q host %q, want %s with access's exporter password %q", user, pw, host, schema.ExporterUser, exporterPW)
 	}
 	if got := svc("grafana").Environment[dashboards.ClickHousePasswordEnv]; got != grafanaPW {
 		t.Errorf("grafana: %s=%q, want access's grafana password %q", dashboards.ClickHousePasswordEnv, got, grafanaPW)
@@ -593,8 +594,8 @@ func TestComposeGrafana(t *testing.T) {
 			hostName = u.Hostname()
 		case dashboards.ClickHousePluginID:
 			hostName, _ = d.JSONData["host"].(string)
-			if u, _ := d.JSONData["username"].(string); u != clickhouse.GrafanaUser {
-				t.Errorf("ClickHouse datasource user %q, want %s (created by access)", u, clickhouse.GrafanaUser)
+			if u, _ := d.JSONData["username"].(string); u != schema.GrafanaUser {
+				t.Errorf("ClickHouse datasource user %q, want %s (created by access)", u, schema.GrafanaUser)
 			}
 		default:
 			continue

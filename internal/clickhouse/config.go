@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -141,4 +142,15 @@ func (c Config) addrs() string {
 		return c.DSN
 	}
 	return strings.Join(opts.Addr, ",")
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// ValidateIdentifier accepts a database name that needs no quoting. Names are
+// pasted into SQL, so anything else is refused rather than escaped.
+func ValidateIdentifier(name string) error {
+	if !identifier.MatchString(name) {
+		return fmt.Errorf("%q is not a plain identifier (letters, digits, _; not starting with a digit)", name)
+	}
+	return nil
 }

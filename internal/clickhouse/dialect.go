@@ -70,17 +70,30 @@ func DetectDialect(ctx context.Context, q Querier) (Dialect, error) {
 	return DialectFor(rows[0][0])
 }
 
-// enum is the column type of an enum-like String.
-func (d Dialect) enum() string {
+// EnumType is the column type of an enum-like String.
+func (d Dialect) EnumType() string {
 	if d.LowCardinality {
 		return "LowCardinality(String)"
 	}
 	return "String"
 }
 
-func (d Dialect) retentionDays() int {
+// EffectiveRetentionDays is RetentionDays, or DefaultRetentionDays when unset.
+func (d Dialect) EffectiveRetentionDays() int {
 	if d.RetentionDays > 0 {
 		return d.RetentionDays
 	}
 	return DefaultRetentionDays
+}
+
+// SQLAccess reports whether the server manages users with SQL.
+func (d Dialect) SQLAccess() bool {
+	return d.Major > 20 || (d.Major == 20 && d.Minor >= 5)
+}
+
+// ParallelInsertSelect: the server has parallel_distributed_insert_select = 2
+// (the default of current releases). 21.8, an LTS release, is a conservative
+// line, as modernMajor is for the other features.
+func (d Dialect) ParallelInsertSelect() bool {
+	return d.Major > 21 || (d.Major == 21 && d.Minor >= 8)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+
+	"github.com/referralops/referralops/schema"
 )
 
 // ClickHouseDB is a migrated database of its own for one test.
@@ -32,7 +34,7 @@ func (c *ClickHouseDB) ExporterDSN() string {
 	if password == "" {
 		password = "exporter-dev"
 	}
-	return strings.Replace(c.DSN, "clickhouse://", "clickhouse://"+clickhouse.ExporterUser+":"+password+"@", 1)
+	return strings.Replace(c.DSN, "clickhouse://", "clickhouse://"+schema.ExporterUser+":"+password+"@", 1)
 }
 
 // ClickHouse gives the test a fresh, migrated database on the shared server

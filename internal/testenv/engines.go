@@ -12,7 +12,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+
 	"github.com/referralops/referralops/internal/clickhouse/chdb"
+	"github.com/referralops/referralops/schema"
 )
 
 // Engine is one ClickHouse engine that the cross-version tests prove the
@@ -189,7 +191,7 @@ func (e *Engine) Database(t testing.TB) string {
 func (e *Engine) Migrated(t testing.TB) string {
 	t.Helper()
 	db := e.Database(t)
-	if _, err := clickhouse.Migrate(context.Background(), e.exec, e.Dialect, db); err != nil {
+	if _, err := schema.Migrate(context.Background(), e.exec, e.Dialect, db); err != nil {
 		t.Fatalf("%s (%s): %v", e.Name, e.Dialect.Version, err)
 	}
 	return db

@@ -12,7 +12,7 @@ import (
 
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/broker"
-	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/schema"
 )
 
 // Row is one row of the `events` table. A zero ScheduledFor is stored as the
@@ -100,7 +100,7 @@ func (e *Engine) Insert(t testing.TB, db string, rows []Row) {
 }
 
 func insertQuery(db string) string {
-	return "INSERT INTO " + db + ".events (" + strings.Join(clickhouse.EventColumns, ", ") + ")"
+	return "INSERT INTO " + db + ".events (" + strings.Join(schema.EventColumns, ", ") + ")"
 }
 
 func insertNative(t testing.TB, conn driver.Conn, db string, rows []Row) {
@@ -111,7 +111,7 @@ func insertNative(t testing.TB, conn driver.Conn, db string, rows []Row) {
 	}
 	for i, col := range columns(rows) {
 		if err := b.Column(i).Append(col); err != nil {
-			t.Fatalf("column %s: %v", clickhouse.EventColumns[i], err)
+			t.Fatalf("column %s: %v", schema.EventColumns[i], err)
 		}
 	}
 	if err := b.Send(); err != nil {
@@ -119,7 +119,7 @@ func insertNative(t testing.TB, conn driver.Conn, db string, rows []Row) {
 	}
 }
 
-// columns turns rows into one slice per column, in clickhouse.EventColumns
+// columns turns rows into one slice per column, in schema.EventColumns
 // order: the layout the native protocol sends.
 func columns(rows []Row) []any {
 	str := func(f func(*Row) string) []string {
@@ -199,7 +199,7 @@ func tsv(rows []Row) string {
 			case []int64:
 				sb.WriteString(strconv.FormatInt(c[r], 10))
 			default:
-				panic(fmt.Sprintf("events column %s: %T", clickhouse.EventColumns[i], col))
+				panic(fmt.Sprintf("events column %s: %T", schema.EventColumns[i], col))
 			}
 		}
 		sb.WriteByte('\n')

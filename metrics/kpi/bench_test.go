@@ -17,6 +17,7 @@ import (
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/schema"
 )
 
 // TestRefreshFigures measures what issue #3 asks of the KPI SQL: the time of
@@ -152,7 +153,7 @@ func keptDatabase(t *testing.T, name string) *testenv.ClickHouseDB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if _, _, err := clickhouse.MigrateConn(context.Background(), conn, cfg); err != nil {
+	if _, _, err := schema.MigrateConn(context.Background(), conn, cfg); err != nil {
 		t.Fatal(err)
 	}
 	return &testenv.ClickHouseDB{DSN: cfg.DSN, Database: name, Conn: conn}

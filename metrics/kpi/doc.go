@@ -46,5 +46,5 @@
 // JOINs, counted once.
 //
 // It does not schedule refreshes, cache snapshots or serve metrics (that is the
-// exporter's), and it does not create schema (internal/clickhouse migrations).
+// exporter's), and it does not create schema (package schema's migrations).
 package kpi

@@ -37,7 +37,7 @@ func DefaultBuckets() []time.Duration {
 
 // Request is what to evaluate.
 type Request struct {
-	// DB is the database holding the schema of internal/clickhouse.
+	// DB is the database holding the schema of package schema.
 	DB string
 	// AsOf is T; it is truncated to whole seconds.
 	AsOf time.Time

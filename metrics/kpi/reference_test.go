@@ -10,7 +10,7 @@ import (
 
 // This file is an independent reference implementation of KPIS.md, written
 // straight from its text over decoded events in memory. It shares nothing with
-// the KPI SQL (nor with internal/clickhouse's reference) and produces the JSON
+// the KPI SQL (nor with package schema's reference) and produces the JSON
 // contract of `referralops kpi --format json` as plain maps, so the tests compare
 // the two field for field.
 //

@@ -1,4 +1,4 @@
-package clickhouse
+package schema
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/referralops/referralops/internal/clickhouse"
 )
 
 // The replicated variant of the schema, for a ClickHouse cluster (Dialect.Cluster
@@ -133,17 +135,10 @@ func (t templateData) Distributed(table, shardingKey string) distributedTable {
 // shard it was read on, which is its referral's shard: source and target are
 // sharded alike (kpi_referrers' per-shard states are what its view writes too).
 func (t templateData) BackfillSettings() string {
-	if t.Cluster == "" || !t.parallelInsertSelect() {
+	if t.Cluster == "" || !t.ParallelInsertSelect() {
 		return ""
 	}
 	return " SETTINGS parallel_distributed_insert_select = 2"
-}
-
-// parallelInsertSelect: the server has parallel_distributed_insert_select = 2
-// (the default of current releases). 21.8, an LTS release, is a conservative
-// line, as modernMajor is for the other features.
-func (d Dialect) parallelInsertSelect() bool {
-	return d.Major > 21 || (d.Major == 21 && d.Minor >= 8)
 }
 
 // clusterPartials are sql/cluster.sql's templates, parsed into every migration.
@@ -154,16 +149,16 @@ const clusterPartials = "sql/cluster.sql"
 // Connect to any server of the cluster: the DDL reaches every server through
 // ON CLUSTER, the backfills and the bookkeeping through replication and the
 // Distributed tables.
-func MigrateConnOnCluster(ctx context.Context, conn driver.Conn, cfg Config, cluster string) (Dialect, []int, error) {
+func MigrateConnOnCluster(ctx context.Context, conn driver.Conn, cfg clickhouse.Config, cluster string) (clickhouse.Dialect, []int, error) {
 	if cluster != "" {
-		if err := ValidateIdentifier(cluster); err != nil {
-			return Dialect{}, nil, fmt.Errorf("migrate: cluster: %w", err)
+		if err := clickhouse.ValidateIdentifier(cluster); err != nil {
+			return clickhouse.Dialect{}, nil, fmt.Errorf("migrate: cluster: %w", err)
 		}
 	}
-	exec := Native{Conn: conn}
-	d, err := DetectDialect(ctx, exec)
+	exec := clickhouse.Native{Conn: conn}
+	d, err := clickhouse.DetectDialect(ctx, exec)
 	if err != nil {
-		return Dialect{}, nil, err
+		return clickhouse.Dialect{}, nil, err
 	}
 	if cfg.RetentionDays > 0 {
 		d.RetentionDays = cfg.RetentionDays

@@ -1,4 +1,4 @@
-package clickhouse
+package schema
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"text/template"
 	"time"
+
+	"github.com/referralops/referralops/internal/clickhouse"
 )
 
 // ReferralFact is one referral's facts of KPIS.md as of a time T. Zero times
@@ -60,7 +62,7 @@ func referralFactsTemplate() (*template.Template, error) {
 
 // ReferralFactsSQL renders the as-of query for database db.
 func ReferralFactsSQL(db string, asOf time.Time) (string, error) {
-	if err := ValidateIdentifier(db); err != nil {
+	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return "", err
 	}
 	return asOfSQL(db, fmt.Sprintf("toDateTime(%d, 'UTC')", asOf.Unix()))
@@ -69,7 +71,7 @@ func ReferralFactsSQL(db string, asOf time.Time) (string, error) {
 // ReferralFacts returns the facts as of asOf (second precision) of every
 // referral with an event at or before it, sorted by referral id. The ingest
 // end-to-end tests compare these across runs and engines.
-func ReferralFacts(ctx context.Context, q Querier, db string, asOf time.Time) ([]ReferralFact, error) {
+func ReferralFacts(ctx context.Context, q clickhouse.Querier, db string, asOf time.Time) ([]ReferralFact, error) {
 	query, err := ReferralFactsSQL(db, asOf)
 	if err != nil {
 		return nil, err

@@ -1,9 +1,9 @@
-package clickhouse_test
+package schema_test
 
 import (
 	"time"
 
-	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/schema"
 )
 
 func ts(s string) time.Time {
@@ -115,30 +115,30 @@ var (
 	}
 )
 
-func withDims(f clickhouse.ReferralFact, d dims) clickhouse.ReferralFact {
+func withDims(f schema.ReferralFact, d dims) schema.ReferralFact {
 	f.ServiceLine, f.LocationID, f.ReferrerID, f.ReferrerOrgID = d.serviceLine, d.location, d.referrer, d.org
 	f.ReferrerType, f.ReferrerNetwork, f.PayerClass, f.Priority, f.Channel = d.referrerType, d.referrerNetwork, d.payer, d.priority, d.channel
 	return f
 }
 
 // wantFacts are the fixture's facts, computed by hand from KPIS.md.
-var wantFacts = map[time.Time][]clickhouse.ReferralFact{
+var wantFacts = map[time.Time][]schema.ReferralFact{
 	asOf: {
-		withDims(clickhouse.ReferralFact{
+		withDims(schema.ReferralFact{
 			ReferralID: "R1", CreatedAt: ts("2026-03-02 09:00:00"), DestinationNetwork: "in",
 			FirstBookedAt:    ts("2026-03-05 08:00:00"),
 			AccessAt:         ts("2026-03-22 10:00:00"), // A1 cancelled; A2's slot
 			FirstCompletedAt: ts("2026-03-22 11:00:00"),
 			LoopClosedAt:     ts("2026-03-24 15:00:00"), // not the 03-10 note before the visit
 		}, dimsR1),
-		withDims(clickhouse.ReferralFact{
+		withDims(schema.ReferralFact{
 			ReferralID: "R2", CreatedAt: ts("2026-03-10 10:00:00"), DestinationNetwork: "out", Leaked: true,
 			FirstBookedAt:    ts("2026-03-11 09:00:00"),
 			AccessAt:         ts("2026-03-18 09:00:00"), // A3 completed (not no_show); A4 cancelled
 			FirstCompletedAt: ts("2026-03-18 10:00:00"),
 			LoopClosedAt:     ts("2026-03-18 10:00:00"),
 		}, dimsR2a),
-		withDims(clickhouse.ReferralFact{
+		withDims(schema.ReferralFact{
 			ReferralID: "R3", CreatedAt: ts("2026-03-20 08:00:00"), DestinationNetwork: "in", Leaked: true,
 			Closed: true, InfoRequestedAt: ts("2026-03-21 08:00:00"),
 		}, dimsR3),
@@ -147,14 +147,14 @@ var wantFacts = map[time.Time][]clickhouse.ReferralFact{
 		},
 	},
 	asOfEarly: {
-		withDims(clickhouse.ReferralFact{
+		withDims(schema.ReferralFact{
 			ReferralID: "R1", CreatedAt: ts("2026-03-02 09:00:00"), DestinationNetwork: "in",
 			FirstBookedAt: ts("2026-03-05 08:00:00"),
 			AccessAt:      ts("2026-03-25 09:00:00"), // A1 rescheduled at 03-06 08:00, not yet cancelled
 		}, dimsR1),
 	},
 	asOfFirst: {
-		withDims(clickhouse.ReferralFact{
+		withDims(schema.ReferralFact{
 			ReferralID: "R1", CreatedAt: ts("2026-03-02 09:00:00"), DestinationNetwork: "out", Leaked: true,
 		}, dimsR1),
 	},

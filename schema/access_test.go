@@ -1,4 +1,4 @@
-package clickhouse_test
+package schema_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
-func accessConfig() clickhouse.AccessConfig {
-	return clickhouse.AccessConfig{
+func accessConfig() schema.AccessConfig {
+	return schema.AccessConfig{
 		Database: "referralops", Host: "ANY",
 		ExporterPassword: "exporter-secret", GrafanaPassword: "grafana-secret", AnalystPassword: "analyst-secret",
 		GrafanaMaxResultRows: 100000, GrafanaMaxExecutionSeconds: 30,
@@ -26,7 +26,7 @@ func TestAccessStatements(t *testing.T) {
 	for _, cluster := range []string{"", "c1"} {
 		c := accessConfig()
 		c.Cluster = cluster
-		stmts, err := clickhouse.AccessStatements(c)
+		stmts, err := schema.AccessStatements(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestAccessSQLParsesOnChDB(t *testing.T) {
 	for _, cluster := range []string{"", "c1"} {
 		c := accessConfig()
 		c.Cluster = cluster
-		stmts, err := clickhouse.AccessStatements(c)
+		stmts, err := schema.AccessStatements(c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,8 +114,8 @@ func TestApplyAccessRefusesOldServer(t *testing.T) {
 	if e.Dialect.SQLAccess() {
 		t.Skipf("server %s manages users with SQL", e.Dialect.Version)
 	}
-	err := clickhouse.ApplyAccess(context.Background(), e, accessConfig())
-	if !errors.Is(err, clickhouse.ErrNoSQLAccess) {
+	err := schema.ApplyAccess(context.Background(), e, accessConfig())
+	if !errors.Is(err, schema.ErrNoSQLAccess) {
 		t.Fatalf("ApplyAccess on %s: %v, want ErrNoSQLAccess", e.Dialect.Version, err)
 	}
 }

@@ -1,6 +1,6 @@
 -- Analyst views: the documented way for people (and Grafana's ClickHouse
 -- panels) to read referrals without knowing aggregate states. Each evaluates
--- "now": for a past time, use the KPI SQL or internal/clickhouse's as-of facts.
+-- "now": for a past time, use the KPI SQL or package schema's as-of facts.
 -- Read them as the read-only users of deploy/ (referralops_analyst,
 -- referralops_grafana). They hold no patient data: patient_token stays in
 -- `events`, where only the migration user reads it. On a cluster every server

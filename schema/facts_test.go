@@ -1,4 +1,4 @@
-package clickhouse_test
+package schema_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // redelivered is rows delivered again: reversed, from later offsets.
@@ -25,7 +25,7 @@ func redelivered(rows []row) []row {
 
 func asOfTimes() []time.Time { return []time.Time{asOf, asOfEarly, asOfFirst} }
 
-func diffFacts(got, want []clickhouse.ReferralFact) string {
+func diffFacts(got, want []schema.ReferralFact) string {
 	var sb strings.Builder
 	for i := 0; i < max(len(got), len(want)); i++ {
 		var g, w string
@@ -84,7 +84,7 @@ func TestBackfill(t *testing.T) {
 	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		ctx := context.Background()
 		db := e.Database(t)
-		ms, err := clickhouse.Migrations()
+		ms, err := schema.Migrations()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +101,7 @@ func TestBackfill(t *testing.T) {
 			}
 		}
 		e.Insert(t, db, fixture)
-		if _, err := clickhouse.Migrate(ctx, e, e.Dialect, db); err != nil {
+		if _, err := schema.Migrate(ctx, e, e.Dialect, db); err != nil {
 			t.Fatal(err)
 		}
 		checkFacts(t, e, db, "backfilled")

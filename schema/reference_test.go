@@ -1,4 +1,4 @@
-package clickhouse_test
+package schema_test
 
 import (
 	"cmp"
@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // referenceFacts computes KPIS.md's per-referral facts as of asOf straight from
@@ -17,7 +17,7 @@ import (
 // schema): the earliest referral.created by (time, event id); the latest
 // destination by (time, redirect over created, event id); an appointment's
 // latest event by (time, status rank, event id).
-func referenceFacts(rows []row, asOf time.Time) []clickhouse.ReferralFact {
+func referenceFacts(rows []row, asOf time.Time) []schema.ReferralFact {
 	seen := map[string]bool{}
 	byRef := map[string][]row{}
 	for _, r := range rows {
@@ -27,9 +27,9 @@ func referenceFacts(rows []row, asOf time.Time) []clickhouse.ReferralFact {
 		seen[r.EventID] = true
 		byRef[r.ReferralID] = append(byRef[r.ReferralID], r)
 	}
-	var out []clickhouse.ReferralFact
+	var out []schema.ReferralFact
 	for id, evs := range byRef {
-		f := clickhouse.ReferralFact{ReferralID: id}
+		f := schema.ReferralFact{ReferralID: id}
 		earliest := func(typ ...string) (time.Time, bool) {
 			var best time.Time
 			for _, e := range evs {
@@ -112,7 +112,7 @@ func referenceFacts(rows []row, asOf time.Time) []clickhouse.ReferralFact {
 		}
 		out = append(out, f)
 	}
-	slices.SortFunc(out, func(a, b clickhouse.ReferralFact) int { return cmp.Compare(a.ReferralID, b.ReferralID) })
+	slices.SortFunc(out, func(a, b schema.ReferralFact) int { return cmp.Compare(a.ReferralID, b.ReferralID) })
 	return out
 }
 

@@ -1,4 +1,4 @@
-package clickhouse_test
+package schema_test
 
 import (
 	"context"
@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 func allVersions(t *testing.T) []int {
 	t.Helper()
-	ms, err := clickhouse.Migrations()
+	ms, err := schema.Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +28,7 @@ func allVersions(t *testing.T) []int {
 
 func appliedVersions(t *testing.T, e *testenv.Engine, db string) []int {
 	t.Helper()
-	vs, err := clickhouse.AppliedVersions(context.Background(), e, db)
+	vs, err := schema.AppliedVersions(context.Background(), e, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func TestMigrateTwice(t *testing.T) {
 		ctx := context.Background()
 		db := e.Database(t)
 		want := allVersions(t)
-		applied, err := clickhouse.Migrate(ctx, e, e.Dialect, db)
+		applied, err := schema.Migrate(ctx, e, e.Dialect, db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +51,7 @@ func TestMigrateTwice(t *testing.T) {
 			t.Errorf("first run applied %v, want %v", applied, want)
 		}
 		e.Insert(t, db, fixture)
-		applied, err = clickhouse.Migrate(ctx, e, e.Dialect, db)
+		applied, err = schema.Migrate(ctx, e, e.Dialect, db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +61,7 @@ func TestMigrateTwice(t *testing.T) {
 		if got := appliedVersions(t, e, db); !slices.Equal(got, want) {
 			t.Errorf("recorded versions %v, want %v", got, want)
 		}
-		ms, _ := clickhouse.Migrations()
+		ms, _ := schema.Migrations()
 		for _, m := range ms {
 			stmts, err := m.Statements(e.Dialect, db)
 			if err != nil {
@@ -91,7 +93,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			applied := make([][]int, workers)
 			for i := range workers {
 				wg.Go(func() {
-					applied[i], errs[i] = clickhouse.Migrate(context.Background(), execs[i], e.Dialect, db)
+					applied[i], errs[i] = schema.Migrate(context.Background(), execs[i], e.Dialect, db)
 				})
 			}
 			wg.Wait()
@@ -150,8 +152,8 @@ func TestSchemaDialect(t *testing.T) {
 			names = append(names, r[0])
 			types[r[0]] = r[1]
 		}
-		if !slices.Equal(names, clickhouse.EventColumns) {
-			t.Errorf("events columns\n got %v\nwant %v", names, clickhouse.EventColumns)
+		if !slices.Equal(names, schema.EventColumns) {
+			t.Errorf("events columns\n got %v\nwant %v", names, schema.EventColumns)
 		}
 		wantEnum := "String"
 		if e.Dialect.LowCardinality {
@@ -189,7 +191,7 @@ func TestMigrateConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	d, applied, err := clickhouse.MigrateConn(context.Background(), conn, cfg)
+	d, applied, err := schema.MigrateConn(context.Background(), conn, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

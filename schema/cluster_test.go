@@ -1,4 +1,4 @@
-package clickhouse_test
+package schema_test
 
 import (
 	"context"
@@ -15,7 +15,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // The replicated variant cannot run here (no cluster, no Keeper), so these
@@ -38,7 +40,7 @@ func clusterDialect(t *testing.T, version string) clickhouse.Dialect {
 
 func script(t *testing.T, d clickhouse.Dialect, db string) string {
 	t.Helper()
-	s, err := clickhouse.Script(d, db)
+	s, err := schema.Script(d, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func script(t *testing.T, d clickhouse.Dialect, db string) string {
 
 // TestClusterGolden keeps the replicated variant (what `referralops migrate
 // --print --cluster c1` prints) in testdata, for review. Regenerate with:
-// go test ./internal/clickhouse -run TestClusterGolden -update
+// go test ./schema -run TestClusterGolden -update
 func TestClusterGolden(t *testing.T) {
 	// -update is defined once for the package's golden tests.
 	update := false
@@ -102,11 +104,11 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 				t.Fatal(err)
 			}
 			singleText := script(t, single, db)
-			if strings.Contains(singleText, clickhouse.LocalSuffix) || strings.Contains(singleText, "ON CLUSTER") ||
+			if strings.Contains(singleText, schema.LocalSuffix) || strings.Contains(singleText, "ON CLUSTER") ||
 				strings.Contains(singleText, "Replicated") || strings.Contains(singleText, "Distributed") {
 				t.Fatal("the single-node schema mentions a cluster's parts")
 			}
-			clustered := clickhouse.SplitStatements(script(t, clusterDialect(t, version), db))
+			clustered := schema.SplitStatements(script(t, clusterDialect(t, version), db))
 
 			var stripped []string
 			sharding := map[string]string{}
@@ -114,7 +116,7 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 			for _, s := range clustered {
 				if m := distributedTable.FindStringSubmatch(s); m != nil {
 					table, local := m[2], m[4]
-					if m[1] != db || m[3] != db || m[5] != db || m[6] != local || local != table+clickhouse.LocalSuffix {
+					if m[1] != db || m[3] != db || m[5] != db || m[6] != local || local != table+schema.LocalSuffix {
 						t.Errorf("Distributed table not over its own local table in %s:\n%s", db, s)
 					}
 					sharding[table] = m[7]
@@ -134,8 +136,8 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 						wantPath, wantReplica := "/clickhouse/tables/{shard}/"+db+"/"+m[1], "{replica}"
 						if m[1] == "schema_migrations" { // one replica set for the whole cluster
 							wantPath, wantReplica = "/clickhouse/tables/all/"+db+"/"+m[1], "{shard}-{replica}"
-						} else if !strings.HasSuffix(m[1], clickhouse.LocalSuffix) {
-							t.Errorf("sharded table %s has no %s suffix", m[1], clickhouse.LocalSuffix)
+						} else if !strings.HasSuffix(m[1], schema.LocalSuffix) {
+							t.Errorf("sharded table %s has no %s suffix", m[1], schema.LocalSuffix)
 						}
 						if p[1] != wantPath || p[2] != wantReplica {
 							t.Errorf("table %s: Keeper path %q replica %q, want %q %q", m[1], p[1], p[2], wantPath, wantReplica)
@@ -143,20 +145,20 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 					}
 				}
 				if strings.HasPrefix(s, "CREATE MATERIALIZED VIEW") &&
-					(!strings.Contains(s, clickhouse.LocalSuffix+" AS\n") || !strings.Contains(s, "FROM "+db+".events_local\n")) {
+					(!strings.Contains(s, schema.LocalSuffix+" AS\n") || !strings.Contains(s, "FROM "+db+".events_local\n")) {
 					t.Errorf("materialized view not from events_local to a local table:\n%s", s)
 				}
-				if strings.HasPrefix(s, "INSERT INTO") && strings.Contains(s, clickhouse.LocalSuffix) {
+				if strings.HasPrefix(s, "INSERT INTO") && strings.Contains(s, schema.LocalSuffix) {
 					t.Errorf("backfill or record bypasses the Distributed tables:\n%s", s)
 				}
 				s = strings.ReplaceAll(s, " ON CLUSTER "+testCluster, "")
-				s = strings.ReplaceAll(s, clickhouse.LocalSuffix, "")
+				s = strings.ReplaceAll(s, schema.LocalSuffix, "")
 				s = replicatedNoParams.ReplaceAllString(s, "$1")
 				s = replicatedParams.ReplaceAllString(s, "$1(")
 				s = strings.ReplaceAll(s, " SETTINGS parallel_distributed_insert_select = 2", "")
 				stripped = append(stripped, s)
 			}
-			if want := clickhouse.SplitStatements(singleText); !slices.Equal(stripped, want) {
+			if want := schema.SplitStatements(singleText); !slices.Equal(stripped, want) {
 				for i := range min(len(stripped), len(want)) {
 					if stripped[i] != want[i] {
 						t.Fatalf("statement %d of the variant, less its cluster parts:\n%s\n\nsingle-node:\n%s", i+1, stripped[i], want[i])
@@ -217,7 +219,7 @@ func TestClusterSQLParsesOnChDB(t *testing.T) {
 	if _, err := q.Query(ctx, "EXPLAIN AST CREATE TABLE t ON CLUSTER c1 (a String) ENGINE = Memory garbage"); err == nil {
 		t.Fatal("EXPLAIN AST accepted a syntax error: the check below would prove nothing")
 	}
-	stmts := clickhouse.SplitStatements(script(t, d, clickhouse.DefaultDatabase))
+	stmts := schema.SplitStatements(script(t, d, clickhouse.DefaultDatabase))
 	var creates, inserts int
 	for i, stmt := range stmts {
 		rows, err := q.Query(ctx, "EXPLAIN AST "+stmt)
@@ -307,7 +309,7 @@ func TestClusterSQLParsesOnServer(t *testing.T) {
 	if err := exec.Exec(ctx, "CREATE TABLE t ON CLUSTER c1 (a String) ENGINE = Memory garbage"); code(err) != codeSyntaxError {
 		t.Fatalf("a syntax error gave %v, want code %d: the check below would prove nothing", err, codeSyntaxError)
 	}
-	stmts := clickhouse.SplitStatements(script(t, d, db))
+	stmts := schema.SplitStatements(script(t, d, db))
 	for i, stmt := range stmts {
 		err := exec.Exec(ctx, stmt)
 		want := []int32{codeBadGet, codeClusterDoesntExist}

@@ -1,12 +1,12 @@
-package clickhouse_test
+package schema_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // Integration tests run on two engines (testenv.OnEngines): the ClickHouse
@@ -18,9 +18,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // row is one `events` row.
 type row = testenv.Row
 
-func facts(t *testing.T, e *testenv.Engine, db string, asOf time.Time) []clickhouse.ReferralFact {
+func facts(t *testing.T, e *testenv.Engine, db string, asOf time.Time) []schema.ReferralFact {
 	t.Helper()
-	f, err := clickhouse.ReferralFacts(context.Background(), e, db, asOf)
+	f, err := schema.ReferralFacts(context.Background(), e, db, asOf)
 	if err != nil {
 		t.Fatalf("%s (%s): %v", e.Name, e.Dialect.Version, err)
 	}

@@ -1,4 +1,4 @@
-package clickhouse
+package schema
 
 // EventColumns are the columns of `events` (migrations/0001_events.sql) in table
 // order. Inserts must name their columns (ClickHouse 18.16 rejects a batch

@@ -1,4 +1,4 @@
-package clickhouse
+package schema
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+
+	"github.com/referralops/referralops/internal/clickhouse"
 )
 
 // The users `referralops access` creates: read-only, each with its own
@@ -42,11 +44,11 @@ type AccessConfig struct {
 // Validate reports every missing or invalid setting.
 func (c AccessConfig) Validate() error {
 	var errs []error
-	if err := ValidateIdentifier(c.Database); err != nil {
+	if err := clickhouse.ValidateIdentifier(c.Database); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Cluster != "" {
-		if err := ValidateIdentifier(c.Cluster); err != nil {
+		if err := clickhouse.ValidateIdentifier(c.Cluster); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: %w", err))
 		}
 	}
@@ -99,15 +101,10 @@ func AccessStatements(c AccessConfig) ([]string, error) {
 	return SplitStatements(sb.String()), nil
 }
 
-// SQLAccess reports whether the server manages users with SQL.
-func (d Dialect) SQLAccess() bool {
-	return d.Major > 20 || (d.Major == 20 && d.Minor >= 5)
-}
-
 // ApplyAccess creates or replaces the roles, profiles and users on a server
 // that manages users with SQL; on older ones it returns ErrNoSQLAccess.
-func ApplyAccess(ctx context.Context, x Executor, c AccessConfig) error {
-	d, err := DetectDialect(ctx, x)
+func ApplyAccess(ctx context.Context, x clickhouse.Executor, c AccessConfig) error {
+	d, err := clickhouse.DetectDialect(ctx, x)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package clickhouse
+package schema
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
+
+	"github.com/referralops/referralops/internal/clickhouse"
 )
 
 //go:embed migrations/*.sql
@@ -33,8 +35,8 @@ type Migration struct {
 
 // Statements renders the migration for a dialect and database and splits it
 // into statements.
-func (m Migration) Statements(d Dialect, db string) ([]string, error) {
-	if err := ValidateIdentifier(db); err != nil {
+func (m Migration) Statements(d clickhouse.Dialect, db string) ([]string, error) {
+	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return nil, err
 	}
 	return render(m.tmpl, d, db)
@@ -115,21 +117,21 @@ func asOfSQL(db, t string) (string, error) {
 // and engines (cluster.go) switch between the single-node schema and the
 // replicated variant on Dialect.Cluster.
 type templateData struct {
-	Dialect
+	clickhouse.Dialect
 	DB            string
 	Enum          string // the column type of enum-like strings
 	RetentionDays int
 	onShard       bool // rendering a materialized view's SELECT; see From
 }
 
-func render(t *template.Template, d Dialect, db string) ([]string, error) {
+func render(t *template.Template, d clickhouse.Dialect, db string) ([]string, error) {
 	if d.Cluster != "" {
-		if err := ValidateIdentifier(d.Cluster); err != nil {
+		if err := clickhouse.ValidateIdentifier(d.Cluster); err != nil {
 			return nil, fmt.Errorf("cluster: %w", err)
 		}
 	}
 	var sb strings.Builder
-	data := templateData{Dialect: d, DB: db, Enum: d.enum(), RetentionDays: d.retentionDays()}
+	data := templateData{Dialect: d, DB: db, Enum: d.EnumType(), RetentionDays: d.EffectiveRetentionDays()}
 	if err := t.Execute(&sb, data); err != nil {
 		return nil, fmt.Errorf("render %s: %w", t.Name(), err)
 	}
@@ -165,17 +167,6 @@ func SplitStatements(text string) []string {
 	return stmts
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-
-// ValidateIdentifier accepts a database name that needs no quoting. Names are
-// pasted into SQL, so anything else is refused rather than escaped.
-func ValidateIdentifier(name string) error {
-	if !identifier.MatchString(name) {
-		return fmt.Errorf("%q is not a plain identifier (letters, digits, _; not starting with a digit)", name)
-	}
-	return nil
-}
-
 var bootstrap = sync.OnceValues(func() (*template.Template, error) {
 	return parseMigration(sqlFiles, "sql/schema_migrations.sql")
 })
@@ -191,8 +182,8 @@ func recordSQL(db string, m Migration) string {
 // review (`referralops migrate --print`): the bookkeeping table, then each
 // migration's statements under a `-- NNNN_name` line, followed by the statement
 // that records it. Every statement ends with `;` and a blank line.
-func Script(d Dialect, db string) (string, error) {
-	if err := ValidateIdentifier(db); err != nil {
+func Script(d clickhouse.Dialect, db string) (string, error) {
+	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return "", fmt.Errorf("database: %w", err)
 	}
 	ms, err := Migrations()
@@ -254,8 +245,8 @@ func Script(d Dialect, db string) (string, error) {
 //
 // A crash between statements leaves the version unrecorded, so the next run
 // repeats the whole migration; idempotence makes that correct.
-func Migrate(ctx context.Context, exec Executor, d Dialect, db string) (applied []int, err error) {
-	if err := ValidateIdentifier(db); err != nil {
+func Migrate(ctx context.Context, exec clickhouse.Executor, d clickhouse.Dialect, db string) (applied []int, err error) {
+	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return nil, fmt.Errorf("migrate: database: %w", err)
 	}
 	ms, err := Migrations()
@@ -301,8 +292,8 @@ func Migrate(ctx context.Context, exec Executor, d Dialect, db string) (applied 
 }
 
 // AppliedVersions lists the versions recorded in db.schema_migrations, ascending.
-func AppliedVersions(ctx context.Context, q Querier, db string) ([]int, error) {
-	if err := ValidateIdentifier(db); err != nil {
+func AppliedVersions(ctx context.Context, q clickhouse.Querier, db string) ([]int, error) {
+	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return nil, err
 	}
 	rows, err := q.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations ORDER BY version")
@@ -325,7 +316,7 @@ func AppliedVersions(ctx context.Context, q Querier, db string) ([]int, error) {
 
 // execIdempotent runs an idempotent statement, retrying the "already exists"
 // errors that two concurrent CREATE ... IF NOT EXISTS can produce.
-func execIdempotent(ctx context.Context, exec Executor, stmt string) error {
+func execIdempotent(ctx context.Context, exec clickhouse.Executor, stmt string) error {
 	const attempts = 5
 	for i := 1; ; i++ {
 		err := exec.Exec(ctx, stmt)
@@ -359,6 +350,6 @@ func isAlreadyExists(err error) bool {
 // MigrateConn migrates the database of cfg over a native connection, with the
 // dialect of the connected server and cfg's retention: what `referralops
 // migrate` and the local stack run.
-func MigrateConn(ctx context.Context, conn driver.Conn, cfg Config) (Dialect, []int, error) {
+func MigrateConn(ctx context.Context, conn driver.Conn, cfg clickhouse.Config) (clickhouse.Dialect, []int, error) {
 	return MigrateConnOnCluster(ctx, conn, cfg, "")
 }

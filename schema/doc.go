@@ -1,0 +1,22 @@
+// Package schema is referralops' ClickHouse schema and what it means: the
+// embedded, templated migrations (Migrate, Script), the per-referral facts
+// of KPIS.md as of any time T (ReferralFacts, sql/referral_facts_asof.sql),
+// the KPI index the KPI SQL reads, the analyst views, the read-only users
+// (AccessStatements) and the replicated variant for a cluster (cluster.go).
+//
+// Data flows one way: `events` (raw, deduplicated by event id) feeds, through
+// materialized views, `referral_facts` and `appointment_facts`, whose
+// aggregate states are idempotent (min, argMin, sets of event tuples; never
+// count or sum), so a duplicate delivery, a replay or a backfill changes
+// nothing and every fact can be evaluated exactly as of a past T. The same
+// views feed `kpi_index`, `kpi_referrers` and `kpi_created`, the lookups that
+// let the KPI queries (package metrics/kpi) read only what a window needs
+// (migrations/0004). The analyst views (v_referrals and those built on it)
+// evaluate the facts as of now for people and Grafana's panels.
+//
+// The migrations run unchanged on the ClickHouse 18.16 server Debian ships and
+// on current releases; version-specific DDL (LowCardinality, TTL) switches on
+// the clickhouse.Dialect. Connections and executors are package
+// internal/clickhouse's plumbing. The schema does not hold KPI SQL (package
+// metrics/kpi) nor insert events (package ingest).
+package schema
