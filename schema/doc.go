@@ -14,6 +14,11 @@
 // (migrations/0004). The analyst views (v_referrals and those built on it)
 // evaluate the facts as of now for people and Grafana's panels.
 //
+// The storage contract shared with the KPI SQL and the panels is named once,
+// in contract.go: the kpi_index kinds (IndexKind), the appointment status
+// ranks (StatusRank) and the closed-loop rule (LoopClosedWithin), rendered by
+// name into every SQL template that uses them (Funcs).
+//
 // The migrations run unchanged on the ClickHouse 18.16 server Debian ships and
 // on current releases; version-specific DDL (LowCardinality, TTL) switches on
 // the clickhouse.Dialect. Connections and executors are package

@@ -15,13 +15,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/schema"
 )
 
 // KPIS.md's fixed spans.
 const (
-	loopDelay = 14 * day  // the closed-loop cohort matures 14 days
-	lookback  = 365 * day // backlog and referrer activity
-	recent    = 90 * day  // referrer activity's n
+	loopDelay = schema.LoopClosedWithin // the closed-loop cohort matures
+	lookback  = 365 * day               // backlog and referrer activity
+	recent    = 90 * day                // referrer activity's n
 )
 
 // DefaultBuckets are the histogram upper bounds of the time-to-X
@@ -188,12 +189,12 @@ func (r Request) queryData() (queryData, error) {
 	d.LoopTo = t - d.LoopDelay
 	d.LoopFrom = d.LoopTo - maxW
 	for _, l := range []lookupData{
-		{Name: "cohort", Kind: 1, From: d.CohortFrom, To: t},
-		{Name: "lookback", Kind: 1, From: d.LookbackFrom, To: t},
-		{Name: "open", Kind: 1, From: d.LookbackFrom, To: t, Open: true, Join: true},
-		{Name: "loop", Kind: 2, From: d.LoopFrom, To: d.LoopTo, Join: true},
-		{Name: "slots", Kind: 3, From: d.CohortFrom, To: t, Join: true},
-		{Name: "auth", Kind: 4, From: d.CohortFrom, To: t, Join: true},
+		{Name: "cohort", Kind: schema.KindCreated, From: d.CohortFrom, To: t},
+		{Name: "lookback", Kind: schema.KindCreated, From: d.LookbackFrom, To: t},
+		{Name: "open", Kind: schema.KindCreated, From: d.LookbackFrom, To: t, Open: true, Join: true},
+		{Name: "loop", Kind: schema.KindCompleted, From: d.LoopFrom, To: d.LoopTo, Join: true},
+		{Name: "slots", Kind: schema.KindSlot, From: d.CohortFrom, To: t, Join: true},
+		{Name: "auth", Kind: schema.KindDecided, From: d.CohortFrom, To: t, Join: true},
 	} {
 		l.DB, l.T, l.Lo, l.Hi = d.DB, d.T, "''", "''"
 		d.Lookups = append(d.Lookups, l)
@@ -449,7 +450,7 @@ func (e *evaluation) serviceLines() error {
 		}
 	}
 	slices.Sort(unseen)
-	confirmed, err := e.confirm(11, unseen, e.data.TUnix, true, func(d referralDims) string { return d.serviceLine })
+	confirmed, err := e.confirm(schema.KindServiceLineCreated, unseen, e.data.TUnix, true, func(d referralDims) string { return d.serviceLine })
 	if err != nil {
 		return err
 	}
@@ -540,7 +541,7 @@ func (e *evaluation) olderReferrals(candidates []string) (map[string]bool, error
 		}
 	}
 	slices.Sort(unsure)
-	confirmed, err := e.confirm(12, unsure, bound, false, func(d referralDims) string { return d.referrer })
+	confirmed, err := e.confirm(schema.KindReferrerCreated, unsure, bound, false, func(d referralDims) string { return d.referrer })
 	for id := range confirmed {
 		older[id] = true
 	}
@@ -553,7 +554,7 @@ func (e *evaluation) olderReferrals(candidates []string) (map[string]bool, error
 // earliest, so each row's referral is checked. With firstOnly it checks each
 // key's earliest row, then all rows of the keys whose earliest row belongs to
 // another key's referral (a referral with several referral.created).
-func (e *evaluation) confirm(kind int, keys []string, bound int64, firstOnly bool, dim func(referralDims) string) (map[string]bool, error) {
+func (e *evaluation) confirm(kind schema.IndexKind, keys []string, bound int64, firstOnly bool, dim func(referralDims) string) (map[string]bool, error) {
 	confirmed := map[string]bool{}
 	// check confirms what it can and returns the keys it saw rows of but could
 	// not confirm.

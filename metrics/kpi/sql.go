@@ -4,9 +4,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"text/template"
+
+	"github.com/referralops/referralops/schema"
 )
 
 //go:embed sql/*.sql
@@ -27,7 +30,9 @@ var (
 	serviceLinesSQL  = mustParse("service_lines.sql")
 )
 
-var funcs = template.FuncMap{
+// funcs are the storage contract's (schema.Funcs: kpi_index kinds, status
+// ranks, the closed-loop time) and the blocks' helpers.
+var funcs = merge(schema.Funcs(), template.FuncMap{
 	// args builds a map from key, value pairs: the parameters of a block.
 	"args": func(kv ...any) (map[string]any, error) {
 		if len(kv)%2 != 0 {
@@ -53,6 +58,11 @@ var funcs = template.FuncMap{
 		}
 		return lookupData{}, fmt.Errorf("no lookup %q", name)
 	},
+})
+
+func merge(a, b template.FuncMap) template.FuncMap {
+	maps.Copy(a, b)
+	return a
 }
 
 func mustParse(name string) *template.Template {
@@ -119,10 +129,11 @@ func (d queryData) DimsExcept(except ...string) string {
 type lookupData struct {
 	DB, T    string
 	Name     string
-	Kind     int
+	Kind     schema.IndexKind
 	From, To int64
 	Lo, Hi   string
-	// Open leaves out the referrals booked or closed in (From, To] (kinds 5, 6).
+	// Open leaves out the referrals booked or closed in (From, To] (kinds
+	// booked, closed).
 	Open bool
 	// Join restricts the facts read to the lookup's referrals (sparse
 	// lookups); without it the caller filters on the facts themselves.
@@ -133,10 +144,10 @@ type lookupData struct {
 // referrer_first.sql, key_rows.sql and referral_dims.sql.
 type listData struct {
 	DB        string
-	Values    string // a list of SQL string literals
-	Kind      int    // key_rows.sql: kpi_index kind, 11 service line or 12 referrer
-	Bound     int64  // key_rows.sql: Unix seconds
-	FirstOnly bool   // key_rows.sql: each key's earliest row only
+	Values    string           // a list of SQL string literals
+	Kind      schema.IndexKind // key_rows.sql: service_line_created or referrer_created
+	Bound     int64            // key_rows.sql: Unix seconds
+	FirstOnly bool             // key_rows.sql: each key's earliest row only
 }
 
 func render(t *template.Template, data any) (string, error) {

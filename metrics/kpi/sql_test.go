@@ -6,6 +6,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/referralops/referralops/schema"
 )
 
 // inSubquery is what the queries must not use (see sql/common.sql's "ids").
@@ -48,7 +50,7 @@ func TestQueriesRender(t *testing.T) {
 		}
 	}
 	for _, firstOnly := range []bool{true, false} {
-		sql, err := render(keyRowsSQL, listData{DB: "referralops", Kind: 12, Values: "'a', 'b'", Bound: 1, FirstOnly: firstOnly})
+		sql, err := render(keyRowsSQL, listData{DB: "referralops", Kind: schema.KindReferrerCreated, Values: "'a', 'b'", Bound: 1, FirstOnly: firstOnly})
 		if err != nil || strings.Contains(sql, "LIMIT 1 BY") != firstOnly {
 			t.Errorf("key_rows (first only %v): %v\n%s", firstOnly, err, sql)
 		}

@@ -2,12 +2,13 @@
 -- idempotent states from which an appointment's status and slot as of any T
 -- follow:
 --   history: (event_time, status rank, event_id, scheduled_for) per
---     appointment.* event. Status rank: 1 booked, 2 rescheduled, 3 cancelled,
---     4 no_show, 5 completed, so the greatest tuple with time <= T is the latest
---     event with KPIS.md's tie order (completed > no_show > cancelled >
---     rescheduled > booked), then event_id. The slot as of T is scheduled_for of
---     the greatest tuple with time <= T and rank <= 2 (booked/rescheduled);
---     scheduled_for is 1970-01-01 00:00:00 for the other kinds.
+--     appointment.* event. The status ranks (schema.StatusRank) ascend booked,
+--     rescheduled, cancelled, no_show, completed, so the greatest tuple with
+--     time <= T is the latest event with KPIS.md's tie order (completed >
+--     no_show > cancelled > rescheduled > booked), then event_id. The slot as
+--     of T is scheduled_for of the greatest tuple with time <= T and rank <=
+--     rescheduled (booked/rescheduled); scheduled_for is 1970-01-01 00:00:00
+--     for the other kinds.
 --   first_booked_at: the earliest appointment.booked.
 -- ORDER BY (referral_id, appointment_id): per-referral reads (access time,
 -- worklists) are one range.
@@ -33,11 +34,11 @@ SELECT
     groupUniqArrayState(tuple(
         event_time,
         toUInt8(multiIf(
-            event_type = 'appointment.booked', 1,
-            event_type = 'appointment.rescheduled', 2,
-            event_type = 'appointment.cancelled', 3,
-            event_type = 'appointment.no_show', 4,
-            5)),
+            event_type = 'appointment.booked', {{rank "booked"}},
+            event_type = 'appointment.rescheduled', {{rank "rescheduled"}},
+            event_type = 'appointment.cancelled', {{rank "cancelled"}},
+            event_type = 'appointment.no_show', {{rank "no_show"}},
+            {{rank "completed"}})),
         event_id,
         scheduled_for)) AS history,
     minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,

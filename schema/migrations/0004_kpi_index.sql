@@ -7,22 +7,23 @@
 -- appointment_facts and kpi_created in the primary-key range of the ids, so the
 -- facts stay the single source of every value.
 --
--- kpi_index rows (kind, key_value, at, referral):
---    1  ''            created at          referral.created
---    2  ''            completed at        appointment.completed
---    3  ''            slot (scheduled_for) appointment.booked / rescheduled
---    4  ''            decided at          referral.auth_approved / auth_denied
---    5  ''            booked at           appointment.booked
---    6  ''            closed at           referral.cancelled / referral.rejected
---   11  service_line  created at          referral.created
---   12  referrer_id   created at          referral.created
---   20  service_line  1970-01-01, ''      referral.created: the service lines
---                                         ever seen (collapses to one row each)
+-- kpi_index rows (kind, key_value, at, referral); the kinds are
+-- schema.IndexKind (contract.go), which the templates render by name:
+--   created               ''            created at   referral.created
+--   completed             ''            completed at appointment.completed
+--   slot                  ''            scheduled_for appointment.booked / rescheduled
+--   decided               ''            decided at   referral.auth_approved / auth_denied
+--   booked                ''            booked at    appointment.booked
+--   closed                ''            closed at    referral.cancelled / referral.rejected
+--   service_line_created  service_line  created at   referral.created
+--   referrer_created      referrer_id   created at   referral.created
+--   service_line          service_line  1970-01-01, '' referral.created: the service
+--                                       lines ever seen (collapses to one row each)
 -- Rows are candidates, not facts: a referral's created_at is its earliest
 -- referral.created and its dimensions are that event's, which the queries
--- check; a referral with two created events has two kind-1 rows. Kinds 5 and 6
--- let the backlog drop the referrals already booked or closed (which stay so)
--- before reading their facts.
+-- check; a referral with two created events has two "created" rows. The kinds
+-- booked and closed let the backlog drop the referrals already booked or
+-- closed (which stay so) before reading their facts.
 --
 -- Idempotent: a row is a function of one event, so a duplicate delivery adds an
 -- identical row, which ReplacingMergeTree (the sorting key is the whole row)
@@ -59,17 +60,17 @@ SELECT
 FROM {{.From "events"}}
 ARRAY JOIN multiIf(
     event_type = 'referral.created', [
-        tuple(toUInt8(1), '', event_time, referral_id),
-        tuple(toUInt8(11), CAST(service_line AS String), event_time, referral_id),
-        tuple(toUInt8(12), referrer_id, event_time, referral_id),
-        tuple(toUInt8(20), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
-    event_type = 'appointment.completed', [tuple(toUInt8(2), '', event_time, referral_id)],
+        tuple(toUInt8({{kind "created"}}), '', event_time, referral_id),
+        tuple(toUInt8({{kind "service_line_created"}}), CAST(service_line AS String), event_time, referral_id),
+        tuple(toUInt8({{kind "referrer_created"}}), referrer_id, event_time, referral_id),
+        tuple(toUInt8({{kind "service_line"}}), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
+    event_type = 'appointment.completed', [tuple(toUInt8({{kind "completed"}}), '', event_time, referral_id)],
     event_type = 'appointment.booked', [
-        tuple(toUInt8(3), '', scheduled_for, referral_id),
-        tuple(toUInt8(5), '', event_time, referral_id)],
-    event_type = 'appointment.rescheduled', [tuple(toUInt8(3), '', scheduled_for, referral_id)],
-    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8(6), '', event_time, referral_id)],
-    [tuple(toUInt8(4), '', event_time, referral_id)]) AS entry
+        tuple(toUInt8({{kind "slot"}}), '', scheduled_for, referral_id),
+        tuple(toUInt8({{kind "booked"}}), '', event_time, referral_id)],
+    event_type = 'appointment.rescheduled', [tuple(toUInt8({{kind "slot"}}), '', scheduled_for, referral_id)],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8({{kind "closed"}}), '', event_time, referral_id)],
+    [tuple(toUInt8({{kind "decided"}}), '', event_time, referral_id)]) AS entry
 WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
                      'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
 GROUP BY kind, key_value, at, referral
@@ -88,8 +89,8 @@ INSERT INTO {{.DB}}.kpi_index{{.BackfillSettings}}
 -- T-90d", however long ago) from a returning one by reading a row or so each,
 -- not the referrer's history. That referral is confirmed in kpi_created (a later
 -- referral.created of a referral whose earliest names another referrer does not
--- make the referral this referrer's); kpi_index kind 12 holds every row for the
--- rare rest. Tiny granules: lookups are by scattered referrer ids.
+-- make the referral this referrer's); kpi_index's referrer_created rows hold
+-- every one for the rare rest. Tiny granules: lookups are by scattered referrer ids.
 --
 -- On a cluster each shard holds its referrals' state per referrer, and reads
 -- merge the shards' states (minMerge over the Distributed table); rows inserted

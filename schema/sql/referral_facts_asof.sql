@@ -66,7 +66,7 @@ ANY LEFT JOIN
     -- and are not cancelled as of T (the slot may lie after T)
     SELECT
         referral_id,
-        minIf(tupleElement(last_slot, 4), tupleElement(last_event, 2) != 3 AND tupleElement(last_slot, 4) > toDateTime(0, 'UTC')) AS access
+        minIf(tupleElement(last_slot, 4), tupleElement(last_event, 2) != {{rank "cancelled"}} AND tupleElement(last_slot, 4) > toDateTime(0, 'UTC')) AS access
     FROM
     (
         SELECT
@@ -76,7 +76,7 @@ ANY LEFT JOIN
             -- latest event: greatest (time, status rank, event_id, slot)
             arrayReduce('max', h) AS last_event,
             -- latest booked/rescheduled
-            arrayReduce('max', arrayFilter(x -> x.2 <= 2, h)) AS last_slot
+            arrayReduce('max', arrayFilter(x -> x.2 <= {{rank "rescheduled"}}, h)) AS last_slot
         FROM {{.DB}}.appointment_facts
         GROUP BY referral_id, appointment_id
         HAVING length(h) > 0

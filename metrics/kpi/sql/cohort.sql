@@ -42,7 +42,7 @@ FROM
         (
             -- access_at: the earliest slot among the referral's appointments
             -- not cancelled as of T (it may lie after T); 0 when there is none
-            SELECT rid, minIf(slot_at, last_rank != 3 AND slot_at > toDateTime(0, 'UTC')) AS access_at
+            SELECT rid, minIf(slot_at, last_rank != {{rank "cancelled"}} AND slot_at > toDateTime(0, 'UTC')) AS access_at
             FROM
             (
                 {{template "appointments" (lookup . "cohort")}}

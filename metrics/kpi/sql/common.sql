@@ -31,10 +31,10 @@ SELECT referral_id FROM
 ) AS created_ids
 ANY LEFT JOIN
 (
-    -- booked (kind 5) or closed (kind 6) in the same span: never open again
+    -- booked or closed in the same span: never open again
     SELECT referral AS referral_id, toUInt8(1) AS settled FROM {{.DB}}.kpi_index
-    WHERE (kind = 5 AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
-       OR (kind = 6 AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
+    WHERE (kind = {{kind "booked"}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
+       OR (kind = {{kind "closed"}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
 ) AS settled_ids USING referral_id
 WHERE settled = 0
 {{- else -}}
@@ -126,8 +126,8 @@ referral_id AS rid,
 {{- end}}
 
 {{- /* appointments: per appointment of the referrals of "ids", as of T: its
-status rank (of its latest event; ties: completed 5 > no_show 4 > cancelled 3 >
-rescheduled 2 > booked 1, then event id) and its slot (scheduled_for of its
+status rank (of its latest event; ties: completed > no_show > cancelled >
+rescheduled > booked, then event id; schema.StatusRank) and its slot (scheduled_for of its
 latest booked/rescheduled; 0 when it has none). Appointments without an event at
 or before T do not exist yet. */ -}}
 {{define "appointments" -}}
@@ -135,7 +135,7 @@ SELECT
     referral_id AS rid,
     arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayMerge(history)) AS h,
     tupleElement(arrayReduce('max', h), 2) AS last_rank,
-    tupleElement(arrayReduce('max', arrayFilter(x -> x.2 <= 2, h)), 4) AS slot_at
+    tupleElement(arrayReduce('max', arrayFilter(x -> x.2 <= {{rank "rescheduled"}}, h)), 4) AS slot_at
 FROM {{.DB}}.appointment_facts
 {{template "restrict" .}}WHERE {{template "in_range" .}}
 GROUP BY referral_id, appointment_id

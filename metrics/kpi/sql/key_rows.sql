@@ -1,6 +1,6 @@
 -- The referrals with a referral.created that names one of the keys (referrer
--- ids: kind 12; service lines: kind 11) at or before {{.Bound}}, per key; with
--- .FirstOnly only each key's earliest. kpi_index rows are per referral.created,
+-- ids: kpi_index kind referrer_created; service lines: service_line_created)
+-- at or before {{.Bound}}, per key; with .FirstOnly only each key's earliest. kpi_index rows are per referral.created,
 -- so the caller confirms each referral's own dimensions with referral_dims.sql.
 -- Columns: key_value, referral.
 SELECT key_value, referral

@@ -1,7 +1,8 @@
--- Closed-loop KPIs of every window: cohort L(W) = referrals with
--- first_completed_at in (T-W-14d, T-14d]; closed when the earliest consult note
--- at or after first_completed_at (at or before T) is within 14 days of it, i.e.
--- some note lies in [first_completed_at, first_completed_at + 14d]. Columns:
+-- Closed-loop KPIs of every window, with D = schema.LoopClosedWithin (14 days):
+-- cohort L(W) = referrals with first_completed_at in (T-W-D, T-D]; closed when
+-- the earliest consult note at or after first_completed_at (at or before T) is
+-- within D of it, i.e. some note lies in [first_completed_at,
+-- first_completed_at + D]. Columns:
 -- window_seconds, group_key, loop_cohort, loop_closed_14d.
 SELECT
     w AS window_seconds,

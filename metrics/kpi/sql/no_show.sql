@@ -6,7 +6,7 @@ SELECT
     w AS window_seconds,
     group_key,
     count() AS appointments_kept_or_missed,
-    countIf(last_rank = 4) AS no_shows
+    countIf(last_rank = {{rank "no_show"}}) AS no_shows
 FROM
 (
     SELECT
@@ -24,7 +24,7 @@ FROM
         (
             {{template "referrals" (lookup . "slots")}}
         ) AS r USING (rid)
-        WHERE last_rank IN (4, 5) AND toInt64(slot_at) > {{.CohortFrom}} AND slot_at <= {{.T}}
+        WHERE last_rank IN ({{rank "no_show"}}, {{rank "completed"}}) AND toInt64(slot_at) > {{.CohortFrom}} AND slot_at <= {{.T}}
     )
     WHERE toInt64(slot_at) > {{.TUnix}} - w
 )

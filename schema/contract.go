@@ -1,0 +1,102 @@
+package schema
+
+import (
+	"fmt"
+	"text/template"
+	"time"
+)
+
+// The storage contract: the numbers the stored rows hold and the rules the
+// readers share, named once here. The SQL templates of this package and of
+// package metrics/kpi, and the queries of the dashboards, read them through
+// Funcs, so no .sql file spells a kind, a rank or the 14 days.
+
+// IndexKind is the kind column of kpi_index (migrations/0004): what time or
+// key of which event a row indexes. The values are stored, so they never
+// change; a new kind takes a new number.
+type IndexKind uint8
+
+const (
+	// KindCreated: key '', at the referral.created time.
+	KindCreated IndexKind = 1
+	// KindCompleted: key '', at the appointment.completed time.
+	KindCompleted IndexKind = 2
+	// KindSlot: key '', at the slot (scheduled_for) of an appointment.booked or
+	// appointment.rescheduled.
+	KindSlot IndexKind = 3
+	// KindDecided: key '', at a referral.auth_approved or auth_denied time.
+	KindDecided IndexKind = 4
+	// KindBooked: key '', at the appointment.booked time.
+	KindBooked IndexKind = 5
+	// KindClosed: key '', at a referral.cancelled or referral.rejected time.
+	KindClosed IndexKind = 6
+	// KindServiceLineCreated: key service_line, at the referral.created time.
+	KindServiceLineCreated IndexKind = 11
+	// KindReferrerCreated: key referrer_id, at the referral.created time.
+	KindReferrerCreated IndexKind = 12
+	// KindServiceLine: key service_line, at 1970-01-01 with no referral: the
+	// service lines ever seen, one row each after merges.
+	KindServiceLine IndexKind = 20
+)
+
+// StatusRank is an appointment event's rank in appointment_facts' history
+// (migrations/0003). KPIS.md orders events of one time by it (completed >
+// no_show > cancelled > rescheduled > booked), so the greatest (time, rank,
+// event id) tuple is an appointment's latest event. The values are stored.
+type StatusRank uint8
+
+const (
+	RankBooked      StatusRank = 1
+	RankRescheduled StatusRank = 2
+	RankCancelled   StatusRank = 3
+	RankNoShow      StatusRank = 4
+	RankCompleted   StatusRank = 5
+)
+
+// LoopClosedWithin is KPIS.md's closed-loop rule: a loop is closed when a
+// consult note is sent within this time of the first completed visit, and a
+// visit's loop is judged (matured) once this time has passed. Whole days: the
+// views and panels count it in days.
+const LoopClosedWithin = 14 * 24 * time.Hour
+
+// The template names of the contract (see Funcs).
+var (
+	kindNames = map[string]IndexKind{
+		"created": KindCreated, "completed": KindCompleted, "slot": KindSlot, "decided": KindDecided,
+		"booked": KindBooked, "closed": KindClosed, "service_line_created": KindServiceLineCreated,
+		"referrer_created": KindReferrerCreated, "service_line": KindServiceLine,
+	}
+	rankNames = map[string]StatusRank{
+		"booked": RankBooked, "rescheduled": RankRescheduled, "cancelled": RankCancelled,
+		"no_show": RankNoShow, "completed": RankCompleted,
+	}
+)
+
+// Funcs are the template functions that render the contract into SQL:
+//
+//	{{kind "booked"}}            a kpi_index kind (IndexKind), e.g. 5
+//	{{rank "no_show"}}           an appointment status rank (StatusRank), e.g. 4
+//	{{loopClosedWithinDays}}     LoopClosedWithin in days, 14
+//	{{loopClosedWithinSeconds}}  LoopClosedWithin in seconds, 1209600
+//
+// An unknown name fails the render, so a typo cannot become a wrong number.
+func Funcs() template.FuncMap {
+	return template.FuncMap{
+		"kind": func(name string) (IndexKind, error) {
+			k, ok := kindNames[name]
+			if !ok {
+				return 0, fmt.Errorf("no kpi_index kind %q", name)
+			}
+			return k, nil
+		},
+		"rank": func(name string) (StatusRank, error) {
+			r, ok := rankNames[name]
+			if !ok {
+				return 0, fmt.Errorf("no appointment status rank %q", name)
+			}
+			return r, nil
+		},
+		"loopClosedWithinDays":    func() int64 { return int64(LoopClosedWithin / (24 * time.Hour)) },
+		"loopClosedWithinSeconds": func() int64 { return int64(LoopClosedWithin / time.Second) },
+	}
+}
