@@ -14,7 +14,7 @@ func (g *generator) closedLoop() *dashboard.DashboardBuilder {
 	t := g.targets
 	closedHelp := g.help("referral_loop_closed_referrals")
 	cohortHelp := g.help("referral_loop_cohort_referrals")
-	openLoops := "Referrals whose first completed visit is in the dashboard's time range and at least 14 days old, with no consult note sent back since (ClickHouse v_referrals, evaluated now), over the selected service lines and locations (the \"other\" location matches none)."
+	openLoops := "Referrals whose first completed visit is in the dashboard's time range and at least 14 days old, with no consult note sent back since (ClickHouse v_loops, evaluated now), over the selected service lines and locations (the \"other\" location matches none)."
 
 	b := g.board(uidClosedLoop, "Referral operations: closed loop and communication",
 		"Whether consult notes go back to the referring offices within 14 days of the first visit: the closed-loop rate against its target, note delays, and the open loops to chase.",
@@ -43,10 +43,10 @@ func (g *generator) closedLoop() *dashboard.DashboardBuilder {
 		desc: g.ratioDesc("Share of the matured closed-loop cohort with a consult note within 14 days", "referral_loop_closed_referrals", "per location over the selected service lines in the selected window") + fmt.Sprintf(" Red below the target minimum %s.", pct(t.ClosedLoopRateMin))},
 		promDS, promQuery("A", g.ratio("referral_loop_closed_referrals", []string{"location"}, ""), "{{location}}", true)).Max(1))
 	b.WithPanel(g.timeSeriesPanel(spec{title: "Consult notes within 14 days by week of visit", unit: unitRatio, w: 12, h: 8, th: below(t.ClosedLoopRateMin),
-		desc: "Share of first completed visits with a consult note sent back within 14 days, per week (Monday, UTC) of the visit and service line, over visits in the dashboard's time range that are at least 14 days old (ClickHouse v_referrals, evaluated now). " + fmt.Sprintf("Dashed line: target minimum %s.", pct(t.ClosedLoopRateMin))},
+		desc: "Share of first completed visits with a consult note sent back within 14 days, per week (Monday, UTC) of the visit and service line, over visits in the dashboard's time range that are at least 14 days old (ClickHouse v_loops, evaluated now). " + fmt.Sprintf("Dashed line: target minimum %s.", pct(t.ClosedLoopRateMin))},
 		chDS, g.chQuery("A", "loop_closed_weekly.sql", true)))
 	delay := g.tablePanel(spec{title: "Consult-note delay by service line", unit: unitCount, w: 12, h: 8,
-		desc: "Per service line, over referrals whose first completed visit is in the dashboard's time range (ClickHouse v_referrals, evaluated now): visits, consult notes sent back, notes within 14 days, and the median and p90 days from the first completed visit to the first consult note (ClickHouse quantileExact over referrals with a note)."},
+		desc: "Per service line, over referrals whose first completed visit is in the dashboard's time range (ClickHouse v_loops, evaluated now): visits, consult notes sent back, notes within 14 days, and the median and p90 days from the first completed visit to the first consult note (ClickHouse quantileExact over referrals with a note)."},
 		chDS, g.chQuery("A", "loop_delay_by_service_line.sql", false))
 	g.columns(delay, column{name: "p50_days_to_note", unit: unitDays}, column{name: "p90_days_to_note", unit: unitDays, th: above(14)})
 	b.WithPanel(delay)

@@ -8,7 +8,7 @@
 // renamed or removed metric makes Build fail instead of leaving a dead panel.
 // Ratios are divided inline from the catalog's numerator and denominator
 // families; thresholds are coloured against metrics.Targets. ClickHouse panels
-// read the analyst views (schema/migrations/0005) with SQL that runs
+// read the analyst views (schema/migrations/0005, 0006) with SQL that runs
 // on ClickHouse 18.16 and on current releases, through the
 // grafana-clickhouse-datasource plugin, whose query model this package declares
 // because the SDK has none.

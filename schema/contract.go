@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// The storage contract: the numbers the stored rows hold and the rules the
+// The storage contract: the numbers the stored rows hold and the rule the
 // readers share, named once here. The SQL templates of this package and of
-// package metrics/kpi, and the queries of the dashboards, read them through
-// Funcs, so no .sql file spells a kind, a rank or the 14 days.
+// package metrics/kpi render them through Funcs, so no .sql file spells a
+// kind, a rank or the 14 days; the dashboards' panels read the closed-loop
+// rule from v_loops (migrations/0006).
 
 // IndexKind is the kind column of kpi_index (migrations/0004): what time or
 // key of which event a row indexes. The values are stored, so they never

@@ -11,13 +11,15 @@
 // nothing and every fact can be evaluated exactly as of a past T. The same
 // views feed `kpi_index`, `kpi_referrers` and `kpi_created`, the lookups that
 // let the KPI queries (package metrics/kpi) read only what a window needs
-// (migrations/0004). The analyst views (v_referrals and those built on it)
-// evaluate the facts as of now for people and Grafana's panels.
+// (migrations/0004). The analyst views (v_referrals and those built on it,
+// migrations/0005 and 0006) evaluate the facts as of now for people and
+// Grafana's panels; v_loops holds the closed-loop rule as columns.
 //
 // The storage contract shared with the KPI SQL and the panels is named once,
 // in contract.go: the kpi_index kinds (IndexKind), the appointment status
-// ranks (StatusRank) and the closed-loop rule (LoopClosedWithin), rendered by
-// name into every SQL template that uses them (Funcs).
+// ranks (StatusRank) and the closed-loop time (LoopClosedWithin), rendered by
+// name into every SQL template that uses them (Funcs). The closed-loop rule
+// itself is written once in SQL, sql/analyst_views.sql, for the views.
 //
 // The migrations run unchanged on the ClickHouse 18.16 server Debian ships and
 // on current releases; version-specific DDL (LowCardinality, TTL) switches on

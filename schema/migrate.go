@@ -83,19 +83,25 @@ func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
 	return t, nil
 }
 
-// parseMigration parses a schema template with the cluster variant's partials
-// (sql/cluster.sql).
+// partials are the templates parsed into every migration: the cluster
+// variant's (sql/cluster.sql) and the analyst views' closed-loop rule
+// (sql/analyst_views.sql).
+var partials = []string{clusterPartials, "sql/analyst_views.sql"}
+
+// parseMigration parses a schema template with the partials.
 func parseMigration(fsys fs.FS, path string) (*template.Template, error) {
 	t, err := parseTemplate(fsys, path)
 	if err != nil {
 		return nil, err
 	}
-	b, err := fs.ReadFile(sqlFiles, clusterPartials)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := t.New(clusterPartials).Parse(string(b)); err != nil {
-		return nil, fmt.Errorf("%s: %w", clusterPartials, err)
+	for _, p := range partials {
+		b, err := fs.ReadFile(sqlFiles, p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := t.New(p).Parse(string(b)); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
 	}
 	return t, nil
 }

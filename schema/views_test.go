@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // TestAnalystViews checks the analyst views against the facts as of now on both
@@ -17,8 +18,8 @@ func TestAnalystViews(t *testing.T) {
 	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		ctx := context.Background()
 		db := e.Migrated(t)
-		e.Insert(t, db, fixture)
 		now := time.Now().UTC()
+		e.Insert(t, db, append(slices.Clone(fixture), recentLoops(now)...))
 		facts := facts(t, e, db, now)
 
 		rows, err := e.Query(ctx, "SELECT referral_id, toUnixTimestamp(created_at), service_line, leaked, closed, "+
@@ -52,20 +53,86 @@ func TestAnalystViews(t *testing.T) {
 			t.Errorf("worklist %v, want %v", got, wantWorklist)
 		}
 
-		recent := 0
+		recent, cohort, closed := 0, 0, 0
 		for _, f := range facts {
 			if !f.CreatedAt.IsZero() && f.CreatedAt.After(now.Add(-365*24*time.Hour)) {
 				recent++
+				if matured, closedInTime := loopRule(f, now); matured {
+					cohort++
+					if closedInTime {
+						closed++
+					}
+				}
 			}
 		}
-		rows, err = e.Query(ctx, "SELECT sum(referrals_365d), count() FROM "+db+".v_referrer_scorecard")
+		// loops closed per referrer: its rate (rounded to 3 digits) times its
+		// cohort, exact for the fixture's small cohorts
+		rows, err = e.Query(ctx, "SELECT sum(referrals_365d), sum(loop_cohort), sum(round(ifNull(closed_loop_rate, 0) * loop_cohort)), count() FROM "+db+".v_referrer_scorecard")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rows[0][0] != strconv.Itoa(recent) {
-			t.Errorf("scorecard counts %s referrals in the last 365 days, want %d", rows[0][0], recent)
+		if want := []string{strconv.Itoa(recent), strconv.Itoa(cohort), strconv.Itoa(closed)}; !slices.Equal(rows[0][:3], want) {
+			t.Errorf("scorecard counts (referrals in the last 365 days, loop cohort, loops closed) %v, want %v", rows[0][:3], want)
+		}
+
+		// v_loops: the referrals with a first completed visit, and the
+		// closed-loop rule as columns.
+		var wantLoops [][]string
+		for _, f := range facts {
+			if f.FirstCompletedAt.IsZero() {
+				continue
+			}
+			matured, closedInTime := loopRule(f, now)
+			wantLoops = append(wantLoops, []string{f.ReferralID, unixOrNull(f.FirstCompletedAt), unixOrNull(f.LoopClosedAt), boolDigit(matured), boolDigit(closedInTime)})
+		}
+		rows, err = e.Query(ctx, "SELECT referral_id, toUnixTimestamp(first_completed_at), toUnixTimestamp(loop_closed_at), loop_matured, loop_closed_within_14d FROM "+db+".v_loops ORDER BY referral_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(rows, wantLoops, slices.Equal) {
+			t.Errorf("v_loops %v, want %v", rows, wantLoops)
 		}
 	})
+}
+
+// recentLoops are loops of every kind as of now, which the fixture's (all
+// matured and closed in time) lack: one whose note came a second after
+// schema.LoopClosedWithin, one whose note came exactly at it, one not
+// matured yet. They are booked, so the worklist stays the fixture's.
+func recentLoops(now time.Time) []row {
+	at := func(d time.Duration) string { return now.Add(d).Format(time.DateTime) }
+	const day = 24 * time.Hour
+	d := dimsR1
+	var rows []row
+	for i, l := range []struct {
+		completed, note time.Duration
+	}{
+		{-30 * day, -30*day + schema.LoopClosedWithin + time.Second},
+		{-30 * day, -30*day + schema.LoopClosedWithin},
+		{-5 * day, 0},
+	} {
+		id := "L" + strconv.Itoa(i+1)
+		rows = append(rows,
+			ev(id+"c", "referral.created", at(-60*day), id, created(d)),
+			ev(id+"b", "appointment.booked", at(-59*day), id, appt(id+"A", at(l.completed))),
+			ev(id+"v", "appointment.completed", at(l.completed), id, appt(id+"A", "")))
+		if l.note != 0 {
+			rows = append(rows, ev(id+"n", "communication.consult_note_sent", at(l.note), id))
+		}
+	}
+	return rows
+}
+
+// loopRule is KPIS.md's closed-loop rule as of now, computed in Go: the first
+// completed visit is at least schema.LoopClosedWithin old (matured), and the
+// loop closed within LoopClosedWithin of it.
+func loopRule(f schema.ReferralFact, now time.Time) (matured, closedInTime bool) {
+	if f.FirstCompletedAt.IsZero() {
+		return false, false
+	}
+	matured = !f.FirstCompletedAt.After(now.Add(-schema.LoopClosedWithin))
+	closedInTime = !f.LoopClosedAt.IsZero() && f.LoopClosedAt.Sub(f.FirstCompletedAt) <= schema.LoopClosedWithin
+	return matured, closedInTime
 }
 
 func unixOrNull(t time.Time) string {

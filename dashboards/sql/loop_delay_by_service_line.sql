@@ -6,10 +6,10 @@ SELECT
     service_line,
     count() AS visits,
     sum(loop_closed_at IS NOT NULL) AS notes_sent,
-    sum(ifNull(days_to_loop_close <= 14, 0)) AS notes_within_14d,
+    sum(loop_closed_within_14d) AS notes_within_14d,
     round(quantileExact(0.5)(days_to_loop_close), 1) AS p50_days_to_note,
     round(quantileExact(0.9)(days_to_loop_close), 1) AS p90_days_to_note
-FROM v_referrals
+FROM v_loops
 WHERE $__timeFilter(first_completed_at)
   AND match(service_line, '^(${service_line:regex})$')
   AND match(location_id, '^(${location:regex})$')

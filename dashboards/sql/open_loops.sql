@@ -8,9 +8,9 @@ SELECT
     referrer_type,
     first_completed_at,
     intDiv(toInt64(now()) - toInt64(assumeNotNull(first_completed_at)), 86400) AS days_since_visit
-FROM v_referrals
+FROM v_loops
 WHERE $__timeFilter(first_completed_at)
-  AND first_completed_at <= now() - 14 * 86400
+  AND loop_matured = 1
   AND loop_closed_at IS NULL
   AND match(service_line, '^(${service_line:regex})$')
   AND match(location_id, '^(${location:regex})$')

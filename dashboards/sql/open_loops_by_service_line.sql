@@ -4,9 +4,9 @@
 SELECT
     service_line,
     count() AS open_loops
-FROM v_referrals
+FROM v_loops
 WHERE $__timeFilter(first_completed_at)
-  AND first_completed_at <= now() - 14 * 86400
+  AND loop_matured = 1
   AND loop_closed_at IS NULL
   AND match(service_line, '^(${service_line:regex})$')
   AND match(location_id, '^(${location:regex})$')

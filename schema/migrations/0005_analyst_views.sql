@@ -86,8 +86,8 @@ FROM
         countIf(first_completed_at IS NOT NULL) AS completed,
         countIf(leaked = 1) AS leaked_referrals,
         median(days_to_appointment) AS median_days,
-        countIf(first_completed_at <= now() - {{loopClosedWithinDays}} * 86400) AS loop_cohort,
-        countIf(first_completed_at <= now() - {{loopClosedWithinDays}} * 86400 AND days_to_loop_close <= {{loopClosedWithinDays}}) AS loop_closed
+        countIf({{template "loop_matured"}}) AS loop_cohort,
+        countIf({{template "loop_matured"}} AND {{template "loop_closed_within"}}) AS loop_closed
     FROM {{.DB}}.v_referrals
     WHERE created_at > now() - 365 * 86400
     GROUP BY referrer_id

@@ -482,3 +482,20 @@ FROM
 )
 ORDER BY referrals_365d DESC, referrer_id;
 
+-- loop_views
+CREATE VIEW IF NOT EXISTS referralops.v_loops AS
+SELECT
+    referral_id,
+    service_line,
+    location_id,
+    referrer_id,
+    referrer_type,
+    referrer_network,
+    first_completed_at,
+    loop_closed_at,
+    days_to_loop_close,
+    toUInt8(ifNull(first_completed_at <= now() - 14 * 86400, 0)) AS loop_matured,
+    toUInt8(ifNull(days_to_loop_close <= 14, 0)) AS loop_closed_within_14d
+FROM referralops.v_referrals
+WHERE first_completed_at IS NOT NULL;
+
