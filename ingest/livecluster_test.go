@@ -2,41 +2,82 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
+	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
 )
 
 // The TestLiveCluster tests run on the local distributed stack of `make
 // cluster-up`: four ClickHouse 18.16 servers (2 shards x 2 replicas, the
-// replicated schema of `migrate --cluster`) and three Kafka brokers.
+// replicated schema of `migrate --cluster`, ZooKeeper) and three Kafka brokers
+// (replication factor 3, min.insync.replicas 2). The fault tests stop one
+// server between the two halves of a stream and require exact sets.
 
-// TestLiveClusterSameAsOneServer ingests one generated network into the
-// cluster (two ingesters in one group, each writing through a server of a
-// different shard) and into the single server, and requires the same
-// distinct event ids and the same `referralops kpi --format json` at several
-// as-of times for both windows.
-func TestLiveClusterSameAsOneServer(t *testing.T) {
+// liveRun is one generated network streamed into a database on the cluster by
+// two ingesters in one group, each writing through a server of its own shard.
+type liveRun struct {
+	lc       *testenv.LiveCluster
+	db       *testenv.ClusterDB
+	kc       broker.Config
+	group    string
+	halves   [2]*dataset
+	produced map[string]bool // valid event ids produced so far
+	bases    []string        // the ingesters' HTTP bases
+}
+
+func newLiveRun(t *testing.T, referrals int, seed int64) *liveRun {
+	t.Helper()
 	lc := testenv.Cluster(t)
-	cluster := lc.Database(t)
-	single := testenv.ClickHouse(t)
-	kc := lc.Topics(t)
+	r := &liveRun{lc: lc, db: lc.Database(t), kc: lc.Topics(t), group: testenv.UniqueName("g-cluster-"), produced: map[string]bool{}}
+	all := liveDataset(t, referrals, seed)
+	// Halves by position: the shuffled stream is cut mid-way, so referrals span
+	// the fault, as they would in a real outage.
+	n := len(all.messages) / 2
+	for i, msgs := range [][]generator.Message{all.messages[:n], all.messages[n:]} {
+		h := &dataset{cfg: all.cfg, messages: msgs, validIDs: map[string]bool{}}
+		for _, m := range msgs {
+			if m.Invalid == "" {
+				h.validIDs[m.EventID] = true
+			}
+		}
+		r.halves[i] = h
+	}
+	// Shard 1's first replica and shard 2's second: each ingester's
+	// Distributed INSERT sends the other shard's rows away synchronously.
+	for _, dsn := range []string{r.db.ServerDSNs[0], r.db.ServerDSNs[3]} {
+		p, base := ingester(t, r.kc, dsn, r.group)
+		testenv.WaitReady(t, p, base, "cluster ingester")
+		r.bases = append(r.bases, base)
+	}
+	return r
+}
 
+// liveDataset is a small generated network with duplicates, shuffled order and
+// invalid messages.
+func liveDataset(t *testing.T, referrals int, seed int64) *dataset {
+	t.Helper()
 	cfg := generator.DefaultConfig()
-	cfg.Seed = 16
-	cfg.Referrals = 1500
+	cfg.Seed = seed
+	cfg.Referrals = referrals
 	cfg.Days = 120
 	cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
 	cfg.DuplicateRatio = 0.05
 	cfg.InvalidRatio = 0.01
 	cfg.Shuffle = true
 	cfg.MaxMessageBytes = maxMessageBytes
-	d := &dataset{cfg: cfg, validIDs: map[string]bool{}, invalid: map[deadLetterKey]int{}}
+	d := &dataset{cfg: cfg, validIDs: map[string]bool{}}
 	if _, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
 		d.messages = append(d.messages, m)
 		if m.Invalid == "" {
@@ -46,37 +87,179 @@ func TestLiveClusterSameAsOneServer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	d.produce(t, kc, nil)
+	return d
+}
 
-	// Shard 1's first replica and shard 2's second: each ingester's Distributed
-	// INSERT sends the other shard's rows away synchronously.
-	clusterGroup, singleGroup := testenv.UniqueName("g-cluster-"), testenv.UniqueName("g-single-")
-	for _, dsn := range []string{cluster.ServerDSNs[0], cluster.ServerDSNs[3]} {
-		p, base := ingester(t, kc, dsn, clusterGroup)
-		testenv.WaitReady(t, p, base, "cluster ingester")
+// produce writes half i to the cluster's topics.
+func (r *liveRun) produce(t *testing.T, i int) {
+	t.Helper()
+	r.halves[i].produce(t, r.kc, nil)
+	for id := range r.halves[i].validIDs {
+		r.produced[id] = true
 	}
-	p, base := ingester(t, kc, single.DSN, singleGroup)
+}
+
+// settle waits until the group has committed everything produced, then
+// requires exactly the produced valid events to be stored and the replicas of
+// each shard to agree.
+func (r *liveRun) settle(t *testing.T) {
+	t.Helper()
+	testenv.WaitCommitted(t, r.kc, r.group, 3*time.Minute)
+	// Committed offsets imply rows stored on a replica of their shard (the
+	// INSERTs were synchronous); a read may be served by the other replica,
+	// so replication catches up first.
+	checkReplicas(t, r.lc, r.db)
+	checkStored(t, &r.db.ClickHouseDB, r.produced)
+}
+
+// TestLiveClusterSameAsOneServer ingests one generated network into the
+// cluster and into the single server, and requires the same distinct event
+// ids and the same `referralops kpi --format json` at several as-of times for
+// both windows.
+func TestLiveClusterSameAsOneServer(t *testing.T) {
+	r := newLiveRun(t, 1500, 16)
+	single := testenv.ClickHouse(t)
+	singleGroup := testenv.UniqueName("g-single-")
+	p, base := ingester(t, r.kc, single.DSN, singleGroup)
 	testenv.WaitReady(t, p, base, "single-server ingester")
 
-	testenv.WaitCommitted(t, kc, clusterGroup, 3*time.Minute)
-	testenv.WaitCommitted(t, kc, singleGroup, 3*time.Minute)
-	// Committed offsets imply stored rows: the INSERTs were synchronous.
-	checkStored(t, &cluster.ClickHouseDB, d.validIDs)
-	checkStored(t, single, d.validIDs)
-	checkReplicas(t, lc, cluster)
+	r.produce(t, 0)
+	r.produce(t, 1)
+	r.settle(t)
+	testenv.WaitCommitted(t, r.kc, singleGroup, 3*time.Minute)
+	checkStored(t, single, r.produced)
 
 	for _, asOf := range []string{"2026-01-15T00:00:00Z", "2026-03-01T12:00:00Z", "2026-03-31T00:00:00Z"} {
 		want := kpiJSON(t, single.DSN, asOf)
-		if !strings.Contains(want, `"referrals":`) || strings.Contains(want, `"totals":{"referrals":0,`) {
-			t.Fatalf("kpi as of %s on the single server has no referrals: %s", asOf, want)
-		}
 		// Through a server of each shard: the Distributed tables see everything.
-		for _, dsn := range []string{cluster.ServerDSNs[0], cluster.ServerDSNs[2]} {
+		for _, dsn := range []string{r.db.ServerDSNs[0], r.db.ServerDSNs[2]} {
 			if got := kpiJSON(t, dsn, asOf); got != want {
 				t.Errorf("kpi as of %s differs on the cluster (%s):\ncluster %s\nsingle  %s", asOf, dsn, got, want)
 			}
 		}
 	}
+}
+
+// TestLiveClusterReplicaKilled: a replica of shard 1 is SIGKILLed between the
+// halves, the second half is ingested while it is down (the Distributed
+// INSERTs write shard 1's rows to the other replica), then it is restarted and
+// catches up.
+func TestLiveClusterReplicaKilled(t *testing.T) {
+	r := newLiveRun(t, 1200, 17)
+	r.produce(t, 0)
+	r.settle(t)
+
+	r.lc.KillClickHouse(t, 1) // s1r2: no ingester writes through it
+	r.produce(t, 1)
+	testenv.WaitCommitted(t, r.kc, r.group, 3*time.Minute)
+	// Shard 1 is served by its surviving replica alone now.
+	checkStored(t, &r.db.ClickHouseDB, r.produced)
+
+	r.lc.Up(t)
+	r.settle(t) // SYSTEM SYNC REPLICA: the restarted replica fetched what it missed
+}
+
+// TestLiveClusterLeaderBrokerKilled: the broker leading the most partitions of
+// the input topics is SIGKILLed mid-stream and restarted: nothing is lost and
+// the facts hold nothing extra.
+func TestLiveClusterLeaderBrokerKilled(t *testing.T) {
+	r := newLiveRun(t, 1200, 18)
+	r.produce(t, 0)
+	r.settle(t)
+
+	leader := busiestLeader(t, r.kc)
+	r.lc.KillKafka(t, leader)
+	r.produce(t, 1) // acks=all with two of three replicas in sync
+	r.lc.Up(t)
+	r.settle(t)
+
+	// Nothing extra in the facts: one row per referral that has events.
+	referrals := map[string]bool{}
+	for _, h := range r.halves {
+		for _, m := range h.messages {
+			if m.Invalid == "" {
+				referrals[string(m.Key)] = true
+			}
+		}
+	}
+	rows, err := testenv.ServerAt(t, r.lc.ClickHouse[0]).Query(context.Background(),
+		"SELECT uniqExact(referral_id), count() FROM (SELECT referral_id FROM "+r.db.Database+".referral_facts GROUP BY referral_id)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strconv.Itoa(len(referrals)); rows[0][0] != want || rows[0][1] != want {
+		t.Fatalf("referral_facts: %s referrals in %s groups, want %s", rows[0][0], rows[0][1], want)
+	}
+}
+
+// TestLiveClusterZooKeeperDown: with ZooKeeper stopped, the replicated tables
+// refuse inserts; the ingesters stop committing, are not ready and say why,
+// and recover by themselves once ZooKeeper is back, with exact sets.
+func TestLiveClusterZooKeeperDown(t *testing.T) {
+	r := newLiveRun(t, 1200, 19)
+	r.produce(t, 0)
+	r.settle(t)
+
+	r.lc.StopZooKeeper(t)
+	r.produce(t, 1)
+	for _, base := range r.bases {
+		testenv.Eventually(t, 2*time.Minute, func() bool {
+			code, body := readyz(base)
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "ClickHouse refuses inserts")
+		}, func() string {
+			code, body := readyz(base)
+			return fmt.Sprintf("ingester %s stayed ready with ZooKeeper down: %d %s", base, code, body)
+		})
+	}
+	lag, err := broker.GroupLag(context.Background(), r.kc, r.group, r.kc.Topics.Inputs()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if broker.TotalLag(lag) == 0 {
+		t.Fatal("the group committed the second half although ZooKeeper is down")
+	}
+
+	r.lc.Up(t)
+	r.settle(t)
+	for _, base := range r.bases {
+		testenv.Eventually(t, time.Minute, func() bool { code, _ := readyz(base); return code == http.StatusOK },
+			func() string { code, body := readyz(base); return fmt.Sprintf("not ready again: %d %s", code, body) })
+	}
+}
+
+// busiestLeader is the node id leading the most partitions of kc's input topics.
+func busiestLeader(t *testing.T, kc broker.Config) int {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Timeout: 10 * time.Second}
+	meta, err := client.Metadata(context.Background(), &kafka.MetadataRequest{Topics: kc.Topics.Inputs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := map[int]int{}
+	for _, tp := range meta.Topics {
+		for _, p := range tp.Partitions {
+			led[p.Leader.ID]++
+		}
+	}
+	best := -1
+	for id, n := range led {
+		if best < 0 || n > led[best] || (n == led[best] && id < best) {
+			best = id
+		}
+	}
+	return best
+}
+
+// readyz returns /readyz's status and body.
+func readyz(base string) (int, string) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(base + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // checkReplicas requires both shards to hold rows and the two replicas of
@@ -103,7 +286,8 @@ func checkReplicas(t *testing.T, lc *testenv.LiveCluster, db *testenv.ClusterDB)
 	}
 }
 
-// kpiJSON runs `referralops kpi --format json` for both windows.
+// kpiJSON runs `referralops kpi --format json` for both windows and checks
+// that it is JSON with referrals in it.
 func kpiJSON(t *testing.T, dsn, asOf string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -113,6 +297,14 @@ func kpiJSON(t *testing.T, dsn, asOf string) string {
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("referralops kpi as of %s on %s: %v", asOf, dsn, err)
+	}
+	var windows []struct {
+		Totals struct {
+			Referrals int64 `json:"referrals"`
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal(out, &windows); err != nil || len(windows) != 2 || windows[0].Totals.Referrals == 0 {
+		t.Fatalf("referralops kpi as of %s on %s: want two windows with referrals, got %v: %s", asOf, dsn, err, out)
 	}
 	return string(out)
 }

@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -31,19 +33,65 @@ func (p *Producer) Send(ctx context.Context, topic string, key, value []byte, he
 	return nil
 }
 
-// Flush writes the buffered messages.
+// Flush writes the buffered messages. Messages refused for a transient
+// reason (a broker down, a partition whose leader moved, too few in-sync
+// replicas for the moment) are written again, alone, after a backoff, until
+// they are stored or ctx ends: kafka-go's own retries end before a dead
+// leader has dropped out of its cached metadata. A permanent refusal (a
+// message too large, no authorization) fails at once.
 func (p *Producer) Flush(ctx context.Context) error {
 	if len(p.buf) == 0 {
 		return nil
 	}
-	if err := p.w.WriteMessages(ctx, p.buf...); err != nil {
-		return fmt.Errorf("produce %d messages: %w", len(p.buf), err)
+	msgs := p.buf
+	backoff := produceBackoffMin
+	for attempt := 1; ; attempt++ {
+		err := p.w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			break
+		}
+		var werrs kafka.WriteErrors
+		if !errors.As(err, &werrs) || len(werrs) != len(msgs) {
+			return fmt.Errorf("produce %d messages: %w", len(msgs), err)
+		}
+		failed, first, permanent := msgs[:0:0], error(nil), false
+		for i, e := range werrs {
+			if e == nil {
+				continue
+			}
+			failed = append(failed, msgs[i])
+			if first == nil {
+				first = e
+			}
+			var kerr kafka.Error
+			if errors.As(e, &kerr) && !kerr.Temporary() {
+				permanent, first = true, e
+			}
+		}
+		if permanent || attempt == maxProduceAttempts {
+			return fmt.Errorf("produce %d messages: %d refused after %d attempts, e.g.: %w", len(p.buf), len(failed), attempt, first)
+		}
+		msgs = failed
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("produce %d messages: %d not stored: %w (last error: %v)", len(p.buf), len(failed), ctx.Err(), first)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, produceBackoffMax)
 	}
 	p.written += len(p.buf)
 	clear(p.buf)
 	p.buf = p.buf[:0]
 	return nil
 }
+
+// A producer's retries of transiently refused messages: about a minute in
+// all, longer than a broker failover and a metadata refresh.
+const (
+	maxProduceAttempts = 30
+	produceBackoffMin  = 100 * time.Millisecond
+	produceBackoffMax  = 2 * time.Second
+)
 
 // Written counts the messages acknowledged so far.
 func (p *Producer) Written() int { return p.written }

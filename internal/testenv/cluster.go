@@ -2,9 +2,14 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,4 +105,77 @@ type ClusterDB struct {
 	ClickHouseDB
 	// ServerDSNs names the database on each server, in LiveCluster.ClickHouse order.
 	ServerDSNs []string
+}
+
+// dataDir is where deploy/local/cluster.sh keeps the cluster's files.
+func (c *LiveCluster) dataDir() string {
+	return filepath.Join(envOr("REFERRALOPS_DATA_DIR", filepath.Join(RepoRoot(), ".data")), "cluster")
+}
+
+// ClickHouseName names server i (0-3) as cluster.sh does: s1r1, s1r2, s2r1, s2r2.
+func ClickHouseName(i int) string { return fmt.Sprintf("s%dr%d", i/2+1, i%2+1) }
+
+// KillClickHouse SIGKILLs ClickHouse server i (0-3) and waits until it is gone.
+func (c *LiveCluster) KillClickHouse(t testing.TB, i int) {
+	t.Helper()
+	c.kill(t, filepath.Join(c.dataDir(), ClickHouseName(i), "clickhouse", "clickhouse-server.pid"), syscall.SIGKILL)
+}
+
+// KillKafka SIGKILLs the Kafka node with that node id (1-3) and waits until it
+// is gone.
+func (c *LiveCluster) KillKafka(t testing.TB, nodeID int) {
+	t.Helper()
+	c.kill(t, filepath.Join(c.dataDir(), fmt.Sprintf("kafka-%d", nodeID), "kafka.pid"), syscall.SIGKILL)
+}
+
+// StopZooKeeper stops ZooKeeper (SIGKILL: a crash, not a goodbye to its
+// sessions) and waits until it is gone.
+func (c *LiveCluster) StopZooKeeper(t testing.TB) {
+	t.Helper()
+	c.kill(t, filepath.Join(c.dataDir(), "zookeeper", "zookeeper.pid"), syscall.SIGKILL)
+}
+
+// Up starts whatever part of the cluster is not running (cluster.sh up) and
+// waits until every server answers again. Every test that stops a server
+// calls it, and a cleanup calls it again so a failed test leaves the cluster
+// whole for the next.
+func (c *LiveCluster) Up(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(RepoRoot(), "deploy", "local", "cluster.sh"), "up")
+	cmd.Env = append(os.Environ(), "REFERRALOPS_DATA_DIR="+filepath.Dir(c.dataDir()))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cluster.sh up: %v\n%s", err, tail(out, 4000))
+	}
+}
+
+func (c *LiveCluster) kill(t testing.TB, pidFile string, sig syscall.Signal) {
+	t.Helper()
+	t.Cleanup(func() { c.Up(t) })
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the live cluster's pid file: %v (was it started with another REFERRALOPS_DATA_DIR?)", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("%s: %v", pidFile, err)
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("kill %d (%s): %v", pid, pidFile, err)
+	}
+	Eventually(t, time.Minute, func() bool { return !alive(pid) },
+		func() string { return fmt.Sprintf("process %d (%s) still alive", pid, pidFile) })
+}
+
+// alive reports whether pid runs: a zombie (dead, not yet reaped by whoever
+// inherited the daemon) does not.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name, which may hold spaces.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
