@@ -46,9 +46,10 @@ test-unit: ## fast tests only: no servers needed (the rest skip)
 fuzz: ## run each decoder fuzz target for a while
 	$(GO) test ./ingest/event -run '^$$' -fuzz FuzzDecode -fuzztime 60s
 
-bench: services-up build ## performance figures as `name value unit` lines (ingest, then KPI refresh and scrape)
+bench: services-up cluster-up build ## performance figures as `name value unit` lines (ingest, KPI refresh and scrape, cluster ingest)
 	deploy/local/bench.sh
 	deploy/local/bench-kpi.sh
+	deploy/local/bench-cluster.sh
 
 # Not services-up: the demo embeds its own Kafka on 127.0.0.1:9092, which a
 # running real broker would hold (then pass DEMO_FLAGS=--kafka-brokers=127.0.0.1:9092).
