@@ -46,6 +46,7 @@ func Cluster(t testing.TB) *LiveCluster {
 		ClickHouse: strings.Split(envOr("REFERRALOPS_TEST_CLUSTER_CLICKHOUSE", defaultClusterClickHouse), ","),
 		Kafka:      strings.Split(envOr("REFERRALOPS_TEST_CLUSTER_KAFKA", defaultClusterKafka), ","),
 	}
+	c.lock(t)
 	for _, addr := range append(append([]string{}, c.ClickHouse...), c.Kafka...) {
 		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
@@ -54,6 +55,24 @@ func Cluster(t testing.TB) *LiveCluster {
 		conn.Close()
 	}
 	return c
+}
+
+// lock gives the test the cluster to itself until it ends: the fault tests
+// kill servers, which another test process (another package, another
+// checkout sharing the servers) must not see as its own failure.
+func (c *LiveCluster) lock(t testing.TB) {
+	t.Helper()
+	if err := os.MkdirAll(c.dataDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(c.dataDir(), "test.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("lock the live cluster: %v", err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // Database creates a fresh database on every server of the cluster, migrates
