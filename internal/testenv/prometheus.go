@@ -724,7 +724,10 @@ func promGetJSON(ctx context.Context, u string, v any) error {
 }
 
 // reload posts /-/reload; the reply to a refused reload is generic, so the
-// error carries the error lines the server logged meanwhile.
+// error carries the error lines the server logged about it. The server logs
+// its reason before it replies, but the log reaches the buffer through a pipe
+// copied by another goroutine: the reply can arrive first, so the error waits
+// for the logged reason (with a deadline) instead of reading the log once.
 func (s *promServer) reload(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -741,24 +744,52 @@ func (s *promServer) reload(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("reload %s: %s: %s\n%s", s.name, resp.Status, strings.TrimSpace(string(body)),
-			promErrors(s.buf.String()[logged:]))
+			s.loggedErrors(logged, 10*time.Second))
 	}
 	return nil
+}
+
+// loggedErrors waits up to timeout for error lines logged after offset since
+// and returns them; at the deadline, or when the process has exited, it
+// returns what promErrors makes of the log after since.
+func (s *promServer) loggedErrors(since int, timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		out := s.buf.String()[since:]
+		if errs, ok := errorLines(out); ok {
+			return errs
+		}
+		select {
+		case <-s.done:
+			return promErrors(s.buf.String()[since:])
+		default:
+		}
+		if time.Now().After(deadline) {
+			return promErrors(out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // promErrors picks the error lines of a Prometheus or Alertmanager log (the
 // last lines when there are none).
 func promErrors(out string) string {
+	if errs, ok := errorLines(out); ok {
+		return errs
+	}
+	return promTail(out, 1500)
+}
+
+// errorLines are the complete error and fatal lines of out, and whether there
+// are any.
+func errorLines(out string) (string, bool) {
 	var errs []string
 	for line := range strings.Lines(out) {
-		if strings.Contains(line, "level=error") || strings.Contains(line, "level=fatal") {
+		if strings.HasSuffix(line, "\n") && (strings.Contains(line, "level=error") || strings.Contains(line, "level=fatal")) {
 			errs = append(errs, line)
 		}
 	}
-	if len(errs) == 0 {
-		return promTail(out, 1500)
-	}
-	return strings.Join(errs, "")
+	return strings.Join(errs, ""), len(errs) > 0
 }
 
 func promUnavailable(t testing.TB, what string, err error) {
