@@ -9,7 +9,7 @@ import (
 	"github.com/referralops/referralops/metrics"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files and the README's KPI metrics region")
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
 // allowedLabels are KPIS.md's bounded labels (and the exporter's family):
 // never an id.

@@ -13,8 +13,9 @@ import (
 
 // The README's KPI metrics section, between its kpi-metrics markers, is
 // generated from the catalog and the exporter's flags so that it cannot drift
-// from what is served (TestREADME checks it; -update rewrites it).
-var referenceTemplate = template.Must(template.New("reference").Parse(`<!-- Generated from metrics.Catalog by ` + "`go test ./metrics -run TestREADME -update`" + `: edit metrics/catalog.go or metrics/reference.go, not this region. -->
+// from what is served (`make generate` rewrites it, package generated's test
+// checks it, TestREADME checks that it lists what is served).
+var referenceTemplate = template.Must(template.New("reference").Parse(`<!-- Generated from metrics.Catalog by ` + "`make generate`" + `: edit metrics/catalog.go or metrics/reference.go, not this region. -->
 
 Every ` + "`--refresh-interval`" + ` the exporter evaluates the KPIs as of that time in ClickHouse
 (with ` + "`--kpi-timeout`" + `) and builds the metrics once; scrapes serve the last good snapshot and

@@ -2,7 +2,6 @@ package rules_test
 
 import (
 	"bytes"
-	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,8 +23,6 @@ import (
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
 )
-
-var update = flag.Bool("update", false, "rewrite the committed rules file deploy/prometheus/rules/"+rules.FileName)
 
 func rulesDir() string { return filepath.Join(testenv.RepoRoot(), "deploy", "prometheus", "rules") }
 
@@ -51,25 +48,6 @@ func parse(t *testing.T, b []byte) *rulefmt.RuleGroups {
 		t.FailNow()
 	}
 	return rgs
-}
-
-// TestCommittedRulesAreFresh: deploy/prometheus/rules holds exactly what the
-// generator makes of the default options (-update rewrites it).
-func TestCommittedRulesAreFresh(t *testing.T) {
-	want := generate(t, rules.DefaultOptions())
-	if *update {
-		if _, err := rules.Write(rulesDir(), rules.DefaultOptions()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(filepath.Join(rulesDir(), rules.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("deploy/prometheus/rules/%s is stale: run `referralops rules --out deploy/prometheus/rules` "+
-			"(or go test ./dashboards/rules -run %s -update)", rules.FileName, t.Name())
-	}
 }
 
 // servedNames is every metric name the exporter and the ingester serve, plus

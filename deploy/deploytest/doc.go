@@ -9,8 +9,7 @@
 // with promtool. Nothing here starts a container: no image can be pulled on
 // the machines that run the tests.
 //
-// The Kubernetes PrometheusRule and Grafana ConfigMaps are generated from the
-// committed rules and dashboards:
-//
-//	go test ./deploy/deploytest -run TestGenerated -update
+// The Kubernetes PrometheusRule and Grafana ConfigMaps are generated, with
+// the rules and dashboards, by `make generate` (package internal/generated,
+// whose test fails when one is stale); the tests here check what they hold.
 package deploytest

@@ -24,6 +24,7 @@ import (
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/config"
+	"github.com/referralops/referralops/internal/generated"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
@@ -559,6 +560,34 @@ func subset(sel, labels map[string]string) bool {
 
 func TestKubernetesServiceMonitor(t *testing.T) {
 	report(t, checkK8sServiceMonitor(loadManifests(t)))
+}
+
+// The committed generated files the Kubernetes copies hold, and the command
+// that regenerates them all (package generated).
+var (
+	rulesFile   = filepath.Join(filepath.FromSlash(generated.RulesDir), rules.FileName)
+	generatedBy = generated.Command
+)
+
+// dashboardFiles are the committed dashboard JSON files by name.
+func dashboardFiles(root string) (map[string]string, error) {
+	dir := filepath.Join(root, filepath.FromSlash(generated.DashboardsDir))
+	matches, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	for _, f := range matches {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		files[filepath.Base(f)] = string(b)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no dashboards in %s", generated.DashboardsDir)
+	}
+	return files, nil
 }
 
 // TestKubernetesPrometheusRule: the PrometheusRule's groups are the
