@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
 )
 
@@ -42,6 +45,7 @@ type Prometheus struct {
 	URL        string // http://127.0.0.1:port
 	ConfigFile string // the rendered prometheus.yml
 	srv        *promServer
+	client     promv1.API // client_golang's HTTP API client
 }
 
 // Sample is one series of an instant vector.
@@ -129,7 +133,11 @@ func startPrometheus(t testing.TB, cfg PrometheusConfig) (*Prometheus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Prometheus{URL: srv.url, ConfigFile: configFile, srv: srv}, nil
+	client, err := api.NewClient(api.Config{Address: srv.url})
+	if err != nil {
+		return nil, err
+	}
+	return &Prometheus{URL: srv.url, ConfigFile: configFile, srv: srv, client: promv1.NewAPI(client)}, nil
 }
 
 func writePrometheusConfig(path string, cfg PrometheusConfig) error {
@@ -205,65 +213,38 @@ func promOr(d, def time.Duration) time.Duration {
 	return d
 }
 
+// promAPITimeout bounds one API call, so a hung server fails the poll that
+// made it instead of hanging the test binary.
+const promAPITimeout = 10 * time.Second
+
 // Query evaluates expr as an instant query now. A scalar result is one sample
 // without labels; a range vector or string result is an error.
 func (p *Prometheus) Query(ctx context.Context, expr string) ([]Sample, error) {
-	var data struct {
-		ResultType string          `json:"resultType"`
-		Result     json.RawMessage `json:"result"`
-	}
-	if err := promAPIGet(ctx, p.URL, "/api/v1/query", url.Values{"query": {expr}}, &data); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, promAPITimeout)
+	defer cancel()
+	v, _, _, err := p.client.Query(ctx, expr, time.Time{})
+	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", expr, err)
 	}
-	switch data.ResultType {
-	case "vector":
-		var series []struct {
-			Metric map[string]string `json:"metric"`
-			Value  promPoint         `json:"value"`
-		}
-		if err := json.Unmarshal(data.Result, &series); err != nil {
-			return nil, fmt.Errorf("query %q: decoding the vector: %w", expr, err)
-		}
-		out := make([]Sample, 0, len(series))
-		for _, s := range series {
-			out = append(out, Sample{Labels: s.Metric, Value: s.Value.value, Time: s.Value.time})
+	switch v := v.(type) {
+	case model.Vector:
+		out := make([]Sample, 0, len(v))
+		for _, s := range v {
+			out = append(out, Sample{Labels: labelMap(model.LabelSet(s.Metric)), Value: float64(s.Value), Time: s.Timestamp.Time()})
 		}
 		return out, nil
-	case "scalar":
-		var pt promPoint
-		if err := json.Unmarshal(data.Result, &pt); err != nil {
-			return nil, fmt.Errorf("query %q: decoding the scalar: %w", expr, err)
-		}
-		return []Sample{{Labels: map[string]string{}, Value: pt.value, Time: pt.time}}, nil
+	case *model.Scalar:
+		return []Sample{{Labels: map[string]string{}, Value: float64(v.Value), Time: v.Timestamp.Time()}}, nil
 	}
-	return nil, fmt.Errorf("query %q: the result is a %s, not an instant vector", expr, data.ResultType)
+	return nil, fmt.Errorf("query %q: the result is a %s, not an instant vector", expr, v.Type())
 }
 
-// promPoint is the API's [unix seconds, "value"] pair.
-type promPoint struct {
-	time  time.Time
-	value float64
-}
-
-func (p *promPoint) UnmarshalJSON(b []byte) error {
-	var pair [2]json.RawMessage
-	if err := json.Unmarshal(b, &pair); err != nil {
-		return err
+func labelMap(ls model.LabelSet) map[string]string {
+	out := make(map[string]string, len(ls))
+	for k, v := range ls {
+		out[string(k)] = string(v)
 	}
-	var ts float64
-	var v string
-	if err := json.Unmarshal(pair[0], &ts); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(pair[1], &v); err != nil {
-		return err
-	}
-	f, err := strconv.ParseFloat(v, 64) // also "NaN", "+Inf", "-Inf"
-	if err != nil {
-		return err
-	}
-	p.time, p.value = time.UnixMilli(int64(ts*1000)), f
-	return nil
+	return out
 }
 
 // Target is one active scrape target of /api/v1/targets.
@@ -276,20 +257,15 @@ type Target struct {
 
 // Targets lists the active scrape targets.
 func (p *Prometheus) Targets(ctx context.Context) ([]Target, error) {
-	var data struct {
-		ActiveTargets []struct {
-			ScrapePool string `json:"scrapePool"`
-			ScrapeURL  string `json:"scrapeUrl"`
-			Health     string `json:"health"`
-			LastError  string `json:"lastError"`
-		} `json:"activeTargets"`
-	}
-	if err := promAPIGet(ctx, p.URL, "/api/v1/targets", url.Values{"state": {"active"}}, &data); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, promAPITimeout)
+	defer cancel()
+	res, err := p.client.Targets(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("targets: %w", err)
 	}
-	out := make([]Target, 0, len(data.ActiveTargets))
-	for _, a := range data.ActiveTargets {
-		out = append(out, Target{Job: a.ScrapePool, URL: a.ScrapeURL, Health: a.Health, LastError: a.LastError})
+	out := make([]Target, 0, len(res.Active))
+	for _, a := range res.Active {
+		out = append(out, Target{Job: a.ScrapePool, URL: a.ScrapeURL, Health: string(a.Health), LastError: a.LastError})
 	}
 	return out, nil
 }
@@ -320,65 +296,48 @@ func (p *Prometheus) WaitTargetsUp(t testing.TB, timeout time.Duration) {
 
 // Alerts lists Prometheus' pending and firing alerts.
 func (p *Prometheus) Alerts(ctx context.Context) ([]Alert, error) {
-	var data struct {
-		Alerts []promAlert `json:"alerts"`
-	}
-	if err := promAPIGet(ctx, p.URL, "/api/v1/alerts", nil, &data); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, promAPITimeout)
+	defer cancel()
+	res, err := p.client.Alerts(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
-	out := make([]Alert, 0, len(data.Alerts))
-	for _, a := range data.Alerts {
-		out = append(out, a.alert())
+	out := make([]Alert, 0, len(res.Alerts))
+	for _, a := range res.Alerts {
+		out = append(out, promAlert(a))
 	}
 	return out, nil
 }
 
-type promAlert struct {
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
-	State       string            `json:"state"`
-	ActiveAt    *time.Time        `json:"activeAt"`
-	Value       string            `json:"value"`
-}
-
-func (a promAlert) alert() Alert {
-	out := Alert{Labels: a.Labels, Annotations: a.Annotations, State: a.State, Value: a.Value}
-	if a.ActiveAt != nil {
-		out.ActiveAt = *a.ActiveAt
-	}
-	return out
+func promAlert(a promv1.Alert) Alert {
+	return Alert{Labels: labelMap(a.Labels), Annotations: labelMap(a.Annotations), State: string(a.State), ActiveAt: a.ActiveAt, Value: a.Value}
 }
 
 // Rules lists the loaded rule groups with each rule's last evaluation.
 func (p *Prometheus) Rules(ctx context.Context) ([]RuleGroup, error) {
-	var data struct {
-		Groups []struct {
-			Name  string `json:"name"`
-			File  string `json:"file"`
-			Rules []struct {
-				Type        string            `json:"type"`
-				Name        string            `json:"name"`
-				Query       string            `json:"query"`
-				Health      string            `json:"health"`
-				LastError   string            `json:"lastError"`
-				Labels      map[string]string `json:"labels"`
-				Annotations map[string]string `json:"annotations"`
-				State       string            `json:"state"`
-				Alerts      []promAlert       `json:"alerts"`
-			} `json:"rules"`
-		} `json:"groups"`
-	}
-	if err := promAPIGet(ctx, p.URL, "/api/v1/rules", nil, &data); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, promAPITimeout)
+	defer cancel()
+	res, err := p.client.Rules(ctx, nil)
+	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	out := make([]RuleGroup, 0, len(data.Groups))
-	for _, g := range data.Groups {
+	out := make([]RuleGroup, 0, len(res.Groups))
+	for _, g := range res.Groups {
 		group := RuleGroup{Name: g.Name, File: g.File}
 		for _, r := range g.Rules {
-			rule := Rule{Type: r.Type, Name: r.Name, Query: r.Query, Health: r.Health, LastError: r.LastError,
-				Labels: r.Labels, Annotations: r.Annotations, State: r.State}
-			for _, a := range r.Alerts {
-				rule.Alerts = append(rule.Alerts, a.alert())
+			var rule Rule
+			switch r := r.(type) {
+			case promv1.RecordingRule:
+				rule = Rule{Type: string(promv1.RuleTypeRecording), Name: r.Name, Query: r.Query, Health: string(r.Health),
+					LastError: r.LastError, Labels: labelMap(r.Labels)}
+			case promv1.AlertingRule:
+				rule = Rule{Type: string(promv1.RuleTypeAlerting), Name: r.Name, Query: r.Query, Health: string(r.Health),
+					LastError: r.LastError, Labels: labelMap(r.Labels), Annotations: labelMap(r.Annotations), State: r.State}
+				for _, a := range r.Alerts {
+					rule.Alerts = append(rule.Alerts, promAlert(*a))
+				}
+			default:
+				return nil, fmt.Errorf("rules: group %s: a rule of type %T", g.Name, r)
 			}
 			group.Rules = append(group.Rules, rule)
 		}
@@ -674,31 +633,11 @@ func (b *promBuffer) String() string {
 	return b.b.String()
 }
 
-// promAPIGet calls a Prometheus /api/v1 endpoint and decodes its data field.
-func promAPIGet(ctx context.Context, base, path string, params url.Values, data any) error {
-	u := base + path
-	if len(params) > 0 {
-		u += "?" + params.Encode()
-	}
-	var resp struct {
-		Status    string          `json:"status"`
-		Data      json.RawMessage `json:"data"`
-		ErrorType string          `json:"errorType"`
-		Error     string          `json:"error"`
-	}
-	if err := promGetJSON(ctx, u, &resp); err != nil && resp.Status == "" {
-		return err
-	}
-	if resp.Status != "success" {
-		return fmt.Errorf("%s: %s", resp.ErrorType, resp.Error)
-	}
-	return json.Unmarshal(resp.Data, data)
-}
-
-// promGetJSON decodes the body of GET u into v, also when the status is not
-// 200 (Prometheus explains errors in JSON), and then returns an error too.
+// promGetJSON decodes the body of GET u into v, for Alertmanager's v2 API
+// (client_golang covers Prometheus' v1 API only); a status other than 200 is
+// an error with the body.
 func promGetJSON(ctx context.Context, u string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, promAPITimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -713,12 +652,11 @@ func promGetJSON(ctx context.Context, u string, v any) error {
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", u, err)
 	}
-	decodeErr := json.Unmarshal(body, v)
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, promTail(string(body), 500))
 	}
-	if decodeErr != nil {
-		return fmt.Errorf("GET %s: %w", u, decodeErr)
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
 	}
 	return nil
 }
