@@ -35,9 +35,8 @@ import (
 // first snapshot.
 func startExport(t *testing.T, addr string, db *testenv.ClickHouseDB, asOf time.Time, refresh time.Duration) *testenv.Process {
 	t.Helper()
-	p := testenv.Start(t, []string{"REFERRALOPS_CLICKHOUSE_DSN=" + db.ExporterDSN()}, "export",
-		"--listen", addr, "--as-of", asOf.Format(time.RFC3339), "--refresh-interval", refresh.String(), "--log-format", "json")
-	testenv.WaitReady(t, p, "http://"+addr, "exporter")
+	p, _ := testenv.StartExport(t, addr, []string{"REFERRALOPS_CLICKHOUSE_DSN=" + db.ExporterDSN()},
+		"--as-of", asOf.Format(time.RFC3339), "--refresh-interval", refresh.String())
 	return p
 }
 

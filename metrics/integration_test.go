@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/testenv"
@@ -26,17 +24,6 @@ import (
 
 // These tests run against the real ClickHouse server (a fresh database each)
 // and, where they say so, the real referralops binary.
-
-// startExport runs `referralops export` on a free port with args and waits
-// until it is ready; it returns the process and its base URL.
-func startExport(t *testing.T, args ...string) (*testenv.Process, string) {
-	t.Helper()
-	addr := testenv.FreeAddr(t)
-	p := testenv.Start(t, nil, append([]string{"export", "--listen", addr, "--log-format", "json"}, args...)...)
-	base := "http://" + addr
-	testenv.WaitReady(t, p, base, "exporter")
-	return p, base
-}
 
 func get(t *testing.T, url string) []byte {
 	t.Helper()
@@ -63,16 +50,6 @@ func kpiText(body []byte) string {
 		}
 	}
 	return sb.String()
-}
-
-func parseExposition(t *testing.T, body []byte) testenv.Metrics {
-	t.Helper()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	m, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testenv.Metrics(m)
 }
 
 // promtoolCheck runs `promtool check metrics` on an exposition.
@@ -131,7 +108,7 @@ func TestExportGolden(t *testing.T) {
 	db := testenv.ClickHouse(t)
 	events := testenv.GenerateEvents(t, fixedDataset())
 	db.Load(t, events)
-	p, base := startExport(t, "--clickhouse-dsn", db.ExporterDSN(), "--as-of", goldenEnd.Format(time.RFC3339),
+	p, base := testenv.StartExport(t, "", nil, "--clickhouse-dsn", db.ExporterDSN(), "--as-of", goldenEnd.Format(time.RFC3339),
 		"--window", "30d", "--locations-top", "2", "--refresh-interval", "1h")
 	body := get(t, base+"/metrics")
 
@@ -142,7 +119,11 @@ func TestExportGolden(t *testing.T) {
 		catalog = append(catalog, f.Name)
 	}
 	slices.Sort(catalog)
-	if served := kpiFamilies(parseExposition(t, body)); !slices.Equal(served, catalog) {
+	served, err := testenv.ParseMetrics(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if served := kpiFamilies(served); !slices.Equal(served, catalog) {
 		t.Errorf("served families %v\nwant the catalog's %v", served, catalog)
 	}
 
@@ -262,15 +243,14 @@ func TestExportOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and stops a ClickHouse server")
 	}
-	start := time.Now()
-	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
+	step := testenv.Stopwatch(t)
 	server := testenv.StartClickHouseServer(t)
 	db := server.Database(t)
 	cfg := fixedDataset()
 	cfg.Referrals = 1000
 	events := testenv.GenerateEvents(t, cfg)
 	db.Load(t, events)
-	p, base := startExport(t, "--clickhouse-dsn", db.ExporterDSN(), "--as-of", goldenEnd.Format(time.RFC3339),
+	p, base := testenv.StartExport(t, "", nil, "--clickhouse-dsn", db.ExporterDSN(), "--as-of", goldenEnd.Format(time.RFC3339),
 		"--refresh-interval", "500ms", "--kpi-timeout", "5s")
 	scrape := func() testenv.Metrics { return testenv.Scrape(t, base+"/metrics") }
 	lastSuccess := func(m testenv.Metrics) float64 {

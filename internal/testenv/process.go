@@ -107,6 +107,31 @@ func Start(t testing.TB, env []string, args ...string) *Process {
 	return p
 }
 
+// StartExport runs `referralops export` listening on addr (a free loopback
+// address when empty) with JSON logs, extra environment variables and args,
+// and waits until it is ready: it has served its first snapshot. It returns
+// the process and its base URL.
+func StartExport(t testing.TB, addr string, env []string, args ...string) (*Process, string) {
+	t.Helper()
+	if addr == "" {
+		addr = FreeAddr(t)
+	}
+	p := Start(t, env, append([]string{"export", "--listen", addr, "--log-format", "json"}, args...)...)
+	base := "http://" + addr
+	WaitReady(t, p, base, "exporter")
+	return p, base
+}
+
+// Stopwatch returns a function that logs what with the seconds since
+// Stopwatch was called: the steps of a long test, to see where time goes.
+func Stopwatch(t testing.TB) func(what string) {
+	start := time.Now()
+	return func(what string) {
+		t.Helper()
+		t.Logf("%6.1fs %s", time.Since(start).Seconds(), what)
+	}
+}
+
 // cleanupGrace is how long a process still running when its test ends gets to
 // exit on SIGTERM before it is killed.
 const cleanupGrace = 15 * time.Second
