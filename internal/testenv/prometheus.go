@@ -394,8 +394,9 @@ func (p *Prometheus) Reload(ctx context.Context) error { return p.srv.reload(ctx
 // Alertmanager is a real Alertmanager of the test's own, on a free loopback
 // port with gossip off, stopped at cleanup.
 type Alertmanager struct {
-	URL string // http://127.0.0.1:port, for PrometheusConfig.AlertmanagerURL
-	srv *promServer
+	URL        string // http://127.0.0.1:port, for PrometheusConfig.AlertmanagerURL
+	ConfigFile string // the configuration it loaded; rewrite it and Reload
+	srv        *promServer
 }
 
 // StartAlertmanager starts an Alertmanager with configYAML and waits until it
@@ -426,7 +427,7 @@ func StartAlertmanager(t testing.TB, configYAML string) *Alertmanager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Alertmanager{URL: srv.url, srv: srv}
+	return &Alertmanager{URL: srv.url, ConfigFile: configFile, srv: srv}
 }
 
 // Alerts lists the alerts Alertmanager holds (/api/v2/alerts).
@@ -663,9 +664,9 @@ func promGetJSON(ctx context.Context, u string, v any) error {
 
 // reload posts /-/reload; the reply to a refused reload is generic, so the
 // error carries the error lines the server logged about it. The server logs
-// its reason before it replies, but the log reaches the buffer through a pipe
-// copied by another goroutine: the reply can arrive first, so the error waits
-// for the logged reason (with a deadline) instead of reading the log once.
+// them before it replies, but the log reaches the buffer through a pipe
+// copied by another goroutine, so the reply can arrive first: the error waits
+// (with a deadline) for the line the server logs last on a refused reload.
 func (s *promServer) reload(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -682,20 +683,31 @@ func (s *promServer) reload(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("reload %s: %s: %s\n%s", s.name, resp.Status, strings.TrimSpace(string(body)),
-			s.loggedErrors(logged, 10*time.Second))
+			s.reloadErrors(logged, 10*time.Second))
 	}
 	return nil
 }
 
-// loggedErrors waits up to timeout for error lines logged after offset since
-// and returns them; at the deadline, or when the process has exited, it
-// returns what promErrors makes of the log after since.
-func (s *promServer) loggedErrors(since int, timeout time.Duration) string {
+// reloadFailed is the message each server logs last when it refuses a reload
+// (Prometheus: main.go after every reloader's own error line; Alertmanager:
+// the coordinator's only line).
+var reloadFailed = map[string]string{
+	"prometheus":   `msg="Error reloading config"`,
+	"alertmanager": `msg="Loading configuration file failed"`,
+}
+
+// reloadErrors waits up to timeout for the complete reloadFailed line logged
+// after offset since, then returns the error lines since; at the deadline or
+// when the process has exited, what promErrors makes of the log since.
+func (s *promServer) reloadErrors(since int, timeout time.Duration) string {
+	last := reloadFailed[s.name]
 	deadline := time.Now().Add(timeout)
 	for {
 		out := s.buf.String()[since:]
-		if errs, ok := errorLines(out); ok {
-			return errs
+		for line := range strings.Lines(out) {
+			if strings.HasSuffix(line, "\n") && strings.Contains(line, last) {
+				return promErrors(out)
+			}
 		}
 		select {
 		case <-s.done:
@@ -712,22 +724,16 @@ func (s *promServer) loggedErrors(since int, timeout time.Duration) string {
 // promErrors picks the error lines of a Prometheus or Alertmanager log (the
 // last lines when there are none).
 func promErrors(out string) string {
-	if errs, ok := errorLines(out); ok {
-		return errs
-	}
-	return promTail(out, 1500)
-}
-
-// errorLines are the complete error and fatal lines of out, and whether there
-// are any.
-func errorLines(out string) (string, bool) {
 	var errs []string
 	for line := range strings.Lines(out) {
-		if strings.HasSuffix(line, "\n") && (strings.Contains(line, "level=error") || strings.Contains(line, "level=fatal")) {
+		if strings.Contains(line, "level=error") || strings.Contains(line, "level=fatal") {
 			errs = append(errs, line)
 		}
 	}
-	return strings.Join(errs, ""), len(errs) > 0
+	if len(errs) == 0 {
+		return promTail(out, 1500)
+	}
+	return strings.Join(errs, "")
 }
 
 func promUnavailable(t testing.TB, what string, err error) {

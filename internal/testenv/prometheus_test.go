@@ -189,3 +189,20 @@ func TestPrometheusBadRuleFile(t *testing.T) {
 		t.Errorf("reload with a broken rule file: error = %v, want %q naming %s", err, reason, rules)
 	}
 }
+
+// TestAlertmanagerBadReload: a configuration Alertmanager refuses on reload is
+// reported with Alertmanager's own reason; a valid one reloads.
+func TestAlertmanagerBadReload(t *testing.T) {
+	am := StartAlertmanager(t, "route:\n  receiver: a\nreceivers:\n  - name: a\n")
+	if err := am.Reload(context.Background()); err != nil {
+		t.Fatalf("reload with a valid configuration: %v", err)
+	}
+	if err := os.WriteFile(am.ConfigFile, []byte("route:\n  receiver: nope\nreceivers:\n  - name: a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const reason = `undefined receiver \"nope\" used in route` // as logfmt quotes it
+	err := am.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), reason) || !strings.Contains(err.Error(), "Loading configuration file failed") {
+		t.Errorf("reload with a broken configuration: error = %v, want the logged line with %s", err, reason)
+	}
+}
