@@ -115,7 +115,6 @@ func loadGenerated(t *testing.T, db *testenv.ClickHouseDB, n, days int, end time
 	cfg.Referrals = 1000
 	per := float64(generator.EstimateMessages(cfg)) / 1000 // events per referral over this period
 	cfg.Referrals = int(float64(n) / per)
-	dec := event.NewDecoder(event.DefaultConfig()).WithClock(func() time.Time { return end.Add(48 * time.Hour) })
 	const batch = 200_000
 	var buf []event.Event
 	total := 0
@@ -125,19 +124,11 @@ func loadGenerated(t *testing.T, db *testenv.ClickHouseDB, n, days int, end time
 		buf = buf[:0]
 	}
 	started := time.Now()
-	_, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
-		ev, err := dec.Decode(m.Value, m.Headers)
-		if err != nil {
-			return err
-		}
+	testenv.StreamEvents(t, cfg, func(ev event.Event) {
 		if buf = append(buf, ev); len(buf) == batch {
 			flush()
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	flush()
 	t.Logf("loaded %d events (%d referrals over %d days) in %s", total, cfg.Referrals, days, time.Since(started).Round(time.Second))
 	return total

@@ -31,8 +31,7 @@ func TestGeneratedAgainstReference(t *testing.T) {
 	cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
 	cfg.DuplicateRatio = 0.05
 	cfg.Shuffle = true
-	start := time.Now()
-	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
+	step := testenv.Stopwatch(t)
 	events := testenv.GenerateEvents(t, cfg)
 	step("generated " + strconv.Itoa(len(events)) + " messages (with duplicates)")
 
