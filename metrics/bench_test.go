@@ -1,19 +1,12 @@
 package metrics_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/referralops/referralops/internal/httpserver"
-	"github.com/referralops/referralops/metrics"
-	"github.com/referralops/referralops/metrics/kpi"
 )
 
 // BenchmarkScrape measures GET /metrics of an exporter serving a realistic
@@ -24,15 +17,7 @@ import (
 func BenchmarkScrape(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s := synthetic(12, 20, testAsOf)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e := metrics.NewExporter(metrics.DefaultConfig(), kpi.DefaultConfig(),
-		func(context.Context, kpi.Request) (kpi.Snapshot, error) { return s, nil }, logger, reg)
-	if err := e.Refresh(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer((&httpserver.Server{Gatherer: e.Gatherer(reg), Ready: e.Ready, Logger: logger}).Handler())
-	defer srv.Close()
+	e, srv := serveSnapshot(b, reg, synthetic(12, 20, testAsOf))
 	client := srv.Client()
 	scrape := func() int64 {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)

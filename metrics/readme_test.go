@@ -56,16 +56,23 @@ func TestREADME(t *testing.T) {
 // and returns the referral_* and referralops_kpi_* families of its /metrics.
 func servedFamilies(t *testing.T, s kpi.Snapshot) []string {
 	t.Helper()
-	reg := prometheus.NewRegistry()
+	_, srv := serveSnapshot(t, prometheus.NewRegistry(), s)
+	return kpiFamilies(testenv.Scrape(t, srv.URL+"/metrics"))
+}
+
+// serveSnapshot runs an exporter with default settings on snapshot s,
+// registered in reg, behind the real HTTP server, closed at cleanup.
+func serveSnapshot(tb testing.TB, reg *prometheus.Registry, s kpi.Snapshot) (*metrics.Exporter, *httptest.Server) {
+	tb.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := metrics.NewExporter(metrics.DefaultConfig(), kpi.DefaultConfig(),
 		func(context.Context, kpi.Request) (kpi.Snapshot, error) { return s, nil }, logger, reg)
 	if err := e.Refresh(context.Background()); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	srv := httptest.NewServer((&httpserver.Server{Gatherer: e.Gatherer(reg), Ready: e.Ready, Logger: logger}).Handler())
-	defer srv.Close()
-	return kpiFamilies(testenv.Scrape(t, srv.URL+"/metrics"))
+	tb.Cleanup(srv.Close)
+	return e, srv
 }
 
 var kpiFamily = regexp.MustCompile(`^referral(ops_kpi)?_`)
