@@ -12,6 +12,11 @@ import (
 	"github.com/referralops/referralops/ingest/event"
 )
 
+// DeadLetterWriter writes dead letters; *kafka.Writer is one.
+type DeadLetterWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
 // Headers added to a dead-lettered message, beside its original headers.
 const (
 	HeaderReason    = "referralops-reason"

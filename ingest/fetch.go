@@ -1,0 +1,125 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/referralops/referralops/ingest/event"
+)
+
+// item is one fetched record, decoded.
+type item struct {
+	topic     string
+	partition int
+	offset    int64
+	ev        event.Event
+	dead      *kafka.Message // set for an invalid record: its dead letter
+	reason    event.Reason
+}
+
+// consume runs one generation: a fetcher per assigned partition feeding one
+// batcher, which settles batches and commits their offsets with this
+// generation. It returns once the generation or ctx ended and the batch in hand
+// is settled.
+func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation) error {
+	assigned := 0
+	for _, parts := range gen.Assignments {
+		assigned += len(parts)
+	}
+	in.metrics.assignedPartitions.Set(float64(assigned))
+	in.logger.Info("joined consumer group", "group", in.cfg.Group, "generation", gen.ID, "partitions", assigned)
+
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	items := make(chan item, 4096)
+	var fetchers sync.WaitGroup
+	offsets := newCommitted(gen.Assignments)
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			fetchers.Add(1)
+			gen.Start(func(genCtx context.Context) {
+				defer fetchers.Done()
+				ctx, cancel := context.WithCancel(fetchCtx)
+				defer context.AfterFunc(genCtx, cancel)()
+				defer cancel()
+				in.fetch(ctx, topic, p, items)
+			})
+		}
+	}
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go in.watchLag(lagCtx, offsets)
+
+	done := make(chan error, 1)
+	gen.Start(func(genCtx context.Context) {
+		done <- in.batchLoop(ctx, genCtx, flushCtx, gen, items, offsets, func() {
+			stopFetching()
+			go func() { fetchers.Wait(); close(items) }()
+		})
+	})
+	err := <-done
+	stopLag()
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			in.metrics.lag.DeleteLabelValues(topic, partitionLabel(p.ID))
+		}
+	}
+	return err
+}
+
+// fetch reads one partition from the generation's starting offset, decoding
+// each record, until ctx ends. A full items channel blocks it: that is how
+// fetching stops while a batch cannot be stored.
+func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAssignment, items chan<- item) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     in.kafka.Brokers,
+		Topic:       topic,
+		Partition:   p.ID,
+		MinBytes:    1,
+		MaxBytes:    1 << 20, // per partition: 18 partitions' fetch buffers stay small
+		MaxWait:     250 * time.Millisecond,
+		ErrorLogger: kafka.LoggerFunc(in.kafkaError),
+	})
+	defer r.Close()
+	start := p.Offset
+	if start < 0 {
+		start = kafka.FirstOffset
+	}
+	if err := r.SetOffset(start); err != nil {
+		in.logger.Error("cannot set start offset", "topic", topic, "partition", p.ID, "offset", start, "err", err)
+		return
+	}
+	retry := backoff{min: in.cfg.RetryBackoffMin, max: in.cfg.RetryBackoffMax}
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			in.metrics.fetchErrors.WithLabelValues(topic).Inc()
+			in.broker.failed(fmt.Errorf("fetch %s/%d: %w", topic, p.ID, err))
+			if !sleep(ctx, retry.next()) {
+				return
+			}
+			continue
+		}
+		retry.reset()
+		it := item{topic: m.Topic, partition: m.Partition, offset: m.Offset}
+		ev, err := in.decoder.Decode(m.Value, eventHeaders(m.Headers))
+		if err != nil {
+			dl := deadLetter(&m, err)
+			it.dead, it.reason = &dl, event.ReasonOf(err)
+		} else {
+			it.ev = ev
+		}
+		select {
+		case items <- it:
+		case <-ctx.Done():
+			return // not committed: consumed again by whoever owns the partition next
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// batchLoop accumulates items into batches and hands each, when it is full or
+// old enough, to a settling goroutine, so that fetching and decoding the next
+// batch overlaps storing this one. Two batches exist: one filling, one being
+// settled; when both are busy the loop waits, and so, through the items channel,
+// do the fetchers. Batches are settled and committed in order. When the
+// generation or ctx ends it stops the fetchers, settles everything they had
+// fetched, and returns.
+func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.Generation,
+	items chan item, offsets *committed, stopFetchers func()) error {
+	free := make(chan *batch, 2)
+	free <- newBatch(in.cfg.BatchRows)
+	free <- newBatch(in.cfg.BatchRows)
+	full := make(chan *batch, 1)
+	settled := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range full {
+			if err == nil {
+				err = in.settle(flushCtx, gen, b, offsets)
+			} // after a failure, later batches stay uncommitted: consumed again
+			b.reset()
+			free <- b
+		}
+		settled <- err
+	}()
+	var b *batch // the batch filling; nil while waiting for a free one
+	hand := func() {
+		if b != nil && !b.empty() {
+			full <- b
+			b = nil
+		}
+	}
+	add := func(it item) {
+		if b == nil {
+			b = <-free
+		}
+		in.add(b, it)
+		if b.count >= in.cfg.BatchRows {
+			hand()
+		}
+	}
+	tick := time.NewTicker(max(in.cfg.BatchMaxAge/4, 5*time.Millisecond))
+	defer tick.Stop()
+loop:
+	for {
+		if b == nil {
+			select {
+			case b = <-free:
+			case <-genCtx.Done():
+				break loop
+			case <-ctx.Done():
+				break loop
+			}
+		}
+		select {
+		case it := <-items:
+			add(it)
+		case <-tick.C:
+			if !b.empty() && time.Since(b.started) >= in.cfg.BatchMaxAge {
+				hand()
+			}
+		case <-genCtx.Done():
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	// Ending: what was fetched is settled before the partitions move on.
+	stopFetchers()
+	for it := range items {
+		add(it)
+	}
+	hand()
+	close(full)
+	return <-settled
+}
+
+func (in *Ingester) add(b *batch, it item) {
+	b.track(it.topic, it.partition, it.offset, time.Now())
+	if it.dead != nil {
+		b.addDeadLetter(it.topic, *it.dead, it.reason)
+		return
+	}
+	b.addEvent(&it.ev, it.topic, it.partition, it.offset, time.Now().UTC().Truncate(time.Second))
+}
+
+// settle stores a batch: dead letters to Kafka, events to ClickHouse, each retried
+// until it succeeds or flushCtx ends, then commits the batch's offsets.
+func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *batch, offsets *committed) error {
+	start := time.Now()
+	if pending := b.deadLetters; len(pending) > 0 {
+		if err := in.retry(flushCtx, in.deadLetter, func(ctx context.Context) (err error) {
+			pending, err = writeDeadLetters(ctx, in.dlq, pending)
+			return err
+		}); err != nil {
+			return fmt.Errorf("%w: %d records not committed: %v", ErrGraceExpired, b.count, err)
+		}
+	}
+	if n := b.rows.len(); n > 0 {
+		if err := in.retry(flushCtx, in.inserts, func(ctx context.Context) error {
+			return in.store.Insert(ctx, b.rows)
+		}); err != nil {
+			return fmt.Errorf("%w: %d records not committed: %v", ErrGraceExpired, b.count, err)
+		}
+	}
+	in.commit(flushCtx, gen, b.next, offsets)
+	in.metrics.flushSeconds.Observe(time.Since(start).Seconds())
+	in.metrics.batchRows.Observe(float64(b.count))
+	for _, d := range b.deadSource {
+		in.metrics.records.WithLabelValues(d.topic, outcomeDeadLettered).Inc()
+		in.metrics.deadLetters.WithLabelValues(string(d.reason)).Inc()
+	}
+	for topic, n := range b.stored {
+		in.metrics.records.WithLabelValues(topic, outcomeStored).Add(float64(n))
+	}
+	return nil
+}
+
+// retry runs op until it succeeds or ctx ends, with capped, jittered backoff,
+// reporting the dependency's state changes.
+func (in *Ingester) retry(ctx context.Context, dep *dependency, op func(context.Context) error) error {
+	b := backoff{min: in.cfg.RetryBackoffMin, max: in.cfg.RetryBackoffMax}
+	for {
+		err := op(ctx)
+		if err == nil {
+			dep.ok()
+			return nil
+		}
+		if dep == in.inserts {
+			in.metrics.clickhouseErrors.Inc()
+		} else {
+			in.metrics.deadLetterErrors.Inc()
+		}
+		dep.failed(err)
+		if !sleep(ctx, b.next()) {
+			return err
+		}
+	}
+}

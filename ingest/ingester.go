@@ -1,0 +1,119 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/broker"
+)
+
+// ErrGraceExpired means shutdown could not store the last batch in time; its
+// records were not committed and will be consumed again.
+var ErrGraceExpired = errors.New("shutdown grace period expired before the last batch was stored")
+
+// Ingester consumes the input topics into a Store.
+type Ingester struct {
+	cfg     Config
+	kafka   broker.Config
+	decoder *event.Decoder
+	store   Store
+	dlq     DeadLetterWriter
+	logger  *slog.Logger
+	metrics *ingestMetrics
+
+	joined     atomic.Bool
+	stopping   atomic.Bool
+	clickhouse *dependency // answers pings
+	inserts    *dependency // accepts inserts (it may answer and still refuse them)
+	deadLetter *dependency
+	broker     *dependency
+}
+
+// New wires an ingester. reg receives its self-metrics.
+func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq DeadLetterWriter, logger *slog.Logger, reg prometheus.Registerer) *Ingester {
+	m := newMetrics(reg)
+	// Series that only move on a failure start at zero, so dashboards show
+	// them and rate()/increase() see the first failure.
+	for _, topic := range kc.Topics.Inputs() {
+		m.fetchErrors.WithLabelValues(topic)
+	}
+	for _, r := range event.Reasons() {
+		m.deadLetters.WithLabelValues(string(r))
+	}
+	return &Ingester{
+		cfg: cfg, kafka: kc, decoder: dec, store: store, dlq: dlq, logger: logger,
+		metrics:    m,
+		clickhouse: newDependency("ClickHouse", logger, false),
+		inserts:    newDependency("ClickHouse insert", logger, true),
+		deadLetter: newDependency("dead-letter topic", logger, true),
+		broker:     newDependency("Kafka", logger, true),
+	}
+}
+
+// Run consumes until ctx ends, then stops fetching, stores and commits what it
+// has, and returns nil; or ErrGraceExpired if that took longer than the grace
+// period. Other errors are retried, never returned.
+func (in *Ingester) Run(ctx context.Context) error {
+	// Flushes outlive ctx by the grace period, so that a SIGTERM still stores and
+	// commits the batch in hand.
+	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFlush()
+	stopGrace := context.AfterFunc(ctx, func() {
+		in.stopping.Store(true)
+		time.AfterFunc(in.cfg.ShutdownGrace, cancelFlush)
+	})
+	defer stopGrace()
+
+	go in.watchClickHouse(ctx)
+
+	inputs := in.kafka.Topics.Inputs()
+	if err := broker.WaitForTopics(ctx, in.kafka, inputs, in.logger); err != nil {
+		return nil // only ctx ends the wait
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    in.cfg.Group,
+		Brokers:               in.kafka.Brokers,
+		Topics:                inputs,
+		StartOffset:           kafka.FirstOffset,
+		WatchPartitionChanges: true,
+		ErrorLogger:           kafka.LoggerFunc(in.kafkaError),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", in.cfg.Group, err)
+	}
+	defer group.Close() // leaves the group, so the partitions move on at once
+
+	for {
+		gen, err := group.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			in.broker.failed(fmt.Errorf("join consumer group %s: %w", in.cfg.Group, err))
+			continue // kafka-go backs off before the next join
+		}
+		in.broker.ok()
+		in.joined.Store(true)
+		in.metrics.rebalances.Inc()
+		if err := in.consume(ctx, flushCtx, gen); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// kafkaError routes kafka-go's error log into ours at debug level: the
+// dependency tracking logs what an operator needs, once per state change.
+func (in *Ingester) kafkaError(msg string, args ...any) {
+	in.logger.Debug("kafka-go", "msg", fmt.Sprintf(msg, args...))
+}

@@ -1,0 +1,92 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ready says why the ingester cannot do its job yet, or nil.
+func (in *Ingester) Ready() error {
+	switch {
+	case in.stopping.Load():
+		return errors.New("shutting down")
+	case !in.joined.Load():
+		return errors.New("not yet joined to the consumer group")
+	case !in.clickhouse.up():
+		return errors.New("ClickHouse does not answer")
+	case !in.inserts.up():
+		return errors.New("ClickHouse refuses inserts")
+	}
+	return nil
+}
+
+// watchClickHouse pings ClickHouse so readiness follows it while idle too.
+func (in *Ingester) watchClickHouse(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := in.store.Ping(pingCtx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			in.metrics.clickhouseErrors.Inc()
+			in.clickhouse.failed(err)
+		} else {
+			in.clickhouse.ok()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// dependency logs a dependency's outages once per state change.
+type dependency struct {
+	name     string
+	logger   *slog.Logger
+	mu       sync.Mutex
+	down     bool
+	since    time.Time
+	failures int
+	healthy  atomic.Bool
+}
+
+func (d *dependency) up() bool { return d.healthy.Load() }
+
+// newDependency returns a tracked dependency; presumedUp is its state before
+// the first report (inserts are presumed to work until one fails).
+func newDependency(name string, logger *slog.Logger, presumedUp bool) *dependency {
+	d := &dependency{name: name, logger: logger}
+	d.healthy.Store(presumedUp)
+	return d
+}
+
+func (d *dependency) failed(err error) {
+	d.healthy.Store(false)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failures++
+	if !d.down {
+		d.down, d.since = true, time.Now()
+		d.logger.Error(d.name+" failed; retrying until it answers", "err", err)
+	}
+}
+
+func (d *dependency) ok() {
+	d.healthy.Store(true)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.down {
+		d.logger.Info(d.name+" answers again", "down_for", time.Since(d.since).Round(time.Millisecond), "failures", d.failures)
+		d.down, d.failures = false, 0
+	}
+}
