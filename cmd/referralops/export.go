@@ -4,17 +4,12 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
-
 	"github.com/referralops/referralops/internal/clickhouse"
-	"github.com/referralops/referralops/internal/httpserver"
+	"github.com/referralops/referralops/internal/service"
 	"github.com/referralops/referralops/metrics"
 )
 
@@ -33,14 +28,10 @@ var exportCommand = command{
 	},
 }
 
-// runExport wires the exporter. It starts even when ClickHouse is down (not
-// ready until a refresh succeeds). Shutdown order: stop refreshing (a refresh
-// in flight gets metrics.ShutdownGrace to finish), close ClickHouse, then the
-// HTTP server.
+// runExport runs the exporter until ctx ends. It starts even when ClickHouse
+// is down (not ready until a refresh succeeds); service.Process.Run stops it
+// in the shutdown order.
 func runExport(ctx context.Context, logger *slog.Logger, file *fileConfig) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	// Connect, not Open: the exporter comes up, unready, while ClickHouse is
 	// away, and its refreshes reconnect.
 	conn, err := clickhouse.Connect(*file.ClickHouse)
@@ -50,10 +41,8 @@ func runExport(ctx context.Context, logger *slog.Logger, file *fileConfig) error
 	opts, _ := file.ClickHouse.Options() // valid: Connect parsed it
 	db := file.ClickHouse.Database()
 	source := metrics.ClickHouseSource(clickhouse.Native{Conn: conn}, db)
-	exp := metrics.NewExporter(*file.Export, *file.KPI, source, logger, reg)
-
-	srv := &httpserver.Server{Addr: file.Export.Listen, Gatherer: exp.Gatherer(reg), Ready: exp.Ready, Logger: logger.With("component", "http")}
-	if err := srv.Listen(); err != nil {
+	exp, err := service.NewExport(*file.Export, *file.KPI, source, logger, processRegistry())
+	if err != nil {
 		conn.Close()
 		return err
 	}
@@ -63,23 +52,10 @@ func runExport(ctx context.Context, logger *slog.Logger, file *fileConfig) error
 	}
 	logger.Info("exporting KPIs", "clickhouse", strings.Join(opts.Addr, ","), "user", opts.Auth.Username, "database", db,
 		"windows", file.KPI.Windows.String(), "refresh_interval", file.Export.RefreshInterval.String(), "as_of", asOf,
-		"metrics", srv.URL()+"/metrics")
-
-	// The HTTP server outlives the refresh loop, so /readyz answers 503
-	// while shutting down; if it fails, the loop stops too.
-	runCtx, stopRefresh := context.WithCancel(ctx)
-	defer stopRefresh()
-	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
-	var g errgroup.Group
-	g.Go(func() error { defer stopRefresh(); return srv.Run(httpCtx) })
-	runErr := exp.Run(runCtx)
-	conn.Close()
-	stopHTTP()
-	if err := g.Wait(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("http server: %w", err)
+		"metrics", exp.Server.URL()+"/metrics")
+	if err := (service.Process{ClickHouse: conn, Export: exp}).Run(ctx); err != nil {
+		return err
 	}
-	if runErr == nil {
-		logger.Info("stopped")
-	}
-	return runErr
+	logger.Info("stopped")
+	return nil
 }

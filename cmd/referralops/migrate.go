@@ -55,11 +55,6 @@ var migrateCommand = command{
 	},
 }
 
-// migrate applies the single-node schema (also the demo's first step).
-func migrate(ctx context.Context, logger *slog.Logger, cfg clickhouse.Config) error {
-	return migrateOnCluster(ctx, logger, cfg, "")
-}
-
 // migrateOnCluster applies the schema, the replicated variant when cluster is
 // set, through the server of cfg.
 func migrateOnCluster(ctx context.Context, logger *slog.Logger, cfg clickhouse.Config, cluster string) error {
