@@ -117,3 +117,17 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("backlog keys %s", got)
 	}
 }
+
+// TestWriteCompactTable: the first window only, largest cohort first, and
+// nothing for a snapshot without windows.
+func TestWriteCompactTable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := kpi.WriteCompactTable(&buf, sample()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "compact.golden", buf.Bytes())
+	buf.Reset()
+	if err := kpi.WriteCompactTable(&buf, kpi.Snapshot{}); err != nil || buf.Len() != 0 {
+		t.Errorf("no windows: wrote %q, %v; want nothing", buf.String(), err)
+	}
+}

@@ -26,8 +26,8 @@ func WriteTable(w io.Writer, s Snapshot) error {
 			"no-shows", "auth denied"}}
 		row := func(name string, f Fields) {
 			t = append(t, []string{name, strconv.FormatInt(f.Referrals, 10),
-				percent(f.Scheduled, f.Referrals), percent(f.Completed, f.Referrals), percent(f.Leaked, f.Referrals),
-				ratio(f.InternalLeaked, f.InternalReferrals), percent(f.Incomplete, f.Referrals),
+				Percent(f.Scheduled, f.Referrals), Percent(f.Completed, f.Referrals), Percent(f.Leaked, f.Referrals),
+				ratio(f.InternalLeaked, f.InternalReferrals), Percent(f.Incomplete, f.Referrals),
 				days(f.TimeToSchedule), days(f.TimeToAppointment),
 				ratio(f.LoopClosed14d, f.LoopCohort), ratio(f.NoShows, f.AppointmentsKeptOrMissed), ratio(f.AuthDenied, f.AuthDecisions)})
 		}
@@ -71,6 +71,31 @@ func WriteTable(w io.Writer, s Snapshot) error {
 	return err
 }
 
+// WriteCompactTable prints the first window's KPIs for a narrow screen (the
+// demo's live view): one row per service line, largest cohort first, and the
+// totals, with the ratios of the referrals, the days to the appointment and
+// the backlog. It prints nothing for a snapshot without windows.
+func WriteCompactTable(w io.Writer, s Snapshot) error {
+	if len(s.Windows) == 0 {
+		return nil
+	}
+	ws := s.Windows[0]
+	var out strings.Builder
+	fmt.Fprintf(&out, "KPIs as of %s, referrals created in the last %s\n", s.AsOf.Format(time.RFC3339), ws.Window)
+	t := table{{"service line", "referrals", "scheduled", "completed", "leaked", "days to appt p50/p90", "backlog"}}
+	row := func(name string, f Fields) {
+		t = append(t, []string{name, strconv.FormatInt(f.Referrals, 10), Percent(f.Scheduled, f.Referrals),
+			Percent(f.Completed, f.Referrals), Percent(f.Leaked, f.Referrals), days(f.TimeToAppointment), strconv.FormatInt(f.Backlog.Total(), 10)})
+	}
+	for _, line := range s.lines(ws) {
+		row(line, ws.ByServiceLine[line])
+	}
+	row("total", ws.Totals)
+	t.write(&out)
+	_, err := io.WriteString(w, out.String())
+	return err
+}
+
 // table is rows of cells, the first row the header; the first column is
 // left-aligned, the others right-aligned.
 type table [][]string
@@ -106,7 +131,7 @@ func (s Snapshot) lines(ws WindowSnapshot) []string {
 }
 
 // percent is n/d as a percentage, "-" when d is 0.
-func percent(n, d int64) string {
+func Percent(n, d int64) string {
 	if d == 0 {
 		return "-"
 	}
@@ -118,7 +143,7 @@ func ratio(n, d int64) string {
 	if d == 0 {
 		return "- of 0"
 	}
-	return percent(n, d) + " of " + strconv.FormatInt(d, 10)
+	return Percent(n, d) + " of " + strconv.FormatInt(d, 10)
 }
 
 // days is "p50 / p90" in days, "-" for an empty distribution.
