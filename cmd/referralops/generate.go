@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/generator"
 )
@@ -87,7 +85,7 @@ func generateKafka(ctx context.Context, logger *slog.Logger, cfg generator.Confi
 	progress := generator.NewProgress(cfg, os.Stderr)
 	stats, err := generator.Generate(ctx, cfg, func(m generator.Message) error {
 		progress.Add(1)
-		return p.Send(ctx, kc.Topics.For(m.Stream), m.Key, m.Value, kafkaHeaders(m))
+		return p.Send(ctx, kc.Topics.For(m.Stream), m.Key, m.Value, broker.Headers(m.Headers))
 	})
 	progress.Finish()
 	if cerr := p.Close(context.WithoutCancel(ctx)); err == nil {
@@ -99,15 +97,4 @@ func generateKafka(ctx context.Context, logger *slog.Logger, cfg generator.Confi
 	logger.Info("produced", "brokers", kc.Brokers.String(), "referrals", stats.Referrals, "messages", p.Written(),
 		"events", stats.Events, "duplicates", stats.Duplicates, "invalid", stats.Invalid)
 	return nil
-}
-
-func kafkaHeaders(m generator.Message) []kafka.Header {
-	if len(m.Headers) == 0 {
-		return nil
-	}
-	hs := make([]kafka.Header, len(m.Headers))
-	for i, h := range m.Headers {
-		hs[i] = kafka.Header{Key: h.Key, Value: h.Value}
-	}
-	return hs
 }

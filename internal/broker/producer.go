@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/referralops/referralops/ingest/event"
 )
 
 // Producer sends messages to any of the configured topics in large synchronous
@@ -103,4 +105,17 @@ func (p *Producer) Close(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// Headers are the event contract's headers (binary mode) as Kafka record
+// headers; nil for none.
+func Headers(hs []event.Header) []kafka.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		out[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
 }
