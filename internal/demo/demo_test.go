@@ -1,13 +1,11 @@
-package main
+package demo
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/referralops/referralops/ingest"
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi"
 )
 
 // TestDemo runs `referralops demo --exit` on the real servers, with the real
@@ -28,26 +31,27 @@ func TestDemo(t *testing.T) {
 		t.Skip("needs the servers")
 	}
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	brokers := kc.Brokers
 	ch := testenv.ClickHouse(t)
-	file := newFileConfig()
-	*file.Kafka = kc
-	file.ClickHouse.DSN = ch.DSN
-	file.Ingest.Group = testenv.UniqueName("demo")
-	file.Ingest.Listen = testenv.FreeAddr(t)
-	file.Export.Listen = testenv.FreeAddr(t)
-	opts := defaultDemoOptions()
-	opts.referrals, opts.days = 1500, 30
-	opts.stream.InvalidRatio = 0.01 // enough for every dead-letter reason
-	opts.exit = true
-	opts.timeout = 4 * time.Minute
-	opts.prometheusURL = "http://" + testenv.FreeAddr(t) // nobody there
-	if err := opts.Validate(); err != nil {
+	chc, ec, ic, kp, xc := clickhouse.DefaultConfig(), event.DefaultConfig(), ingest.DefaultConfig(), kpi.DefaultConfig(), metrics.DefaultConfig()
+	c := NewConfig(Sections{ClickHouse: &chc, Kafka: &kc, Event: &ec, Ingest: &ic, KPI: &kp, Export: &xc})
+	kc.Brokers = brokers // named, so none is embedded
+	chc.DSN = ch.DSN
+	ic.Group = testenv.UniqueName("demo")
+	ic.Listen = testenv.FreeAddr(t)
+	xc.Listen = testenv.FreeAddr(t)
+	c.referrals, c.days = 1500, 30
+	c.stream.InvalidRatio = 0.01 // enough for every dead-letter reason
+	c.exit = true
+	c.timeout = 4 * time.Minute
+	c.prometheusURL = "http://" + testenv.FreeAddr(t) // nobody there
+	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	var out syncBuffer // the logger writes from other goroutines
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := runDemo(ctx, file.Log.Logger(&out), file, opts, &out); err != nil {
+	if err := Run(ctx, slog.New(slog.NewJSONHandler(&out, nil)), c, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	for _, want := range []string{"Kafka " + kc.Brokers.String(), "replaying 30 days", "events by type", "referral.created",
@@ -208,75 +212,4 @@ func count(t *testing.T, ch *testenv.ClickHouseDB, query string) int64 {
 		fmt.Sscan(rows[0][0], &n)
 	}
 	return n
-}
-
-// TestDemoAddressInUse: when the embedded broker's address is taken (a real
-// Kafka on 9092), the demo exits 1 and says what to pass instead.
-func TestDemoAddressInUse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := testenv.Start(t, nil, "demo", "--embedded-kafka-listen", ln.Addr().String())
-	testenv.Eventually(t, time.Minute, p.Exited, func() string { return "demo did not exit\n" + p.Output() })
-	if code := p.Stop(time.Second); code != exitFailure {
-		t.Errorf("exit %d, want %d", code, exitFailure)
-	}
-	for _, want := range []string{ln.Addr().String(), "already in use", "--kafka-brokers", "--embedded-kafka-listen"} {
-		if !strings.Contains(p.Output(), want) {
-			t.Errorf("output lacks %q:\n%s", want, p.Output())
-		}
-	}
-}
-
-// TestDemoKafkaBrokersSet: the broker is embedded only when no layer names
-// one; a broker named by flag, environment or file is used instead.
-func TestDemoKafkaBrokersSet(t *testing.T) {
-	dir := t.TempDir()
-	withBrokers := filepath.Join(dir, "brokers.yaml")
-	withTopics := filepath.Join(dir, "topics.yaml")
-	for path, text := range map[string]string{
-		withBrokers: "kafka: {brokers: [file-broker:9092]}\n",
-		withTopics:  "kafka: {topics: {referrals: file-referrals}}\n",
-	} {
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, tc := range []struct {
-		name     string
-		env      string
-		args     []string
-		embedded bool
-		brokers  string
-	}{
-		{"nothing", "", nil, true, "127.0.0.1:9092"},
-		{"listen", "", []string{"--embedded-kafka-listen", "127.0.0.1:19092"}, true, "127.0.0.1:19092"},
-		{"flag", "", []string{"--kafka-brokers", "flag-broker:9092"}, false, "flag-broker:9092"},
-		{"env", "env-broker:9092", nil, false, "env-broker:9092"},
-		{"file", "", []string{"--config", withBrokers}, false, "file-broker:9092"},
-		{"file without brokers", "", []string{"--config", withTopics}, true, "127.0.0.1:9092"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.env != "" {
-				t.Setenv("REFERRALOPS_KAFKA_BROKERS", tc.env)
-			}
-			var opts *demoOptions
-			var file *fileConfig
-			commands["probe"] = command{summary: "test", setup: func(fs *flag.FlagSet, f *fileConfig) (func() error, func(context.Context, *slog.Logger) error) {
-				o, validate := setupDemo(fs, f)
-				opts, file = o, f
-				return validate, func(context.Context, *slog.Logger) error { return nil }
-			}}
-			t.Cleanup(func() { delete(commands, "probe") })
-			var stderr bytes.Buffer
-			if code := run(append([]string{"probe"}, tc.args...), &stderr, &stderr); code != exitOK {
-				t.Fatalf("exit %d: %s", code, stderr.String())
-			}
-			if opts.embedded != tc.embedded || file.Kafka.Brokers.String() != tc.brokers {
-				t.Errorf("embedded %v, brokers %s; want %v, %s", opts.embedded, file.Kafka.Brokers.String(), tc.embedded, tc.brokers)
-			}
-		})
-	}
 }
