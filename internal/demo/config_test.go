@@ -1,0 +1,73 @@
+package demo
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/referralops/referralops/ingest"
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi"
+)
+
+// newTestConfig is the demo's configuration over default sections, parsed
+// from args.
+func newTestConfig(t *testing.T, args ...string) *Config {
+	t.Helper()
+	chc, kc, ec, ic, kp, xc := clickhouse.DefaultConfig(), broker.DefaultConfig(), event.DefaultConfig(), ingest.DefaultConfig(), kpi.DefaultConfig(), metrics.DefaultConfig()
+	c := NewConfig(Sections{ClickHouse: &chc, Kafka: &kc, Event: &ec, Ingest: &ic, KPI: &kp, Export: &xc})
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestConfigDefaults: the demo's own defaults of the shared sections, and the
+// daily rate derived from --referrals and --days.
+func TestConfigDefaults(t *testing.T) {
+	c := newTestConfig(t, "--referrals", "900", "--days", "30")
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Ingest.Group != "referralops-demo" || c.Ingest.MemoryLimit != 0 || c.Export.RefreshInterval.String() != "10s" {
+		t.Errorf("group %q, memory limit %d, refresh %s; want referralops-demo, 0, 10s", c.Ingest.Group, c.Ingest.MemoryLimit, c.Export.RefreshInterval)
+	}
+	if !c.Embedded() || c.Kafka.Brokers.String() != "127.0.0.1:9092" {
+		t.Errorf("embedded %v, brokers %s; want the embedded broker on 127.0.0.1:9092", c.Embedded(), c.Kafka.Brokers.String())
+	}
+	if c.stream.PerDay != 30 {
+		t.Errorf("per day %v, want 30", c.stream.PerDay)
+	}
+}
+
+// TestConfigInvalid: each invalid flag of the demo's own is named.
+func TestConfigInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--days", "0"}, "days: must be between 1 and 365, got 0"},
+		{[]string{"--days", "366"}, "days: must be between 1 and 365, got 366"},
+		{[]string{"--referrals", "0"}, "referrals: must be > 0, got 0"},
+		{[]string{"--live-speed", "0.5"}, "live-speed: must be >= 1, got 0.5"},
+		{[]string{"--live-catchup", "-1s"}, "live-catchup: must be >= 0, got -1s"},
+		{[]string{"--timeout", "0s"}, "timeout: must be > 0, got 0s"},
+		{[]string{"--view-interval", "0s"}, "view-interval: must be > 0, got 0s"},
+		{[]string{"--embedded-kafka-listen", "nohost"}, `kafka-brokers: "nohost" is not host:port`},
+		{[]string{"--refresh-interval", "0s"}, "refresh-interval: must be > 0, got 0s"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			err := newTestConfig(t, tc.args...).Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
