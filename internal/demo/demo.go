@@ -78,7 +78,9 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 
 	// The ingester and the exporter, as the ingest and export commands build
 	// them; the live view reads the ingester's metrics and the exporter's
-	// latest snapshot.
+	// latest snapshot. Their registries leave out the Go and process metrics
+	// the commands serve: one process behind two endpoints would report them
+	// twice.
 	ingestReg := prometheus.NewRegistry()
 	in, err := service.NewIngest(*c.Ingest, kc, *c.Event, conn, db, logger.With("step", "ingest"), ingestReg)
 	if err != nil {
