@@ -23,13 +23,27 @@ const (
 	ReasonFutureTime    Reason = "future_time"    // `time` later than now + Config.MaxFutureSkew
 )
 
-// Reasons returns all dead-letter reasons in a stable order (the order of the
-// contract's list), e.g. to pre-create metric series.
+// The dead-letter reasons only the standard-input adapters give (package
+// mapping, STANDARDS.md); the other reasons apply to them too where they fit.
+const (
+	ReasonNotHL7v2     Reason = "not_hl7v2"     // not an HL7 v2 ER7 message
+	ReasonNotFHIR      Reason = "not_fhir"      // not a FHIR R4 JSON resource or Bundle
+	ReasonUnmappedCode Reason = "unmapped_code" // a required value whose code the site's terminology table lacks
+)
+
+// Reasons returns the dead-letter reasons of Decode (the CloudEvents input) in
+// a stable order (the order of the contract's list), e.g. to pre-create metric
+// series. With StandardReasons they are the closed set.
 func Reasons() []Reason {
 	return []Reason{
 		ReasonNotJSON, ReasonNotCloudEvent, ReasonMissingField, ReasonUnknownType,
 		ReasonInvalidField, ReasonBadTime, ReasonFutureTime, ReasonTooLarge,
 	}
+}
+
+// StandardReasons returns the reasons only the HL7 v2 and FHIR adapters give.
+func StandardReasons() []Reason {
+	return []Reason{ReasonNotHL7v2, ReasonNotFHIR, ReasonUnmappedCode}
 }
 
 // Error is why a message breaks the contract. Decode returns only *Error.

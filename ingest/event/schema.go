@@ -335,3 +335,25 @@ func (s Stream) String() string {
 	}
 	return "unknown"
 }
+
+// enumsByField are the enum fields' closed sets by JSON name.
+var enumsByField = map[string]*enum{
+	"referrer_type": referrerTypes, "referrer_network": networks, "destination_network": networks,
+	"payer_class": payerClasses, "priority": priorities, "channel": referralChannels,
+	"reason": rejectReasons, "cancelled_by": cancelledBy, "recipient": recipients, "outcome": outcomes,
+}
+
+// EnumValues returns the closed set of the enum data field named by its JSON
+// name (e.g. "referrer_type"; "channel" and "reason" give referral.created's
+// and referral.rejected's sets), nil for a field that is not an enum. Site
+// terminology tables validate their values against it.
+func EnumValues(field string) []string {
+	if e := enumsByField[field]; e != nil {
+		return append([]string(nil), e.values...)
+	}
+	return nil
+}
+
+// ValidServiceLineName reports whether s can be a service line (built-in or
+// configured): lowercase letters, digits and _, starting with a letter.
+func ValidServiceLineName(s string) bool { return validServiceLineName(s) }

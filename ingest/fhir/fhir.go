@@ -63,12 +63,13 @@ type Resource struct {
 	Recipient []Reference `json:"recipient"` // Communication
 	Sent      string      `json:"sent"`
 
-	Use       string      `json:"use"`      // Claim
-	Referral  Reference   `json:"referral"` // Claim
-	Payor     []Reference `json:"payor"`    // Coverage
-	Request   Reference   `json:"request"`  // ClaimResponse
-	Outcome   string      `json:"outcome"`
-	Extension []Extension `json:"extension"`
+	Use          string      `json:"use"`          // Claim
+	Referral     Reference   `json:"referral"`     // Claim
+	Payor        []Reference `json:"payor"`        // Coverage
+	Organization Reference   `json:"organization"` // PractitionerRole
+	Request      Reference   `json:"request"`      // ClaimResponse
+	Outcome      string      `json:"outcome"`
+	Extension    []Extension `json:"extension"`
 }
 
 // Identifier is a FHIR Identifier.

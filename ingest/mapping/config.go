@@ -1,0 +1,160 @@
+package mapping
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/ingest/hl7v2"
+)
+
+// KeyEnv is the environment variable that holds the patient token key.
+const KeyEnv = "REFERRALOPS_PATIENT_TOKEN_KEY"
+
+// minKeyBytes: the key must resist guessing; an MRN space is small.
+const minKeyBytes = 32
+
+// Config is a site's site.yaml.
+type Config struct {
+	// TimeZone is the IANA zone of HL7 times without an offset and FHIR
+	// dates without a time.
+	TimeZone string `yaml:"time_zone"`
+	// Terminology maps the site's codes to the contract's values.
+	Terminology Terminology `yaml:"terminology"`
+	// Links are the HL7 v2 field paths that carry the referral id of
+	// scheduling and note messages, tried in order; the first non-empty wins.
+	Links Links `yaml:"links"`
+}
+
+// Terminology holds one table per concept, code → value. The key "*" is the
+// value of any code the table lacks (a site default).
+type Terminology struct {
+	ServiceLine  map[string]string `yaml:"service_line"`  // ordered service, specialty, department → service_line
+	ReferrerType map[string]string `yaml:"referrer_type"` // organisation or provider → referrer_type
+	Network      map[string]string `yaml:"network"`       // organisation or provider → in/out
+	Location     map[string]string `yaml:"location"`      // facility, department, organisation → location_id
+	PayerClass   map[string]string `yaml:"payer_class"`   // plan, insurer or coverage type → payer_class
+	Priority     map[string]string `yaml:"priority"`      // table 0280/0485 or FHIR request priority → priority
+}
+
+// Links are HL7 v2 paths (hl7v2.ParsePath), e.g. "SCH-26.1".
+type Links struct {
+	Scheduling []string `yaml:"scheduling"` // SIU
+	Note       []string `yaml:"note"`       // MDM, ORU
+}
+
+// LoadConfig reads a site.yaml; unknown keys are an error.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// tables lists the terminology tables with their names and the contract
+// field whose values they hold.
+func (t *Terminology) tables() []table {
+	return []table{
+		{"service_line", "service_line", t.ServiceLine},
+		{"referrer_type", "referrer_type", t.ReferrerType},
+		{"network", "referrer_network", t.Network},
+		{"location", "location_id", t.Location},
+		{"payer_class", "payer_class", t.PayerClass},
+		{"priority", "priority", t.Priority},
+	}
+}
+
+type table struct {
+	name, field string
+	codes       map[string]string
+}
+
+// Validate reports every invalid setting.
+func (c Config) Validate() error {
+	var errs []error
+	if c.TimeZone == "" {
+		errs = append(errs, errors.New("time_zone: required (an IANA zone such as America/Chicago)"))
+	} else if _, err := time.LoadLocation(c.TimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("time_zone: %w", err))
+	}
+	for _, tb := range c.Terminology.tables() {
+		codes := make([]string, 0, len(tb.codes))
+		for code := range tb.codes {
+			codes = append(codes, code)
+		}
+		sort.Strings(codes)
+		for _, code := range codes {
+			if err := validValue(tb.field, tb.codes[code]); err != nil {
+				errs = append(errs, fmt.Errorf("terminology.%s[%q]: %w", tb.name, code, err))
+			}
+		}
+	}
+	for name, paths := range map[string][]string{"scheduling": c.Links.Scheduling, "note": c.Links.Note} {
+		for _, p := range paths {
+			if _, err := hl7v2.ParsePath(p); err != nil {
+				errs = append(errs, fmt.Errorf("links.%s: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validValue checks a table value against the contract.
+func validValue(field, v string) error {
+	switch field {
+	case "service_line":
+		if !event.ValidServiceLineName(v) {
+			return fmt.Errorf("%q is not a service line name (lowercase letters, digits and _)", v)
+		}
+	case "location_id":
+		if !validIdent(v) {
+			return fmt.Errorf("%q is not an identifier (1-128 of letters, digits and . _ - : /)", v)
+		}
+	default:
+		set := event.EnumValues(field)
+		if !slices.Contains(set, v) {
+			return fmt.Errorf("%q is not one of %s", v, strings.Join(set, ", "))
+		}
+	}
+	return nil
+}
+
+func validIdent(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._-:/", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// KeyFromEnv returns the patient token key from KeyEnv: no key, no start.
+func KeyFromEnv() ([]byte, error) {
+	k := os.Getenv(KeyEnv)
+	if k == "" {
+		return nil, fmt.Errorf("%s is not set: patient tokens need a secret site key (an unkeyed hash of an MRN is reversible)", KeyEnv)
+	}
+	if len(k) < minKeyBytes {
+		return nil, fmt.Errorf("%s must be at least %d bytes", KeyEnv, minKeyBytes)
+	}
+	return []byte(k), nil
+}
