@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"demo":       demoCommand,
 	"rules":      rulesCommand,
 	"dashboards": dashboardsCommand,
+	"convert":    convertCommand,
 }
 
 func main() {

@@ -67,6 +67,7 @@ type Resource struct {
 	Referral     Reference   `json:"referral"`     // Claim
 	Payor        []Reference `json:"payor"`        // Coverage
 	Organization Reference   `json:"organization"` // PractitionerRole
+	Practitioner Reference   `json:"practitioner"` // PractitionerRole
 	Request      Reference   `json:"request"`      // ClaimResponse
 	Outcome      string      `json:"outcome"`
 	Extension    []Extension `json:"extension"`
@@ -158,8 +159,8 @@ func Decode(b []byte) (*Decoded, error) {
 		return nil, fmt.Errorf("%w: not valid UTF-8 JSON", ErrNotFHIR)
 	}
 	var head struct {
-		ResourceType string `json:"resourceType"`
-		Type         string `json:"type"`
+		ResourceType string          `json:"resourceType"`
+		Type         json.RawMessage `json:"type"` // a string in a Bundle; other resources have other types
 		Entry        []struct {
 			FullURL  string          `json:"fullUrl"`
 			Resource json.RawMessage `json:"resource"`
@@ -178,7 +179,10 @@ func Decode(b []byte) (*Decoded, error) {
 		}
 		return &Decoded{Entries: []Entry{{Resource: r}}}, nil
 	}
-	d := &Decoded{BundleType: head.Type}
+	d := &Decoded{}
+	if len(head.Type) > 0 && json.Unmarshal(head.Type, &d.BundleType) != nil {
+		return nil, fmt.Errorf("%w: Bundle.type is not a string", ErrNotFHIR)
+	}
 	for i, e := range head.Entry {
 		if len(e.Resource) == 0 || string(e.Resource) == "null" {
 			continue

@@ -34,8 +34,10 @@ type Config struct {
 	Links Links `yaml:"links"`
 }
 
-// Terminology holds one table per concept, code → value. The key "*" is the
-// value of any code the table lacks (a site default).
+// Terminology holds one table per concept, code → value. A key ending in "*"
+// matches codes by prefix ("MG-*": every MG- organisation; the longest
+// pattern wins); the key "*" alone is the value of any code the table lacks
+// (a site default).
 type Terminology struct {
 	ServiceLine  map[string]string `yaml:"service_line"`  // ordered service, specialty, department → service_line
 	ReferrerType map[string]string `yaml:"referrer_type"` // organisation or provider → referrer_type

@@ -15,6 +15,9 @@ import (
 // first entry that is referral-shaped (supporting resources such as
 // Patient or Coverage are unsupported_type on their own).
 func (m *Mapper) FHIR(b []byte) Outcome {
+	if o, ok := tooLarge(b); ok {
+		return o
+	}
 	d, err := fhir.Decode(b)
 	if err != nil {
 		return dead(&event.Error{Reason: event.ReasonNotFHIR, Detail: strings.TrimPrefix(err.Error(), fhir.ErrNotFHIR.Error()+": ")})
@@ -230,22 +233,9 @@ func (f *fhirMsg) serviceRequest(r *fhir.Resource) ([]event.Event, SkipReason, *
 	d.Channel = "fhir"
 	terms := &f.m.cfg.Terminology
 
-	typ, id := r.Requester.Target()
-	switch {
-	case typ == "Organization":
-		d.ReferrerOrgID, d.ReferrerID = id, id
-	case r.Requester.Identifier.Value != "":
-		d.ReferrerID = r.Requester.Identifier.Value
-	default:
-		d.ReferrerID = id
-	}
+	d.ReferrerID, d.ReferrerOrgID = f.requester(r.Requester)
 	if d.ReferrerID == "" {
 		return nil, "", missing("ServiceRequest.requester")
-	}
-	if d.ReferrerOrgID == "" {
-		if x := f.resolve(r.Requester); x != nil && x.ResourceType == "PractitionerRole" {
-			_, d.ReferrerOrgID = x.Organization.Target()
-		}
 	}
 	refKeys := []key{{d.ReferrerOrgID, "requester organisation", true}, {d.ReferrerID, "ServiceRequest.requester", false}}
 	var e *event.Error
@@ -280,6 +270,35 @@ func (f *fhirMsg) serviceRequest(r *fhir.Resource) ([]event.Event, SkipReason, *
 	d.PayerClass, _ = lookup("payer_class", terms.PayerClass, false, f.payerKeys(r)...)
 	d.PatientToken = f.patientToken(r.Subject)
 	return []event.Event{ev}, "", nil
+}
+
+// requester returns the referring provider (its NPI when the reference or
+// the Practitioner in the Bundle carries one, else its id) and organisation.
+// A PractitionerRole in the Bundle gives both; an Organization is both.
+func (f *fhirMsg) requester(ref fhir.Reference) (id, org string) {
+	x := f.resolve(ref)
+	if x != nil && x.ResourceType == "PractitionerRole" {
+		_, org = x.Organization.Target()
+		ref, x = x.Practitioner, f.resolve(x.Practitioner)
+	}
+	typ, rid := ref.Target()
+	if x != nil && x.ResourceType != "Organization" {
+		typ, rid = x.ResourceType, x.ID
+	}
+	switch {
+	case typ == "Organization":
+		return rid, rid
+	case ref.Identifier.Value != "":
+		return ref.Identifier.Value, org
+	}
+	if x != nil {
+		for _, i := range x.Identifier {
+			if i.System == "http://hl7.org/fhir/sid/us-npi" && i.Value != "" {
+				return i.Value, org
+			}
+		}
+	}
+	return rid, org
 }
 
 // payerKeys are the codes of the first Coverage in the Bundle: its type,

@@ -40,6 +40,9 @@ func (v *v2msg) get(path string) string {
 
 // HL7v2 maps one ER7 message.
 func (m *Mapper) HL7v2(b []byte) Outcome {
+	if o, ok := tooLarge(b); ok {
+		return o
+	}
 	msg, err := hl7v2.Parse(b)
 	if err != nil {
 		return dead(&event.Error{Reason: event.ReasonNotHL7v2, Detail: trimSyntax(err)})

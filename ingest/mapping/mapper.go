@@ -108,6 +108,15 @@ func finish(evs []event.Event) Outcome {
 
 func dead(e *event.Error) Outcome { return Outcome{Err: e} }
 
+// tooLarge refuses a message over the contract's default size limit before
+// parsing it, as the CloudEvents decoder does.
+func tooLarge(b []byte) (Outcome, bool) {
+	if len(b) <= event.DefaultMaxMessageBytes {
+		return Outcome{}, false
+	}
+	return dead(&event.Error{Reason: event.ReasonTooLarge, Detail: "longer than " + strconv.Itoa(event.DefaultMaxMessageBytes) + " bytes"}), true
+}
+
 func skip(r SkipReason) Outcome { return Outcome{Skipped: r} }
 
 func missing(where string) *event.Error {
@@ -125,15 +134,15 @@ type key struct {
 	show        bool
 }
 
-// lookup returns the value of the first candidate code the table has, else
-// its "*" default. required: no value is an unmapped_code error naming the
+// lookup returns the value of the first candidate code the table has
+// (exactly or by a prefix pattern such as "MG-*"), else its "*" default. required: no value is an unmapped_code error naming the
 // table and the codes; optional: "" and no error.
 func lookup(table string, codes map[string]string, required bool, keys ...key) (string, *event.Error) {
 	for _, k := range keys {
 		if k.code == "" {
 			continue
 		}
-		if v, ok := codes[k.code]; ok {
+		if v, ok := match(codes, k.code); ok {
 			return v, nil
 		}
 	}
@@ -167,6 +176,22 @@ func lookup(table string, codes map[string]string, required bool, keys ...key) (
 	}
 	return "", &event.Error{Reason: event.ReasonUnmappedCode, Field: field,
 		Detail: "table " + table + " has no entry for " + strings.Join(tried, " or ")}
+}
+
+// match finds code in a table: exactly, else by the longest prefix pattern
+// ("MG-*"). The lone "*" is the caller's last resort, not a prefix.
+func match(codes map[string]string, code string) (string, bool) {
+	if v, ok := codes[code]; ok {
+		return v, true
+	}
+	best, found := "", false
+	bestLen := 0
+	for k, v := range codes {
+		if len(k) > 1 && k[len(k)-1] == '*' && strings.HasPrefix(code, k[:len(k)-1]) && len(k) > bestLen {
+			best, bestLen, found = v, len(k), true
+		}
+	}
+	return best, found
 }
 
 // fhirTime parses FHIR date/dateTime/instant: RFC 3339 with offset, or a
