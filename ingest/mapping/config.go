@@ -106,10 +106,13 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	for name, paths := range map[string][]string{"scheduling": c.Links.Scheduling, "note": c.Links.Note} {
-		for _, p := range paths {
+	for _, l := range []struct {
+		name  string
+		paths []string
+	}{{"scheduling", c.Links.Scheduling}, {"note", c.Links.Note}} {
+		for _, p := range l.paths {
 			if _, err := hl7v2.ParsePath(p); err != nil {
-				errs = append(errs, fmt.Errorf("links.%s: %w", name, err))
+				errs = append(errs, fmt.Errorf("links.%s: %w", l.name, err))
 			}
 		}
 	}

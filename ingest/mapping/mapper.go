@@ -161,9 +161,12 @@ func lookup(table string, codes map[string]string, required bool, keys ...key) (
 		if field == "" {
 			field = k.where
 		}
-		if k.show {
-			tried = append(tried, strconv.Quote(k.code)+" ("+k.where+")")
-		} else {
+		switch {
+		case k.show && k.where == field:
+			tried = append(tried, quoteCode(k.code))
+		case k.show:
+			tried = append(tried, quoteCode(k.code)+" ("+k.where+")")
+		default:
 			tried = append(tried, "the value of "+k.where)
 		}
 	}
