@@ -45,6 +45,9 @@ test-unit: ## fast tests only: no servers needed (the rest skip)
 
 fuzz: ## run each decoder fuzz target for a while
 	$(GO) test ./ingest/event -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+	$(GO) test ./ingest/hl7v2 -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(GO) test ./ingest/fhir -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+	$(GO) test ./ingest/mapping -run '^$$' -fuzz FuzzMap -fuzztime 60s
 
 bench: services-up cluster-up build ## performance figures as `name value unit` lines (ingest, KPI refresh and scrape, cluster ingest)
 	deploy/local/bench.sh
