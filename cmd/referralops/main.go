@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"rules":      rulesCommand,
 	"dashboards": dashboardsCommand,
 	"convert":    convertCommand,
+	"mllp":       mllpCommand,
 }
 
 func main() {
