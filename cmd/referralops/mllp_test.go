@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/referralops/referralops/internal/testenv"
+)
+
+// TestMLLPCommand: the real binary receives a message over a real socket,
+// stores it in the real Kafka, answers AA, counts it on /metrics, and stops
+// cleanly on SIGTERM.
+func TestMLLPCommand(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	topic := testenv.UniqueName("hl7v2-")
+	if err := testenv.CreateTopics(context.Background(), brokers, topic); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{topic}})
+	})
+	addr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	p := testenv.Start(t, nil, "mllp", "--listen", addr, "--http-listen", httpAddr,
+		"--kafka-brokers", strings.Join(brokers, ","), "--topic-hl7v2", topic)
+	testenv.WaitReady(t, p, "http://"+httpAddr, "MLLP receiver")
+
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msg := "MSH|^~\\&|REFAPP|MG-014|REFOPS|GENHOSP|20260302140500||REF^I12^REF_I12|CMD-1|P|2.5.1\rRF1|P|R|CARD||O|RF-1\r"
+	if _, err := conn.Write([]byte("\x0b" + msg + "\x1c\r")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ack, err := bufio.NewReader(conn).ReadString('\x1c')
+	if err != nil {
+		t.Fatalf("no ACK: %v\n%s", err, p.Output())
+	}
+	if !strings.Contains(ack, "\rMSA|AA|CMD-1") || !strings.Contains(ack, "|ACK^I12^ACK|") {
+		t.Errorf("ACK %q", ack)
+	}
+	m := testenv.Scrape(t, "http://"+httpAddr+"/metrics")
+	if got := m.Value(t, "referralops_mllp_messages_total", "ack", "AA"); got != 1 {
+		t.Errorf("AA counter %v", got)
+	}
+	if code := p.Stop(30 * time.Second); code != exitOK {
+		t.Errorf("exit %d after SIGTERM:\n%s", code, p.Output())
+	}
+	if out := p.Output(); strings.Contains(out, "MRN") || strings.Contains(out, "RF-1") {
+		t.Errorf("the log holds message content:\n%s", out)
+	}
+}
