@@ -203,6 +203,9 @@ func TestAAAfterKafka(t *testing.T) {
 	if err := r.srv.Ready(); err != nil {
 		t.Errorf("not ready: %v", err)
 	}
+	if problems, err := testutil.GatherAndLint(r.reg); err != nil || len(problems) > 0 {
+		t.Errorf("metric lint: %v %v", problems, err)
+	}
 }
 
 // TestAEWhenKafkaFails: a broker that does not answer gets AE (resend), not
