@@ -51,6 +51,11 @@ type Terminology struct {
 type Links struct {
 	Scheduling []string `yaml:"scheduling"` // SIU
 	Note       []string `yaml:"note"`       // MDM, ORU
+	// Visit and VisitAppointment link an ADT^A04 (registration) or A03
+	// (discharge) to a referral and its appointment; without both the ADT
+	// is not referral work.
+	Visit            []string `yaml:"visit"`
+	VisitAppointment []string `yaml:"visit_appointment"`
 }
 
 // LoadConfig reads a site.yaml; unknown keys are an error.
@@ -109,7 +114,7 @@ func (c Config) Validate() error {
 	for _, l := range []struct {
 		name  string
 		paths []string
-	}{{"scheduling", c.Links.Scheduling}, {"note", c.Links.Note}} {
+	}{{"scheduling", c.Links.Scheduling}, {"note", c.Links.Note}, {"visit", c.Links.Visit}, {"visit_appointment", c.Links.VisitAppointment}} {
 		for _, p := range l.paths {
 			if _, err := hl7v2.ParsePath(p); err != nil {
 				errs = append(errs, fmt.Errorf("links.%s: %w", l.name, err))

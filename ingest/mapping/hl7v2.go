@@ -84,6 +84,8 @@ func (m *Mapper) HL7v2(b []byte) Outcome {
 		return v.referralEvent(s.event, "ORC")
 	case "MDM^T02", "ORU^R01":
 		return v.note()
+	case "ADT^A04", "ADT^A03":
+		return v.visit(trigger)
 	}
 	if code == "SIU" {
 		return v.scheduling(trigger)
@@ -452,6 +454,27 @@ func (v *v2msg) note() Outcome {
 	}
 	ev := v.base(event.ConsultNoteSent, sub, t)
 	ev.Data.Channel, ev.Data.Recipient = "hl7", "referrer"
+	return finish([]event.Event{ev})
+}
+
+// visit maps ADT^A04 (the patient registered for the visit) and A03 (the
+// visit ended) of a visit linked to a referral's appointment onto
+// appointment.completed; an ADT for an unrelated visit is skipped.
+func (v *v2msg) visit(trigger string) Outcome {
+	sub, appt := v.linked(v.m.link.visit), v.linked(v.m.link.visitAppointment)
+	if sub == "" || appt == "" {
+		return skip(SkipNoReferralLink)
+	}
+	at := "PV1-44.1" // admit date/time
+	if trigger == "A03" {
+		at = "PV1-45.1" // discharge date/time
+	}
+	t, err := v.when(at)
+	if err != nil {
+		return dead(err)
+	}
+	ev := v.base(event.AppointmentCompleted, sub, t)
+	ev.Data.AppointmentID = appt
 	return finish([]event.Event{ev})
 }
 

@@ -45,7 +45,7 @@ type Mapper struct {
 	cfg  Config
 	loc  *time.Location
 	key  []byte
-	link struct{ scheduling, note []hl7v2.Path }
+	link struct{ scheduling, note, visit, visitAppointment []hl7v2.Path }
 }
 
 // New returns a Mapper for a valid cfg and the patient token key.
@@ -60,6 +60,8 @@ func New(cfg Config, key []byte) (*Mapper, error) {
 	m := &Mapper{cfg: cfg, loc: loc, key: key}
 	m.link.scheduling = mustPaths(cfg.Links.Scheduling)
 	m.link.note = mustPaths(cfg.Links.Note)
+	m.link.visit = mustPaths(cfg.Links.Visit)
+	m.link.visitAppointment = mustPaths(cfg.Links.VisitAppointment)
 	return m, nil
 }
 
