@@ -452,3 +452,18 @@ func TestReadFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestListenConflict: a port in use fails at Listen, and Run reports it.
+func TestListenConflict(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := DefaultConfig()
+	cfg.Listen = l.Addr().String()
+	s := New(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "listen "+cfg.Listen) {
+		t.Errorf("Run on a used port: %v", err)
+	}
+}
