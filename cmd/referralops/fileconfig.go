@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/referralops/referralops/ingest"
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/ingest/mllp"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/metrics"
@@ -19,6 +20,7 @@ type fileConfig struct {
 	Ingest     *ingest.Config     `yaml:"ingest"`
 	KPI        *kpi.Config        `yaml:"kpi"`
 	Export     *metrics.Config    `yaml:"export"`
+	MLLP       *mllp.Config       `yaml:"mllp"`
 }
 
 func newFileConfig() *fileConfig {
@@ -28,6 +30,7 @@ func newFileConfig() *fileConfig {
 	ic := ingest.DefaultConfig()
 	kp := kpi.DefaultConfig()
 	xc := metrics.DefaultConfig()
+	mc := mllp.DefaultConfig()
 	return &fileConfig{
 		Log:        &logConfig{Format: "auto", Level: "info"},
 		ClickHouse: &ch,
@@ -36,5 +39,6 @@ func newFileConfig() *fileConfig {
 		Ingest:     &ic,
 		KPI:        &kp,
 		Export:     &xc,
+		MLLP:       &mc,
 	}
 }

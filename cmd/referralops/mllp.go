@@ -20,11 +20,10 @@ var mllpCommand = command{
 	summary: "receive HL7 v2 over MLLP into Kafka, ACK AA only after Kafka acknowledged (mllp --listen :2575)",
 	setup: func(fs *flag.FlagSet, file *fileConfig) (func() error, func(context.Context, *slog.Logger) error) {
 		file.Kafka.RegisterFlags(fs)
-		cfg := mllp.DefaultConfig()
-		cfg.RegisterFlags(fs)
-		validate := func() error { return errors.Join(file.Kafka.Validate(), cfg.Validate()) }
+		file.MLLP.RegisterFlags(fs)
+		validate := func() error { return errors.Join(file.Kafka.Validate(), file.MLLP.Validate()) }
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
-			return runMLLP(ctx, logger, *file.Kafka, cfg)
+			return runMLLP(ctx, logger, *file.Kafka, *file.MLLP)
 		}
 	},
 }

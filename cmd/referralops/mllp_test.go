@@ -4,17 +4,21 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/testenv"
 )
 
-// TestMLLPCommand: the real binary receives a message over a real socket,
-// stores it in the real Kafka, answers AA, counts it on /metrics, and stops
+// TestMLLPCommand: the real binary, configured by file and flags, receives a
+// message over a real socket, stores it in the real Kafka (the topic of the
+// file), answers AA, counts it on /metrics, and stops
 // cleanly on SIGTERM.
 func TestMLLPCommand(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
@@ -27,8 +31,13 @@ func TestMLLPCommand(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{topic}})
 	})
 	addr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	p := testenv.Start(t, nil, "mllp", "--listen", addr, "--http-listen", httpAddr,
-		"--kafka-brokers", strings.Join(brokers, ","), "--topic-hl7v2", topic)
+	// The topic comes from the config file's mllp section, the addresses from flags.
+	cfgFile := filepath.Join(t.TempDir(), "mllp.yaml")
+	if err := os.WriteFile(cfgFile, []byte("mllp:\n  topic_hl7v2: "+topic+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := testenv.Start(t, nil, "mllp", "--config", cfgFile, "--listen", addr, "--http-listen", httpAddr,
+		"--kafka-brokers", strings.Join(brokers, ","))
 	testenv.WaitReady(t, p, "http://"+httpAddr, "MLLP receiver")
 
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -47,6 +56,22 @@ func TestMLLPCommand(t *testing.T) {
 	}
 	if !strings.Contains(ack, "\rMSA|AA|CMD-1") || !strings.Contains(ack, "|ACK^I12^ACK|") {
 		t.Errorf("ACK %q", ack)
+	}
+	kc := broker.DefaultConfig()
+	kc.Brokers = brokers
+	var stored int64
+	testenv.Eventually(t, 30*time.Second, func() bool { // retry only metadata errors of a new topic
+		ends, err := broker.EndOffsets(context.Background(), kc, topic)
+		if err != nil {
+			return false
+		}
+		for _, off := range ends[topic] {
+			stored += off
+		}
+		return true
+	}, func() string { return "cannot read the end offsets of " + topic })
+	if stored != 1 {
+		t.Errorf("topic %s holds %d records, want 1", topic, stored)
 	}
 	m := testenv.Scrape(t, "http://"+httpAddr+"/metrics")
 	if got := m.Value(t, "referralops_mllp_messages_total", "ack", "AA"); got != 1 {
