@@ -76,7 +76,7 @@ func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := template.New(path).Option("missingkey=error").Funcs(Funcs()).Funcs(template.FuncMap{"asof": asOfSQL}).Parse(string(b))
+	t, err := template.New(path).Option("missingkey=error").Funcs(Funcs()).Funcs(template.FuncMap{"asof": asOfSQL, "referrerAttention": ReferrerAttentionSQL}).Parse(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

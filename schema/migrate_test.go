@@ -125,7 +125,8 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"kpi_referrers", "AggregatingMergeTree"}, {"kpi_referrers_mv", "MaterializedView"},
 				{"referral_facts", "AggregatingMergeTree"},
 				{"referral_facts_mv", "MaterializedView"}, {"schema_migrations", "ReplacingMergeTree"},
-				{"v_loops", "View"}, {"v_referrals", "View"}, {"v_referrer_scorecard", "View"}, {"v_unscheduled_worklist", "View"},
+				{"v_loops", "View"}, {"v_referrals", "View"}, {"v_referrer_attention", "View"}, {"v_referrer_scorecard", "View"},
+				{"v_unscheduled_worklist", "View"},
 			}
 			if !slices.EqualFunc(rows, wantTables, slices.Equal) {
 				t.Errorf("round %d: tables %q, want %q", round, rows, wantTables)

@@ -6,7 +6,11 @@
 //
 // Evaluate(ctx, querier, db, asOf, windows) returns a Snapshot: per window the
 // totals and one Fields per service line (every line with a referral created
-// at or before T), plus the referrer activity (totals and by referrer type).
+// at or before T), plus the referrer activity and the referrer attention
+// levels (totals and by referrer type). Request.Worklist lists the referrers
+// of KPIS.md "Referrer attention" themselves as of T, most urgent first: the
+// as-of variant of the view v_referrer_attention, with the same SQL
+// (schema.ReferrerAttentionSQL) over the 365-day lookup.
 // Request.Evaluate does the same with extra breakdowns (location, referrer
 // type, referrer network, payer class, priority, or combinations such as
 // service line × location) and chosen histogram buckets: each breakdown is one

@@ -52,6 +52,7 @@ func (r Request) Evaluate(ctx context.Context, q clickhouse.Querier) (Snapshot, 
 		{"no_show", ev.noShow},
 		{"loop", ev.loop},
 		{"auth", ev.auth},
+		{"referrer_attention", ev.attention},
 	} {
 		g.Go(func() error {
 			if err := step.run(); err != nil {
@@ -81,6 +82,7 @@ type evaluation struct {
 	backlog map[string]Backlog           // by group key
 	lines   map[string]bool              // service lines with a referral created <= T
 	refs    ReferrerActivity
+	attn    ReferrerAttention
 }
 
 // query renders t with data, runs it, and checks every row has width columns.
@@ -89,13 +91,19 @@ func (e *evaluation) query(t *template.Template, data any, width int) ([][]strin
 	if err != nil {
 		return nil, err
 	}
+	return e.rawQuery(t.Name(), sql, width)
+}
+
+// rawQuery runs sql, named name in errors, and checks every row has width
+// columns.
+func (e *evaluation) rawQuery(name, sql string, width int) ([][]string, error) {
 	rows, err := e.q.Query(e.ctx, sql)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range rows {
 		if len(r) != width {
-			return nil, fmt.Errorf("%s: row has %d columns, want %d", t.Name(), len(r), width)
+			return nil, fmt.Errorf("%s: row has %d columns, want %d", name, len(r), width)
 		}
 	}
 	return rows, nil
@@ -293,6 +301,7 @@ func (e *evaluation) snapshot(r Request) Snapshot {
 	s := Snapshot{
 		AsOf:         time.Unix(e.data.TUnix, 0).UTC(),
 		Referrers:    e.refs,
+		Attention:    e.attn,
 		ServiceLines: slices.Sorted(maps.Keys(e.lines)),
 		Buckets:      slices.Clone(r.buckets()),
 	}

@@ -11,7 +11,9 @@ import (
 //
 //	{"as_of": "2026-03-31T00:00:00Z", "window": "30d",
 //	 "totals": {fields}, "by_service_line": {"cardiology": {fields}, ...},
-//	 "referrers": {"new": 0, "active": 0, "fading": 0, "inactive": 0}}
+//	 "referrers": {"new": 0, "active": 0, "fading": 0, "inactive": 0},
+//	 "referrer_attention": {"critical": 0, "high": 0, "medium": 0, "minor": 0,
+//	   "by_referrer_type": {"primary_care": {"critical": 0, ...}, ...}}}
 //
 // WriteJSON writes that object when the snapshot has one window and an array of
 // them, in window order, when it has several.
@@ -21,6 +23,7 @@ type jsonWindow struct {
 	Totals        jsonFields            `json:"totals"`
 	ByServiceLine map[string]jsonFields `json:"by_service_line"`
 	Referrers     jsonReferrers         `json:"referrers"`
+	Attention     jsonAttention         `json:"referrer_attention"`
 }
 
 type jsonFields struct {
@@ -59,6 +62,26 @@ type jsonReferrers struct {
 	Inactive int64 `json:"inactive"`
 }
 
+type jsonLevels struct {
+	Critical int64 `json:"critical"`
+	High     int64 `json:"high"`
+	Medium   int64 `json:"medium"`
+	Minor    int64 `json:"minor"`
+}
+
+type jsonAttention struct {
+	jsonLevels
+	ByReferrerType map[string]jsonLevels `json:"by_referrer_type"`
+}
+
+func toJSONAttention(a ReferrerAttention) jsonAttention {
+	j := jsonAttention{jsonLevels: jsonLevels(a.Totals), ByReferrerType: make(map[string]jsonLevels, len(a.ByType))}
+	for typ, l := range a.ByType {
+		j.ByReferrerType[typ] = jsonLevels(l)
+	}
+	return j
+}
+
 func toJSONFields(f Fields) jsonFields {
 	return jsonFields{
 		Referrals: f.Referrals, Scheduled: f.Scheduled, Completed: f.Completed, Leaked: f.Leaked,
@@ -82,6 +105,7 @@ func (s Snapshot) jsonWindows() []jsonWindow {
 			Totals:        toJSONFields(w.Totals),
 			ByServiceLine: make(map[string]jsonFields, len(w.ByServiceLine)),
 			Referrers:     jsonReferrers{New: r.New, Active: r.Active, Fading: r.Fading, Inactive: r.Inactive},
+			Attention:     toJSONAttention(s.Attention),
 		}
 		for line, f := range w.ByServiceLine {
 			jw.ByServiceLine[line] = toJSONFields(f)

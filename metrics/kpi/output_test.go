@@ -48,6 +48,13 @@ func sample() kpi.Snapshot {
 				"specialist":   {New: 1, Active: 10, Fading: 1, Inactive: 1},
 			},
 		},
+		Attention: kpi.ReferrerAttention{
+			Totals: kpi.AttentionLevels{Critical: 2, High: 5, Medium: 9, Minor: 44},
+			ByType: map[string]kpi.AttentionLevels{
+				"primary_care": {Critical: 2, High: 4, Medium: 7, Minor: 34},
+				"specialist":   {High: 1, Medium: 2, Minor: 10},
+			},
+		},
 	}
 }
 
@@ -100,7 +107,7 @@ func TestWriteJSON(t *testing.T) {
 		t.Fatalf("one window: want an object, got %s", buf.Bytes())
 	}
 	keys := func(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
-	if got := strings.Join(keys(obj), ","); got != "as_of,by_service_line,referrers,totals,window" {
+	if got := strings.Join(keys(obj), ","); got != "as_of,by_service_line,referrer_attention,referrers,totals,window" {
 		t.Errorf("window object keys %s", got)
 	}
 	fields := "appointments_kept_or_missed,auth_decisions,auth_denied,backlog,completed,incomplete,internal_leaked," +
@@ -115,6 +122,13 @@ func TestWriteJSON(t *testing.T) {
 	}
 	if got := strings.Join(keys(ortho["backlog"].(map[string]any)), ","); got != "0-2d,15-30d,3-7d,31d+,8-14d" {
 		t.Errorf("backlog keys %s", got)
+	}
+	attention := obj["referrer_attention"].(map[string]any)
+	if got := strings.Join(keys(attention), ","); got != "by_referrer_type,critical,high,medium,minor" {
+		t.Errorf("referrer_attention keys %s", got)
+	}
+	if got := strings.Join(keys(attention["by_referrer_type"].(map[string]any)["specialist"].(map[string]any)), ","); got != "critical,high,medium,minor" {
+		t.Errorf("referrer_attention by_referrer_type keys %s", got)
 	}
 }
 

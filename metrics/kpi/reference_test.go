@@ -26,7 +26,9 @@ import (
 //   - loop_closed_at counts notes at or before T (as everything);
 //   - a referrer's type is that of its latest referral created in (T−365d, T]
 //     (ties: the greater referral id); referrers with no referral there have no
-//     state.
+//     state (nor attention level); its organization likewise;
+//   - a referrer's main service line is the one with most of its referrals in
+//     (T−365d, T] (ties: the first by name).
 
 const (
 	daySeconds      = 86400
@@ -49,6 +51,7 @@ type refReferral struct {
 	hasCreated                                       bool
 	created                                          int64
 	line, referrer, referrerType, referrerNetwork    string
+	referrerOrg                                      string
 	leaked, booked, completed, closed, infoRequested bool
 	firstBooked, firstCompleted                      int64
 	hasAccess                                        bool
@@ -134,6 +137,7 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 			r.hasCreated, r.created = true, first.at
 			r.line, r.referrer = first.d.ServiceLine, first.d.ReferrerID
 			r.referrerType, r.referrerNetwork = first.d.ReferrerType, first.d.ReferrerNetwork
+			r.referrerOrg = first.d.ReferrerOrgID
 		}
 		r.leaked = leakedEvent || dest != nil && dest.d.DestinationNetwork == "out"
 		for _, aevs := range appts {
@@ -363,5 +367,6 @@ func referenceKPIs(events []event.Event, asOf time.Time, window time.Duration, w
 		"referrers": map[string]any{
 			"new": states["new"], "active": states["active"], "fading": states["fading"], "inactive": states["inactive"],
 		},
+		"referrer_attention": referenceAttentionJSON(referenceAttention(facts, T)),
 	}
 }

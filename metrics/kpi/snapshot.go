@@ -15,6 +15,8 @@ type Snapshot struct {
 	Windows []WindowSnapshot
 	// Referrers is the referrer activity (fixed 90- and 365-day lookbacks).
 	Referrers ReferrerActivity
+	// Attention is the referrer attention (fixed 90- and 365-day lookbacks).
+	Attention ReferrerAttention
 	// ServiceLines is every service line with at least one referral created at
 	// or before T, sorted; each has an entry in every window's ByServiceLine.
 	ServiceLines []string

@@ -28,6 +28,7 @@ var (
 	keyRowsSQL       = mustParse("key_rows.sql")
 	referralDimsSQL  = mustParse("referral_dims.sql")
 	serviceLinesSQL  = mustParse("service_lines.sql")
+	attentionSQL     = mustParse("attention.sql")
 )
 
 // funcs are the storage contract's (schema.Funcs: kpi_index kinds, status

@@ -14,7 +14,7 @@ import (
 // WriteTable prints the snapshot for people: per window, one row per service
 // line (largest cohort first) and the totals, ratios as percentages of their
 // denominators and times in days; then the backlog by age and the referrer
-// activity by referrer type.
+// activity and the referrer attention levels by referrer type.
 func WriteTable(w io.Writer, s Snapshot) error {
 	asOf := s.AsOf.UTC().Format(time.RFC3339)
 	var out strings.Builder
@@ -66,6 +66,21 @@ func WriteTable(w io.Writer, s Snapshot) error {
 		states(typ, s.Referrers.ByType[typ])
 	}
 	states("total", s.Referrers.Totals)
+	t.write(&out)
+	out.WriteString("\n")
+	fmt.Fprintf(&out, "Referrer attention as of %s: referrers by level (the worklist: view v_referrer_attention)\n\n", asOf)
+	t = table{append([]string{"referrer type"}, Levels...)}
+	levels := func(name string, l AttentionLevels) {
+		r := []string{name}
+		for _, n := range l.Counts() {
+			r = append(r, strconv.FormatInt(n, 10))
+		}
+		t = append(t, r)
+	}
+	for _, typ := range slices.Sorted(maps.Keys(s.Attention.ByType)) {
+		levels(typ, s.Attention.ByType[typ])
+	}
+	levels("total", s.Attention.Totals)
 	t.write(&out)
 	_, err := io.WriteString(w, out.String())
 	return err

@@ -527,3 +527,56 @@ WHERE first_completed_at IS NOT NULL;
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 6, 'loop_views', now();
 
+-- 0007_referrer_attention
+CREATE VIEW IF NOT EXISTS referralops.v_referrer_attention ON CLUSTER c1 AS
+SELECT referrer_id, referrer_org_id, referrer_type, service_line, n, base, `drop`, days_since_last,
+       leak_share, open_loops, level
+FROM
+(
+    SELECT
+        referrer AS referrer_id,
+        argMax(sl_org, tuple(sl_last, sl_last_rid)) AS referrer_org_id,
+        argMax(sl_type, tuple(sl_last, sl_last_rid)) AS referrer_type,
+        argMin(sl, tuple(-toInt64(sl_count), sl)) AS service_line,
+        sum(sl_n) AS n,
+        sum(sl_c) AS c,
+        c * 90 / 275 AS base,
+        if(c > 0, 1 - n / base, 0) AS `drop`,
+        intDiv(toInt64(toUnixTimestamp(now())) - max(sl_last), 86400) AS days_since_last,
+        sum(sl_leaked) AS leaked_n,
+        sum(sl_count) AS all_n,
+        leaked_n / all_n AS leak_share,
+        sum(sl_open) AS open_loops,
+        multiIf(
+            90 * c >= 550 AND (110 * n <= 9 * c OR days_since_last >= 60), 'critical',
+            90 * c >= 275 AND (55 * n <= 9 * c OR 2 * leaked_n >= all_n), 'high',
+            (c > 0 AND 110 * n <= 27 * c) OR open_loops >= 3, 'medium',
+            'minor') AS level,
+        indexOf(['critical', 'high', 'medium', 'minor'], level) AS level_rank
+    FROM
+    (
+        SELECT
+            referrer,
+            sl,
+            count() AS sl_count,
+            countIf(created > toInt64(toUnixTimestamp(now())) - 90 * 86400) AS sl_n,
+            countIf(created <= toInt64(toUnixTimestamp(now())) - 90 * 86400) AS sl_c,
+            max(created) AS sl_last,
+            argMax(rid, tuple(created, rid)) AS sl_last_rid,
+            argMax(rorg, tuple(created, rid)) AS sl_org,
+            argMax(rtype, tuple(created, rid)) AS sl_type,
+            sum(leaked) AS sl_leaked,
+            countIf(completed > 0 AND completed <= toInt64(toUnixTimestamp(now())) - 1209600 AND loop_closed = 0) AS sl_open
+        FROM
+        (
+            SELECT referral_id AS rid, toInt64(toUnixTimestamp(assumeNotNull(created_at))) AS created, referrer_id AS referrer, CAST(referrer_org_id AS String) AS rorg, CAST(referrer_type AS String) AS rtype, CAST(service_line AS String) AS sl, leaked, toInt64(ifNull(toUnixTimestamp(first_completed_at), 0)) AS completed, toUInt8(loop_closed_at IS NOT NULL) AS loop_closed FROM referralops.v_referrals WHERE created_at IS NOT NULL
+        )
+        WHERE created > toInt64(toUnixTimestamp(now())) - 365 * 86400 AND created <= toInt64(toUnixTimestamp(now()))
+        GROUP BY referrer, sl
+    )
+    GROUP BY referrer
+)
+ORDER BY level_rank, base DESC, referrer_id;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 7, 'referrer_attention', now();
+

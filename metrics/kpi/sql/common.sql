@@ -73,6 +73,8 @@ SELECT
     argMinIfMerge(dim_referrer_network) AS rnet,
     argMinIfMerge(dim_payer_class) AS payer,
     argMinIfMerge(dim_priority) AS prio,
+    argMinIfMerge(dim_referrer_id) AS referrer,
+    argMinIfMerge(dim_referrer_org_id) AS rorg,
     {{template "destination" .}} AS dest,
     minIfMerge(leaked_at) AS m_leaked,
     minIfMerge(first_booked_at) AS m_booked,
