@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"dashboards": dashboardsCommand,
 	"convert":    convertCommand,
 	"mllp":       mllpCommand,
+	"report":     reportCommand,
 }
 
 func main() {
