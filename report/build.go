@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -82,10 +81,12 @@ func (r Report) Previous() kpi.Snapshot { return r.Points[len(r.Points)-2] }
 
 const week = 7 * 24 * time.Hour
 
+// Progress is told of each step of Build as it ends: step of steps, and what.
+type Progress func(step, steps int, what string)
+
 // Build evaluates the report: one KPI replay per week (T − k·7 d, oldest
-// first), the worklist and the freshness, writing a progress line per step to
-// progress.
-func Build(ctx context.Context, q clickhouse.Querier, o Options, progress io.Writer) (Report, error) {
+// first), the worklist and the freshness, telling progress of each step.
+func Build(ctx context.Context, q clickhouse.Querier, o Options, progress Progress) (Report, error) {
 	if err := o.Validate(); err != nil {
 		return Report{}, fmt.Errorf("report: %w", err)
 	}
@@ -95,7 +96,7 @@ func Build(ctx context.Context, q clickhouse.Querier, o Options, progress io.Wri
 	step := 0
 	say := func(what string) {
 		step++
-		fmt.Fprintf(progress, "report %s: [%d/%d] %s\n", asOf.Format(time.RFC3339), step, steps, what)
+		progress(step, steps, what)
 	}
 	for k := o.Weeks - 1; k >= 0; k-- {
 		t := asOf.Add(-time.Duration(k) * week)

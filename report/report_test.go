@@ -96,15 +96,17 @@ func TestReportRendered(t *testing.T) {
 	db := e.Migrated(t)
 	e.Load(t, db, events)
 
-	var progress bytes.Buffer
+	var progress []string
 	opts := report.Options{DB: db, AsOf: T, Weeks: report.DefaultWeeks, Window: report.DefaultWindow,
 		Targets: metrics.DefaultTargets(), WorklistSize: report.DefaultWorklistSize}
-	r, err := report.Build(context.Background(), e, opts, &progress)
+	r, err := report.Build(context.Background(), e, opts, func(step, steps int, what string) {
+		progress = append(progress, fmt.Sprintf("%d/%d %s", step, steps, what))
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Count(progress.String(), "\n"); got != report.DefaultWeeks+2 {
-		t.Errorf("%d progress lines, want %d:\n%s", got, report.DefaultWeeks+2, progress.String())
+	if len(progress) != report.DefaultWeeks+2 || progress[len(progress)-1] != "15/15 data freshness" {
+		t.Errorf("progress %q, want %d steps", progress, report.DefaultWeeks+2)
 	}
 	s, err := kpi.Evaluate(context.Background(), e, db, T, []kpi.Window{report.DefaultWindow})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -104,7 +103,11 @@ func writeReport(ctx context.Context, logger *slog.Logger, chc clickhouse.Config
 		return err
 	}
 	defer conn.Close()
-	r, err := report.Build(ctx, clickhouse.Native{Conn: conn}, opts, os.Stderr)
+	// progress on stderr, through the logger: the 13 replays take a while
+	progress := func(step, steps int, what string) {
+		logger.Info("report progress", "as_of", opts.AsOf, "step", fmt.Sprintf("%d/%d", step, steps), "done", what)
+	}
+	r, err := report.Build(ctx, clickhouse.Native{Conn: conn}, opts, progress)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,9 @@
 # Prometheus and Alertmanager (prometheus.sh) are installed, not started: the
 # tests start their own on free ports; `prometheus.sh up` starts the local pair.
 #
-#   up      install prometheus/promtool/alertmanager if missing, then clickhouse,
-#           then kafka; stops at the first failure (non-zero exit).
+#   up      install prometheus/promtool/alertmanager if missing, and the report
+#           tests' renderers (Debian chromium, poppler-utils) if missing, then
+#           clickhouse, then kafka; stops at the first failure (non-zero exit).
 #   down    Prometheus and Alertmanager if prometheus.sh started them, kafka,
 #           clickhouse; stops whatever is running, exit non-zero only if
 #           stopping one of them failed.
@@ -23,7 +24,21 @@ usage() {
 	exit 2
 }
 
+# install_report_tools: headless Chromium renders the report's HTML and poppler
+# (pdftoppm, pdftotext) its PDF in the report tests (package report); the
+# report itself needs neither.
+install_report_tools() {
+	command -v chromium >/dev/null && command -v pdftoppm >/dev/null && command -v pdftotext >/dev/null && return 0
+	local sudo=""
+	((EUID == 0)) || sudo="sudo"
+	$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium poppler-utils
+}
+
 cmd_up() {
+	install_report_tools || {
+		echo "services.sh: ERROR: installing chromium and poppler-utils failed (see above)" >&2
+		exit 1
+	}
 	"$here/prometheus.sh" install || {
 		echo "services.sh: ERROR: installing prometheus and alertmanager failed (see above)" >&2
 		exit 1
