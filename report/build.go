@@ -62,7 +62,8 @@ type Report struct {
 	Window  kpi.Window
 	Targets metrics.Targets
 	// Points are the weekly snapshots, oldest first; the last is as of AsOf
-	// (with the referrer type breakdown), the one before as of AsOf − 7 d.
+	// (with the referrer type breakdown and the attention levels), the one
+	// before as of AsOf − 7 d.
 	Points []kpi.Snapshot
 	// Worklist is the top of the liaison worklist as of AsOf.
 	Worklist []kpi.AttentionRow
@@ -103,6 +104,7 @@ func Build(ctx context.Context, q clickhouse.Querier, o Options, progress Progre
 		req := kpi.Request{DB: o.DB, AsOf: t, Windows: []kpi.Window{o.Window}}
 		if k == 0 {
 			req.Breakdowns = []kpi.Breakdown{{kpi.ReferrerType}}
+			req.Attention = true
 		}
 		start := time.Now()
 		s, err := req.Evaluate(ctx, q)

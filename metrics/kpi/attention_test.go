@@ -191,6 +191,14 @@ func TestReferrerAttention(t *testing.T) {
 			}
 			compareJSON(t, "referrer_attention as of "+what, snapshotJSON(t, s).(map[string]any)["referrer_attention"], referenceAttentionJSON(want[T]))
 		}
+		// not asked for (the exporter's refresh), not evaluated
+		s, err := kpi.Request{DB: db, AsOf: now}.Evaluate(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Attention.Totals != (kpi.AttentionLevels{}) || len(s.Attention.ByType) != 0 {
+			t.Errorf("attention evaluated without Request.Attention: %+v", s.Attention)
+		}
 
 		rows, err := e.Query(ctx, "SELECT referrer_id, referrer_org_id, referrer_type, service_line, n, base, `drop`, "+
 			"days_since_last, leak_share, open_loops, level FROM "+db+".v_referrer_attention")

@@ -17,9 +17,10 @@ import (
 )
 
 // Evaluate computes the snapshot as of asOf for the windows (nil: the default
-// windows), with the totals and the per-service-line groups.
+// windows), with the totals, the per-service-line groups and the referrer
+// attention: everything `referralops kpi` prints.
 func Evaluate(ctx context.Context, q clickhouse.Querier, db string, asOf time.Time, windows []Window) (Snapshot, error) {
-	return Request{DB: db, AsOf: asOf, Windows: windows}.Evaluate(ctx, q)
+	return Request{DB: db, AsOf: asOf, Windows: windows, Attention: true}.Evaluate(ctx, q)
 }
 
 // Evaluate runs the KPI queries (a fixed handful, whatever the windows) and
@@ -42,18 +43,22 @@ func (r Request) Evaluate(ctx context.Context, q clickhouse.Querier) (Snapshot, 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.parallelism())
 	ev.ctx = gctx
-	for _, step := range []struct {
+	type step struct {
 		name string
 		run  func() error
-	}{
+	}
+	steps := []step{
 		{"backlog", ev.backlogs},
 		{"referrers", ev.referrers},
 		{"cohort", ev.cohort},
 		{"no_show", ev.noShow},
 		{"loop", ev.loop},
 		{"auth", ev.auth},
-		{"referrer_attention", ev.attention},
-	} {
+	}
+	if r.Attention {
+		steps = append(steps, step{"referrer_attention", ev.attention})
+	}
+	for _, step := range steps {
 		g.Go(func() error {
 			if err := step.run(); err != nil {
 				return fail(step.name, err)

@@ -85,7 +85,7 @@ func TestGeneratedAgainstReference(t *testing.T) {
 		}
 		compareJSON(t, "referralops kpi (server) vs reference as of "+stamp, decodeJSON(t, out), want[asOf])
 
-		req := kpi.Request{DB: chdbDB, AsOf: asOf, Breakdowns: all}
+		req := kpi.Request{DB: chdbDB, AsOf: asOf, Breakdowns: all, Attention: true}
 		fromChDB, err := req.Evaluate(context.Background(), chdb)
 		if err != nil {
 			t.Fatal(err)

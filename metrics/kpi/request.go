@@ -48,6 +48,11 @@ type Request struct {
 	Buckets []time.Duration
 	// Parallelism is how many queries run at once; 0 means DefaultParallelism.
 	Parallelism int
+	// Attention also evaluates the referrer attention levels
+	// (Snapshot.Attention). Off, they stay zero: they read the facts of every
+	// referral of the 365 days, as much time as the rest of a refresh together,
+	// which a caller that does not show them need not spend.
+	Attention bool
 }
 
 // DefaultParallelism runs two KPI queries at once: part of each query runs on
