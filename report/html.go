@@ -25,9 +25,9 @@ body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; color: #
 h1 { font-size: 22px; margin: 0 0 4px; }
 h2 { font-size: 17px; margin: 26px 0 8px; padding-bottom: 3px; border-bottom: 2px solid #4e79a7; break-after: avoid; }
 .sub { color: #55606e; margin: 0 0 8px; }
-table { border-collapse: collapse; width: 100%; margin: 8px 0 10px; font-size: 12px; break-inside: avoid; }
-th, td { padding: 3px 6px; border-bottom: 1px solid #d9dee5; white-space: nowrap; }
-th { background: #eef2f7; font-weight: 600; }
+table { border-collapse: collapse; width: 100%; margin: 8px 0 10px; font-size: 11.5px; break-inside: avoid; }
+th, td { padding: 3px 5px; border-bottom: 1px solid #d9dee5; white-space: nowrap; }
+th { background: #eef2f7; font-weight: 600; white-space: normal; vertical-align: bottom; }
 .l { text-align: left; }
 .r { text-align: right; font-variant-numeric: tabular-nums; }
 td.good { color: #1b7a3a; font-weight: 600; }

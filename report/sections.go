@@ -331,7 +331,7 @@ func (r Report) loopSection() section {
 }
 
 func (r Report) worklistSection() section {
-	t := &table{Header: []string{"#", "Level", "Referrer", "Organization", "Type", "Main service line", "n (90 d)", "Base", "Drop", "Days since last", "Leak share", "Open loops"}, Aligns: "rlllllrrrrrr"}
+	t := &table{Header: []string{"#", "Level", "Referrer", "Organization", "Type", "Main service line", "n", "Base", "Drop", "Days since last", "Leak share", "Open loops"}, Aligns: "rlllllrrrrrr"}
 	for i, w := range r.Worklist {
 		tone := ""
 		if w.Level == "critical" || w.Level == "high" {
