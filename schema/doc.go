@@ -19,7 +19,10 @@
 // in contract.go: the kpi_index kinds (IndexKind), the appointment status
 // ranks (StatusRank) and the closed-loop time (LoopClosedWithin), rendered by
 // name into every SQL template that uses them (Funcs). The closed-loop rule
-// itself is written once in SQL, sql/analyst_views.sql, for the views.
+// itself is written once in SQL, sql/analyst_views.sql, for the views; so is
+// KPIS.md's referrer attention, sql/referrer_attention.sql, which the view
+// v_referrer_attention (migrations/0007) renders as of now and package
+// metrics/kpi as of any T (ReferrerAttentionSQL).
 //
 // The migrations run unchanged on the ClickHouse 18.16 server Debian ships and
 // on current releases; version-specific DDL (LowCardinality, TTL) switches on
