@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -28,10 +30,13 @@ const (
 )
 
 // command is one subcommand. setup registers its flags and returns the function
-// that runs it once the configuration is loaded and valid.
+// that runs it once the configuration is loaded and valid. A command with
+// actions instead (`referralops dlq list`) is a group of commands named by
+// their first argument.
 type command struct {
 	summary string
 	setup   func(fs *flag.FlagSet, file *fileConfig) (validate func() error, run func(ctx context.Context, logger *slog.Logger) error)
+	actions map[string]command
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -48,6 +53,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "referralops: unknown command %q\n\n", name)
 		usage(stderr)
 		return exitBadConfig
+	}
+	if cmd.actions != nil {
+		if len(args) < 2 || cmd.actions[args[1]].setup == nil {
+			actionUsage(stderr, name, cmd)
+			if len(args) >= 2 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
+				return exitOK
+			}
+			return exitBadConfig
+		}
+		name, cmd, args = name+" "+args[1], cmd.actions[args[1]], args[1:]
 	}
 	fs := flag.NewFlagSet("referralops "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -91,6 +106,14 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'referralops <command> --help' for its flags.")
+}
+
+func actionUsage(w io.Writer, name string, cmd command) {
+	fmt.Fprintf(w, "Usage: referralops %s <action> [flags]\n\n%s\n\nActions:\n", name, cmd.summary)
+	for _, a := range slices.Sorted(maps.Keys(cmd.actions)) {
+		fmt.Fprintf(w, "  %-10s %s\n", a, cmd.actions[a].summary)
+	}
+	fmt.Fprintf(w, "\nRun 'referralops %s <action> --help' for its flags.\n", name)
 }
 
 func indent(err error) string {

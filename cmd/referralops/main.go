@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"convert":    convertCommand,
 	"mllp":       mllpCommand,
 	"report":     reportCommand,
+	"dlq":        dlqCommand,
 }
 
 func main() {
