@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -91,5 +92,9 @@ func NewPartitionReader(c Config, topic string, partition int) *kafka.Reader {
 		Partition: partition,
 		MinBytes:  1,
 		MaxBytes:  4 << 20, // several dead letters of up to 1 MB each
+		// Close waits for the fetch in flight, which waits this long for
+		// records past the end: a reader that stops at the end would
+		// otherwise take kafka-go's default 10 s per partition to close.
+		MaxWait: 250 * time.Millisecond,
 	})
 }
