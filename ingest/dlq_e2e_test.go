@@ -130,14 +130,16 @@ func TestDLQReplay(t *testing.T) {
 	var listed struct {
 		DeadLetters []dlq.Letter `json:"dead_letters"`
 		Summary     []struct {
-			Reason                                 string
-			DeadLetters, Replayable, NotReplayable int
+			Reason        string `json:"reason"`
+			DeadLetters   int    `json:"dead_letters"`
+			Replayable    int    `json:"replayable"`
+			NotReplayable int    `json:"not_replayable"`
 		} `json:"summary"`
 	}
 	if err := json.Unmarshal([]byte(out), &listed); err != nil {
 		t.Fatalf("dlq list --format json: %v\n%s", err, out)
 	}
-	if len(listed.DeadLetters) != len(sleep)+notReplayable || len(listed.Summary) != 1 || listed.Summary[0].Replayable != len(sleep) {
+	if len(listed.DeadLetters) != len(sleep)+notReplayable || len(listed.Summary) != 1 || listed.Summary[0].Replayable != len(sleep) || listed.Summary[0].NotReplayable != notReplayable {
 		t.Fatalf("dlq list --format json: %d dead letters, summary %+v; want %d, all invalid_field", len(listed.DeadLetters), listed.Summary, len(sleep)+notReplayable)
 	}
 	if out, _ := dlqRun(t, kc, 0, "list", "--reason", "bad_time"); strings.Contains(out, "reason=") {

@@ -95,9 +95,18 @@ func TestUnknownCommandExits2(t *testing.T) {
 }
 
 func TestEveryCommandHasHelp(t *testing.T) {
-	for name := range commands {
+	var names []string
+	for name, cmd := range commands {
+		if cmd.actions == nil {
+			names = append(names, name)
+		}
+		for action := range cmd.actions {
+			names = append(names, name+" "+action)
+		}
+	}
+	for _, name := range names {
 		var out bytes.Buffer
-		if code := run([]string{name, "--help"}, &out, &out); code != exitOK {
+		if code := run(append(strings.Fields(name), "--help"), &out, &out); code != exitOK {
 			t.Errorf("%s --help: exit %d", name, code)
 		}
 		if !strings.Contains(out.String(), "Usage: referralops "+name) || !strings.Contains(out.String(), "REFERRALOPS_") {

@@ -66,21 +66,47 @@ func readCLI(bin string) (*cli, error) {
 	if len(c.commands) < 5 {
 		return nil, fmt.Errorf("referralops help lists %d commands:\n%s", len(c.commands), out)
 	}
-	for name := range c.commands {
+	for _, name := range sortedKeys(c.commands) {
 		out, code := runCLI(bin, name, "--help")
 		if code != 0 {
 			return nil, fmt.Errorf("referralops %s --help: exit %d\n%s", name, code, out)
 		}
-		flags := map[string]bool{}
-		for _, m := range flagLine.FindAllStringSubmatch(out, -1) {
-			flags[m[1]] = m[2] == "" // flag.PrintDefaults shows no type for a bool
+		if _, actions, ok := strings.Cut(out, "\nActions:\n"); ok {
+			// A group of commands (`dlq list`): each action has its flags.
+			delete(c.commands, name)
+			for _, m := range commandLine.FindAllStringSubmatch(actions, -1) {
+				action := name + " " + m[1]
+				out, code := runCLI(bin, name, m[1], "--help")
+				if code != 0 {
+					return nil, fmt.Errorf("referralops %s --help: exit %d\n%s", action, code, out)
+				}
+				flags, err := helpFlags(action, out)
+				if err != nil {
+					return nil, err
+				}
+				c.commands[action] = flags
+			}
+			continue
 		}
-		if _, ok := flags[config.FileFlag]; !ok {
-			return nil, fmt.Errorf("referralops %s --help lists no --%s flag; cannot read its flags:\n%s", name, config.FileFlag, out)
+		flags, err := helpFlags(name, out)
+		if err != nil {
+			return nil, err
 		}
 		c.commands[name] = flags
 	}
 	return c, nil
+}
+
+// helpFlags reads the flags of a command's --help output.
+func helpFlags(name, out string) (map[string]bool, error) {
+	flags := map[string]bool{}
+	for _, m := range flagLine.FindAllStringSubmatch(out, -1) {
+		flags[m[1]] = m[2] == "" // flag.PrintDefaults shows no type for a bool
+	}
+	if _, ok := flags[config.FileFlag]; !ok {
+		return nil, fmt.Errorf("referralops %s --help lists no --%s flag; cannot read its flags:\n%s", name, config.FileFlag, out)
+	}
+	return flags, nil
 }
 
 // runCLI runs the binary with no REFERRALOPS_* variables of the test's
