@@ -182,9 +182,25 @@ func TestDLQReplay(t *testing.T) {
 	testenv.WaitCommitted(t, kc, group, 3*time.Minute)
 	checkStored(t, ch, valid)
 
-	// Bad flags exit 2; an unreachable dead-letter topic exits 1.
+	// Bad flags exit 2; a dead letter from a topic that is not an input, or
+	// a missing dead-letter topic, exit 1.
 	dlqRun(t, kc, 2, "replay", "--group", group)
 	dlqRun(t, kc, 2, "list", "--reason", "astrology")
+	dlqRun(t, kc, 2, "replay", "--reason", "bad_time", "--since", "2999-01-01T00:00:00Z")
+	w = broker.NewWriter(kc, kc.Topics.DeadLetters)
+	foreign := deadLetter([]byte(`{}`))
+	foreign.Headers[0].Value = []byte("bad_time")
+	foreign.Headers[2].Value = []byte("another-topic")
+	err = w.WriteMessages(ctx, foreign)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr := dlqRun(t, kc, 1, "replay", "--reason", "bad_time", "--group", group); !strings.Contains(stderr, `comes from topic \"another-topic\", not one of the input topics`) {
+		t.Fatalf("replay of a dead letter from another topic: stderr:\n%s", stderr)
+	}
 	missing := kc
 	missing.Topics.DeadLetters = testenv.UniqueName("missing-")
 	dlqRun(t, missing, 1, "list")

@@ -92,6 +92,11 @@ func (f *dlqFilter) validate(reasonRequired bool) error {
 		} else {
 			errs = append(errs, fmt.Errorf("since: %q is neither an RFC 3339 time nor a positive duration", f.since))
 		}
+		// A replay passes over the dead letters before --since for good: a
+		// time in the future would pass over every one.
+		if f.filter.Since.After(time.Now()) {
+			errs = append(errs, fmt.Errorf("since: %s is in the future", f.since))
+		}
 	}
 	return errors.Join(errs...)
 }
