@@ -1,9 +1,13 @@
 package ingest
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
 // Outcomes of a consumed record, the values of the outcome label.
@@ -12,8 +16,9 @@ const (
 	outcomeDeadLettered = "dead_lettered"
 )
 
-// ingestMetrics are the ingester's self-metrics. Labels are topics, partitions,
-// outcomes and dead-letter reasons only: never an id.
+// ingestMetrics are the ingester's self-metrics, built from their declaration
+// in package selfmetrics (names, help, types and labels), which the dashboards
+// and alert rules read too.
 type ingestMetrics struct {
 	records            *prometheus.CounterVec
 	deadLetters        *prometheus.CounterVec
@@ -30,62 +35,51 @@ type ingestMetrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *ingestMetrics {
-	const ns, sub = "referralops", "ingest"
 	m := &ingestMetrics{
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "records_total",
-			Help: "Kafka records consumed and settled, by topic and outcome (stored in ClickHouse or dead-lettered).",
-		}, []string{"topic", "outcome"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "dead_letters_total",
-			Help: "Invalid records written to the dead-letter topic, by reason.",
-		}, []string{"reason"}),
-		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: sub, Name: "batch_rows",
-			Help:    "Records per flushed batch.",
-			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
-		}),
-		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Subsystem: sub, Name: "flush_seconds",
-			Help:    "Time to settle a batch: ClickHouse insert, dead-letter write and offset commit, retries included.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
-		}),
-		clickhouseErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "clickhouse_errors_total",
-			Help: "Failed ClickHouse inserts and pings (each retry counts).",
-		}),
-		deadLetterErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "dead_letter_errors_total",
-			Help: "Failed writes to the dead-letter topic (each retry counts).",
-		}),
-		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "commit_errors_total",
-			Help: "Failed offset commits; their records are delivered again and deduplicated.",
-		}),
-		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "fetch_errors_total",
-			Help: "Failed Kafka fetches, by topic.",
-		}, []string{"topic"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "consumer_lag",
-			Help: "Records between the partition's high watermark and the group's committed offset, for partitions assigned to this ingester.",
-		}, []string{"topic", "partition"}),
-		lastCommit: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "last_commit_timestamp_seconds",
-			Help: "Unix time of the last successful offset commit.",
-		}),
-		assignedPartitions: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: ns, Subsystem: sub, Name: "assigned_partitions",
-			Help: "Partitions assigned to this ingester in the current generation.",
-		}),
-		rebalances: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Subsystem: sub, Name: "generations_total",
-			Help: "Consumer group generations joined (rebalances).",
-		}),
+		records:     prometheus.NewCounterVec(counterOpts(selfmetrics.IngestRecords), labels(selfmetrics.IngestRecords)),
+		deadLetters: prometheus.NewCounterVec(counterOpts(selfmetrics.IngestDeadLetters), labels(selfmetrics.IngestDeadLetters)),
+		batchRows:   prometheus.NewHistogram(histogramOpts(selfmetrics.IngestBatchRows, prometheus.ExponentialBuckets(1, 4, 10))),
+		flushSeconds: prometheus.NewHistogram(histogramOpts(selfmetrics.IngestFlushSeconds,
+			prometheus.ExponentialBuckets(0.005, 2, 14))),
+		clickhouseErrors:   prometheus.NewCounter(counterOpts(selfmetrics.IngestClickHouseErrors)),
+		deadLetterErrors:   prometheus.NewCounter(counterOpts(selfmetrics.IngestDeadLetterErrors)),
+		commitErrors:       prometheus.NewCounter(counterOpts(selfmetrics.IngestCommitErrors)),
+		fetchErrors:        prometheus.NewCounterVec(counterOpts(selfmetrics.IngestFetchErrors), labels(selfmetrics.IngestFetchErrors)),
+		lag:                prometheus.NewGaugeVec(gaugeOpts(selfmetrics.IngestConsumerLag), labels(selfmetrics.IngestConsumerLag)),
+		lastCommit:         prometheus.NewGauge(gaugeOpts(selfmetrics.IngestLastCommit)),
+		assignedPartitions: prometheus.NewGauge(gaugeOpts(selfmetrics.IngestAssignedPartitions)),
+		rebalances:         prometheus.NewCounter(counterOpts(selfmetrics.IngestGenerations)),
 	}
 	reg.MustRegister(m.records, m.deadLetters, m.batchRows, m.flushSeconds, m.clickhouseErrors,
 		m.deadLetterErrors, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.assignedPartitions, m.rebalances)
 	return m
+}
+
+// The option builders refuse a declaration of another type, so a metric
+// declared a gauge cannot be served as a counter.
+
+func counterOpts(m selfmetrics.Metric) prometheus.CounterOpts {
+	mustBe(m, selfmetrics.Counter)
+	return prometheus.CounterOpts{Name: m.Name, Help: m.Help}
+}
+
+func gaugeOpts(m selfmetrics.Metric) prometheus.GaugeOpts {
+	mustBe(m, selfmetrics.Gauge)
+	return prometheus.GaugeOpts{Name: m.Name, Help: m.Help}
+}
+
+func histogramOpts(m selfmetrics.Metric, buckets []float64) prometheus.HistogramOpts {
+	mustBe(m, selfmetrics.Histogram)
+	return prometheus.HistogramOpts{Name: m.Name, Help: m.Help, Buckets: buckets}
+}
+
+// labels are a declaration's labels; a copy, since the client keeps the slice.
+func labels(m selfmetrics.Metric) []string { return slices.Clone(m.Labels) }
+
+func mustBe(m selfmetrics.Metric, t selfmetrics.Type) {
+	if m.Type != t {
+		panic(fmt.Sprintf("ingest: %s is declared a %s, built as a %s", m.Name, m.Type, t))
+	}
 }
 
 func partitionLabel(p int) string { return strconv.Itoa(p) }

@@ -1,0 +1,78 @@
+// Package selfmetrics declares the ingester's own metrics as data, in the
+// style of metrics.Catalog: name, help, type and labels. Package ingest builds
+// its collectors from these values, and the dashboards and alert rules name
+// them, so a panel or rule learns an ingester metric's name without importing
+// package ingest (and with it kafka-go and the ClickHouse driver); a rename
+// changes both sides at once.
+//
+// It also defines Type, the metric type that metrics.Catalog uses too. It
+// imports only the standard library so that any package may depend on it.
+//
+// It does not register or serve anything: package ingest does. The KPI
+// exporter's own metrics are in metrics.Catalog, which the README's metrics
+// reference lists.
+package selfmetrics
+
+// Type is a metric's Prometheus type.
+type Type string
+
+// The metric types.
+const (
+	Gauge     Type = "gauge"
+	Counter   Type = "counter"
+	Histogram Type = "histogram"
+	Summary   Type = "summary"
+)
+
+// Metric is one metric family a component serves about itself.
+type Metric struct {
+	Name string
+	Help string
+	Type Type
+	// Labels in order; a histogram adds le.
+	Labels []string
+}
+
+// Label names of the ingester's metrics: topics, partitions, outcomes and
+// dead-letter reasons only, never an id.
+const (
+	LabelTopic     = "topic"
+	LabelPartition = "partition"
+	LabelOutcome   = "outcome"
+	LabelReason    = "reason"
+)
+
+// The ingester's metrics.
+var (
+	IngestRecords = Metric{Name: "referralops_ingest_records_total", Type: Counter, Labels: []string{LabelTopic, LabelOutcome},
+		Help: "Kafka records consumed and settled, by topic and outcome (stored in ClickHouse or dead-lettered)."}
+	IngestDeadLetters = Metric{Name: "referralops_ingest_dead_letters_total", Type: Counter, Labels: []string{LabelReason},
+		Help: "Invalid records written to the dead-letter topic, by reason."}
+	IngestBatchRows = Metric{Name: "referralops_ingest_batch_rows", Type: Histogram,
+		Help: "Records per flushed batch."}
+	IngestFlushSeconds = Metric{Name: "referralops_ingest_flush_seconds", Type: Histogram,
+		Help: "Time to settle a batch: ClickHouse insert, dead-letter write and offset commit, retries included."}
+	IngestClickHouseErrors = Metric{Name: "referralops_ingest_clickhouse_errors_total", Type: Counter,
+		Help: "Failed ClickHouse inserts and pings (each retry counts)."}
+	IngestDeadLetterErrors = Metric{Name: "referralops_ingest_dead_letter_errors_total", Type: Counter,
+		Help: "Failed writes to the dead-letter topic (each retry counts)."}
+	IngestCommitErrors = Metric{Name: "referralops_ingest_commit_errors_total", Type: Counter,
+		Help: "Failed offset commits; their records are delivered again and deduplicated."}
+	IngestFetchErrors = Metric{Name: "referralops_ingest_fetch_errors_total", Type: Counter, Labels: []string{LabelTopic},
+		Help: "Failed Kafka fetches, by topic."}
+	IngestConsumerLag = Metric{Name: "referralops_ingest_consumer_lag", Type: Gauge, Labels: []string{LabelTopic, LabelPartition},
+		Help: "Records between the partition's high watermark and the group's committed offset, for partitions assigned to this ingester."}
+	IngestLastCommit = Metric{Name: "referralops_ingest_last_commit_timestamp_seconds", Type: Gauge,
+		Help: "Unix time of the last successful offset commit."}
+	IngestAssignedPartitions = Metric{Name: "referralops_ingest_assigned_partitions", Type: Gauge,
+		Help: "Partitions assigned to this ingester in the current generation."}
+	IngestGenerations = Metric{Name: "referralops_ingest_generations_total", Type: Counter,
+		Help: "Consumer group generations joined (rebalances)."}
+)
+
+// Ingest is every metric the ingester registers, in registration order.
+var Ingest = []Metric{
+	IngestRecords, IngestDeadLetters, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors,
+	IngestDeadLetterErrors, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
+	IngestAssignedPartitions, IngestGenerations,
+}
