@@ -10,14 +10,15 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 
+	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
 )
 
 // histogramBuckets shows a duration histogram of the selected window as counts
 // per bucket (Grafana's heatmap format de-accumulates the cumulative buckets),
 // each bucket named by its upper bound in days.
-func (g *generator) histogramBuckets(s spec, family string) *bargauge.PanelBuilder {
-	b := g.barGaugePanel(s, promDS, promQuery("A", sum([]string{"le"}, g.sel(family).String()), "{{le}}", true).
+func (g *generator) histogramBuckets(s spec, f metrics.Family) *bargauge.PanelBuilder {
+	b := g.barGaugePanel(s, promDS, promQuery("A", metrics.SumBy([]string{"le"}, g.sel(f).String()), "{{le}}", true).
 		Format(prometheus.PromQueryFormatHeatmap))
 	bounds := kpi.DefaultBuckets()
 	for _, d := range bounds {
@@ -44,14 +45,14 @@ func dayCount(d time.Duration) string {
 // referrals get booked and seen, what waits unscheduled, and why.
 func (g *generator) access() *dashboard.DashboardBuilder {
 	t := g.targets
-	ttsHelp := g.help("referral_time_to_schedule_quantile_seconds")
-	ttaHelp := g.help("referral_time_to_appointment_quantile_seconds")
-	p90 := g.quantileDays("referral_time_to_appointment_quantile_seconds", "0.9")
+	ttsHelp := g.help(metrics.TimeToScheduleQuantileSeconds)
+	ttaHelp := g.help(metrics.TimeToAppointmentQuantileSeconds)
+	p90 := g.quantileDays(metrics.TimeToAppointmentQuantileSeconds, "0.9")
 	target := g.p90TargetDays(p90)
 	targetDesc := fmt.Sprintf("p90 targets: %s; %s days for every other service line.",
 		g.ownTargets(), days(t.DefaultTimeToAppointmentP90))
-	backlog := g.sel("referral_unscheduled_backlog_referrals").String()
-	backlogHelp := g.help("referral_unscheduled_backlog_referrals")
+	backlog := g.sel(metrics.UnscheduledBacklogReferrals).String()
+	backlogHelp := g.help(metrics.UnscheduledBacklogReferrals)
 	over7 := g.backlogOver7Days().String()
 
 	b := g.board(uidAccess, "Referral operations: access and scheduling",
@@ -60,14 +61,14 @@ func (g *generator) access() *dashboard.DashboardBuilder {
 
 	b.WithRow(g.row("Access across the selected service lines"))
 	b.WithPanel(g.statPanel(spec{title: "Time to schedule p50", unit: unitDays, w: 6, h: 4,
-		desc: "Median time from referral to first booking over the booked referrals of the selected service lines' cohorts in the selected window, interpolated from the histogram. " + daysNote + " " + g.help("referral_time_to_schedule_seconds")},
-		promDS, promQuery("A", g.histogramQuantileDays("referral_time_to_schedule_seconds", 0.5), "", true)))
+		desc: "Median time from referral to first booking over the booked referrals of the selected service lines' cohorts in the selected window, interpolated from the histogram. " + daysNote + " " + g.help(metrics.TimeToScheduleSeconds)},
+		promDS, promQuery("A", g.histogramQuantileDays(metrics.TimeToScheduleSeconds, 0.5), "", true)))
 	b.WithPanel(g.statPanel(spec{title: "Time to schedule p90", unit: unitDays, w: 6, h: 4,
-		desc: "90th percentile time from referral to first booking over the booked referrals of the selected service lines' cohorts in the selected window, interpolated from the histogram. " + daysNote + " " + g.help("referral_time_to_schedule_seconds")},
-		promDS, promQuery("A", g.histogramQuantileDays("referral_time_to_schedule_seconds", 0.9), "", true)))
+		desc: "90th percentile time from referral to first booking over the booked referrals of the selected service lines' cohorts in the selected window, interpolated from the histogram. " + daysNote + " " + g.help(metrics.TimeToScheduleSeconds)},
+		promDS, promQuery("A", g.histogramQuantileDays(metrics.TimeToScheduleSeconds, 0.9), "", true)))
 	b.WithPanel(g.statPanel(spec{title: "Time to appointment p90", unit: unitDays, w: 6, h: 4,
-		desc: "90th percentile time from referral to its earliest appointment slot not cancelled, over the selected service lines' cohorts in the selected window, interpolated from the histogram; targets are per service line (panels below). " + daysNote + " " + g.help("referral_time_to_appointment_seconds")},
-		promDS, promQuery("A", g.histogramQuantileDays("referral_time_to_appointment_seconds", 0.9), "", true)))
+		desc: "90th percentile time from referral to its earliest appointment slot not cancelled, over the selected service lines' cohorts in the selected window, interpolated from the histogram; targets are per service line (panels below). " + daysNote + " " + g.help(metrics.TimeToAppointmentSeconds)},
+		promDS, promQuery("A", g.histogramQuantileDays(metrics.TimeToAppointmentSeconds, 0.9), "", true)))
 	b.WithPanel(g.statPanel(spec{title: "Service lines over their p90 access target", unit: unitCount, w: 6, h: 4, th: above(1),
 		desc: "Selected service lines whose exact p90 time to appointment in the selected window exceeds their target. " + targetDesc + " " + ttaHelp},
 		promDS, promQuery("A", "count(("+p90+") > ("+target+")) or vector(0)", "", true)))
@@ -76,57 +77,58 @@ func (g *generator) access() *dashboard.DashboardBuilder {
 	b.WithPanel(g.timeSeriesPanel(spec{title: "Time to schedule p50 and p90 by service line", unit: unitDays, w: 12, h: 8,
 		desc: "Exact nearest-rank p50 and p90 time from referral to first booking per service line, over the booked referrals of the selected window's cohort (service lines only: the metric has no location). " + daysNote + " " + ttsHelp},
 		promDS,
-		promQuery("A", g.quantileDays("referral_time_to_schedule_quantile_seconds", "0.5"), "{{service_line}} p50", false),
-		promQuery("B", g.quantileDays("referral_time_to_schedule_quantile_seconds", "0.9"), "{{service_line}} p90", false)))
+		promQuery("A", g.quantileDays(metrics.TimeToScheduleQuantileSeconds, "0.5"), "{{service_line}} p50", false),
+		promQuery("B", g.quantileDays(metrics.TimeToScheduleQuantileSeconds, "0.9"), "{{service_line}} p90", false)))
 	b.WithPanel(g.targetLines(g.timeSeriesPanel(spec{title: "Time to appointment p50, p90 and target by service line", unit: unitDays, w: 12, h: 8,
 		desc: "Exact nearest-rank p50 and p90 time to appointment per service line in the selected window (service lines only: the metric has no location), and the p90 target (dashed). " + targetDesc + " " + daysNote + " " + ttaHelp},
 		promDS,
-		promQuery("A", g.quantileDays("referral_time_to_appointment_quantile_seconds", "0.5"), "{{service_line}} p50", false),
+		promQuery("A", g.quantileDays(metrics.TimeToAppointmentQuantileSeconds, "0.5"), "{{service_line}} p50", false),
 		promQuery("B", p90, "{{service_line}} p90", false),
 		promQuery("C", target, "{{service_line}} target", false))))
 	b.WithPanel(g.histogramBuckets(spec{title: "Time to schedule distribution", unit: unitCount, w: 12, h: 9,
-		desc: "Booked referrals of the selected service lines' cohorts in the selected window per bucket of time to schedule (each bar: the referrals above the previous bound and up to this one; the exporter's buckets, 1 to 180 days). " + g.help("referral_time_to_schedule_seconds")},
-		"referral_time_to_schedule_seconds"))
+		desc: "Booked referrals of the selected service lines' cohorts in the selected window per bucket of time to schedule (each bar: the referrals above the previous bound and up to this one; the exporter's buckets, 1 to 180 days). " + g.help(metrics.TimeToScheduleSeconds)},
+		metrics.TimeToScheduleSeconds))
 	b.WithPanel(g.histogramBuckets(spec{title: "Time to appointment distribution", unit: unitCount, w: 12, h: 9,
-		desc: "Referrals of the selected service lines' cohorts in the selected window per bucket of time to appointment (each bar: the referrals above the previous bound and up to this one; the exporter's buckets, 1 to 180 days). " + g.help("referral_time_to_appointment_seconds")},
-		"referral_time_to_appointment_seconds"))
+		desc: "Referrals of the selected service lines' cohorts in the selected window per bucket of time to appointment (each bar: the referrals above the previous bound and up to this one; the exporter's buckets, 1 to 180 days). " + g.help(metrics.TimeToAppointmentSeconds)},
+		metrics.TimeToAppointmentSeconds))
 
 	b.WithRow(g.row("Unscheduled backlog"))
 	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Unscheduled backlog by age", unit: unitCount, w: 12, h: 8,
 		desc: "Open referrals waiting for a first booking, by age bucket in whole days, over the selected service lines and locations (no window: every referral of the last 365 days counts). " + backlogHelp},
-		promDS, promQuery("A", sum([]string{"age_bucket"}, backlog), "{{age_bucket}}", false))))
+		promDS, promQuery("A", metrics.SumBy([]string{"age_bucket"}, backlog), "{{age_bucket}}", false))))
 	b.WithPanel(g.timeSeriesPanel(spec{title: "Backlog older than 7 days by service line", unit: unitCount, w: 12, h: 8, th: above(float64(t.BacklogOver7Days)),
 		desc: fmt.Sprintf("Unscheduled referrals older than 7 days (age buckets after 3-7d) per service line over the selected locations; dashed line: the target maximum of %d per service line. %s", t.BacklogOver7Days, backlogHelp)},
-		promDS, promQuery("A", sum(bySL, over7), "{{service_line}}", false)))
+		promDS, promQuery("A", metrics.SumBy(bySL, over7), "{{service_line}}", false)))
 	b.WithPanel(g.barGaugePanel(spec{title: "Backlog older than 7 days by service line, now", unit: unitCount, w: 12, h: 8, th: above(float64(t.BacklogOver7Days)),
 		desc: fmt.Sprintf("Unscheduled referrals older than 7 days per service line over the selected locations, at the latest refresh; red from the target maximum of %d. %s", t.BacklogOver7Days, backlogHelp)},
-		promDS, promQuery("A", sum(bySL, over7), "{{service_line}}", true)))
+		promDS, promQuery("A", metrics.SumBy(bySL, over7), "{{service_line}}", true)))
 	b.WithPanel(g.barGaugePanel(spec{title: "Unscheduled backlog by location, now", unit: unitCount, w: 12, h: 8,
 		desc: `Open referrals waiting for a first booking per location over the selected service lines, at the latest refresh ("other" sums the locations the exporter does not label). ` + backlogHelp},
-		promDS, promQuery("A", sum([]string{"location"}, backlog), "{{location}}", true)))
+		promDS, promQuery("A", metrics.SumBy([]string{"location"}, backlog), "{{location}}", true)))
 
 	b.WithRow(g.row("No-shows, authorizations and incomplete referrals"))
 	rates := []struct {
-		title, numerator, what string
-		max                    float64
+		title     string
+		numerator metrics.Family
+		what      string
 	}{
-		{"No-show rate", "referral_no_show_appointments", "Share of appointments with their slot in the window (completed or no-show) that were no-shows", t.NoShowRateMax},
-		{"Authorization denial rate", "referral_auth_denied_decisions", "Share of the prior-authorization decisions made in the window that were denials", t.AuthDenialRateMax},
-		{"Incomplete referral rate", "referral_incomplete_referrals", "Share of the cohort with an information request (referral.info_requested)", t.IncompleteRateMax},
+		{"No-show rate", metrics.NoShowAppointments, "Share of appointments with their slot in the window (completed or no-show) that were no-shows"},
+		{"Authorization denial rate", metrics.AuthDeniedDecisions, "Share of the prior-authorization decisions made in the window that were denials"},
+		{"Incomplete referral rate", metrics.IncompleteReferrals, "Share of the cohort with an information request (referral.info_requested)"},
 	}
 	for _, r := range rates {
-		b.WithPanel(g.statPanel(spec{title: r.title, unit: unitRatio, w: 8, h: 4, th: above(r.max),
-			desc: g.ratioDesc(r.what, r.numerator, scopeSelection) + fmt.Sprintf(" Red at the target maximum %s.", pct(r.max))},
+		b.WithPanel(g.statPanel(spec{title: r.title, unit: unitRatio, w: 8, h: 4, th: g.targetTh(r.numerator),
+			desc: g.ratioDesc(r.what, r.numerator, scopeSelection) + " " + g.targetNote(r.numerator, markStat, "")},
 			promDS, promQuery("A", g.ratio(r.numerator, nil, ""), "", true)))
 	}
 	for _, r := range rates {
-		b.WithPanel(g.timeSeriesPanel(spec{title: r.title + " by service line", unit: unitRatio, w: 8, h: 8, th: above(r.max),
-			desc: g.ratioDesc(r.what, r.numerator, scopeByLine) + fmt.Sprintf(" Dashed line: target maximum %s.", pct(r.max))},
+		b.WithPanel(g.timeSeriesPanel(spec{title: r.title + " by service line", unit: unitRatio, w: 8, h: 8, th: g.targetTh(r.numerator),
+			desc: g.ratioDesc(r.what, r.numerator, scopeByLine) + " " + g.targetNote(r.numerator, markLine, "")},
 			promDS, promQuery("A", g.ratio(r.numerator, bySL, ""), "{{service_line}}", false)))
 	}
 	for _, r := range rates {
-		b.WithPanel(g.barGaugePanel(spec{title: r.title + " by location", unit: unitRatio, w: 8, h: 8, th: above(r.max),
-			desc: g.ratioDesc(r.what, r.numerator, "per location over the selected service lines in the selected window") + fmt.Sprintf(" Red from the target maximum %s.", pct(r.max))},
+		b.WithPanel(g.barGaugePanel(spec{title: r.title + " by location", unit: unitRatio, w: 8, h: 8, th: g.targetTh(r.numerator),
+			desc: g.ratioDesc(r.what, r.numerator, "per location over the selected service lines in the selected window") + " " + g.targetNote(r.numerator, markBar, "")},
 			promDS, promQuery("A", g.ratio(r.numerator, []string{"location"}, ""), "{{location}}", true)))
 	}
 

@@ -51,7 +51,6 @@ var sqlFiles embed.FS
 // reports every missing metric at once.
 type generator struct {
 	targets metrics.Targets
-	ingest  map[string]string
 	errs    []error
 	nextID  uint32
 }
@@ -86,14 +85,10 @@ func Build(targets metrics.Targets) ([]Dashboard, error) {
 	if err := targets.Validate(); err != nil {
 		return nil, fmt.Errorf("targets: %w", err)
 	}
-	help, err := ingestMetricHelp()
-	if err != nil {
-		return nil, err
-	}
 	var out []Dashboard
 	var errs []error
 	for _, def := range definitions {
-		g := &generator{targets: targets, ingest: help}
+		g := &generator{targets: targets}
 		b := def.build(g)
 		if len(g.errs) > 0 {
 			errs = append(errs, fmt.Errorf("dashboard %s: %w", def.uid, errors.Join(g.errs...)))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -331,18 +332,22 @@ func TestThresholdsFollowTargets(t *testing.T) {
 	}
 }
 
-// TestUnknownMetricFailsGeneration: a panel reading a metric that neither the
-// catalog nor the ingester has makes generation fail, naming it.
-func TestUnknownMetricFailsGeneration(t *testing.T) {
-	g := &generator{targets: metrics.DefaultTargets(), ingest: map[string]string{}}
-	g.sel("referral_renamed_referrals")
-	g.ratio("referral_referrals", nil, "") // no denominator
-	g.pipeline()                           // no ingester metrics known
+// TestMissingRatioFailsGeneration: panels name catalog values, so an
+// unknown metric does not compile; a ratio panel, or a target mark, on a
+// family the catalog gives no ratio or target makes generation fail, naming
+// it.
+func TestMissingRatioFailsGeneration(t *testing.T) {
+	g := &generator{targets: metrics.DefaultTargets()}
+	g.ratio(metrics.Referrals, nil, "")                       // no denominator
+	g.ratioDesc("Referrals", metrics.LoopCohortReferrals, "") // no denominator
+	g.targetTh(metrics.ScheduledReferrals)                    // a ratio without a target
+	g.targetNote(metrics.Referrals, markStat, "")             // no ratio at all
 	msg := errorsText(g.errs)
 	for _, want := range []string{
-		"referral_renamed_referrals is not in metrics.Catalog",
 		"referral_referrals has no denominator",
-		"referralops_ingest_records_total is not registered by package ingest",
+		"referral_loop_cohort_referrals has no denominator",
+		"referral_scheduled_referrals has no target",
+		"referral_referrals has no target",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("errors %q lack %q", msg, want)
@@ -358,14 +363,74 @@ func errorsText(errs []error) string {
 	return strings.Join(s, "\n")
 }
 
-// TestIngestMetricsAreRead: the ingester's names and help come from package
-// ingest itself.
-func TestIngestMetricsAreRead(t *testing.T) {
-	help, err := ingestMetricHelp()
-	if err != nil {
-		t.Fatal(err)
+// TestTargetsFollowTheCatalog: a ratio's thresholds and the sentence that
+// states them come from its catalog target, on the side the target says is
+// bad.
+func TestTargetsFollowTheCatalog(t *testing.T) {
+	tg := metrics.DefaultTargets()
+	tg.ClosedLoopRateMin, tg.NoShowRateMax = 0.61, 0.07
+	g := &generator{targets: tg}
+	for _, c := range []struct {
+		f         metrics.Family
+		m         mark
+		whose     string
+		wantNote  string
+		wantSteps []string // colour and value of each step
+	}{
+		{metrics.LoopClosedReferrals, markStat, "", "Red below the target minimum 61%.", []string{"red <nil>", "green 0.61"}},
+		{metrics.LoopClosedReferrals, markLine, "", "Dashed line: target minimum 61%.", []string{"red <nil>", "green 0.61"}},
+		{metrics.NoShowAppointments, markBar, "", "Red from the target maximum 7%.", []string{"green <nil>", "red 0.07"}},
+		{metrics.InternalLeakedReferrals, markStat, "leakage ", "Red at the leakage target maximum 30%.", []string{"green <nil>", "red 0.3"}},
+	} {
+		if got := g.targetNote(c.f, c.m, c.whose); got != c.wantNote {
+			t.Errorf("%s: note %q, want %q", c.f.Name, got, c.wantNote)
+		}
+		th, err := g.targetTh(c.f).Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var steps []string
+		for _, s := range th.Steps {
+			v := "<nil>"
+			if s.Value != nil {
+				v = strconv.FormatFloat(*s.Value, 'f', -1, 64)
+			}
+			steps = append(steps, s.Color+" "+v)
+		}
+		if !slices.Equal(steps, c.wantSteps) {
+			t.Errorf("%s: thresholds %v, want %v", c.f.Name, steps, c.wantSteps)
+		}
 	}
-	if !strings.Contains(help["referralops_ingest_dead_letters_total"], "dead-letter topic") || len(help) < 10 {
-		t.Errorf("ingester metrics read from package ingest: %v", help)
+	if len(g.errs) > 0 {
+		t.Error(errorsText(g.errs))
+	}
+}
+
+// TestDashboardsDoNotImportIngest: the dashboards and rules learn the
+// ingester's metric names from metrics/selfmetrics, not from package ingest,
+// so generating them does not build kafka-go; selfmetrics itself imports only
+// the standard library.
+func TestDashboardsDoNotImportIngest(t *testing.T) {
+	const module = "github.com/referralops/referralops/"
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", module+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		return strings.Fields(string(out))
+	}
+	for _, pkg := range []string{"dashboards", "dashboards/rules"} {
+		ds := deps(pkg)
+		if !slices.Contains(ds, module+"metrics/selfmetrics") {
+			t.Errorf("%s does not depend on metrics/selfmetrics: did go list change?\n%v", pkg, ds)
+		}
+		for _, d := range ds {
+			if d == module+"ingest" || strings.HasPrefix(d, "github.com/segmentio/kafka-go") {
+				t.Errorf("%s depends on %s", pkg, d)
+			}
+		}
+	}
+	if ds := deps("metrics/selfmetrics"); !slices.Equal(ds, []string{module + "metrics/selfmetrics"}) {
+		t.Errorf("metrics/selfmetrics imports more than the standard library: %v", ds)
 	}
 }

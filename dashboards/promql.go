@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
 )
@@ -20,8 +23,7 @@ type q struct {
 }
 
 // sel starts a selector of a catalog family. A histogram selects its buckets.
-func (g *generator) sel(family string, extra ...string) q {
-	f := g.family(family)
+func (g *generator) sel(f metrics.Family, extra ...string) q {
 	s := q{name: f.Name}
 	if f.Type == metrics.Histogram {
 		s.name += "_bucket"
@@ -59,47 +61,88 @@ func (s q) String() string {
 func eq(label, value string) string { return label + "=" + strconv.Quote(value) }
 func re(label, regex string) string { return label + "=~" + strconv.Quote(regex) }
 
-// sum aggregates by the labels (none: one series).
-func sum(by []string, expr string) string {
-	if len(by) == 0 {
-		return "sum(" + expr + ")"
+// ratio divides a numerator family by its catalog denominator (the rules'
+// division, metrics.RatioExpr), both summed by the labels after the dashboard
+// filters.
+func (g *generator) ratio(n metrics.Family, by []string, offset string, extra ...string) string {
+	if n.Ratio == nil {
+		g.errorf("metric %s has no denominator in metrics.Catalog", n.Name)
+		return ""
 	}
-	return "sum by (" + strings.Join(by, ", ") + ") (" + expr + ")"
-}
-
-// ratio divides a numerator family by its catalog denominator, both summed by
-// the labels after the dashboard filters; a zero denominator gives no value
-// rather than NaN.
-func (g *generator) ratio(numerator string, by []string, offset string, extra ...string) string {
-	n := g.family(numerator)
-	if n.Denominator == "" {
-		g.errorf("metric %s has no denominator in metrics.Catalog", numerator)
-	}
-	num := g.sel(numerator, extra...).ago(offset)
-	den := g.sel(n.Denominator, extra...).ago(offset)
-	return sum(by, num.String()) + " / (" + sum(by, den.String()) + " > 0)"
+	return metrics.RatioExpr(n, by, func(f metrics.Family) string { return g.sel(f, extra...).ago(offset).String() }, " / ")
 }
 
 // ratioChange is the ratio now minus a week earlier (percentage points).
-func (g *generator) ratioChange(numerator string, by []string) string {
-	return "(" + g.ratio(numerator, by, "") + ") - (" + g.ratio(numerator, by, "1w") + ")"
+func (g *generator) ratioChange(n metrics.Family, by []string) string {
+	return "(" + g.ratio(n, by, "") + ") - (" + g.ratio(n, by, "1w") + ")"
 }
 
 // countChange is a count's relative change against a week earlier.
-func (g *generator) countChange(family string, by []string) string {
-	return sum(by, g.sel(family).String()) + " / (" + sum(by, g.sel(family).ago("1w").String()) + " > 0) - 1"
+func (g *generator) countChange(f metrics.Family, by []string) string {
+	return metrics.SumBy(by, g.sel(f).String()) + " / (" + metrics.SumBy(by, g.sel(f).ago("1w").String()) + " > 0) - 1"
+}
+
+// rateTarget is a ratio's catalog target; a panel that marks one on a ratio
+// without it is a generation error.
+func (g *generator) rateTarget(f metrics.Family) *metrics.RateTarget {
+	if f.Ratio == nil || f.Ratio.Target == nil {
+		g.errorf("metric %s has no target in metrics.Catalog", f.Name)
+		return nil
+	}
+	return f.Ratio.Target
+}
+
+// targetTh colours a ratio against its catalog target: red on the side the
+// target says is bad.
+func (g *generator) targetTh(f metrics.Family) cog.Builder[dashboard.ThresholdsConfig] {
+	t := g.rateTarget(f)
+	switch {
+	case t == nil:
+		return nil
+	case t.Bad == metrics.BelowIsBad:
+		return below(t.Of(g.targets))
+	default:
+		return above(t.Of(g.targets))
+	}
+}
+
+// mark is how a panel shows a target, for the sentence that says so.
+type mark int
+
+const (
+	markStat mark = iota // the number turns red at (or below) the target
+	markBar              // the bars turn red from (or below) the target
+	markLine             // the target is a dashed line
+)
+
+// targetNote is the sentence that tells where a panel marks a ratio's
+// catalog target, e.g. "Red below the target minimum 50%."; whose names the
+// KPI the target belongs to when it is another's ("leakage ").
+func (g *generator) targetNote(f metrics.Family, m mark, whose string) string {
+	t := g.rateTarget(f)
+	if t == nil {
+		return ""
+	}
+	bound, lead := "maximum", map[mark]string{markStat: "Red at the ", markBar: "Red from the "}[m]
+	if t.Bad == metrics.BelowIsBad {
+		bound, lead = "minimum", "Red below the "
+	}
+	if m == markLine {
+		lead = "Dashed line: "
+	}
+	return lead + whose + "target " + bound + " " + metrics.Percent(t.Of(g.targets)) + "."
 }
 
 // quantile is the exact p-quantile summary of a duration family per service
 // line, in days.
-func (g *generator) quantileDays(family, quantile string) string {
-	return "max by (service_line) (" + g.sel(family, eq("quantile", quantile)).String() + ") / 86400"
+func (g *generator) quantileDays(f metrics.Family, quantile string) string {
+	return "max by (service_line) (" + g.sel(f, eq("quantile", quantile)).String() + ") / 86400"
 }
 
 // histogramQuantileDays interpolates a quantile of a duration histogram over
 // the selected service lines, in days.
-func (g *generator) histogramQuantileDays(family string, p float64, by ...string) string {
-	return "histogram_quantile(" + num(p) + ", " + sum(append([]string{"le"}, by...), g.sel(family).String()) + ") / 86400"
+func (g *generator) histogramQuantileDays(f metrics.Family, p float64, by ...string) string {
+	return "histogram_quantile(" + num(p) + ", " + metrics.SumBy(append([]string{"le"}, by...), g.sel(f).String()) + ") / 86400"
 }
 
 // p90TargetDays is the p90 time-to-appointment target of every service line of
@@ -133,7 +176,7 @@ func (g *generator) backlogOver7Days() q {
 	if len(older) == 0 {
 		g.errorf("kpi.BacklogBuckets has no bucket after 3-7d: %v", kpi.BacklogBuckets)
 	}
-	return g.sel("referral_unscheduled_backlog_referrals", re(metrics.LabelAgeBucket, strings.Join(older, "|")))
+	return g.sel(metrics.UnscheduledBacklogReferrals, re(metrics.LabelAgeBucket, strings.Join(older, "|")))
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
 // TestPromQLParses: every Prometheus panel query parses once the dashboard
@@ -22,9 +23,9 @@ func TestPromQLParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingest, err := ingestMetricHelp()
-	if err != nil {
-		t.Fatal(err)
+	ingest := map[string]selfmetrics.Metric{}
+	for _, m := range selfmetrics.Ingest {
+		ingest[m.Name] = m
 	}
 	p := parser.NewParser(parser.Options{})
 	selections := []Vars{
@@ -71,7 +72,7 @@ func TestPromQLParses(t *testing.T) {
 }
 
 // checkSelector says what is wrong with a selector, or "".
-func checkSelector(vs *parser.VectorSelector, ingest map[string]string) string {
+func checkSelector(vs *parser.VectorSelector, ingest map[string]selfmetrics.Metric) string {
 	name := vs.Name
 	var extra []string // labels the series has beside the family's
 	f, ok := metrics.Lookup(name)
@@ -126,17 +127,17 @@ func TestRatiosUseCatalogDenominators(t *testing.T) {
 	seen := map[string]bool{}
 	for _, q := range qs {
 		for _, f := range metrics.Catalog {
-			if f.Denominator == "" || !strings.Contains(q.Expr, f.Name+"{") {
+			if f.Ratio == nil || !strings.Contains(q.Expr, f.Name+"{") {
 				continue
 			}
 			seen[f.Name] = true
-			if strings.Contains(q.Expr, " / (") && !strings.Contains(q.Expr, f.Denominator+"{") {
-				t.Errorf("%s %q divides %s by something other than %s: %s", q.Dashboard, q.Panel, f.Name, f.Denominator, q.Expr)
+			if den := f.Ratio.Denominator.Name; strings.Contains(q.Expr, " / (") && !strings.Contains(q.Expr, den+"{") {
+				t.Errorf("%s %q divides %s by something other than %s: %s", q.Dashboard, q.Panel, f.Name, den, q.Expr)
 			}
 		}
 	}
 	for _, f := range metrics.Catalog {
-		if f.Denominator != "" && !seen[f.Name] {
+		if f.Ratio != nil && !seen[f.Name] {
 			t.Errorf("no panel shows the ratio of %s", f.Name)
 		}
 	}

@@ -15,8 +15,7 @@ var referrerStates = []string{"new", "active", "fading", "inactive"}
 // sources is for executives and outreach: who refers, who is fading, and
 // where referrals leak, by referrer type and network.
 func (g *generator) sources() *dashboard.DashboardBuilder {
-	t := g.targets
-	referrersHelp := g.help("referral_referrers")
+	referrersHelp := g.help(metrics.Referrers)
 	activity := "KPIS.md: n = referrals in the last 90 days, base = referrals in the 275 days before × 90/275; new: n > 0 and none before; active: n ≥ 0.5·base; fading: 0 < n < 0.5·base; inactive: n = 0 and base > 0."
 	byType := []string{metrics.LabelReferrerType}
 	byNetwork := []string{metrics.LabelReferrerNetwork}
@@ -29,44 +28,44 @@ func (g *generator) sources() *dashboard.DashboardBuilder {
 	for _, state := range referrerStates {
 		b.WithPanel(g.statPanel(spec{title: strings.ToUpper(state[:1]) + state[1:] + " referrers", unit: unitCount, w: 6, h: 4,
 			desc: fmt.Sprintf("Referrers in the %q activity state at the latest refresh, all referrer types (the metric has no service line or location). %s %s", state, activity, referrersHelp)},
-			promDS, promQuery("A", sum(nil, g.sel("referral_referrers", eq(metrics.LabelState, state)).String()), "", true)))
+			promDS, promQuery("A", metrics.SumBy(nil, g.sel(metrics.Referrers, eq(metrics.LabelState, state)).String()), "", true)))
 	}
 	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Referrers by activity state", unit: unitCount, w: 12, h: 8,
 		desc: "Referrers per activity state over time, all referrer types. " + activity + " " + referrersHelp},
-		promDS, promQuery("A", sum([]string{metrics.LabelState}, g.sel("referral_referrers").String()), "{{state}}", false))))
+		promDS, promQuery("A", metrics.SumBy([]string{metrics.LabelState}, g.sel(metrics.Referrers).String()), "{{state}}", false))))
 	b.WithPanel(g.barGaugePanel(spec{title: "Fading and inactive referrers by referrer type", unit: unitCount, w: 12, h: 8,
 		desc: "Referrers in the fading or inactive state per referrer type (that of their latest referral) at the latest refresh. " + activity + " " + referrersHelp},
-		promDS, promQuery("A", sum(byType, g.sel("referral_referrers", re(metrics.LabelState, "fading|inactive")).String()), "{{referrer_type}}", true)))
+		promDS, promQuery("A", metrics.SumBy(byType, g.sel(metrics.Referrers, re(metrics.LabelState, "fading|inactive")).String()), "{{referrer_type}}", true)))
 
 	b.WithRow(g.row("Leakage by source"))
-	b.WithPanel(g.timeSeriesPanel(spec{title: "Leakage rate by referrer type", unit: unitRatio, w: 12, h: 8, th: above(t.LeakageRateMax),
-		desc: g.ratioDesc("Share of the cohort's referrals that leaked, per referrer type", "referral_source_leaked_referrals", "per referrer type over the selected service lines in the selected window (the metric has no location)") + fmt.Sprintf(" Dashed line: target maximum %s.", pct(t.LeakageRateMax))},
-		promDS, promQuery("A", g.ratio("referral_source_leaked_referrals", byType, ""), "{{referrer_type}}", false)))
-	b.WithPanel(g.timeSeriesPanel(spec{title: "Leakage rate by referrer network", unit: unitRatio, w: 12, h: 8, th: above(t.LeakageRateMax),
-		desc: g.ratioDesc("Share of the cohort's referrals that leaked, per referrer network (in: in-network referrers)", "referral_source_leaked_referrals", "per referrer network over the selected service lines in the selected window (the metric has no location)") + fmt.Sprintf(" Dashed line: target maximum %s.", pct(t.LeakageRateMax))},
-		promDS, promQuery("A", g.ratio("referral_source_leaked_referrals", byNetwork, ""), "{{referrer_network}}", false)))
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Leakage rate by referrer type", unit: unitRatio, w: 12, h: 8, th: g.targetTh(metrics.SourceLeakedReferrals),
+		desc: g.ratioDesc("Share of the cohort's referrals that leaked, per referrer type", metrics.SourceLeakedReferrals, "per referrer type over the selected service lines in the selected window (the metric has no location)") + " " + g.targetNote(metrics.SourceLeakedReferrals, markLine, "")},
+		promDS, promQuery("A", g.ratio(metrics.SourceLeakedReferrals, byType, ""), "{{referrer_type}}", false)))
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Leakage rate by referrer network", unit: unitRatio, w: 12, h: 8, th: g.targetTh(metrics.SourceLeakedReferrals),
+		desc: g.ratioDesc("Share of the cohort's referrals that leaked, per referrer network (in: in-network referrers)", metrics.SourceLeakedReferrals, "per referrer network over the selected service lines in the selected window (the metric has no location)") + " " + g.targetNote(metrics.SourceLeakedReferrals, markLine, "")},
+		promDS, promQuery("A", g.ratio(metrics.SourceLeakedReferrals, byNetwork, ""), "{{referrer_network}}", false)))
 
 	byTypeNetwork := []string{metrics.LabelReferrerType, metrics.LabelReferrerNetwork}
 	leakTable := g.tablePanel(spec{title: "Referrals and leakage by referrer type and network", unit: unitCount, w: 12, h: 9,
-		desc: "Referrals, leaked referrals and leakage rate per referrer type and network, over the selected service lines in the selected window, at the latest refresh. Referrals: " + g.help("referral_source_referrals") + " Leaked: " + g.help("referral_source_leaked_referrals")},
+		desc: "Referrals, leaked referrals and leakage rate per referrer type and network, over the selected service lines in the selected window, at the latest refresh. Referrals: " + g.help(metrics.SourceReferrals) + " Leaked: " + g.help(metrics.SourceLeakedReferrals)},
 		promDS,
-		promQuery("A", sum(byTypeNetwork, g.sel("referral_source_referrals").String()), "", true),
-		promQuery("B", sum(byTypeNetwork, g.sel("referral_source_leaked_referrals").String()), "", true),
-		promQuery("C", g.ratio("referral_source_leaked_referrals", byTypeNetwork, ""), "", true))
+		promQuery("A", metrics.SumBy(byTypeNetwork, g.sel(metrics.SourceReferrals).String()), "", true),
+		promQuery("B", metrics.SumBy(byTypeNetwork, g.sel(metrics.SourceLeakedReferrals).String()), "", true),
+		promQuery("C", g.ratio(metrics.SourceLeakedReferrals, byTypeNetwork, ""), "", true))
 	mergeColumns(leakTable, map[string]string{"A": "Referrals", "B": "Leaked", "C": "Leakage rate"})
 	g.columns(leakTable, column{name: "Referrals", unit: unitCount}, column{name: "Leaked", unit: unitCount},
-		column{name: "Leakage rate", unit: unitRatio, th: above(t.LeakageRateMax)})
+		column{name: "Leakage rate", unit: unitRatio, th: g.targetTh(metrics.SourceLeakedReferrals)})
 	b.WithPanel(leakTable)
 	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Referrals by referrer type", unit: unitCount, w: 12, h: 9,
-		desc: "Referrals of the selected window's cohort per referrer type over the selected service lines (a rolling window count). " + g.help("referral_source_referrals")},
-		promDS, promQuery("A", sum(byType, g.sel("referral_source_referrals").String()), "{{referrer_type}}", false))))
+		desc: "Referrals of the selected window's cohort per referrer type over the selected service lines (a rolling window count). " + g.help(metrics.SourceReferrals)},
+		promDS, promQuery("A", metrics.SumBy(byType, g.sel(metrics.SourceReferrals).String()), "{{referrer_type}}", false))))
 
 	b.WithRow(g.row("Referrers (ClickHouse scorecard, all service lines)"))
 	scoreCols := []column{
 		{name: "scheduled_rate", unit: unitRatio}, {name: "completed_rate", unit: unitRatio},
-		{name: "leakage_rate", unit: unitRatio, th: above(t.LeakageRateMax)},
+		{name: "leakage_rate", unit: unitRatio, th: g.targetTh(metrics.LeakedReferrals)},
 		{name: "median_days_to_appointment", unit: unitDays},
-		{name: "closed_loop_rate", unit: unitRatio, th: below(t.ClosedLoopRateMin)},
+		{name: "closed_loop_rate", unit: unitRatio, th: g.targetTh(metrics.LoopClosedReferrals)},
 	}
 	top := g.tablePanel(spec{title: "Top referrers, last 90 days", unit: unitCount, w: 24, h: 10,
 		desc: "The 25 referrers with the most referrals in the last 90 days, with their scorecard over the last 365 days from ClickHouse's v_referrer_scorecard: baseline_90d = referrals in the 275 days before × 90/275; rates over the 365 days (NULL where the denominator is 0); median days from referral to appointment; closed-loop rate over visits at least 14 days old. Across all service lines and locations."},

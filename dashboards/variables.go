@@ -69,7 +69,7 @@ func clickHouseVar() cog.Builder[dashboard.VariableModel] {
 // evaluates (--window), the service lines and the locations, all taken from
 // the label values of referral_referrals.
 func (g *generator) kpiVars() []cog.Builder[dashboard.VariableModel] {
-	ref := g.family("referral_referrals").Name
+	ref := metrics.Referrals.Name
 	query := func(name, label, q string) *dashboard.QueryVariableBuilder {
 		return dashboard.NewQueryVariableBuilder(name).Label(label).Datasource(promDS).
 			Query(dashboard.StringOrMap{String: cog.ToPtr(q)}).Definition(q).

@@ -1,16 +1,20 @@
 package metrics
 
-import "github.com/referralops/referralops/metrics/kpi"
+import (
+	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/selfmetrics"
+)
 
-// Type is a family's Prometheus metric type.
-type Type string
+// Type is a family's Prometheus metric type, the one selfmetrics declares
+// the ingester's metrics with.
+type Type = selfmetrics.Type
 
 // The metric types the catalog uses.
 const (
-	Gauge     Type = "gauge"
-	Counter   Type = "counter"
-	Histogram Type = "histogram"
-	Summary   Type = "summary"
+	Gauge     = selfmetrics.Gauge
+	Counter   = selfmetrics.Counter
+	Histogram = selfmetrics.Histogram
+	Summary   = selfmetrics.Summary
 )
 
 // Kind says which part of a snapshot a family's series come from, and so its
@@ -54,6 +58,8 @@ const (
 const OtherLocation = "other"
 
 // Family is one metric family: what the exporter serves under one name.
+// Dashboards and rules name families by these values (metrics.Referrals),
+// never by a string, so a renamed family cannot leave a dead panel or rule.
 type Family struct {
 	Name string
 	Help string
@@ -66,14 +72,59 @@ type Family struct {
 	// KPI is the field of `referralops kpi --format json` (KPIS.md) the family
 	// carries; empty for the exporter's own families.
 	KPI string
-	// Denominator, when the family is the numerator of a KPIS.md ratio, is the
-	// family to divide it by (both summed over the same labels).
-	Denominator string
+	// Ratio, when the family is the numerator of a KPIS.md ratio, says how
+	// the ratio is divided, named, judged and alerted on.
+	Ratio *Ratio
 	// Count reads a cohort or source family's value from a group's fields.
 	Count func(kpi.Fields) int64
 	// Distribution reads a histogram or quantiles family's durations.
 	Distribution func(kpi.Fields) kpi.Distribution
 }
+
+// Ratio is a KPIS.md ratio: its numerator family (the one that declares it)
+// divided by Denominator, both summed over the same labels. The recording
+// rules, the dashboards' ratio panels and thresholds, the rate alerts and the
+// README's "ratio: divide by" column all read it.
+type Ratio struct {
+	// Name is the ratio's metric name (referral_closed_loop), the middle of
+	// the names its recording rules write.
+	Name string
+	// Denominator is the family to divide by, with the numerator's labels and
+	// unit.
+	Denominator Family
+	// Target, when set, is the operating target the dashboards mark and the
+	// Alert fires on; the target says which side of it is bad. Ratios without
+	// one (the conversions) are shown, not judged.
+	Target *RateTarget
+	// Alert, when set, fires per service line whose ratio is on the bad side
+	// of Target; it requires a Target.
+	Alert *Alert
+}
+
+// Alert is the alerting rule of a ratio.
+type Alert struct {
+	// Name is the alert's name, and the heading of its section in
+	// docs/runbooks.md.
+	Name string
+	// Category is the alert's category label: CategoryAccess or
+	// CategoryQuality.
+	Category string
+	// What names the ratio in the alert's summary and description.
+	What string
+}
+
+// Values of an alert's category label, which Alertmanager routes on.
+const (
+	// CategoryAccess: patients wait too long or miss care; for the
+	// operations (intake and scheduling) team.
+	CategoryAccess = "access"
+	// CategoryQuality: the referral network works badly (leakage, open
+	// loops, incomplete referrals); for service line management.
+	CategoryQuality = "quality"
+	// CategoryPipeline: the metrics themselves are late or wrong; for
+	// whoever runs referralops.
+	CategoryPipeline = "pipeline"
+)
 
 var (
 	cohortLabels       = []string{LabelWindow, LabelServiceLine, LabelLocation}
@@ -81,101 +132,148 @@ var (
 	distributionLabels = []string{LabelWindow, LabelServiceLine}
 )
 
-// Catalog is every family the exporter serves, KPI families first.
-var Catalog = []Family{
-	cohort("referral_referrals", "referrals", "", "referrals",
+// The cohort counts.
+var (
+	Referrals = cohort("referral_referrals", "referrals", "referrals",
 		"Referrals created in the window (T-W, T]: the cohort C.",
-		func(f kpi.Fields) int64 { return f.Referrals }),
-	cohort("referral_scheduled_referrals", "scheduled", "referral_referrals", "referrals",
+		func(f kpi.Fields) int64 { return f.Referrals })
+	ScheduledReferrals = cohort("referral_scheduled_referrals", "scheduled", "referrals",
 		"Referrals of the cohort booked by T.",
-		func(f kpi.Fields) int64 { return f.Scheduled }),
-	cohort("referral_completed_referrals", "completed", "referral_referrals", "referrals",
+		func(f kpi.Fields) int64 { return f.Scheduled }).
+		dividedBy(Referrals, "referral_scheduled_conversion")
+	CompletedReferrals = cohort("referral_completed_referrals", "completed", "referrals",
 		"Referrals of the cohort with a completed appointment by T.",
-		func(f kpi.Fields) int64 { return f.Completed }),
-	cohort("referral_leaked_referrals", "leaked", "referral_referrals", "referrals",
+		func(f kpi.Fields) int64 { return f.Completed }).
+		dividedBy(Referrals, "referral_completed_conversion")
+	LeakedReferrals = cohort("referral_leaked_referrals", "leaked", "referrals",
 		"Referrals of the cohort that leaked by T: final destination out of network, or a referral.leaked event.",
-		func(f kpi.Fields) int64 { return f.Leaked }),
-	cohort("referral_internal_referrals", "internal_referrals", "", "referrals",
+		func(f kpi.Fields) int64 { return f.Leaked }).
+		dividedBy(Referrals, "referral_leakage").
+		judgedBy(TargetLeakageRateMax).
+		alert("ReferralLeakageRateAboveTarget", CategoryQuality, "leakage rate")
+	InternalReferrals = cohort("referral_internal_referrals", "internal_referrals", "referrals",
 		"Referrals of the cohort from in-network referrers (referrer_network in).",
-		func(f kpi.Fields) int64 { return f.InternalReferrals }),
-	cohort("referral_internal_leaked_referrals", "internal_leaked", "referral_internal_referrals", "referrals",
+		func(f kpi.Fields) int64 { return f.InternalReferrals })
+	InternalLeakedReferrals = cohort("referral_internal_leaked_referrals", "internal_leaked", "referrals",
 		"Leaked referrals of the cohort from in-network referrers.",
-		func(f kpi.Fields) int64 { return f.InternalLeaked }),
-	cohort("referral_incomplete_referrals", "incomplete", "referral_referrals", "referrals",
+		func(f kpi.Fields) int64 { return f.InternalLeaked }).
+		dividedBy(InternalReferrals, "referral_internal_leakage").
+		judgedBy(TargetLeakageRateMax)
+	IncompleteReferrals = cohort("referral_incomplete_referrals", "incomplete", "referrals",
 		"Referrals of the cohort with a referral.info_requested by T.",
-		func(f kpi.Fields) int64 { return f.Incomplete }),
-	cohort("referral_loop_cohort_referrals", "loop_cohort", "", "referrals",
+		func(f kpi.Fields) int64 { return f.Incomplete }).
+		dividedBy(Referrals, "referral_incomplete").
+		judgedBy(TargetIncompleteRateMax).
+		alert("ReferralIncompleteRateAboveTarget", CategoryQuality, "incomplete referral rate")
+	LoopCohortReferrals = cohort("referral_loop_cohort_referrals", "loop_cohort", "referrals",
 		"Referrals with their first completed visit in (T-W-14d, T-14d]: the matured closed-loop cohort L.",
-		func(f kpi.Fields) int64 { return f.LoopCohort }),
-	cohort("referral_loop_closed_referrals", "loop_closed_14d", "referral_loop_cohort_referrals", "referrals",
+		func(f kpi.Fields) int64 { return f.LoopCohort })
+	LoopClosedReferrals = cohort("referral_loop_closed_referrals", "loop_closed_14d", "referrals",
 		"Referrals of the closed-loop cohort whose consult note was sent within 14 days of the first completed visit.",
-		func(f kpi.Fields) int64 { return f.LoopClosed14d }),
-	cohort("referral_kept_or_missed_appointments", "appointments_kept_or_missed", "", "appointments",
+		func(f kpi.Fields) int64 { return f.LoopClosed14d }).
+		dividedBy(LoopCohortReferrals, "referral_closed_loop").
+		judgedBy(TargetClosedLoopRateMin).
+		alert("ReferralClosedLoopRateBelowTarget", CategoryQuality, "closed-loop rate")
+	KeptOrMissedAppointments = cohort("referral_kept_or_missed_appointments", "appointments_kept_or_missed", "appointments",
 		"Appointments with their slot in the window and status completed or no_show as of T.",
-		func(f kpi.Fields) int64 { return f.AppointmentsKeptOrMissed }),
-	cohort("referral_no_show_appointments", "no_shows", "referral_kept_or_missed_appointments", "appointments",
+		func(f kpi.Fields) int64 { return f.AppointmentsKeptOrMissed })
+	NoShowAppointments = cohort("referral_no_show_appointments", "no_shows", "appointments",
 		"Appointments with their slot in the window and status no_show as of T.",
-		func(f kpi.Fields) int64 { return f.NoShows }),
-	cohort("referral_auth_decisions", "auth_decisions", "", "decisions",
+		func(f kpi.Fields) int64 { return f.NoShows }).
+		dividedBy(KeptOrMissedAppointments, "referral_no_show").
+		judgedBy(TargetNoShowRateMax).
+		alert("ReferralNoShowRateAboveTarget", CategoryAccess, "no-show rate")
+	AuthDecisions = cohort("referral_auth_decisions", "auth_decisions", "decisions",
 		"Prior-authorization decisions (approved or denied) made in the window.",
-		func(f kpi.Fields) int64 { return f.AuthDecisions }),
-	cohort("referral_auth_denied_decisions", "auth_denied", "referral_auth_decisions", "decisions",
+		func(f kpi.Fields) int64 { return f.AuthDecisions })
+	AuthDeniedDecisions = cohort("referral_auth_denied_decisions", "auth_denied", "decisions",
 		"Prior-authorization denials made in the window.",
-		func(f kpi.Fields) int64 { return f.AuthDenied }),
+		func(f kpi.Fields) int64 { return f.AuthDenied }).
+		dividedBy(AuthDecisions, "referral_auth_denial").
+		judgedBy(TargetAuthDenialRateMax).
+		alert("ReferralAuthDenialRateAboveTarget", CategoryAccess, "prior-authorization denial rate")
+)
 
-	distribution(KindHistogram, "referral_time_to_schedule_seconds", "time_to_schedule",
+// The duration distributions.
+var (
+	TimeToScheduleSeconds = distribution(KindHistogram, "referral_time_to_schedule_seconds", "time_to_schedule",
 		"Time from referral to first booking over the cohort's booked referrals; a snapshot of the window, use without rate().",
-		func(f kpi.Fields) kpi.Distribution { return f.TimeToSchedule }),
-	distribution(KindHistogram, "referral_time_to_appointment_seconds", "time_to_appointment",
+		func(f kpi.Fields) kpi.Distribution { return f.TimeToSchedule })
+	TimeToAppointmentSeconds = distribution(KindHistogram, "referral_time_to_appointment_seconds", "time_to_appointment",
 		"Time from referral to its earliest appointment slot not cancelled (access) over the cohort; a snapshot of the window, use without rate().",
-		func(f kpi.Fields) kpi.Distribution { return f.TimeToAppointment }),
-	distribution(KindQuantiles, "referral_time_to_schedule_quantile_seconds", "time_to_schedule_p50_seconds, time_to_schedule_p90_seconds",
+		func(f kpi.Fields) kpi.Distribution { return f.TimeToAppointment })
+	TimeToScheduleQuantileSeconds = distribution(KindQuantiles, "referral_time_to_schedule_quantile_seconds", "time_to_schedule_p50_seconds, time_to_schedule_p90_seconds",
 		"Exact nearest-rank p50 and p90 of the time to schedule over the cohort; absent when no referral of it is booked. Not aggregatable.",
-		func(f kpi.Fields) kpi.Distribution { return f.TimeToSchedule }),
-	distribution(KindQuantiles, "referral_time_to_appointment_quantile_seconds", "time_to_appointment_p50_seconds, time_to_appointment_p90_seconds",
+		func(f kpi.Fields) kpi.Distribution { return f.TimeToSchedule })
+	TimeToAppointmentQuantileSeconds = distribution(KindQuantiles, "referral_time_to_appointment_quantile_seconds", "time_to_appointment_p50_seconds, time_to_appointment_p90_seconds",
 		"Exact nearest-rank p50 and p90 of the time to appointment over the cohort; absent when no referral of it has a slot. Not aggregatable.",
-		func(f kpi.Fields) kpi.Distribution { return f.TimeToAppointment }),
+		func(f kpi.Fields) kpi.Distribution { return f.TimeToAppointment })
+)
 
-	source("referral_source_referrals", "referrals", "",
+// The source counts, the backlog and the referrers.
+var (
+	SourceReferrals = source("referral_source_referrals", "referrals",
 		"Referrals of the cohort by source: referrer type and network.",
-		func(f kpi.Fields) int64 { return f.Referrals }),
-	source("referral_source_leaked_referrals", "leaked", "referral_source_referrals",
+		func(f kpi.Fields) int64 { return f.Referrals })
+	SourceLeakedReferrals = source("referral_source_leaked_referrals", "leaked",
 		"Leaked referrals of the cohort by source: referrer type and network.",
-		func(f kpi.Fields) int64 { return f.Leaked }),
+		func(f kpi.Fields) int64 { return f.Leaked }).
+		dividedBy(SourceReferrals, "referral_source_leakage").
+		judgedBy(TargetLeakageRateMax)
 
-	{
+	UnscheduledBacklogReferrals = Family{
 		Name: "referral_unscheduled_backlog_referrals", Type: Gauge, Unit: "referrals", Kind: KindBacklog, KPI: "backlog",
 		Labels: []string{LabelServiceLine, LabelLocation, LabelAgeBucket},
 		Help:   "Open referrals created in the last 365 days, not leaked and not booked by T, by age in whole days (no window).",
-	},
-	{
+	}
+	Referrers = Family{
 		Name: "referral_referrers", Type: Gauge, Unit: "referrers", Kind: KindReferrers, KPI: "referrers",
 		Labels: []string{LabelReferrerType, LabelState},
 		Help:   "Referrers by activity state (new, active, fading, inactive) from their referrals of the last 365 days, by referrer type.",
-	},
+	}
+)
 
-	exporter("referralops_kpi_last_success_timestamp_seconds", Gauge, "seconds",
-		"Unix time of the last successful KPI snapshot refresh; 0 before the first. Stops advancing while refreshes fail."),
-	exporter("referralops_kpi_snapshot_as_of_timestamp_seconds", Gauge, "seconds",
-		"Evaluation time T of the KPI snapshot being served, Unix seconds; 0 before the first."),
-	exporter("referralops_kpi_refresh_errors_total", Counter, "refreshes",
-		"Failed KPI snapshot refreshes; the previous snapshot keeps being served."),
-	exporter("referralops_kpi_refresh_duration_seconds", Histogram, "seconds",
-		"Time taken by KPI snapshot refreshes, failed ones included."),
-	exporter("referralops_kpi_series", Gauge, "series",
-		"KPI series served from the current snapshot, by family.", LabelFamily),
-	exporter("referralops_kpi_series_dropped_total", Counter, "series",
-		"KPI series left out because their family exceeded --max-series-per-family (or a label value was not UTF-8), summed over refreshes.", LabelFamily),
+// The exporter's own health.
+var (
+	KPILastSuccessTimestampSeconds = exporter("referralops_kpi_last_success_timestamp_seconds", Gauge, "seconds",
+		"Unix time of the last successful KPI snapshot refresh; 0 before the first. Stops advancing while refreshes fail.")
+	KPISnapshotAsOfTimestampSeconds = exporter("referralops_kpi_snapshot_as_of_timestamp_seconds", Gauge, "seconds",
+		"Evaluation time T of the KPI snapshot being served, Unix seconds; 0 before the first.")
+	KPIRefreshErrorsTotal = exporter("referralops_kpi_refresh_errors_total", Counter, "refreshes",
+		"Failed KPI snapshot refreshes; the previous snapshot keeps being served.")
+	KPIRefreshDurationSeconds = exporter("referralops_kpi_refresh_duration_seconds", Histogram, "seconds",
+		"Time taken by KPI snapshot refreshes, failed ones included.")
+	KPISeries = exporter("referralops_kpi_series", Gauge, "series",
+		"KPI series served from the current snapshot, by family.", LabelFamily)
+	KPISeriesDroppedTotal = exporter("referralops_kpi_series_dropped_total", Counter, "series",
+		"KPI series left out because their family exceeded --max-series-per-family (or a label value was not UTF-8), summed over refreshes.", LabelFamily)
+)
+
+// Catalog is every family the exporter serves, KPI families first, in the
+// order of the README's table and of the generated rules.
+var Catalog = []Family{
+	Referrals, ScheduledReferrals, CompletedReferrals, LeakedReferrals, InternalReferrals,
+	InternalLeakedReferrals, IncompleteReferrals, LoopCohortReferrals, LoopClosedReferrals,
+	KeptOrMissedAppointments, NoShowAppointments, AuthDecisions, AuthDeniedDecisions,
+
+	TimeToScheduleSeconds, TimeToAppointmentSeconds, TimeToScheduleQuantileSeconds, TimeToAppointmentQuantileSeconds,
+
+	SourceReferrals, SourceLeakedReferrals,
+
+	UnscheduledBacklogReferrals, Referrers,
+
+	KPILastSuccessTimestampSeconds, KPISnapshotAsOfTimestampSeconds, KPIRefreshErrorsTotal,
+	KPIRefreshDurationSeconds, KPISeries, KPISeriesDroppedTotal,
 }
 
-func cohort(name, field, denominator, unit, help string, count func(kpi.Fields) int64) Family {
+func cohort(name, field, unit, help string, count func(kpi.Fields) int64) Family {
 	return Family{Name: name, Help: help + " By window, service line and location.", Type: Gauge, Unit: unit,
-		Labels: cohortLabels, Kind: KindCohort, KPI: field, Denominator: denominator, Count: count}
+		Labels: cohortLabels, Kind: KindCohort, KPI: field, Count: count}
 }
 
-func source(name, field, denominator, help string, count func(kpi.Fields) int64) Family {
+func source(name, field, help string, count func(kpi.Fields) int64) Family {
 	return Family{Name: name, Help: help, Type: Gauge, Unit: "referrals",
-		Labels: sourceLabels, Kind: KindSource, KPI: field, Denominator: denominator, Count: count}
+		Labels: sourceLabels, Kind: KindSource, KPI: field, Count: count}
 }
 
 func distribution(kind Kind, name, field, help string, d func(kpi.Fields) kpi.Distribution) Family {
@@ -191,7 +289,30 @@ func exporter(name string, t Type, unit, help string, labels ...string) Family {
 	return Family{Name: name, Help: help, Type: t, Unit: unit, Labels: labels, Kind: KindExporter}
 }
 
-// Lookup finds a family of the catalog by name.
+// dividedBy makes f the numerator of the ratio name over denominator.
+func (f Family) dividedBy(denominator Family, name string) Family {
+	f.Ratio = &Ratio{Name: name, Denominator: denominator}
+	return f
+}
+
+// judgedBy gives f's ratio its operating target.
+func (f Family) judgedBy(t RateTarget) Family {
+	r := *f.Ratio
+	r.Target = &t
+	f.Ratio = &r
+	return f
+}
+
+// alert gives f's ratio its alert.
+func (f Family) alert(name, category, what string) Family {
+	r := *f.Ratio
+	r.Alert = &Alert{Name: name, Category: category, What: what}
+	f.Ratio = &r
+	return f
+}
+
+// Lookup finds a family of the catalog by name, for names read from
+// outside (PromQL, a scrape); code names the family's value instead.
 func Lookup(name string) (Family, bool) {
 	for _, f := range Catalog {
 		if f.Name == name {
@@ -199,13 +320,4 @@ func Lookup(name string) (Family, bool) {
 		}
 	}
 	return Family{}, false
-}
-
-// mustLookup is Lookup for names the package itself uses.
-func mustLookup(name string) Family {
-	f, ok := Lookup(name)
-	if !ok {
-		panic("metrics: no family " + name + " in the catalog")
-	}
-	return f
 }

@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +21,7 @@ var allowedLabels = []string{
 }
 
 func TestCatalog(t *testing.T) {
-	seen := map[string]bool{}
+	seen, ratioNames := map[string]bool{}, map[string]bool{}
 	for _, f := range metrics.Catalog {
 		t.Run(f.Name, func(t *testing.T) {
 			if seen[f.Name] {
@@ -60,12 +62,55 @@ func TestCatalog(t *testing.T) {
 			if (f.Kind == metrics.KindExporter) != (f.KPI == "") {
 				t.Error("every KPI family names its kpi field, and only those")
 			}
-			if f.Denominator != "" {
-				d, ok := metrics.Lookup(f.Denominator)
-				if !ok || !slices.Equal(d.Labels, f.Labels) || d.Unit != f.Unit {
-					t.Errorf("denominator %s: want a family of the catalog with the same labels and unit", f.Denominator)
-				}
+			if f.Ratio != nil {
+				checkRatio(t, f, ratioNames)
 			}
 		})
+	}
+}
+
+// checkRatio: a ratio divides by a family of the catalog of the same labels
+// and unit, has a unique name, and alerts only against a target, in a
+// category of its own.
+func checkRatio(t *testing.T, f metrics.Family, names map[string]bool) {
+	t.Helper()
+	r := f.Ratio
+	d, ok := metrics.Lookup(r.Denominator.Name)
+	if !ok || !slices.Equal(d.Labels, f.Labels) || d.Unit != f.Unit || d.Ratio != nil {
+		t.Errorf("denominator %s: want a family of the catalog, not itself a ratio, with the same labels and unit", r.Denominator.Name)
+	}
+	if _, clash := metrics.Lookup(r.Name); !strings.HasPrefix(r.Name, "referral_") || names[r.Name] || clash {
+		t.Errorf("ratio name %q: want a referral_ name of its own", r.Name)
+	}
+	names[r.Name] = true
+	if a := r.Alert; a != nil {
+		if r.Target == nil || a.Name == "" || a.What == "" {
+			t.Errorf("alert %+v: want a name and words, on a ratio with a target", a)
+		}
+		if a.Category != metrics.CategoryAccess && a.Category != metrics.CategoryQuality {
+			t.Errorf("alert %s: category %q is not access or quality", a.Name, a.Category)
+		}
+	}
+}
+
+// TestRateTargetsReadTheirKey: each ratio bound reads the Targets field its
+// key sets in a targets file, and says the side its _min or _max suffix does.
+func TestRateTargetsReadTheirKey(t *testing.T) {
+	for _, r := range []metrics.RateTarget{metrics.TargetClosedLoopRateMin, metrics.TargetLeakageRateMax,
+		metrics.TargetNoShowRateMax, metrics.TargetAuthDenialRateMax, metrics.TargetIncompleteRateMax} {
+		path := filepath.Join(t.TempDir(), "targets.yml")
+		if err := os.WriteFile(path, []byte(r.Key+": 0.4242\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tg, err := metrics.LoadTargets(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Of(tg); got != 0.4242 {
+			t.Errorf("%s: read %g from a file setting it to 0.4242", r.Key, got)
+		}
+		if want := map[bool]metrics.Direction{true: metrics.BelowIsBad, false: metrics.AboveIsBad}[strings.HasSuffix(r.Key, "_min")]; r.Bad != want {
+			t.Errorf("%s: bad %s, want %s", r.Key, r.Bad, want)
+		}
 	}
 }

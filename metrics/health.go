@@ -17,16 +17,16 @@ type health struct {
 
 func newHealth(reg prometheus.Registerer) *health {
 	h := &health{
-		lastSuccess: prometheus.NewGauge(gaugeOpts("referralops_kpi_last_success_timestamp_seconds")),
-		asOf:        prometheus.NewGauge(gaugeOpts("referralops_kpi_snapshot_as_of_timestamp_seconds")),
-		errors:      prometheus.NewCounter(counterOpts("referralops_kpi_refresh_errors_total")),
-		series:      prometheus.NewGaugeVec(gaugeOpts("referralops_kpi_series"), []string{LabelFamily}),
-		dropped:     prometheus.NewCounterVec(counterOpts("referralops_kpi_series_dropped_total"), []string{LabelFamily}),
+		lastSuccess: prometheus.NewGauge(gaugeOpts(KPILastSuccessTimestampSeconds)),
+		asOf:        prometheus.NewGauge(gaugeOpts(KPISnapshotAsOfTimestampSeconds)),
+		errors:      prometheus.NewCounter(counterOpts(KPIRefreshErrorsTotal)),
+		series:      prometheus.NewGaugeVec(gaugeOpts(KPISeries), KPISeries.Labels),
+		dropped:     prometheus.NewCounterVec(counterOpts(KPISeriesDroppedTotal), KPISeriesDroppedTotal.Labels),
+		// 10 ms to about 3 minutes: a healthy refresh takes well under a
+		// second, the default timeout is two minutes.
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: KPIRefreshDurationSeconds.Name,
+			Help: KPIRefreshDurationSeconds.Help, Buckets: prometheus.ExponentialBuckets(0.01, 2, 15)}),
 	}
-	f := mustLookup("referralops_kpi_refresh_duration_seconds")
-	// 10 ms to about 3 minutes: a healthy refresh takes well under a second,
-	// the default timeout is two minutes.
-	h.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: f.Name, Help: f.Help, Buckets: prometheus.ExponentialBuckets(0.01, 2, 15)})
 	// Every family shows 0 from the start, so "nothing dropped" is a value,
 	// not a missing series.
 	for _, f := range Catalog {
@@ -39,13 +39,11 @@ func newHealth(reg prometheus.Registerer) *health {
 	return h
 }
 
-func gaugeOpts(name string) prometheus.GaugeOpts {
-	f := mustLookup(name)
+func gaugeOpts(f Family) prometheus.GaugeOpts {
 	return prometheus.GaugeOpts{Name: f.Name, Help: f.Help}
 }
 
-func counterOpts(name string) prometheus.CounterOpts {
-	f := mustLookup(name)
+func counterOpts(f Family) prometheus.CounterOpts {
 	return prometheus.CounterOpts{Name: f.Name, Help: f.Help}
 }
 

@@ -84,8 +84,8 @@ func WriteReference(w io.Writer) error {
 		if f.KPI != "" {
 			rf.KPIField = "`" + strings.ReplaceAll(f.KPI, ", ", "`, `") + "`"
 		}
-		if f.Denominator != "" {
-			rf.Ratio = "`" + f.Denominator + "`"
+		if f.Ratio != nil {
+			rf.Ratio = "`" + f.Ratio.Denominator.Name + "`"
 		}
 		data.Families = append(data.Families, rf)
 	}

@@ -76,6 +76,49 @@ func DefaultTargets() Targets {
 	}
 }
 
+// Direction says on which side of its target a ratio is bad.
+type Direction string
+
+// The directions.
+const (
+	// AboveIsBad: the target is a maximum (leakage, no-shows, ...).
+	AboveIsBad Direction = "above"
+	// BelowIsBad: the target is a minimum (the closed-loop rate).
+	BelowIsBad Direction = "below"
+)
+
+// RateTarget is one ratio bound of Targets: its YAML key, which side of it
+// is bad, and its value. A catalog Ratio names its target by one of these,
+// so a panel and its alert cannot disagree on the bound or its side.
+type RateTarget struct {
+	// Key is the bound's key in a targets file.
+	Key string
+	// Bad is the side of the bound on which the ratio misses its target.
+	Bad   Direction
+	value func(Targets) float64
+}
+
+// Of is the bound's value in t.
+func (r RateTarget) Of(t Targets) float64 { return r.value(t) }
+
+// The ratio bounds of Targets.
+var (
+	TargetClosedLoopRateMin = RateTarget{Key: "closed_loop_rate_min", Bad: BelowIsBad,
+		value: func(t Targets) float64 { return t.ClosedLoopRateMin }}
+	TargetLeakageRateMax = RateTarget{Key: "leakage_rate_max", Bad: AboveIsBad,
+		value: func(t Targets) float64 { return t.LeakageRateMax }}
+	TargetNoShowRateMax = RateTarget{Key: "no_show_rate_max", Bad: AboveIsBad,
+		value: func(t Targets) float64 { return t.NoShowRateMax }}
+	TargetAuthDenialRateMax = RateTarget{Key: "auth_denial_rate_max", Bad: AboveIsBad,
+		value: func(t Targets) float64 { return t.AuthDenialRateMax }}
+	TargetIncompleteRateMax = RateTarget{Key: "incomplete_rate_max", Bad: AboveIsBad,
+		value: func(t Targets) float64 { return t.IncompleteRateMax }}
+)
+
+// rateTargets are the ratio bounds in the order Validate reports them.
+var rateTargets = []RateTarget{TargetClosedLoopRateMin, TargetLeakageRateMax, TargetNoShowRateMax,
+	TargetAuthDenialRateMax, TargetIncompleteRateMax}
+
 // TimeToAppointmentP90Target is the p90 target of a service line.
 func (t Targets) TimeToAppointmentP90Target(serviceLine string) time.Duration {
 	if d, ok := t.TimeToAppointmentP90[serviceLine]; ok {
@@ -109,18 +152,9 @@ func (t Targets) Validate() error {
 	if t.BacklogOver7Days < 0 {
 		errs = append(errs, fmt.Errorf("backlog_over_7_days: must be >= 0, got %d", t.BacklogOver7Days))
 	}
-	for _, r := range []struct {
-		key string
-		v   float64
-	}{
-		{"closed_loop_rate_min", t.ClosedLoopRateMin},
-		{"leakage_rate_max", t.LeakageRateMax},
-		{"no_show_rate_max", t.NoShowRateMax},
-		{"auth_denial_rate_max", t.AuthDenialRateMax},
-		{"incomplete_rate_max", t.IncompleteRateMax},
-	} {
-		if r.v < 0 || r.v > 1 {
-			errs = append(errs, fmt.Errorf("%s: must be a ratio in [0, 1], got %g", r.key, r.v))
+	for _, r := range rateTargets {
+		if v := r.Of(t); v < 0 || v > 1 {
+			errs = append(errs, fmt.Errorf("%s: must be a ratio in [0, 1], got %g", r.Key, v))
 		}
 	}
 	return errors.Join(errs...)

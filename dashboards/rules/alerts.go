@@ -2,11 +2,11 @@ package rules
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
 	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
 // alert is one alerting rule before the options' for: override and runbook
@@ -19,36 +19,12 @@ type alert struct {
 	Summary, Description string
 }
 
-// Catalog families the rules name directly; looked up so a rename fails
-// here, at init, not in a silent rule.
-var (
-	timeToAppointmentQuantile = mustFamily("referral_time_to_appointment_quantile_seconds")
-	backlogFamily             = mustFamily("referral_unscheduled_backlog_referrals")
-	kpiLastSuccess            = mustFamily("referralops_kpi_last_success_timestamp_seconds")
-)
-
-// The ingester's metrics (ingest/metrics.go); the tests check it serves them.
+// The ingester's lag worth alerting on, and how far back a new dead letter
+// counts.
 const (
-	ingestConsumerLag  = "referralops_ingest_consumer_lag"
-	ingestDeadLetters  = "referralops_ingest_dead_letters_total"
 	ingestLagMinimum   = 100000 // records: two default batches; below it growth is noise
 	deadLetterLookback = "15m"
 )
-
-func mustFamily(name string) string {
-	if _, ok := metrics.Lookup(name); !ok {
-		panic("rules: no family " + name + " in metrics.Catalog")
-	}
-	return name
-}
-
-// rateAlert is an alert on a recorded ratio per service line against a
-// target, fired only where the denominator reaches o.MinDenominator.
-type rateAlert struct {
-	name, category, numerator, what string
-	target                          float64
-	below                           bool // fires below the target (a minimum) instead of above
-}
 
 func kpiAlerts(o Options) []alert {
 	w := o.Window.String()
@@ -60,7 +36,8 @@ func kpiAlerts(o Options) []alert {
 			// it needs MinDenominator referrals with a slot in the window.
 			Expr: fmt.Sprintf("max by (window, service_line) (%s{quantile=\"0.9\", window=%q})\n> on (service_line) group_left ()\n%s\n"+
 				"and on (window, service_line)\nsum by (window, service_line) (%s_count{window=%q}) >= %d",
-				timeToAppointmentQuantile, w, TimeToAppointmentP90Target, timeToAppointmentQuantile, w, o.MinDenominator),
+				metrics.TimeToAppointmentQuantileSeconds.Name, w, TimeToAppointmentP90Target,
+				metrics.TimeToAppointmentQuantileSeconds.Name, w, o.MinDenominator),
 			Summary: "{{ $labels.service_line }}: p90 time to appointment above target",
 			Description: "The p90 time from referral to appointment of {{ $labels.service_line }} referrals created in the last " +
 				"{{ $labels.window }} is {{ $value | humanizeDuration }}, above its target of " +
@@ -75,32 +52,31 @@ func kpiAlerts(o Options) []alert {
 				fmt.Sprintf("the target is at most %d.", tg.BacklogOver7Days),
 		},
 	}
-	for _, r := range []rateAlert{
-		{AlertNoShowRateAboveTarget, CategoryAccess, "referral_no_show_appointments", "no-show rate", tg.NoShowRateMax, false},
-		{AlertAuthDenialRateAboveTarget, CategoryAccess, "referral_auth_denied_decisions", "prior-authorization denial rate", tg.AuthDenialRateMax, false},
-		{AlertClosedLoopRateBelowTarget, CategoryQuality, "referral_loop_closed_referrals", "closed-loop rate", tg.ClosedLoopRateMin, true},
-		{AlertLeakageRateAboveTarget, CategoryQuality, "referral_leaked_referrals", "leakage rate", tg.LeakageRateMax, false},
-		{AlertIncompleteRateAboveTarget, CategoryQuality, "referral_incomplete_referrals", "incomplete referral rate", tg.IncompleteRateMax, false},
-	} {
-		as = append(as, r.alert(o))
+	for _, r := range Ratios {
+		if r.Numerator.Ratio.Alert != nil {
+			as = append(as, r.alert(o))
+		}
 	}
 	return as
 }
 
-func (r rateAlert) alert(o Options) alert {
-	ratio := mustRatio(r.numerator)
+// alert fires per service line whose ratio is on the bad side of its
+// catalog target, where the denominator reaches o.MinDenominator.
+func (r Ratio) alert(o Options) alert {
+	ratio := r.Numerator.Ratio
+	a, target := ratio.Alert, ratio.Target.Of(o.Targets)
 	w := o.Window.String()
 	op, dir, bound := ">", "above", "at most"
-	if r.below {
+	if ratio.Target.Bad == metrics.BelowIsBad {
 		op, dir, bound = "<", "below", "at least"
 	}
 	return alert{
-		Name: r.name, Category: r.category, Severity: SeverityWarning, For: time.Hour,
+		Name: a.Name, Category: a.Category, Severity: SeverityWarning, For: time.Hour,
 		Expr: fmt.Sprintf("%s{window=%q} %s %s\nand on (window, service_line)\nsum by (window, service_line) (%s{window=%q}) >= %d",
-			ratio.ByServiceLine, w, op, strconv.FormatFloat(r.target, 'f', -1, 64), ratio.Denominator, w, o.MinDenominator),
-		Summary: fmt.Sprintf("{{ $labels.service_line }}: %s %s target", r.what, dir),
+			r.ByServiceLine, w, op, strconv.FormatFloat(target, 'f', -1, 64), ratio.Denominator.Name, w, o.MinDenominator),
+		Summary: fmt.Sprintf("{{ $labels.service_line }}: %s %s target", a.What, dir),
 		Description: fmt.Sprintf("The %s of {{ $labels.service_line }} over the last {{ $labels.window }} is "+
-			"{{ $value | humanizePercentage }}; the target is %s %s.", r.what, bound, percent(r.target)),
+			"{{ $value | humanizePercentage }}; the target is %s %s.", a.What, bound, metrics.Percent(target)),
 	}
 }
 
@@ -109,7 +85,7 @@ func pipelineAlerts(o Options) []alert {
 	return []alert{
 		{
 			Name: AlertKPISnapshotStale, Category: CategoryPipeline, Severity: SeverityWarning, For: 5 * time.Minute,
-			Expr:    fmt.Sprintf("time() - %s > %s", kpiLastSuccess, strconv.FormatFloat(stale, 'f', -1, 64)),
+			Expr:    fmt.Sprintf("time() - %s > %s", metrics.KPILastSuccessTimestampSeconds.Name, strconv.FormatFloat(stale, 'f', -1, 64)),
 			Summary: "KPI snapshot of {{ $labels.instance }} is stale",
 			// Before its first success the timestamp is 0, and the age the
 			// time since 1970: say so instead of "20000d ago".
@@ -129,7 +105,7 @@ func pipelineAlerts(o Options) []alert {
 			// A reason's counter appears at its first dead letter, which
 			// increase() cannot see, so new series count too.
 			Expr: fmt.Sprintf("sum by (reason) (increase(%[1]s[%[2]s])) > 0\nor\nsum by (reason) (%[1]s unless %[1]s offset %[2]s) > 0",
-				ingestDeadLetters, deadLetterLookback),
+				selfmetrics.IngestDeadLetters.Name, deadLetterLookback),
 			Summary: "Events dead-lettered: {{ $labels.reason }}",
 			Description: "Records were written to the dead-letter topic with reason {{ $labels.reason }} in the last " + deadLetterLookback +
 				": a producer sends events that break the event contract, and they are missing from the KPIs.",
@@ -147,9 +123,4 @@ func down(name, job, what, effect string) alert {
 		Description: fmt.Sprintf("{{ if $labels.instance }}Prometheus cannot scrape the %s {{ $labels.instance }} of job %s"+
 			"{{ else }}Prometheus has no target of job %s{{ end }}: %s.", what, job, job, effect),
 	}
-}
-
-// percent formats a ratio as a percentage without float noise (0.3 → 30%).
-func percent(v float64) string {
-	return strconv.FormatFloat(math.Round(v*1e6)/1e4, 'f', -1, 64) + "%"
 }

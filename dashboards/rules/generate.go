@@ -15,6 +15,7 @@ import (
 
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
 // The rule file's shape, as Prometheus 2.x reads it (no newer fields).
@@ -116,23 +117,23 @@ func kpiRecords(o Options) []rule {
 	rs = append(rs, rule{
 		Record: TimeToAppointmentP90Target,
 		Expr: fmt.Sprintf("group by (%s) (%s%s)\n* %s", metrics.LabelServiceLine,
-			timeToAppointmentQuantile, others, seconds(o.Targets.DefaultTimeToAppointmentP90)),
+			metrics.TimeToAppointmentQuantileSeconds.Name, others, seconds(o.Targets.DefaultTimeToAppointmentP90)),
 	})
 	rs = append(rs, rule{
 		Record: BacklogOver7Days,
 		Expr: fmt.Sprintf("sum by (%s) (%s{%s=~`%s`})", metrics.LabelServiceLine,
-			backlogFamily, metrics.LabelAgeBucket, strings.Join(bucketsOver7Days(), "|")),
+			metrics.UnscheduledBacklogReferrals.Name, metrics.LabelAgeBucket, strings.Join(bucketsOver7Days(), "|")),
 	})
 	return rs
 }
 
 func pipelineRecords() []rule {
-	return []rule{{Record: IngestLagByTopic, Expr: "sum by (topic) (" + ingestConsumerLag + ")"}}
+	return []rule{{Record: IngestLagByTopic, Expr: metrics.SumBy([]string{selfmetrics.LabelTopic}, selfmetrics.IngestConsumerLag.Name)}}
 }
 
+// ratioExpr divides the ratio by the labels, each operand on its own line.
 func ratioExpr(r Ratio, by ...string) string {
-	b := strings.Join(by, ", ")
-	return fmt.Sprintf("sum by (%s) (%s)\n/\n(sum by (%s) (%s) > 0)", b, r.Numerator, b, r.Denominator)
+	return metrics.RatioExpr(r.Numerator, by, func(f metrics.Family) string { return f.Name }, "\n/\n")
 }
 
 // bucketsOver7Days are the backlog age buckets whose ages all exceed 7 days,

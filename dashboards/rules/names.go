@@ -1,8 +1,6 @@
 package rules
 
 import (
-	"fmt"
-
 	"github.com/referralops/referralops/metrics"
 )
 
@@ -38,15 +36,11 @@ const (
 	IngestLagByTopic = "topic:referralops_ingest_consumer_lag:sum"
 )
 
-// Alert names.
+// Alert names other than the ratios' (each ratio's alert is named in its
+// catalog entry, metrics.Alert).
 const (
 	AlertTimeToAppointmentAboveTarget = "ReferralTimeToAppointmentAboveTarget"
 	AlertBacklogAboveTarget           = "ReferralUnscheduledBacklogAboveTarget"
-	AlertNoShowRateAboveTarget        = "ReferralNoShowRateAboveTarget"
-	AlertAuthDenialRateAboveTarget    = "ReferralAuthDenialRateAboveTarget"
-	AlertClosedLoopRateBelowTarget    = "ReferralClosedLoopRateBelowTarget"
-	AlertLeakageRateAboveTarget       = "ReferralLeakageRateAboveTarget"
-	AlertIncompleteRateAboveTarget    = "ReferralIncompleteRateAboveTarget"
 	AlertKPISnapshotStale             = "ReferralopsKPISnapshotStale"
 	AlertIngestLagGrowing             = "ReferralopsIngestLagGrowing"
 	AlertDeadLettersIncreasing        = "ReferralopsDeadLettersIncreasing"
@@ -54,17 +48,12 @@ const (
 	AlertExporterDown                 = "ReferralopsExporterDown"
 )
 
-// Values of the category label, which Alertmanager routes on.
+// Values of the category label, which Alertmanager routes on; declared with
+// the catalog, whose ratio alerts name theirs.
 const (
-	// CategoryAccess: patients wait too long or miss care; for the
-	// operations (intake and scheduling) team.
-	CategoryAccess = "access"
-	// CategoryQuality: the referral network works badly (leakage, open
-	// loops, incomplete referrals); for service line management.
-	CategoryQuality = "quality"
-	// CategoryPipeline: the metrics themselves are late or wrong; for
-	// whoever runs referralops.
-	CategoryPipeline = "pipeline"
+	CategoryAccess   = metrics.CategoryAccess
+	CategoryQuality  = metrics.CategoryQuality
+	CategoryPipeline = metrics.CategoryPipeline
 )
 
 // Values of the severity label.
@@ -77,10 +66,9 @@ const (
 // write. Every recorded series is sum(numerator) / sum(denominator) over the
 // same labels, and absent where the denominator is 0.
 type Ratio struct {
-	// Name is the ratio's metric name, the middle of its recorded names.
-	Name string
-	// Numerator and Denominator are catalog families.
-	Numerator, Denominator string
+	// Numerator is the catalog family that declares the ratio; its Ratio
+	// holds the name, denominator, target and alert.
+	Numerator metrics.Family
 	// ByServiceLine is recorded by window and service_line.
 	ByServiceLine string
 	// Overall is recorded by window only.
@@ -90,36 +78,18 @@ type Ratio struct {
 	BySource string
 }
 
-// ratioNames names the ratio of each numerator family of the catalog. A
-// catalog ratio missing here makes the package panic at init, so the rules
-// cannot silently skip a new KPI.
-var ratioNames = map[string]string{
-	"referral_scheduled_referrals":       "referral_scheduled_conversion",
-	"referral_completed_referrals":       "referral_completed_conversion",
-	"referral_leaked_referrals":          "referral_leakage",
-	"referral_internal_leaked_referrals": "referral_internal_leakage",
-	"referral_incomplete_referrals":      "referral_incomplete",
-	"referral_loop_closed_referrals":     "referral_closed_loop",
-	"referral_no_show_appointments":      "referral_no_show",
-	"referral_auth_denied_decisions":     "referral_auth_denial",
-	"referral_source_leaked_referrals":   "referral_source_leakage",
-}
-
 // Ratios are the recorded ratios, in catalog order.
 var Ratios = catalogRatios()
 
 func catalogRatios() []Ratio {
 	var rs []Ratio
 	for _, f := range metrics.Catalog {
-		if f.Denominator == "" {
+		if f.Ratio == nil {
 			continue
 		}
-		name, ok := ratioNames[f.Name]
-		if !ok {
-			panic(fmt.Sprintf("rules: catalog ratio %s / %s has no name in ratioNames", f.Name, f.Denominator))
-		}
+		name := f.Ratio.Name
 		r := Ratio{
-			Name: name, Numerator: f.Name, Denominator: f.Denominator,
+			Numerator:     f,
 			ByServiceLine: metrics.LabelServiceLine + ":" + name + ":ratio",
 			Overall:       metrics.LabelWindow + ":" + name + ":ratio",
 		}
@@ -131,21 +101,12 @@ func catalogRatios() []Ratio {
 	return rs
 }
 
-// RatioOf returns the ratio whose numerator is the given catalog family.
-func RatioOf(numerator string) (Ratio, bool) {
+// RatioOf returns the recorded ratio of a numerator family.
+func RatioOf(numerator metrics.Family) (Ratio, bool) {
 	for _, r := range Ratios {
-		if r.Numerator == numerator {
+		if r.Numerator.Name == numerator.Name {
 			return r, true
 		}
 	}
 	return Ratio{}, false
-}
-
-// mustRatio is RatioOf for the numerators the alerts use.
-func mustRatio(numerator string) Ratio {
-	r, ok := RatioOf(numerator)
-	if !ok {
-		panic("rules: no ratio with numerator " + numerator)
-	}
-	return r
 }

@@ -5,23 +5,20 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/referralops/referralops/dashboards/rules"
-	"github.com/referralops/referralops/ingest"
-	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
 func rulesDir() string { return filepath.Join(testenv.RepoRoot(), "deploy", "prometheus", "rules") }
@@ -64,9 +61,9 @@ func servedNames(t *testing.T, rgs *rulefmt.RuleGroups) map[string]bool {
 			names[f.Name+"_count"], names[f.Name+"_sum"] = true, true
 		}
 	}
-	for _, n := range ingesterNames(t) {
+	for _, m := range selfmetrics.Ingest {
 		for _, suffix := range []string{"", "_bucket", "_count", "_sum"} {
-			names[n+suffix] = true
+			names[m.Name+suffix] = true
 		}
 	}
 	for _, g := range rgs.Groups {
@@ -75,30 +72,6 @@ func servedNames(t *testing.T, rgs *rulefmt.RuleGroups) map[string]bool {
 				names[r.Record] = true
 			}
 		}
-	}
-	return names
-}
-
-var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
-
-// ingesterNames are the metric names a real ingester registers (its vectors
-// have no series until used, so they are read from their descriptions).
-func ingesterNames(t *testing.T) []string {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	ingest.New(ingest.DefaultConfig(), broker.DefaultConfig(), nil, nil, nil, slog.New(slog.DiscardHandler), reg)
-	ch := make(chan *prometheus.Desc)
-	go func() { reg.Describe(ch); close(ch) }()
-	var names []string
-	for d := range ch {
-		m := fqName.FindStringSubmatch(d.String())
-		if m == nil {
-			t.Fatalf("no name in %s", d)
-		}
-		names = append(names, m[1])
-	}
-	if !slices.Contains(names, "referralops_ingest_consumer_lag") {
-		t.Fatalf("ingester metrics %v lack the consumer lag: did the Desc format change?", names)
 	}
 	return names
 }
@@ -195,13 +168,14 @@ func TestEveryCatalogRatioIsRecorded(t *testing.T) {
 	}
 	n := 0
 	for _, f := range metrics.Catalog {
-		if f.Denominator == "" {
+		if f.Ratio == nil {
 			continue
 		}
 		n++
-		r, ok := rules.RatioOf(f.Name)
+		den := f.Ratio.Denominator.Name
+		r, ok := rules.RatioOf(f)
 		if !ok {
-			t.Errorf("no ratio for %s / %s", f.Name, f.Denominator)
+			t.Errorf("no ratio for %s / %s", f.Name, den)
 			continue
 		}
 		names := []string{r.ByServiceLine, r.Overall}
@@ -213,9 +187,9 @@ func TestEveryCatalogRatioIsRecorded(t *testing.T) {
 			switch {
 			case !ok:
 				t.Errorf("%s is not recorded", rec)
-			case !slices.Equal(selectedNames(t, e), []string{f.Name, f.Denominator}):
-				t.Errorf("%s divides %v, want %s / %s", rec, selectedNames(t, e), f.Name, f.Denominator)
-			case !strings.Contains(e, f.Denominator+") > 0)"):
+			case !slices.Equal(selectedNames(t, e), []string{f.Name, den}):
+				t.Errorf("%s divides %v, want %s / %s", rec, selectedNames(t, e), f.Name, den)
+			case !strings.Contains(e, den+") > 0)"):
 				t.Errorf("%s does not guard against an empty denominator: %s", rec, e)
 			}
 		}
@@ -223,7 +197,7 @@ func TestEveryCatalogRatioIsRecorded(t *testing.T) {
 	if n != len(rules.Ratios) || n < 9 {
 		t.Errorf("%d catalog ratios, %d recorded ratios", n, len(rules.Ratios))
 	}
-	if r, _ := rules.RatioOf("referral_leaked_referrals"); r.ByServiceLine != "service_line:referral_leakage:ratio" {
+	if r, _ := rules.RatioOf(metrics.LeakedReferrals); r.ByServiceLine != "service_line:referral_leakage:ratio" {
 		t.Errorf("leakage by service line is recorded as %s", r.ByServiceLine)
 	}
 }
