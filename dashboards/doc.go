@@ -3,11 +3,15 @@
 // them (the Prometheus and ClickHouse datasources under fixed uids, and a
 // dashboards provider).
 //
-// Every Prometheus metric a panel reads is looked up by name in metrics.Catalog
-// or among the ingester's own metrics (as package ingest registers them), so a
-// renamed or removed metric makes Build fail instead of leaving a dead panel.
-// Ratios are divided inline from the catalog's numerator and denominator
-// families; thresholds are coloured against metrics.Targets. ClickHouse panels
+// Every Prometheus metric a panel reads is a value of metrics.Catalog or of
+// the ingester's declaration in metrics/selfmetrics (never a string), so a
+// renamed or removed metric does not compile instead of leaving a dead panel;
+// the package does not import ingest. Ratios are divided inline with
+// metrics.RatioExpr, the division the recording rules use, from the catalog's
+// numerator and denominator; a ratio's thresholds, and the sentence that
+// states them, come from its catalog target (metrics.Targets, on the side the
+// target says is bad), and a ratio panel or target mark on a family without
+// one makes Build fail. ClickHouse panels
 // read the analyst views (schema/migrations/0005, 0006) with SQL that runs
 // on ClickHouse 18.16 and on current releases, through the
 // grafana-clickhouse-datasource plugin, whose query model this package declares
