@@ -11,7 +11,8 @@ import (
 // offices: the closed-loop rate against its target, how long notes take, and
 // the visits still waiting for one.
 func (g *generator) closedLoop() *dashboard.DashboardBuilder {
-	closedHelp := g.help(metrics.LoopClosedReferrals)
+	closed := metrics.LoopClosedReferrals
+	closedHelp := g.help(closed)
 	cohortHelp := g.help(metrics.LoopCohortReferrals)
 	openLoops := "Referrals whose first completed visit is in the dashboard's time range and at least 14 days old, with no consult note sent back since (ClickHouse v_loops, evaluated now), over the selected service lines and locations (the \"other\" location matches none)."
 
@@ -20,29 +21,29 @@ func (g *generator) closedLoop() *dashboard.DashboardBuilder {
 		"now-90d", "5m", g.kpiVars()...)
 
 	b.WithRow(g.row("Closed-loop rate"))
-	b.WithPanel(g.statPanel(spec{title: "Closed-loop rate", unit: unitRatio, w: 6, h: 4, th: g.targetTh(metrics.LoopClosedReferrals),
-		desc: g.ratioDesc("Share of the matured closed-loop cohort with a consult note sent within 14 days of the first completed visit", metrics.LoopClosedReferrals, scopeSelection) + " " + g.targetNote(metrics.LoopClosedReferrals, markStat, "")},
-		promDS, promQuery("A", g.ratio(metrics.LoopClosedReferrals, nil, ""), "", true)))
+	b.WithPanel(g.statPanel(spec{title: "Closed-loop rate", unit: unitRatio, w: 6, h: 4, th: g.targetTh(closed),
+		desc: g.ratioDesc("Share of the matured closed-loop cohort with a consult note sent within 14 days of the first completed visit", closed, scopeSelection) + " " + g.targetNote(closed, markStat, "")},
+		promDS, promQuery("A", g.ratio(closed, nil, ""), "", true)))
 	b.WithPanel(g.statPanel(spec{title: "Matured closed-loop cohort", unit: unitCount, w: 6, h: 4,
 		desc: "Referrals whose first completed visit fell in the selected window shifted back 14 days, summed " + scopeSelection + ". " + cohortHelp},
 		promDS, promQuery("A", metrics.SumBy(nil, g.sel(metrics.LoopCohortReferrals).String()), "", true)))
 	b.WithPanel(g.statPanel(spec{title: "Consult notes within 14 days", unit: unitCount, w: 6, h: 4,
 		desc: "Referrals of the matured cohort whose consult note was sent within 14 days of the first completed visit, summed " + scopeSelection + ". " + closedHelp},
-		promDS, promQuery("A", metrics.SumBy(nil, g.sel(metrics.LoopClosedReferrals).String()), "", true)))
+		promDS, promQuery("A", metrics.SumBy(nil, g.sel(closed).String()), "", true)))
 	b.WithPanel(g.statPanel(spec{title: "Open loops past 14 days", unit: unitCount, w: 6, h: 4,
 		desc: "Number of open loops: " + openLoops},
 		chDS, g.chQuery("A", "open_loops_by_service_line.sql", false)).
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"sum"}).Values(false).Fields("/^open_loops$/")))
 
 	b.WithRow(g.row("By service line and location"))
-	b.WithPanel(g.timeSeriesPanel(spec{title: "Closed-loop rate by service line", unit: unitRatio, w: 12, h: 8, th: g.targetTh(metrics.LoopClosedReferrals),
-		desc: g.ratioDesc("Share of the matured closed-loop cohort with a consult note within 14 days", metrics.LoopClosedReferrals, scopeByLine) + " " + g.targetNote(metrics.LoopClosedReferrals, markLine, "")},
-		promDS, promQuery("A", g.ratio(metrics.LoopClosedReferrals, bySL, ""), "{{service_line}}", false)))
-	b.WithPanel(g.barGaugePanel(spec{title: "Closed-loop rate by location", unit: unitRatio, w: 12, h: 8, th: g.targetTh(metrics.LoopClosedReferrals),
-		desc: g.ratioDesc("Share of the matured closed-loop cohort with a consult note within 14 days", metrics.LoopClosedReferrals, "per location over the selected service lines in the selected window") + " " + g.targetNote(metrics.LoopClosedReferrals, markBar, "")},
-		promDS, promQuery("A", g.ratio(metrics.LoopClosedReferrals, []string{"location"}, ""), "{{location}}", true)).Max(1))
-	b.WithPanel(g.timeSeriesPanel(spec{title: "Consult notes within 14 days by week of visit", unit: unitRatio, w: 12, h: 8, th: g.targetTh(metrics.LoopClosedReferrals),
-		desc: "Share of first completed visits with a consult note sent back within 14 days, per week (Monday, UTC) of the visit and service line, over visits in the dashboard's time range that are at least 14 days old (ClickHouse v_loops, evaluated now). " + g.targetNote(metrics.LoopClosedReferrals, markLine, "")},
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Closed-loop rate by service line", unit: unitRatio, w: 12, h: 8, th: g.targetTh(closed),
+		desc: g.ratioDesc("Share of the matured closed-loop cohort with a consult note within 14 days", closed, scopeByLine) + " " + g.targetNote(closed, markLine, "")},
+		promDS, promQuery("A", g.ratio(closed, bySL, ""), "{{service_line}}", false)))
+	b.WithPanel(g.barGaugePanel(spec{title: "Closed-loop rate by location", unit: unitRatio, w: 12, h: 8, th: g.targetTh(closed),
+		desc: g.ratioDesc("Share of the matured closed-loop cohort with a consult note within 14 days", closed, "per location over the selected service lines in the selected window") + " " + g.targetNote(closed, markBar, "")},
+		promDS, promQuery("A", g.ratio(closed, []string{"location"}, ""), "{{location}}", true)).Max(1))
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Consult notes within 14 days by week of visit", unit: unitRatio, w: 12, h: 8, th: g.targetTh(closed),
+		desc: "Share of first completed visits with a consult note sent back within 14 days, per week (Monday, UTC) of the visit and service line, over visits in the dashboard's time range that are at least 14 days old (ClickHouse v_loops, evaluated now). " + g.targetNote(closed, markLine, "")},
 		chDS, g.chQuery("A", "loop_closed_weekly.sql", true)))
 	delay := g.tablePanel(spec{title: "Consult-note delay by service line", unit: unitCount, w: 12, h: 8,
 		desc: "Per service line, over referrals whose first completed visit is in the dashboard's time range (ClickHouse v_loops, evaluated now): visits, consult notes sent back, notes within 14 days, and the median and p90 days from the first completed visit to the first consult note (ClickHouse quantileExact over referrals with a note)."},
