@@ -2,10 +2,12 @@ package rules_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +309,54 @@ func TestWriteCreatesTheFile(t *testing.T) {
 	}
 	if path != filepath.Join(dir, rules.FileName) || !bytes.Equal(got, generate(t, rules.DefaultOptions())) {
 		t.Errorf("Write wrote %s with other content than Generate", path)
+	}
+}
+
+// TestRatioAlertsFollowTheCatalog: every catalog ratio that declares an alert
+// gets it, with its name, category and words, firing on the side of its
+// target the catalog says is bad, at the value of the options' targets; the
+// ratios without one get none.
+func TestRatioAlertsFollowTheCatalog(t *testing.T) {
+	o := rules.DefaultOptions()
+	o.Targets.ClosedLoopRateMin, o.Targets.NoShowRateMax = 0.61, 0.07
+	alerts := alertsOf(parse(t, generate(t, o)))
+	n := 0
+	for _, r := range rules.Ratios {
+		ratio := r.Numerator.Ratio
+		if ratio.Alert == nil {
+			for name, a := range alerts {
+				if strings.Contains(a.Expr, r.ByServiceLine+"{") {
+					t.Errorf("%s watches %s, whose catalog entry declares no alert", name, r.ByServiceLine)
+				}
+			}
+			continue
+		}
+		n++
+		a, ok := alerts[ratio.Alert.Name]
+		if !ok {
+			t.Errorf("no alert %s for %s", ratio.Alert.Name, r.Numerator.Name)
+			continue
+		}
+		op := map[metrics.Direction]string{metrics.AboveIsBad: ">", metrics.BelowIsBad: "<"}[ratio.Target.Bad]
+		want := fmt.Sprintf("%s{window=%q} %s %s\n", r.ByServiceLine, o.Window, op, strconv.FormatFloat(ratio.Target.Of(o.Targets), 'f', -1, 64))
+		if !strings.HasPrefix(a.Expr, want) {
+			t.Errorf("%s: expr %q, want it to start with %q", a.Alert, a.Expr, want)
+		}
+		if a.Labels["category"] != ratio.Alert.Category || !strings.Contains(a.Annotations["summary"], ratio.Alert.What) {
+			t.Errorf("%s: category %q and summary %q, want %q and %q", a.Alert, a.Labels["category"], a.Annotations["summary"], ratio.Alert.Category, ratio.Alert.What)
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d ratio alerts, want the catalog's 5", n)
+	}
+	for _, want := range []string{"closed-loop rate of {{ $labels.service_line }} over the last {{ $labels.window }} is {{ $value | humanizePercentage }}; the target is at least 61%.",
+		"the target is at most 7%."} {
+		found := false
+		for _, a := range alerts {
+			found = found || strings.Contains(a.Annotations["description"], want)
+		}
+		if !found {
+			t.Errorf("no alert description says %q", want)
+		}
 	}
 }
