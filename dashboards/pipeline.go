@@ -11,10 +11,6 @@ import (
 	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
-// staleAfterRefreshes: the KPI snapshot is stale after this many refresh
-// intervals without a success (the README's alert: five default intervals).
-const staleAfterRefreshes = 5
-
 // pipeline is for whoever runs the pipeline: is data flowing from Kafka into
 // ClickHouse, and are the KPIs being refreshed.
 func (g *generator) pipeline() *dashboard.DashboardBuilder {
@@ -39,7 +35,7 @@ func (g *generator) pipeline() *dashboard.DashboardBuilder {
 		}
 		return qs
 	}
-	staleAfter := staleAfterRefreshes * metrics.DefaultConfig().RefreshInterval.Seconds()
+	staleAfter := metrics.StaleAfterRefreshes * metrics.DefaultRefreshInterval.Seconds()
 
 	b := g.board(uidPipeline, "Referral operations: pipeline health",
 		"Kafka → ingest → ClickHouse → KPI exporter: throughput, lag, dead letters, latency and errors of the ingesters, and the freshness of the KPI snapshot.",
@@ -85,7 +81,7 @@ func (g *generator) pipeline() *dashboard.DashboardBuilder {
 	lastSuccess := g.sel(metrics.KPILastSuccessTimestampSeconds).String()
 	asOf := g.sel(metrics.KPISnapshotAsOfTimestampSeconds).String()
 	b.WithPanel(g.statPanel(spec{title: "KPI snapshot age", unit: unitSeconds, w: 6, h: 4, th: above(staleAfter),
-		desc: fmt.Sprintf("Seconds since the last successful KPI refresh (time() − the newest last-success time over the exporters); red after %d default refresh intervals (%s s). %s", staleAfterRefreshes, num(staleAfter), g.help(metrics.KPILastSuccessTimestampSeconds))},
+		desc: fmt.Sprintf("Seconds since the last successful KPI refresh (time() − the newest last-success time over the exporters); red after %d default refresh intervals (%s s). %s", metrics.StaleAfterRefreshes, num(staleAfter), g.help(metrics.KPILastSuccessTimestampSeconds))},
 		promDS, promQuery("A", "time() - max("+lastSuccess+")", "", true)))
 	b.WithPanel(g.statPanel(spec{title: "KPI evaluation time lag", unit: unitSeconds, w: 6, h: 4,
 		desc: "Seconds between now and the evaluation time T of the snapshot being served (large when the exporter runs with a fixed --as-of). " + g.help(metrics.KPISnapshotAsOfTimestampSeconds)},

@@ -39,6 +39,11 @@ const (
 	DefaultMaxSeriesPerFamily = 2000
 )
 
+// StaleAfterRefreshes is how many default refresh intervals without a
+// success make the KPI snapshot stale: the pipeline dashboard's snapshot age
+// turns red, and the stale alert's condition holds, after as many.
+const StaleAfterRefreshes = 5
+
 // DefaultConfig serves on :9464, refreshes every 30 s, keeps the top 5
 // locations and at most 2000 series per family.
 func DefaultConfig() Config {

@@ -51,7 +51,7 @@ func DefaultOptions() Options {
 		Targets:        metrics.DefaultTargets(),
 		Window:         kpi.DefaultWindows()[0],
 		MinDenominator: DefaultMinDenominator,
-		KPIStaleAfter:  5 * metrics.DefaultRefreshInterval,
+		KPIStaleAfter:  metrics.StaleAfterRefreshes * metrics.DefaultRefreshInterval,
 		RunbookURL:     DefaultRunbookURL,
 	}
 }
