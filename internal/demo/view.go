@@ -18,6 +18,7 @@ import (
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
 // printWhere tells where everything is.
@@ -92,7 +93,7 @@ func deadLetters(reg prometheus.Gatherer) [][]string {
 	families, _ := reg.Gather()
 	var rows [][]string
 	for _, f := range families {
-		if f.GetName() != "referralops_ingest_dead_letters_total" {
+		if f.GetName() != selfmetrics.IngestDeadLetters.Name {
 			continue
 		}
 		for _, m := range f.Metric {
@@ -140,15 +141,15 @@ func (v *liveView) gather() ingestNumbers {
 	for _, f := range families {
 		for _, m := range f.Metric {
 			switch f.GetName() {
-			case "referralops_ingest_records_total":
+			case selfmetrics.IngestRecords.Name:
 				for _, l := range m.Label {
-					if l.GetName() == "outcome" && l.GetValue() == "stored" {
+					if l.GetName() == selfmetrics.LabelOutcome && l.GetValue() == "stored" {
 						n.stored += m.Counter.GetValue()
 					}
 				}
-			case "referralops_ingest_dead_letters_total":
+			case selfmetrics.IngestDeadLetters.Name:
 				n.deadLetters += m.Counter.GetValue()
-			case "referralops_ingest_consumer_lag":
+			case selfmetrics.IngestConsumerLag.Name:
 				n.lag += m.Gauge.GetValue()
 			}
 		}
