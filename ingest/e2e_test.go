@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -352,21 +351,26 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 
 	group := testenv.UniqueName("g")
 	p, _ := ingester(t, kc, killed.DSN, group, "--batch-rows", "2000")
-	var mu sync.Mutex
-	kills := 0
-	d.produce(t, kc, func(done int) {
-		mu.Lock()
-		defer mu.Unlock()
-		// Kill at about a third and two thirds of the stream, once the ingester
-		// has committed something, and restart at once.
-		if kills < 2 && done >= total*(kills+1)/3 && committedAny(kc, group, done) {
-			p.Kill()
-			kills++
-			p, _ = ingester(t, kc, killed.DSN, group, "--batch-rows", "2000")
+	// The stream in thirds. After each of the first two, once the ingester has
+	// committed more than before (so it was working, with batches in flight),
+	// it is killed and restarted at once. Waiting for a commit, not for the
+	// producer's progress, makes both kills happen however slow the machine.
+	var committed int64
+	produced := 0
+	for i := range 3 {
+		part := &dataset{messages: d.messages[i*total/3 : (i+1)*total/3]}
+		part.produce(t, kc, nil)
+		produced += len(part.messages)
+		if i == 2 {
+			break
 		}
-	})
-	if kills != 2 {
-		t.Fatalf("killed the ingester %d times, want 2", kills)
+		before := committed
+		testenv.Eventually(t, 3*time.Minute, func() bool {
+			committed = committedCount(kc, group, produced)
+			return committed > before
+		}, func() string { return fmt.Sprintf("the ingester committed nothing new after %d records (kill %d)", before, i+1) })
+		p.Kill()
+		p, _ = ingester(t, kc, killed.DSN, group, "--batch-rows", "2000")
 	}
 	testenv.WaitCommitted(t, kc, group, 3*time.Minute)
 	checkStored(t, killed, d.validIDs)
@@ -388,10 +392,14 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 	}
 }
 
-// committedAny reports whether group has committed any of the produced records.
-func committedAny(kc broker.Config, group string, produced int) bool {
+// committedCount is how many of the produced records group has committed (0
+// while the lag cannot be read).
+func committedCount(kc broker.Config, group string, produced int) int64 {
 	lag, err := broker.GroupLag(context.Background(), kc, group, kc.Topics.Inputs()...)
-	return err == nil && broker.TotalLag(lag) < int64(produced)
+	if err != nil {
+		return 0
+	}
+	return int64(produced) - broker.TotalLag(lag)
 }
 
 func referralFacts(t *testing.T, ch *testenv.ClickHouseDB, asOf time.Time) []schema.ReferralFact {
