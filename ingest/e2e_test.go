@@ -368,7 +368,9 @@ func TestIngestSurvivesSIGKILL(t *testing.T) {
 		testenv.Eventually(t, 3*time.Minute, func() bool {
 			committed = committedCount(kc, group, produced)
 			return committed > before
-		}, func() string { return fmt.Sprintf("the ingester committed nothing new after %d records (kill %d)", before, i+1) })
+		}, func() string {
+			return fmt.Sprintf("the ingester committed nothing new after %d records (kill %d)", before, i+1)
+		})
 		p.Kill()
 		p, _ = ingester(t, kc, killed.DSN, group, "--batch-rows", "2000")
 	}
