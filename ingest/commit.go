@@ -72,7 +72,7 @@ func (c *committed) snapshot() map[string]map[int]int64 {
 // watchLag sets consumer_lag from the partitions' end offsets and the group's
 // committed offsets, every few seconds, also while fetching is stalled.
 func (in *Ingester) watchLag(ctx context.Context, offsets *committed) {
-	client := &kafka.Client{Addr: kafka.TCP(in.kafka.Brokers...), Timeout: 5 * time.Second}
+	client := in.admin
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

@@ -89,7 +89,10 @@ func generate(t *testing.T, kc broker.Config, referrals int, seed int64) *datase
 func (d *dataset) produce(t *testing.T, kc broker.Config, progress func(done int)) {
 	t.Helper()
 	ctx := context.Background()
-	p := broker.NewProducer(kc, 2000)
+	p, err := broker.NewProducer(kc, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, m := range d.messages {
 		var hs []kafka.Header
 		for _, h := range m.Headers {

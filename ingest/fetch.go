@@ -77,6 +77,7 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAssignment, items chan<- item) {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     in.kafka.Brokers,
+		Dialer:      in.dialer,
 		Topic:       topic,
 		Partition:   p.ID,
 		MinBytes:    1,

@@ -28,6 +28,8 @@ type Ingester struct {
 	dlq     DeadLetterWriter
 	logger  *slog.Logger
 	metrics *ingestMetrics
+	dialer  *kafka.Dialer // set by Run: the consumer group's and the readers'
+	admin   *kafka.Client // set by Run: the lag watcher's
 
 	joined     atomic.Bool
 	stopping   atomic.Bool
@@ -60,7 +62,8 @@ func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq Dead
 
 // Run consumes until ctx ends, then stops fetching, stores and commits what it
 // has, and returns nil; or ErrGraceExpired if that took longer than the grace
-// period. Other errors are retried, never returned.
+// period, or a wrapped broker.ErrRejected if Kafka refuses the credentials at
+// start. Other errors are retried, never returned.
 func (in *Ingester) Run(ctx context.Context) error {
 	// Flushes outlive ctx by the grace period, so that a SIGTERM still stores and
 	// commits the batch in hand.
@@ -75,12 +78,24 @@ func (in *Ingester) Run(ctx context.Context) error {
 	go in.watchClickHouse(ctx)
 
 	inputs := in.kafka.Topics.Inputs()
-	if err := broker.WaitForTopics(ctx, in.kafka, inputs, in.logger); err != nil {
-		return nil // only ctx ends the wait
+	var err error
+	if err = broker.WaitForTopics(ctx, in.kafka, inputs, in.logger); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err // refused credentials: retrying cannot help
+	}
+	// Every client of this run shares the security settings' one dialer and transport.
+	if in.dialer, err = in.kafka.Dialer(); err != nil {
+		return err
+	}
+	if in.admin, err = in.kafka.Client(5 * time.Second); err != nil {
+		return err
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    in.cfg.Group,
 		Brokers:               in.kafka.Brokers,
+		Dialer:                in.dialer,
 		Topics:                inputs,
 		StartOffset:           kafka.FirstOffset,
 		WatchPartitionChanges: true,

@@ -81,7 +81,10 @@ func generateKafka(ctx context.Context, logger *slog.Logger, cfg generator.Confi
 	if err := broker.WaitForTopics(ctx, kc, kc.Topics.Inputs(), logger); err != nil {
 		return err
 	}
-	p := broker.NewProducer(kc, 5000)
+	p, err := broker.NewProducer(kc, 5000)
+	if err != nil {
+		return err
+	}
 	progress := generator.NewProgress(cfg, os.Stderr)
 	stats, err := generator.Generate(ctx, cfg, func(m generator.Message) error {
 		progress.Add(1)

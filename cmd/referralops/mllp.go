@@ -34,7 +34,10 @@ var mllpCommand = command{
 func runMLLP(ctx context.Context, logger *slog.Logger, kc broker.Config, cfg mllp.Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	w := broker.NewWriter(kc, "")
+	w, err := broker.NewWriter(kc, "")
+	if err != nil {
+		return err
+	}
 	srv := mllp.New(cfg, w, logger, reg)
 	if err := srv.Listen(); err != nil {
 		w.Close()

@@ -168,7 +168,10 @@ func TestAAAfterKafka(t *testing.T) {
 	kc, topic := kafkaTopic(t)
 	cfg := DefaultConfig()
 	cfg.Topic = topic
-	w := broker.NewWriter(kc, "")
+	w, err := broker.NewWriter(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { w.Close() })
 	r := start(t, cfg, w)
 	c := dial(t, r.srv.Addr().String())
@@ -215,7 +218,10 @@ func TestAEWhenKafkaFails(t *testing.T) {
 	kc.Brokers = []string{testenv.FreeAddr(t)} // nothing listens there
 	cfg := DefaultConfig()
 	cfg.KafkaTimeout = time.Second
-	w := broker.NewWriter(kc, "")
+	w, err := broker.NewWriter(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { w.Close() })
 	r := start(t, cfg, w)
 	c := dial(t, r.srv.Addr().String())
@@ -237,7 +243,10 @@ func TestAR(t *testing.T) {
 	kc, topic := kafkaTopic(t)
 	cfg := DefaultConfig()
 	cfg.Topic, cfg.MaxMessageBytes = topic, 400
-	w := broker.NewWriter(kc, "")
+	w, err := broker.NewWriter(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { w.Close() })
 	r := start(t, cfg, w)
 	c := dial(t, r.srv.Addr().String())
@@ -268,7 +277,10 @@ func TestConnections(t *testing.T) {
 	kc, topic := kafkaTopic(t)
 	cfg := DefaultConfig()
 	cfg.Topic, cfg.MaxConnections = topic, 3
-	w := broker.NewWriter(kc, "")
+	w, err := broker.NewWriter(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { w.Close() })
 	r := start(t, cfg, w)
 	clients := make([]*client, 3)
@@ -308,7 +320,10 @@ func TestConnections(t *testing.T) {
 // returns nil, and the receiver is no longer ready.
 func TestShutdown(t *testing.T) {
 	kc := broker.DefaultConfig()
-	w := broker.NewWriter(kc, "")
+	w, err := broker.NewWriter(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { w.Close() })
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
@@ -350,7 +365,10 @@ func TestTLS(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	w := broker.NewWriter(kc, "")
+	w, err := broker.NewWriter(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { w.Close() })
 	r := start(t, cfg, w)
 	conn, err := tls.Dial("tcp", r.srv.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost"})

@@ -1,6 +1,8 @@
 // Package broker holds the Kafka settings shared by the ingester and the
-// generator (brokers and topic names) and the topic plumbing both need: waiting
-// for topics to exist and writing messages.
+// generator (brokers, topic names, TLS and SASL) and the topic plumbing both
+// need: connecting securely, waiting for topics to exist and writing messages.
+// Every kafka-go client of the project gets its dialer or transport here, so
+// that none of them can bypass the security settings.
 package broker
 
 import (
@@ -46,6 +48,8 @@ func (t Topics) For(s event.Stream) string {
 type Config struct {
 	Brokers config.StringList `yaml:"brokers"`
 	Topics  Topics            `yaml:"topics"`
+	TLS     TLSConfig         `yaml:"tls"`
+	SASL    SASLConfig        `yaml:"sasl"`
 }
 
 // DefaultConfig is a local single broker with the default topics of EVENTS.md.
@@ -61,8 +65,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// RegisterFlags registers --kafka-brokers and the --topic-* flags.
+// RegisterFlags registers --kafka-brokers, the --topic-* flags and the
+// --kafka-tls-* and --kafka-sasl-* flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.registerSecurityFlags(fs)
 	fs.Var(&c.Brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers (host:port)")
 	fs.StringVar(&c.Topics.Referrals, "topic-referrals", c.Topics.Referrals, "topic of referral.* events")
 	fs.StringVar(&c.Topics.Scheduling, "topic-scheduling", c.Topics.Scheduling, "topic of appointment.* events")
@@ -98,6 +104,7 @@ func (c Config) Validate() error {
 		}
 		seen[topic] = flagName
 	}
+	errs = append(errs, c.validateSecurity()...)
 	return errors.Join(errs...)
 }
 
@@ -114,11 +121,23 @@ func validTopic(s string) bool {
 }
 
 // WaitForTopics returns once every topic exists, polling until ctx ends. A topic
-// that is missing is logged once, so an operator sees why nothing happens.
+// that is missing is logged once, so an operator sees why nothing happens. It
+// is every command's first contact with Kafka, so it probes the security
+// settings too: a refused password or certificate is returned at once,
+// wrapping ErrRejected, instead of being retried.
 func WaitForTopics(ctx context.Context, c Config, topics []string, logger *slog.Logger) error {
-	client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
+	if c.TLS.InsecureSkipVerify {
+		logger.Warn("INSECURE: --kafka-tls-insecure-skip-verify accepts any broker certificate; anyone on the network path can read and change the events")
+	}
+	client, err := c.Client(10 * time.Second)
+	if err != nil {
+		return err
+	}
 	reported := map[string]bool{}
 	for {
+		if err := Probe(ctx, c); err != nil {
+			return err
+		}
 		missing, err := missingTopics(ctx, client, topics)
 		switch {
 		case err != nil && !reported[""]:
@@ -165,9 +184,14 @@ const MaxBatchBytes = 1000000
 // NewWriter returns a synchronous writer that waits for all in-sync replicas, hashes
 // keys to partitions (one referral's events share a partition), and batches for
 // throughput. topic may be empty when every message names its topic.
-func NewWriter(c Config, topic string) *kafka.Writer {
+func NewWriter(c Config, topic string) (*kafka.Writer, error) {
+	t, err := c.Transport()
+	if err != nil {
+		return nil, err
+	}
 	return &kafka.Writer{
 		Addr:                   kafka.TCP(c.Brokers...),
+		Transport:              t,
 		Topic:                  topic,
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
@@ -175,5 +199,5 @@ func NewWriter(c Config, topic string) *kafka.Writer {
 		BatchBytes:             MaxBatchBytes,
 		BatchTimeout:           5 * time.Millisecond,
 		AllowAutoTopicCreation: false,
-	}
+	}, nil
 }

@@ -11,7 +11,10 @@ import (
 // EndOffsets returns, per topic and partition, the end offset: the offset the
 // next record written there will get.
 func EndOffsets(ctx context.Context, c Config, topics ...string) (map[string]map[int]int64, error) {
-	client := adminClient(c)
+	client, err := c.Client(10 * time.Second)
+	if err != nil {
+		return nil, err
+	}
 	parts, err := partitions(ctx, client, topics)
 	if err != nil {
 		return nil, err
@@ -23,7 +26,10 @@ func EndOffsets(ctx context.Context, c Config, topics ...string) (map[string]map
 // committed yet: the end offset minus the committed offset (the whole partition
 // when nothing is committed).
 func GroupLag(ctx context.Context, c Config, group string, topics ...string) (map[string]map[int]int64, error) {
-	client := adminClient(c)
+	client, err := c.Client(10 * time.Second)
+	if err != nil {
+		return nil, err
+	}
 	parts, err := partitions(ctx, client, topics)
 	if err != nil {
 		return nil, err
@@ -80,10 +86,6 @@ func TotalLag(lag map[string]map[int]int64) int64 {
 		}
 	}
 	return n
-}
-
-func adminClient(c Config) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second}
 }
 
 // partitions lists the partition ids of each topic.

@@ -22,8 +22,12 @@ type Producer struct {
 }
 
 // NewProducer returns a producer that writes every bufferSize messages.
-func NewProducer(c Config, bufferSize int) *Producer {
-	return &Producer{w: NewWriter(c, ""), maxBuf: bufferSize, buf: make([]kafka.Message, 0, bufferSize)}
+func NewProducer(c Config, bufferSize int) (*Producer, error) {
+	w, err := NewWriter(c, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Producer{w: w, maxBuf: bufferSize, buf: make([]kafka.Message, 0, bufferSize)}, nil
 }
 
 // Send buffers one message for topic.

@@ -106,13 +106,18 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 // broker: only when no layer (flag, REFERRALOPS_KAFKA_BROKERS, the file)
 // names one.
 func (c *Config) Validate() error {
+	var errs []error
 	c.embedded = len(c.Kafka.Brokers) == 0
 	if c.embedded {
 		c.Kafka.Brokers = []string{c.embeddedListen} // validated as host:port
+		if c.Kafka.Secured() {
+			errs = append(errs, errors.New("kafka-tls, kafka-sasl-mechanism: the embedded broker speaks neither; they need --kafka-brokers"))
+		}
 	}
 	c.stream.MaxMessageBytes = c.Event.MaxMessageBytes
-	return errors.Join(c.validateOwn(), c.ClickHouse.Validate(), c.Kafka.Validate(), c.Event.Validate(),
+	errs = append(errs, c.validateOwn(), c.ClickHouse.Validate(), c.Kafka.Validate(), c.Event.Validate(),
 		c.Ingest.Validate(), c.KPI.Validate(), c.Export.Validate())
+	return errors.Join(errs...)
 }
 
 // Embedded says whether the demo runs its own broker; known after Validate.

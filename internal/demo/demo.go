@@ -137,7 +137,10 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, q
 	if !plan.skip.IsZero() {
 		stream.SkipThrough(plan.skip)
 	}
-	p := broker.NewProducer(kc, 5000)
+	p, err := broker.NewProducer(kc, 5000)
+	if err != nil {
+		return err
+	}
 	defer p.Close(context.WithoutCancel(ctx))
 	var produced atomic.Int64
 	emit := func(m generator.Message) error {

@@ -42,7 +42,10 @@ func TestBroker(t *testing.T) {
 		t.Errorf("metadata advertises %+v, want %s", meta.Brokers, b.Addr())
 	}
 
-	p := broker.NewProducer(kc, 10)
+	p, err := broker.NewProducer(kc, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, key := range []string{"R-1", "R-2", "R-3"} {
 		if err := p.Send(ctx, kc.Topics.Referrals, []byte(key), []byte("{}"), nil); err != nil {
 			t.Fatal(err)

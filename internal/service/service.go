@@ -44,7 +44,10 @@ func NewIngest(cfg ingest.Config, kc broker.Config, ec event.Config, conn driver
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
-	dlq := broker.NewWriter(kc, kc.Topics.DeadLetters)
+	dlq, err := broker.NewWriter(kc, kc.Topics.DeadLetters)
+	if err != nil {
+		return nil, err
+	}
 	store := ingest.NewClickHouseStore(conn, db, cfg.InsertParallel)
 	in := ingest.New(cfg, kc, event.NewDecoder(ec), store, dlq, logger, reg)
 	srv := &httpserver.Server{Addr: cfg.Listen, Gatherer: reg, Ready: in.Ready, Logger: logger.With("component", "http")}
