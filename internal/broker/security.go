@@ -296,9 +296,9 @@ func Probe(ctx context.Context, c Config) error {
 // is nil for any other failure (network, broker down).
 func (c Config) rejection(addr string, err error) error {
 	var (
-		unknownCA *x509.UnknownAuthorityError
+		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
-		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
 		record    tls.RecordHeaderError
 		alert     tls.AlertError
 	)
@@ -312,7 +312,7 @@ func (c Config) rejection(addr string, err error) error {
 		return fmt.Errorf("%w: kafka-tls-ca-file: broker %s presented a certificate signed by an authority the CA file does not hold: %v", ErrRejected, addr, err)
 	case errors.As(err, &hostname):
 		return fmt.Errorf("%w: kafka-tls-server-name: the certificate of broker %s is not valid for the expected name: %v", ErrRejected, addr, err)
-	case errors.As(err, &invalid):
+	case errors.As(err, &verify):
 		return fmt.Errorf("%w: kafka-tls-ca-file: the certificate of broker %s is not valid: %v", ErrRejected, addr, err)
 	case errors.As(err, &record):
 		return fmt.Errorf("%w: kafka-tls: broker %s does not speak TLS on this port", ErrRejected, addr)
