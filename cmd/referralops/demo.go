@@ -23,7 +23,7 @@ var demoCommand = command{
 // shares with the ingest and export commands.
 func setupDemo(fs *flag.FlagSet, file *fileConfig) *demo.Config {
 	cfg := demo.NewConfig(demo.Sections{ClickHouse: file.ClickHouse, Kafka: file.Kafka, Event: file.Event,
-		Ingest: file.Ingest, KPI: file.KPI, Export: file.Export})
+		Ingest: file.Ingest, KPI: file.KPI, Export: file.Export, HTTP: file.HTTP})
 	cfg.RegisterFlags(fs)
 	return cfg
 }

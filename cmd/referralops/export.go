@@ -19,8 +19,9 @@ var exportCommand = command{
 		file.ClickHouse.RegisterFlags("", fs)
 		file.KPI.RegisterFlags("", fs)
 		file.Export.RegisterFlags("", fs)
+		file.HTTP.RegisterFlags(fs)
 		validate := func() error {
-			return errors.Join(file.ClickHouse.Validate(), file.KPI.Validate(), file.Export.Validate())
+			return errors.Join(file.ClickHouse.Validate(), file.KPI.Validate(), file.Export.Validate(), file.HTTP.Validate())
 		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
 			return runExport(ctx, logger, file)
@@ -41,7 +42,7 @@ func runExport(ctx context.Context, logger *slog.Logger, file *fileConfig) error
 	opts, _ := file.ClickHouse.Options() // valid: Connect parsed it
 	db := file.ClickHouse.Database()
 	source := metrics.ClickHouseSource(clickhouse.Native{Conn: conn}, db)
-	exp, err := service.NewExport(*file.Export, *file.KPI, source, logger, processRegistry())
+	exp, err := service.NewExport(*file.Export, *file.KPI, source, *file.HTTP, logger, processRegistry())
 	if err != nil {
 		conn.Close()
 		return err

@@ -6,6 +6,7 @@ import (
 	"github.com/referralops/referralops/ingest/mllp"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
 )
@@ -21,6 +22,7 @@ type fileConfig struct {
 	KPI        *kpi.Config        `yaml:"kpi"`
 	Export     *metrics.Config    `yaml:"export"`
 	MLLP       *mllp.Config       `yaml:"mllp"`
+	HTTP       *httpserver.Config `yaml:"http"`
 }
 
 func newFileConfig() *fileConfig {
@@ -31,6 +33,7 @@ func newFileConfig() *fileConfig {
 	kp := kpi.DefaultConfig()
 	xc := metrics.DefaultConfig()
 	mc := mllp.DefaultConfig()
+	hc := httpserver.DefaultConfig()
 	return &fileConfig{
 		Log:        &logConfig{Format: "auto", Level: "info"},
 		ClickHouse: &ch,
@@ -40,5 +43,6 @@ func newFileConfig() *fileConfig {
 		KPI:        &kp,
 		Export:     &xc,
 		MLLP:       &mc,
+		HTTP:       &hc,
 	}
 }

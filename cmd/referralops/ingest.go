@@ -17,8 +17,9 @@ var ingestCommand = command{
 		file.Kafka.RegisterFlags(fs)
 		file.Event.RegisterFlags("", fs)
 		file.Ingest.RegisterFlags(fs)
+		file.HTTP.RegisterFlags(fs)
 		validate := func() error {
-			return errors.Join(file.ClickHouse.Validate(), file.Kafka.Validate(), file.Event.Validate(), file.Ingest.Validate())
+			return errors.Join(file.ClickHouse.Validate(), file.Kafka.Validate(), file.Event.Validate(), file.Ingest.Validate(), file.HTTP.Validate())
 		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
 			return runIngest(ctx, logger, file)
@@ -34,7 +35,7 @@ func runIngest(ctx context.Context, logger *slog.Logger, file *fileConfig) error
 	if err != nil {
 		return err
 	}
-	in, err := service.NewIngest(*file.Ingest, *file.Kafka, *file.Event, conn, file.ClickHouse.Database(), logger, processRegistry())
+	in, err := service.NewIngest(*file.Ingest, *file.Kafka, *file.Event, conn, file.ClickHouse.Database(), *file.HTTP, logger, processRegistry())
 	if err != nil {
 		conn.Close()
 		return err

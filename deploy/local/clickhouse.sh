@@ -13,6 +13,10 @@
 #   REFERRALOPS_DATA_DIR           data root (default <repo>/.data)
 #   CLICKHOUSE_TCP_PORT            native protocol port (default 9000)
 #   CLICKHOUSE_HTTP_PORT           HTTP port (default 8123)
+#   CLICKHOUSE_TCP_PORT_SECURE     native protocol over TLS (conventionally 9440; default: off),
+#                                  with the PEM files CLICKHOUSE_TLS_CERT_FILE and
+#                                  CLICKHOUSE_TLS_KEY_FILE (both required), and optionally
+#                                  CLICKHOUSE_TLS_CA_FILE: clients then need a certificate it signed
 #   CLICKHOUSE_EXPORTER_PASSWORD   password of referralops_exporter (dev default)
 #   CLICKHOUSE_GRAFANA_PASSWORD    password of referralops_grafana (dev default)
 #   CLICKHOUSE_ANALYST_PASSWORD    password of referralops_analyst (dev default)
@@ -25,6 +29,7 @@ set -euo pipefail
 
 TCP_PORT="${CLICKHOUSE_TCP_PORT:-9000}"
 HTTP_PORT="${CLICKHOUSE_HTTP_PORT:-8123}"
+TCP_PORT_SECURE="${CLICKHOUSE_TCP_PORT_SECURE:-}"
 START_TIMEOUT="${CLICKHOUSE_START_TIMEOUT:-60}"
 CH_DIR="$DATA_ROOT/clickhouse"
 ETC_DIR="$CH_DIR/etc"
@@ -38,6 +43,13 @@ CONFIG_FILE="$ETC_DIR/config.xml"
 
 check_port CLICKHOUSE_TCP_PORT "$TCP_PORT"
 check_port CLICKHOUSE_HTTP_PORT "$HTTP_PORT"
+if [[ -n $TCP_PORT_SECURE ]]; then
+	check_port CLICKHOUSE_TCP_PORT_SECURE "$TCP_PORT_SECURE"
+	for setting in CLICKHOUSE_TLS_CERT_FILE CLICKHOUSE_TLS_KEY_FILE; do
+		[[ -n ${!setting:-} && -r ${!setting} ]] || die "CLICKHOUSE_TCP_PORT_SECURE needs $setting, a readable PEM file"
+	done
+	[[ -z ${CLICKHOUSE_TLS_CA_FILE:-} || -r $CLICKHOUSE_TLS_CA_FILE ]] || die "CLICKHOUSE_TLS_CA_FILE=$CLICKHOUSE_TLS_CA_FILE is not readable"
+fi
 
 usage() {
 	echo "usage: $0 up|down|status" >&2
@@ -58,6 +70,17 @@ render_config() {
 	dir="$(xml_escape "$CH_DIR")"
 	render_template "$LIB_DIR/clickhouse/config.xml.tmpl" "$CONFIG_FILE" \
 		"CH_DIR=$dir" "TCP_PORT=$TCP_PORT" "HTTP_PORT=$HTTP_PORT"
+	# The server merges config.d/*.xml into config.xml.
+	mkdir -p "$ETC_DIR/config.d"
+	rm -f "$ETC_DIR/config.d/tls.xml"
+	if [[ -n $TCP_PORT_SECURE ]]; then
+		local mode=none
+		[[ -z ${CLICKHOUSE_TLS_CA_FILE:-} ]] || mode=strict
+		render_template "$LIB_DIR/clickhouse/tls.xml.tmpl" "$ETC_DIR/config.d/tls.xml" \
+			"TCP_PORT_SECURE=$TCP_PORT_SECURE" "VERIFICATION_MODE=$mode" \
+			"CERT_FILE=$(xml_escape "$CLICKHOUSE_TLS_CERT_FILE")" "KEY_FILE=$(xml_escape "$CLICKHOUSE_TLS_KEY_FILE")" \
+			"CA_FILE=$(xml_escape "${CLICKHOUSE_TLS_CA_FILE:-}")"
+	fi
 	# Dev-default passwords: loopback-only users on a developer's machine.
 	render_template "$LIB_DIR/clickhouse/users.xml.tmpl" "$ETC_DIR/users.xml" \
 		"EXPORTER_PASSWORD_SHA256=$(sha256 "${CLICKHOUSE_EXPORTER_PASSWORD:-exporter-dev}")" \
@@ -97,7 +120,7 @@ cmd_up() {
 		log "server process (pid $(<"$PID_FILE")) exists; waiting for it to answer"
 	else
 		ensure_packages clickhouse-server clickhouse-client
-		for port in "$TCP_PORT" "$HTTP_PORT"; do
+		for port in "$TCP_PORT" "$HTTP_PORT" ${TCP_PORT_SECURE:+"$TCP_PORT_SECURE"}; do
 			if port_in_use "$port"; then
 				die "port $port on 127.0.0.1 is already used by another process (not ours: no live pid in $PID_FILE); stop it (on a machine with systemd, installing the package may have started the system service: systemctl disable --now clickhouse-server) or set CLICKHOUSE_TCP_PORT/CLICKHOUSE_HTTP_PORT"
 			fi

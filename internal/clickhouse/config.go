@@ -2,9 +2,12 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -39,6 +42,19 @@ type Config struct {
 	// servers that support TTL (the table is created with it; changing it later
 	// needs a migration).
 	RetentionDays int `yaml:"retention_days"`
+	// TLS encrypts the native protocol (the server's tcp_port_secure,
+	// conventionally 9440) and authenticates the server, and with a client
+	// certificate the client.
+	TLS TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig is the client side of the native protocol's TLS.
+type TLSConfig struct {
+	Enabled    bool   `yaml:"enabled"`
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
 }
 
 // DefaultConfig is a local server and database `referralops`.
@@ -46,11 +62,16 @@ func DefaultConfig() Config {
 	return Config{DSN: DefaultDSN, RetentionDays: DefaultRetentionDays}
 }
 
-// RegisterFlags registers --<prefix>clickhouse-dsn and
-// --<prefix>clickhouse-retention-days.
+// RegisterFlags registers --<prefix>clickhouse-dsn,
+// --<prefix>clickhouse-retention-days and the --<prefix>clickhouse-tls-* flags.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.DSN, prefix+"clickhouse-dsn", c.DSN,
-		"ClickHouse native-protocol DSN, clickhouse://user:password@host:9000/database?dial_timeout=5s")
+		"ClickHouse native-protocol DSN, clickhouse://user:password@host:9000/database?dial_timeout=5s (with --clickhouse-tls, the secure port: host:9440)")
+	fs.BoolVar(&c.TLS.Enabled, prefix+"clickhouse-tls", c.TLS.Enabled, "connect over TLS (1.2 or later) to the server's secure native port (tcp_port_secure, usually 9440)")
+	fs.StringVar(&c.TLS.CAFile, prefix+"clickhouse-tls-ca-file", c.TLS.CAFile, "PEM CA certificates that sign the server's certificate (default: the system's roots)")
+	fs.StringVar(&c.TLS.CertFile, prefix+"clickhouse-tls-cert-file", c.TLS.CertFile, "PEM client certificate, for servers that require one")
+	fs.StringVar(&c.TLS.KeyFile, prefix+"clickhouse-tls-key-file", c.TLS.KeyFile, "PEM private key of --clickhouse-tls-cert-file")
+	fs.StringVar(&c.TLS.ServerName, prefix+"clickhouse-tls-server-name", c.TLS.ServerName, "name the server's certificate must carry (default: the DSN's host)")
 	fs.IntVar(&c.RetentionDays, prefix+"clickhouse-retention-days", c.RetentionDays,
 		"days to keep raw events (TTL on servers that support it; applied when the table is created)")
 }
@@ -70,7 +91,42 @@ func (c Config) Validate() error {
 	if c.RetentionDays <= 0 {
 		errs = append(errs, fmt.Errorf("clickhouse-retention-days: must be > 0, got %d", c.RetentionDays))
 	}
+	t := c.TLS
+	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "") {
+		errs = append(errs, errors.New("clickhouse-tls: the --clickhouse-tls-* settings need --clickhouse-tls"))
+	}
+	if t.Enabled {
+		if _, err := t.build(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// build is the client TLS configuration; errors name the setting.
+func (t TLSConfig) build() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse-tls-ca-file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("clickhouse-tls-ca-file: %s holds no PEM certificate", t.CAFile)
+		}
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("clickhouse-tls-cert-file and clickhouse-tls-key-file: set both or neither")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("clickhouse-tls-cert-file and clickhouse-tls-key-file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // Database is the DSN's database, DefaultDatabase if it names none or does not
@@ -91,8 +147,10 @@ func databaseOf(opts *ch.Options) string {
 }
 
 // Options are the connection options Open uses: the DSN's, with the default
-// timeouts where it sets none, and the database left out so that a connection
-// works before migrations create it (queries name the database explicitly).
+// timeouts where it sets none, TLS as the --clickhouse-tls-* settings say (a
+// DSN's own secure=true still works, with the system's roots), and the
+// database left out so that a connection works before migrations create it
+// (queries name the database explicitly).
 func (c Config) Options() (*ch.Options, error) {
 	opts, err := ch.ParseDSN(c.DSN)
 	if err != nil {
@@ -103,6 +161,11 @@ func (c Config) Options() (*ch.Options, error) {
 	}
 	if !strings.Contains(c.DSN, "read_timeout=") {
 		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if c.TLS.Enabled {
+		if opts.TLS, err = c.TLS.build(); err != nil {
+			return nil, err
+		}
 	}
 	opts.Auth.Database = ""
 	return opts, nil

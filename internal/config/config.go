@@ -25,9 +25,10 @@ const EnvPrefix = "REFERRALOPS_"
 // FileFlag is the flag naming the YAML file.
 const FileFlag = "config"
 
-// EnvName is the environment variable that sets the flag with the given name.
+// EnvName is the environment variable that sets the flag with the given name:
+// dashes and dots (--web.config.file) become underscores.
 func EnvName(flagName string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	return EnvPrefix + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
 }
 
 // Load applies the layers to fs. The fields behind fs's flags must already hold

@@ -11,6 +11,7 @@ import (
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
+	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
 )
@@ -26,6 +27,7 @@ type Sections struct {
 	Ingest     *ingest.Config
 	KPI        *kpi.Config
 	Export     *metrics.Config
+	HTTP       *httpserver.Config
 }
 
 // Config is the demo's settings: the shared sections and its own flags.
@@ -98,6 +100,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Event.RegisterFlags("", fs)
 	c.Ingest.RegisterFlags(fs)
 	c.KPI.RegisterFlags("", fs)
+	c.HTTP.RegisterFlags(fs)
 	fs.StringVar(&c.Export.Listen, "export-listen", c.Export.Listen, "address of the KPI exporter's /metrics")
 	fs.DurationVar(&c.Export.RefreshInterval, "refresh-interval", c.Export.RefreshInterval, "how often the exporter (and the live view's KPI table) re-evaluates the KPIs")
 }
@@ -116,7 +119,7 @@ func (c *Config) Validate() error {
 	}
 	c.stream.MaxMessageBytes = c.Event.MaxMessageBytes
 	errs = append(errs, c.validateOwn(), c.ClickHouse.Validate(), c.Kafka.Validate(), c.Event.Validate(),
-		c.Ingest.Validate(), c.KPI.Validate(), c.Export.Validate())
+		c.Ingest.Validate(), c.KPI.Validate(), c.Export.Validate(), c.HTTP.Validate())
 	return errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
 )
@@ -19,7 +20,8 @@ import (
 func newTestConfig(t *testing.T, args ...string) *Config {
 	t.Helper()
 	chc, kc, ec, ic, kp, xc := clickhouse.DefaultConfig(), broker.DefaultConfig(), event.DefaultConfig(), ingest.DefaultConfig(), kpi.DefaultConfig(), metrics.DefaultConfig()
-	c := NewConfig(Sections{ClickHouse: &chc, Kafka: &kc, Event: &ec, Ingest: &ic, KPI: &kp, Export: &xc})
+	hc := httpserver.DefaultConfig()
+	c := NewConfig(Sections{ClickHouse: &chc, Kafka: &kc, Event: &ec, Ingest: &ic, KPI: &kp, Export: &xc, HTTP: &hc})
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.RegisterFlags(fs)

@@ -82,7 +82,7 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 	// the commands serve: one process behind two endpoints would report them
 	// twice.
 	ingestReg := prometheus.NewRegistry()
-	in, err := service.NewIngest(*c.Ingest, kc, *c.Event, conn, db, logger.With("step", "ingest"), ingestReg)
+	in, err := service.NewIngest(*c.Ingest, kc, *c.Event, conn, db, *c.HTTP, logger.With("step", "ingest"), ingestReg)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 		}
 		return s, err
 	}
-	exp, err := service.NewExport(*c.Export, *c.KPI, source, logger.With("step", "export"), prometheus.NewRegistry())
+	exp, err := service.NewExport(*c.Export, *c.KPI, source, *c.HTTP, logger.With("step", "export"), prometheus.NewRegistry())
 	if err != nil {
 		in.Close()
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/referralops/referralops/ingest"
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
@@ -34,7 +35,8 @@ func TestDemo(t *testing.T) {
 	brokers := kc.Brokers
 	ch := testenv.ClickHouse(t)
 	chc, ec, ic, kp, xc := clickhouse.DefaultConfig(), event.DefaultConfig(), ingest.DefaultConfig(), kpi.DefaultConfig(), metrics.DefaultConfig()
-	c := NewConfig(Sections{ClickHouse: &chc, Kafka: &kc, Event: &ec, Ingest: &ic, KPI: &kp, Export: &xc})
+	hc := httpserver.DefaultConfig()
+	c := NewConfig(Sections{ClickHouse: &chc, Kafka: &kc, Event: &ec, Ingest: &ic, KPI: &kp, Export: &xc, HTTP: &hc})
 	kc.Brokers = brokers // named, so none is embedded
 	chc.DSN = ch.DSN
 	ic.Group = testenv.UniqueName("demo")

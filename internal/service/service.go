@@ -40,7 +40,7 @@ type Ingest struct {
 // taken port fails before anything runs. It applies cfg.MemoryLimit unless
 // GOMEMLIMIT is set.
 func NewIngest(cfg ingest.Config, kc broker.Config, ec event.Config, conn driver.Conn, db string,
-	logger *slog.Logger, reg *prometheus.Registry) (*Ingest, error) {
+	web httpserver.Config, logger *slog.Logger, reg *prometheus.Registry) (*Ingest, error) {
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
@@ -50,7 +50,7 @@ func NewIngest(cfg ingest.Config, kc broker.Config, ec event.Config, conn driver
 	}
 	store := ingest.NewClickHouseStore(conn, db, cfg.InsertParallel)
 	in := ingest.New(cfg, kc, event.NewDecoder(ec), store, dlq, logger, reg)
-	srv := &httpserver.Server{Addr: cfg.Listen, Gatherer: reg, Ready: in.Ready, Logger: logger.With("component", "http")}
+	srv := &httpserver.Server{Addr: cfg.Listen, Gatherer: reg, Ready: in.Ready, Logger: logger.With("component", "http"), Config: web}
 	if err := srv.Listen(); err != nil {
 		dlq.Close()
 		return nil, err
@@ -71,9 +71,9 @@ type Export struct {
 // NewExport wires a KPI exporter that evaluates its snapshots with source and
 // serves them, with reg (which receives its own metrics), on cfg.Listen,
 // bound now so a taken port fails before anything runs.
-func NewExport(cfg metrics.Config, kc kpi.Config, source metrics.Source, logger *slog.Logger, reg *prometheus.Registry) (*Export, error) {
+func NewExport(cfg metrics.Config, kc kpi.Config, source metrics.Source, web httpserver.Config, logger *slog.Logger, reg *prometheus.Registry) (*Export, error) {
 	exp := metrics.NewExporter(cfg, kc, source, logger, reg)
-	srv := &httpserver.Server{Addr: cfg.Listen, Gatherer: exp.Gatherer(reg), Ready: exp.Ready, Logger: logger.With("component", "http")}
+	srv := &httpserver.Server{Addr: cfg.Listen, Gatherer: exp.Gatherer(reg), Ready: exp.Ready, Logger: logger.With("component", "http"), Config: web}
 	if err := srv.Listen(); err != nil {
 		return nil, err
 	}

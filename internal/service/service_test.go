@@ -17,6 +17,7 @@ import (
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/internal/service"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
@@ -58,7 +59,7 @@ func TestProcessShutdownOrder(t *testing.T) {
 	xc := metrics.DefaultConfig()
 	xc.Listen = testenv.FreeAddr(t)
 	xc.RefreshInterval = 10 * time.Millisecond
-	exp, err := service.NewExport(xc, kpi.DefaultConfig(), source, quiet, prometheus.NewRegistry())
+	exp, err := service.NewExport(xc, kpi.DefaultConfig(), source, httpserver.DefaultConfig(), quiet, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,14 +110,14 @@ func TestProcessListenTaken(t *testing.T) {
 	xc := metrics.DefaultConfig()
 	xc.Listen = taken
 	source := func(context.Context, kpi.Request) (kpi.Snapshot, error) { return kpi.Snapshot{}, errors.New("unused") }
-	if _, err := service.NewExport(xc, kpi.DefaultConfig(), source, quiet, prometheus.NewRegistry()); err == nil || !strings.Contains(err.Error(), taken) {
+	if _, err := service.NewExport(xc, kpi.DefaultConfig(), source, httpserver.DefaultConfig(), quiet, prometheus.NewRegistry()); err == nil || !strings.Contains(err.Error(), taken) {
 		t.Errorf("NewExport on a taken address: %v, want an error naming %s", err, taken)
 	}
 
 	ic := ingest.DefaultConfig()
 	ic.Listen = taken
 	ic.MemoryLimit = 0
-	if _, err := service.NewIngest(ic, broker.DefaultConfig(), event.DefaultConfig(), nil, "db", quiet, prometheus.NewRegistry()); err == nil || !strings.Contains(err.Error(), taken) {
+	if _, err := service.NewIngest(ic, broker.DefaultConfig(), event.DefaultConfig(), nil, "db", httpserver.DefaultConfig(), quiet, prometheus.NewRegistry()); err == nil || !strings.Contains(err.Error(), taken) {
 		t.Errorf("NewIngest on a taken address: %v, want an error naming %s", err, taken)
 	}
 }

@@ -55,13 +55,34 @@ func database(t testing.TB, addr string) *ClickHouseDB {
 // deploy/local/clickhouse.sh on free ports with its data in a temporary
 // directory, for tests that stop and start the server.
 type ClickHouseServer struct {
-	env       []string
-	addr      string
-	stoppedAt time.Time
+	// SecureAddr is the native protocol over TLS (host:port), for a server
+	// from StartClickHouseTLSServer.
+	SecureAddr string
+	env        []string
+	addr       string
+	stoppedAt  time.Time
 }
 
 // StartClickHouseServer starts a dedicated server and stops it at cleanup.
 func StartClickHouseServer(t testing.TB) *ClickHouseServer {
+	t.Helper()
+	return startClickHouseServer(t, nil)
+}
+
+// StartClickHouseTLSServer starts a dedicated server that also serves the
+// native protocol over TLS on SecureAddr, with a certificate ca signed for
+// 127.0.0.1 and localhost; with clientCA, clients need a certificate it signed.
+func StartClickHouseTLSServer(t testing.TB, ca *CA, clientCA bool) *ClickHouseServer {
+	t.Helper()
+	pair := ca.Issue(t, "clickhouse-server")
+	env := []string{"CLICKHOUSE_TLS_CERT_FILE=" + pair.CertFile, "CLICKHOUSE_TLS_KEY_FILE=" + pair.KeyFile}
+	if clientCA {
+		env = append(env, "CLICKHOUSE_TLS_CA_FILE="+ca.CertFile)
+	}
+	return startClickHouseServer(t, env)
+}
+
+func startClickHouseServer(t testing.TB, tlsEnv []string) *ClickHouseServer {
 	t.Helper()
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
 		unavailable(t, "clickhouse-server", err)
@@ -72,6 +93,10 @@ func StartClickHouseServer(t testing.TB) *ClickHouseServer {
 		"CLICKHOUSE_TCP_PORT=" + port(tcp),
 		"CLICKHOUSE_HTTP_PORT=" + port(http),
 	}}
+	if tlsEnv != nil {
+		s.SecureAddr = FreeAddr(t)
+		s.env = append(append(s.env, "CLICKHOUSE_TCP_PORT_SECURE="+port(s.SecureAddr)), tlsEnv...)
+	}
 	s.Start(t)
 	t.Cleanup(func() { s.run(t, "down") })
 	return s

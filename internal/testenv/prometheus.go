@@ -33,10 +33,19 @@ type PrometheusConfig struct {
 	Jobs               map[string][]string // job name → host:port targets, scraped at /metrics
 	RuleFiles          []string            // rule files or globs; relative paths are made absolute
 	AlertmanagerURL    string              // e.g. (*Alertmanager).URL; empty: no alerting
+	// Scrape secures every scrape: HTTPS and basic auth; nil: plain HTTP.
+	Scrape *ScrapeSecurity
 	// Backfill are OpenMetrics files (with timestamps) imported into the empty
 	// storage before Prometheus starts, with `promtool tsdb create-blocks-from
 	// openmetrics`: history for queries that look back, such as `offset 1w`.
 	Backfill []string
+}
+
+// ScrapeSecurity is how Prometheus authenticates the targets (CAFile signs
+// their certificates) and itself to them (basic auth).
+type ScrapeSecurity struct {
+	CAFile             string
+	Username, Password string
 }
 
 // Prometheus is a real Prometheus server of the test's own, on a free loopback
@@ -145,8 +154,18 @@ func writePrometheusConfig(path string, cfg PrometheusConfig) error {
 	type staticConfig struct {
 		Targets []string `yaml:"targets"`
 	}
+	type tlsConfig struct {
+		CAFile string `yaml:"ca_file"`
+	}
+	type basicAuth struct {
+		Username string `yaml:"username"`
+		Password string `yaml:"password"`
+	}
 	type scrapeConfig struct {
 		JobName       string         `yaml:"job_name"`
+		Scheme        string         `yaml:"scheme,omitempty"`
+		TLSConfig     *tlsConfig     `yaml:"tls_config,omitempty"`
+		BasicAuth     *basicAuth     `yaml:"basic_auth,omitempty"`
 		StaticConfigs []staticConfig `yaml:"static_configs"`
 	}
 	type alertmanagerConfig struct {
@@ -192,9 +211,13 @@ func writePrometheusConfig(path string, cfg PrometheusConfig) error {
 	}
 	sort.Strings(jobs)
 	for _, job := range jobs {
-		doc.ScrapeConfigs = append(doc.ScrapeConfigs, scrapeConfig{
-			JobName: job, StaticConfigs: []staticConfig{{Targets: cfg.Jobs[job]}},
-		})
+		sc := scrapeConfig{JobName: job, StaticConfigs: []staticConfig{{Targets: cfg.Jobs[job]}}}
+		if s := cfg.Scrape; s != nil {
+			sc.Scheme = "https"
+			sc.TLSConfig = &tlsConfig{CAFile: s.CAFile}
+			sc.BasicAuth = &basicAuth{Username: s.Username, Password: s.Password}
+		}
+		doc.ScrapeConfigs = append(doc.ScrapeConfigs, sc)
 	}
 	b, err := yaml.Marshal(&doc)
 	if err != nil {
