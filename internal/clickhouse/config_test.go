@@ -1,6 +1,7 @@
 package clickhouse_test
 
 import (
+	"crypto/tls"
 	"flag"
 	"strings"
 	"testing"
@@ -80,5 +81,28 @@ func TestConfigOptions(t *testing.T) {
 	}
 	if opts.DialTimeout != time.Second || opts.ReadTimeout != 20*time.Second {
 		t.Errorf("timeouts %s/%s, want the DSN's 1s/20s", opts.DialTimeout, opts.ReadTimeout)
+	}
+}
+
+func TestConfigTLSOptions(t *testing.T) {
+	c := clickhouse.DefaultConfig()
+	if opts, err := c.Options(); err != nil || opts.TLS != nil {
+		t.Fatalf("default: TLS %v, err %v; want none", opts.TLS, err)
+	}
+	c.DSN = "clickhouse://ch.internal:9440/referralops"
+	c.TLS = clickhouse.TLSConfig{Enabled: true, ServerName: "clickhouse.internal"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := c.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.TLS == nil || opts.TLS.MinVersion != tls.VersionTLS12 || opts.TLS.ServerName != "clickhouse.internal" || opts.TLS.InsecureSkipVerify {
+		t.Errorf("TLS options: %+v", opts.TLS)
+	}
+	c.TLS.CAFile = "testdata/does-not-exist.pem"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "clickhouse-tls-ca-file") {
+		t.Errorf("missing CA file: %v, want an error naming clickhouse-tls-ca-file", err)
 	}
 }

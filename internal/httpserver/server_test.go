@@ -78,3 +78,45 @@ func TestListenConflictFailsAtStartup(t *testing.T) {
 		t.Errorf("second Listen on the same address: %v, want an error naming listen", err)
 	}
 }
+
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Pprof = enabled
+		s := &Server{Addr: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), Config: cfg}
+		if err := s.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		if code := status(t, s.URL()+"/debug/pprof/"); code != http.StatusNotFound {
+			t.Errorf("pprof %v: /debug/pprof/ on the metrics port = %d, want 404", enabled, code)
+		}
+		if got := s.PprofURL() != ""; got != enabled {
+			t.Errorf("pprof %v: PprofURL() = %q", enabled, s.PprofURL())
+		}
+		if enabled {
+			if code := status(t, s.PprofURL()+"goroutine?debug=1"); code != http.StatusOK {
+				t.Errorf("/debug/pprof/goroutine on the pprof listener = %d, want 200", code)
+			}
+			if !strings.HasPrefix(s.PprofURL(), "http://127.0.0.1:") {
+				t.Errorf("PprofURL() = %q, want loopback", s.PprofURL())
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+func status(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
