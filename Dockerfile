@@ -18,7 +18,8 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
  && CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o /out/healthprobe ./deploy/compose/healthprobe
 
 FROM scratch
-# CA roots for TLS to ClickHouse or Kafka (clickhouses://, secure brokers).
+# CA roots for TLS to ClickHouse or Kafka (--clickhouse-tls, --kafka-tls) when no
+# --clickhouse-tls-ca-file or --kafka-tls-ca-file names a private CA.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/referralops /out/healthprobe /usr/local/bin/
 # 65532: the conventional "nonroot" uid; numeric, so Kubernetes'

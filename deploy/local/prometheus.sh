@@ -32,6 +32,10 @@
 #   PROMETHEUS_EXPORT_TARGET          `referralops export` (default 127.0.0.1:9464)
 #   PROMETHEUS_INGEST_TARGET          `referralops ingest` (default 127.0.0.1:9465)
 #   PROMETHEUS_RETENTION              TSDB retention time (default 15d)
+#   PROMETHEUS_SCRAPE_CA_FILE         scrape both targets over HTTPS, trusting this PEM CA
+#                                     (targets run with --web.config.file; default: plain HTTP)
+#   PROMETHEUS_SCRAPE_USERNAME        with the above: basic auth user of the scrapes
+#   PROMETHEUS_SCRAPE_PASSWORD_FILE   with the above: file holding that user's password
 #   ALERTMANAGER_CONFIG               Alertmanager config (default
 #                                     deploy/alertmanager/alertmanager.yml if it
 #                                     exists, else deploy/local/prometheus/alertmanager.yml)
@@ -48,6 +52,9 @@ EVALUATION_INTERVAL="${PROMETHEUS_EVALUATION_INTERVAL:-15s}"
 EXPORT_TARGET="${PROMETHEUS_EXPORT_TARGET:-127.0.0.1:9464}"
 INGEST_TARGET="${PROMETHEUS_INGEST_TARGET:-127.0.0.1:9465}"
 RETENTION="${PROMETHEUS_RETENTION:-15d}"
+SCRAPE_CA_FILE="${PROMETHEUS_SCRAPE_CA_FILE:-}"
+SCRAPE_USERNAME="${PROMETHEUS_SCRAPE_USERNAME:-}"
+SCRAPE_PASSWORD_FILE="${PROMETHEUS_SCRAPE_PASSWORD_FILE:-}"
 START_TIMEOUT="${PROMETHEUS_START_TIMEOUT:-60}"
 
 PROM_DIR="$DATA_ROOT/prometheus"
@@ -90,6 +97,15 @@ for setting in PROMETHEUS_EXPORT_TARGET:"$EXPORT_TARGET" PROMETHEUS_INGEST_TARGE
 done
 # Quoted into YAML strings by the template: keep them free of quotes and backslashes.
 [[ $RULES_GLOB != *[\"\\]* ]] || die "the repository path $REPO_ROOT contains a quote or backslash"
+for value in "$SCRAPE_CA_FILE" "$SCRAPE_USERNAME" "$SCRAPE_PASSWORD_FILE"; do
+	[[ $value != *[\"\\]* ]] || die "PROMETHEUS_SCRAPE_* settings must not contain quotes or backslashes"
+done
+if [[ -z $SCRAPE_CA_FILE && -n $SCRAPE_USERNAME$SCRAPE_PASSWORD_FILE ]]; then
+	die "PROMETHEUS_SCRAPE_USERNAME and PROMETHEUS_SCRAPE_PASSWORD_FILE need PROMETHEUS_SCRAPE_CA_FILE: basic auth over plain HTTP would send the password in clear"
+fi
+if [[ -n $SCRAPE_USERNAME && -z $SCRAPE_PASSWORD_FILE || -z $SCRAPE_USERNAME && -n $SCRAPE_PASSWORD_FILE ]]; then
+	die "set both PROMETHEUS_SCRAPE_USERNAME and PROMETHEUS_SCRAPE_PASSWORD_FILE, or neither"
+fi
 
 usage() {
 	echo "usage: $0 install|up|down|status|reload" >&2
@@ -111,9 +127,20 @@ cmd_install() {
 # render_and_check writes prometheus.yml and checks both configs (with their
 # rule files and templates), so that a mistake is reported here, in words,
 # rather than as a server that exits or refuses a reload.
+# scrape_security prints the YAML lines that follow a job_name: HTTPS with
+# the CA, and basic auth, when configured; nothing otherwise.
+scrape_security() {
+	[[ -n $SCRAPE_CA_FILE ]] || return 0
+	printf '\n    scheme: https\n    tls_config:\n      ca_file: "%s"' "$SCRAPE_CA_FILE"
+	if [[ -n $SCRAPE_USERNAME ]]; then
+		printf '\n    basic_auth:\n      username: "%s"\n      password_file: "%s"' "$SCRAPE_USERNAME" "$SCRAPE_PASSWORD_FILE"
+	fi
+}
+
 render_and_check() {
 	mkdir -p "$ETC_DIR" "$TSDB_DIR" "$AM_DATA_DIR" "$LOG_DIR"
 	render_template "$LIB_DIR/prometheus/prometheus.yml.tmpl" "$PROM_CONFIG" \
+		"SCRAPE_SECURITY=$(scrape_security)" \
 		"SCRAPE_INTERVAL=$SCRAPE_INTERVAL" "EVALUATION_INTERVAL=$EVALUATION_INTERVAL" \
 		"RULES_GLOB=$RULES_GLOB" "ALERTMANAGER_PORT=$AM_PORT" \
 		"EXPORT_TARGET=$EXPORT_TARGET" "INGEST_TARGET=$INGEST_TARGET"

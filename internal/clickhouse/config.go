@@ -81,6 +81,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if strings.TrimSpace(c.DSN) == "" {
 		errs = append(errs, errors.New("clickhouse-dsn: must not be empty"))
+	} else if strings.HasPrefix(strings.ToLower(c.DSN), "clickhouses://") {
+		// The driver accepts this scheme and speaks plaintext: refuse the false sense of security.
+		errs = append(errs, errors.New("clickhouse-dsn: clickhouses:// does not encrypt (the driver reads it as plain clickhouse://); use clickhouse://host:9440/db with --clickhouse-tls"))
 	} else if opts, err := ch.ParseDSN(c.DSN); err != nil {
 		errs = append(errs, fmt.Errorf("clickhouse-dsn: %w", err))
 	} else if opts.Protocol != ch.Native {

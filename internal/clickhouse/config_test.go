@@ -21,6 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "no database", dsn: "clickhouse://127.0.0.1:9000", wantDB: "referralops"},
 		{name: "tcp scheme", dsn: "tcp://u:p@ch-1:9000,ch-2:9000/analytics?dial_timeout=2s", wantDB: "analytics"},
 		{name: "empty", dsn: "", wantErr: "clickhouse-dsn: must not be empty"},
+		{name: "clickhouses scheme", dsn: "clickhouses://h:9440/referralops", wantErr: "clickhouse-dsn: clickhouses:// does not encrypt"},
 		{name: "http", dsn: "http://127.0.0.1:8123/referralops", wantErr: "clickhouse-dsn: must use the native protocol"},
 		{name: "unparsable", dsn: "clickhouse://127.0.0.1:9000/db?dial_timeout=soon", wantErr: "clickhouse-dsn: "},
 		{name: "bad database", dsn: "clickhouse://127.0.0.1:9000/re-ferral", wantErr: "clickhouse-dsn: database: \"re-ferral\" is not a plain identifier"},
