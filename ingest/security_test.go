@@ -78,6 +78,7 @@ func TestSecurityKafka(t *testing.T) {
 	}{
 		{"wrong password", replace(scram, passwordFile, wrongFile), "kafka-sasl-password-file"},
 		{"untrusted CA", replace(mtls, k.CA.CertFile, strangers.CertFile), "kafka-tls-ca-file"},
+		{"no client certificate", without(without(mtls, "--kafka-tls-cert-file"), "--kafka-tls-key-file"), "kafka-tls-cert-file"},
 	} {
 		for _, command := range []string{"generate", "ingest"} {
 			t.Run(tc.name+"/"+command, func(t *testing.T) {

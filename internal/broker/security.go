@@ -275,6 +275,9 @@ var ErrRejected = errors.New("kafka refused the connection's security settings")
 // unreachable broker is not an error here (it may come up later): Probe then
 // returns nil and the clients retry as usual.
 func Probe(ctx context.Context, c Config) error {
+	if !c.Secured() {
+		return nil // nothing to refuse
+	}
 	d, err := c.Dialer()
 	if err != nil {
 		return err
@@ -282,8 +285,13 @@ func Probe(ctx context.Context, c Config) error {
 	for _, addr := range c.Brokers {
 		conn, err := d.DialContext(ctx, "tcp", addr)
 		if err == nil {
+			// One round trip: under TLS 1.3 the broker checks the client
+			// certificate after the client's handshake has completed.
+			_, err = conn.ApiVersions()
 			conn.Close()
-			return nil
+			if err == nil {
+				return nil
+			}
 		}
 		if rejected := c.rejection(addr, err); rejected != nil {
 			return rejected
@@ -300,7 +308,7 @@ func (c Config) rejection(addr string, err error) error {
 		hostname  x509.HostnameError
 		verify    *tls.CertificateVerificationError
 		record    tls.RecordHeaderError
-		alert     tls.AlertError
+		remote    *net.OpError
 	)
 	switch {
 	case errors.Is(err, kafka.SASLAuthenticationFailed):
@@ -316,15 +324,10 @@ func (c Config) rejection(addr string, err error) error {
 		return fmt.Errorf("%w: kafka-tls-ca-file: the certificate of broker %s is not valid: %v", ErrRejected, addr, err)
 	case errors.As(err, &record):
 		return fmt.Errorf("%w: kafka-tls: broker %s does not speak TLS on this port", ErrRejected, addr)
-	case errors.As(err, &alert), isRemoteTLSAlert(err):
-		return fmt.Errorf("%w: kafka-tls-cert-file: broker %s refused the TLS handshake (a client certificate it does not trust, or none): %v", ErrRejected, addr, err)
+	case c.TLS.Enabled && errors.As(err, &remote) && remote.Op == "remote error":
+		// crypto/tls reports an alert from the peer this way: here, the
+		// broker refusing the client's certificate, or its absence.
+		return fmt.Errorf("%w: kafka-tls-cert-file: broker %s refused the TLS session (a client certificate it does not trust, or none): %v", ErrRejected, addr, err)
 	}
 	return nil
-}
-
-// isRemoteTLSAlert recognizes an alert the broker sent during the handshake,
-// which crypto/tls reports as a net.OpError around an unexported alert type.
-func isRemoteTLSAlert(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && strings.Contains(op.Err.Error(), "remote error: tls:")
 }
