@@ -42,10 +42,13 @@ func TestDLQReplay(t *testing.T) {
 	valid, sleep := map[string]bool{}, map[string]bool{}
 	var keys [][]byte
 	binary := 0
-	p := broker.NewProducer(kc, 1000)
+	p, err := broker.NewProducer(kc, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	named := 0
-	_, err := generator.Generate(ctx, cfg, func(m generator.Message) error {
+	_, err = generator.Generate(ctx, cfg, func(m generator.Message) error {
 		valid[m.EventID] = true
 		if serviceLine.Match(m.Value) {
 			if named++; named%5 == 0 {
@@ -82,7 +85,10 @@ func TestDLQReplay(t *testing.T) {
 
 	// Dead letters the ingester cuts or leaves as stubs (values too large
 	// for the dead-letter topic) cannot be replayed.
-	w := broker.NewWriter(kc, kc.Topics.DeadLetters)
+	w, err := broker.NewWriter(kc, kc.Topics.DeadLetters)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadLetter := func(value []byte, extra ...kafka.Header) kafka.Message {
 		return kafka.Message{Key: []byte("stub-key"), Value: value, Headers: append([]kafka.Header{
 			{Key: ingest.HeaderReason, Value: []byte("invalid_field")},
@@ -187,7 +193,9 @@ func TestDLQReplay(t *testing.T) {
 	dlqRun(t, kc, 2, "replay", "--group", group)
 	dlqRun(t, kc, 2, "list", "--reason", "astrology")
 	dlqRun(t, kc, 2, "replay", "--reason", "bad_time", "--since", "2999-01-01T00:00:00Z")
-	w = broker.NewWriter(kc, kc.Topics.DeadLetters)
+	if w, err = broker.NewWriter(kc, kc.Topics.DeadLetters); err != nil {
+		t.Fatal(err)
+	}
 	foreign := deadLetter([]byte(`{}`))
 	foreign.Headers[0].Value = []byte("bad_time")
 	foreign.Headers[2].Value = []byte("another-topic")

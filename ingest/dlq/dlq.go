@@ -122,7 +122,10 @@ func scanPartition(ctx context.Context, c broker.Config, partition int, from, en
 	if from >= end {
 		return nil
 	}
-	r := broker.NewPartitionReader(c, c.Topics.DeadLetters, partition)
+	r, err := broker.NewPartitionReader(c, c.Topics.DeadLetters, partition)
+	if err != nil {
+		return err
+	}
 	defer r.Close()
 	if err := r.SetOffset(from); err != nil {
 		return err

@@ -56,7 +56,10 @@ func (r Replay) Run(ctx context.Context, c broker.Config) (Counts, error) {
 	if err != nil {
 		return n, err
 	}
-	p := broker.NewProducer(c, 2*replayBatch)
+	p, err := broker.NewProducer(c, 2*replayBatch)
+	if err != nil {
+		return n, err
+	}
 	inputs := c.Topics.Inputs()
 	for partition := range len(end) {
 		from := first[partition]

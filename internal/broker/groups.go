@@ -11,7 +11,10 @@ import (
 // PartitionOffsets returns, per partition of topic, its first offset (the
 // oldest record retention kept) and its end offset.
 func PartitionOffsets(ctx context.Context, c Config, topic string) (first, end map[int]int64, err error) {
-	client := adminClient(c)
+	client, err := c.Client(10 * time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
 	parts, err := partitions(ctx, client, []string{topic})
 	if err != nil {
 		return nil, nil, err
@@ -37,7 +40,10 @@ func PartitionOffsets(ctx context.Context, c Config, topic string) (first, end m
 // CommittedOffsets returns group's committed offset of each partition of
 // topic that has one.
 func CommittedOffsets(ctx context.Context, c Config, group, topic string) (map[int]int64, error) {
-	client := adminClient(c)
+	client, err := c.Client(10 * time.Second)
+	if err != nil {
+		return nil, err
+	}
 	parts, err := partitions(ctx, client, []string{topic})
 	if err != nil {
 		return nil, err
@@ -65,7 +71,11 @@ func CommittedOffsets(ctx context.Context, c Config, group, topic string) (map[i
 // outside any group generation: for a tool's own group, which has no members
 // (Kafka refuses the commit while the group has some).
 func CommitOffset(ctx context.Context, c Config, group, topic string, partition int, offset int64) error {
-	resp, err := adminClient(c).OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+	client, err := c.Client(10 * time.Second)
+	if err != nil {
+		return err
+	}
+	resp, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
 		GroupID:      group,
 		GenerationID: -1,
 		Topics:       map[string][]kafka.OffsetCommit{topic: {{Partition: partition, Offset: offset}}},
@@ -85,9 +95,14 @@ func CommitOffset(ctx context.Context, c Config, group, topic string, partition 
 
 // NewPartitionReader reads one partition of topic outside any consumer group;
 // the caller sets its offset.
-func NewPartitionReader(c Config, topic string, partition int) *kafka.Reader {
+func NewPartitionReader(c Config, topic string, partition int) (*kafka.Reader, error) {
+	d, err := c.Dialer()
+	if err != nil {
+		return nil, err
+	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   c.Brokers,
+		Dialer:    d,
 		Topic:     topic,
 		Partition: partition,
 		MinBytes:  1,
@@ -96,5 +111,5 @@ func NewPartitionReader(c Config, topic string, partition int) *kafka.Reader {
 		// records past the end: a reader that stops at the end would
 		// otherwise take kafka-go's default 10 s per partition to close.
 		MaxWait: 250 * time.Millisecond,
-	})
+	}), nil
 }
