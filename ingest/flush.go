@@ -138,6 +138,9 @@ func (in *Ingester) retry(ctx context.Context, dep *dependency, op func(context.
 		}
 		if dep == in.inserts {
 			in.metrics.clickhouseErrors.Inc()
+			f := in.store.Locate(ctx, err)
+			in.metrics.insertErrors.WithLabelValues(f.Code, f.Shard, f.Replica).Inc()
+			in.insertFailure.Store(&f)
 		} else {
 			in.metrics.deadLetterErrors.Inc()
 		}

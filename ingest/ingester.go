@@ -35,8 +35,10 @@ type Ingester struct {
 	stopping   atomic.Bool
 	clickhouse *dependency // answers pings
 	inserts    *dependency // accepts inserts (it may answer and still refuse them)
-	deadLetter *dependency
-	broker     *dependency
+	// insertFailure is where the last failed INSERT failed, for /readyz.
+	insertFailure atomic.Pointer[InsertFailure]
+	deadLetter    *dependency
+	broker        *dependency
 }
 
 // New wires an ingester. reg receives its self-metrics.

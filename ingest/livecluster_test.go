@@ -17,6 +17,7 @@ import (
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
 // The TestLiveCluster tests run on the local distributed stack of `make
@@ -205,11 +206,18 @@ func TestLiveClusterZooKeeperDown(t *testing.T) {
 	for _, base := range r.bases {
 		testenv.Eventually(t, 2*time.Minute, func() bool {
 			code, body := readyz(base)
-			return code == http.StatusServiceUnavailable && strings.Contains(body, "ClickHouse refuses inserts")
+			// It names where: the exception code and the shard and replica.
+			return code == http.StatusServiceUnavailable &&
+				strings.Contains(body, "ClickHouse refuses inserts: ClickHouse exception code ") && strings.Contains(body, " on shard ")
 		}, func() string {
 			code, body := readyz(base)
 			return fmt.Sprintf("ingester %s stayed ready with ZooKeeper down: %d %s", base, code, body)
 		})
+	}
+	for _, base := range r.bases {
+		if n := testenv.Scrape(t, base+"/metrics").Sum(selfmetrics.IngestInsertErrors.Name); n == 0 {
+			t.Errorf("ingester %s counted no insert errors with ZooKeeper down", base)
+		}
 	}
 	lag, err := broker.GroupLag(context.Background(), r.kc, r.group, r.kc.Topics.Inputs()...)
 	if err != nil {

@@ -25,6 +25,7 @@ type ingestMetrics struct {
 	batchRows          prometheus.Histogram
 	flushSeconds       prometheus.Histogram
 	clickhouseErrors   prometheus.Counter
+	insertErrors       *prometheus.CounterVec
 	deadLetterErrors   prometheus.Counter
 	commitErrors       prometheus.Counter
 	fetchErrors        *prometheus.CounterVec
@@ -42,6 +43,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		flushSeconds: prometheus.NewHistogram(histogramOpts(selfmetrics.IngestFlushSeconds,
 			prometheus.ExponentialBuckets(0.005, 2, 14))),
 		clickhouseErrors:   prometheus.NewCounter(counterOpts(selfmetrics.IngestClickHouseErrors)),
+		insertErrors:       prometheus.NewCounterVec(counterOpts(selfmetrics.IngestInsertErrors), labels(selfmetrics.IngestInsertErrors)),
 		deadLetterErrors:   prometheus.NewCounter(counterOpts(selfmetrics.IngestDeadLetterErrors)),
 		commitErrors:       prometheus.NewCounter(counterOpts(selfmetrics.IngestCommitErrors)),
 		fetchErrors:        prometheus.NewCounterVec(counterOpts(selfmetrics.IngestFetchErrors), labels(selfmetrics.IngestFetchErrors)),
@@ -50,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		assignedPartitions: prometheus.NewGauge(gaugeOpts(selfmetrics.IngestAssignedPartitions)),
 		rebalances:         prometheus.NewCounter(counterOpts(selfmetrics.IngestGenerations)),
 	}
-	reg.MustRegister(m.records, m.deadLetters, m.batchRows, m.flushSeconds, m.clickhouseErrors,
+	reg.MustRegister(m.records, m.deadLetters, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
 		m.deadLetterErrors, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.assignedPartitions, m.rebalances)
 	return m
 }

@@ -19,6 +19,9 @@ func (in *Ingester) Ready() error {
 	case !in.clickhouse.up():
 		return errors.New("ClickHouse does not answer")
 	case !in.inserts.up():
+		if f := in.insertFailure.Load(); f != nil {
+			return errors.New("ClickHouse refuses inserts: " + f.String())
+		}
 		return errors.New("ClickHouse refuses inserts")
 	}
 	return nil

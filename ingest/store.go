@@ -22,6 +22,8 @@ type Store interface {
 	// Insert stores a batch; it is retried on error, so it must be safe to repeat.
 	Insert(ctx context.Context, r *rows) error
 	Ping(ctx context.Context) error
+	// Locate says where an Insert error came from.
+	Locate(ctx context.Context, err error) InsertFailure
 }
 
 // ClickHouseStore inserts into the `events` table of one database.

@@ -40,6 +40,11 @@ const (
 	LabelPartition = "partition"
 	LabelOutcome   = "outcome"
 	LabelReason    = "reason"
+	// LabelCode, LabelShard and LabelReplica say where an INSERT failed: the
+	// ClickHouse exception code and, on a cluster, the server's place in it.
+	LabelCode    = "code"
+	LabelShard   = "shard"
+	LabelReplica = "replica"
 )
 
 // The ingester's metrics.
@@ -54,6 +59,8 @@ var (
 		Help: "Time to settle a batch: ClickHouse insert, dead-letter write and offset commit, retries included."}
 	IngestClickHouseErrors = Metric{Name: "referralops_ingest_clickhouse_errors_total", Type: Counter,
 		Help: "Failed ClickHouse inserts and pings (each retry counts)."}
+	IngestInsertErrors = Metric{Name: "referralops_ingest_insert_errors_total", Type: Counter, Labels: []string{LabelCode, LabelShard, LabelReplica},
+		Help: "Failed ClickHouse inserts by exception code and, on a cluster, the shard and replica that refused them (empty on a single server, or when no server answered)."}
 	IngestDeadLetterErrors = Metric{Name: "referralops_ingest_dead_letter_errors_total", Type: Counter,
 		Help: "Failed writes to the dead-letter topic (each retry counts)."}
 	IngestCommitErrors = Metric{Name: "referralops_ingest_commit_errors_total", Type: Counter,
@@ -72,7 +79,7 @@ var (
 
 // Ingest is every metric the ingester registers, in registration order.
 var Ingest = []Metric{
-	IngestRecords, IngestDeadLetters, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors,
+	IngestRecords, IngestDeadLetters, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors, IngestInsertErrors,
 	IngestDeadLetterErrors, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
 	IngestAssignedPartitions, IngestGenerations,
 }

@@ -1,0 +1,87 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
+)
+
+// InsertFailure says where an INSERT failed, for readiness and metrics: the
+// ClickHouse exception code and, on a cluster, the shard and replica of the
+// server that raised it. It holds no text of the exception, which could quote
+// a value.
+type InsertFailure struct {
+	Code    string // ClickHouse exception code; "" when no server answered with one
+	Server  string // host:port of a remote server that raised it; "" for the ingester's own
+	Shard   string // from system.clusters or system.macros; "" on a single server
+	Replica string
+}
+
+// String is the failure as /readyz and the log show it.
+func (f InsertFailure) String() string {
+	s := "no answer from ClickHouse"
+	if f.Code != "" {
+		s = "ClickHouse exception code " + f.Code
+	}
+	switch {
+	case f.Shard != "":
+		s += " on shard " + f.Shard + " replica " + f.Replica
+		if f.Server != "" {
+			s += " (" + f.Server + ")"
+		}
+	case f.Server != "":
+		s += " on " + f.Server
+	}
+	return s
+}
+
+// receivedFrom is how a server names the remote server an exception of a
+// distributed query came from.
+var receivedFrom = regexp.MustCompile(`Received from ([^\s:]+):(\d+)`)
+
+// locateTimeout bounds the look-ups: they run only while inserts fail.
+const locateTimeout = 2 * time.Second
+
+// Locate describes err, an INSERT's error: a remote server named in the
+// exception is looked up in system.clusters, the ingester's own server in
+// system.macros (its shard and replica macros, set on every cluster server).
+func (s *ClickHouseStore) Locate(ctx context.Context, err error) InsertFailure {
+	var f InsertFailure
+	var ex *proto.Exception
+	if !errors.As(err, &ex) {
+		return f
+	}
+	f.Code = strconv.Itoa(int(ex.Code))
+	ctx, cancel := context.WithTimeout(ctx, locateTimeout)
+	defer cancel()
+	if m := receivedFrom.FindStringSubmatch(ex.Message); m != nil {
+		f.Server = m[1] + ":" + m[2]
+		var shard, replica uint32
+		row := s.conn.QueryRow(ctx, "SELECT shard_num, replica_num FROM system.clusters WHERE (host_name = ? OR host_address = ?) AND port = ? LIMIT 1", m[1], m[1], m[2])
+		if row.Scan(&shard, &replica) == nil {
+			f.Shard, f.Replica = strconv.Itoa(int(shard)), strconv.Itoa(int(replica))
+		}
+		return f
+	}
+	rows, qerr := s.conn.Query(ctx, "SELECT macro, substitution FROM system.macros WHERE macro IN ('shard', 'replica')")
+	if qerr != nil {
+		return f
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var macro, value string
+		if rows.Scan(&macro, &value) != nil {
+			return f
+		}
+		if macro == "shard" {
+			f.Shard = value
+		} else {
+			f.Replica = value
+		}
+	}
+	return f
+}
