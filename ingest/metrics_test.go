@@ -20,6 +20,7 @@ func TestMetricsServeTheirDeclaration(t *testing.T) {
 	m.records.WithLabelValues("t", outcomeStored)
 	m.deadLetters.WithLabelValues("r")
 	m.fetchErrors.WithLabelValues("t")
+	m.insertErrors.WithLabelValues("242", "1", "2")
 	m.lag.WithLabelValues("t", partitionLabel(0))
 	mfs, err := reg.Gather()
 	if err != nil {
