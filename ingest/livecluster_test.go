@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,9 +16,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/referralops/referralops/dashboards"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
@@ -130,6 +134,15 @@ func TestLiveClusterSameAsOneServer(t *testing.T) {
 	testenv.WaitCommitted(t, r.kc, singleGroup, 3*time.Minute)
 	checkStored(t, single, r.produced)
 
+	checkPanelsAndViews(t, r.lc.ClickHouse[2], r.db, single)
+	// The exporter runs unchanged on the cluster: ready, with the KPIs of the
+	// 365-day backlog and the referrer states (the data ends months before now).
+	_, exporter := testenv.StartExport(t, "", []string{"REFERRALOPS_CLICKHOUSE_DSN=" + r.db.ServerDSNs[2]})
+	m := testenv.Scrape(t, exporter+"/metrics")
+	if m.Sum(metrics.Referrers.Name) == 0 || m.Sum(metrics.UnscheduledBacklogReferrals.Name) == 0 {
+		t.Errorf("the exporter on the cluster serves no referrers (%v) or backlog (%v)", m.Sum(metrics.Referrers.Name), m.Sum(metrics.UnscheduledBacklogReferrals.Name))
+	}
+
 	for _, asOf := range []string{"2026-01-15T00:00:00Z", "2026-03-01T12:00:00Z", "2026-03-31T00:00:00Z"} {
 		want := kpiJSON(t, single.DSN, asOf)
 		// Through a server of each shard: the Distributed tables see everything.
@@ -235,6 +248,75 @@ func TestLiveClusterZooKeeperDown(t *testing.T) {
 	}
 }
 
+// analystView matches the views a panel reads, by unqualified name (Grafana's
+// datasource names the database).
+var analystView = regexp.MustCompile(`\b(FROM|JOIN)\s+(v_\w+)`)
+
+// checkPanelsAndViews runs every analyst view and every dashboard ClickHouse
+// panel query on the cluster and on the single server: the same rows (the
+// same count where a LIMIT may break ties either way).
+func checkPanelsAndViews(t *testing.T, clusterAddr string, cluster *testenv.ClusterDB, single *testenv.ClickHouseDB) {
+	t.Helper()
+	ds, err := dashboards.Build(metrics.DefaultTargets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, err := dashboards.Queries(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
+	var sqls []string
+	for _, q := range qs {
+		if q.Kind != dashboards.KindClickHouse {
+			continue
+		}
+		sql, err := dashboards.Substitute(q.Expr, dashboards.AllSelected)
+		if err == nil {
+			sql, err = dashboards.ExpandMacros(sql, to.Add(-120*24*time.Hour), to, time.Hour)
+		}
+		if err != nil {
+			t.Fatalf("%s %q: %v", q.Dashboard, q.Panel, err)
+		}
+		sqls = append(sqls, sql)
+	}
+	if len(sqls) < 8 {
+		t.Fatalf("%d ClickHouse panel queries, want the dashboards' worth", len(sqls))
+	}
+	for _, v := range []string{"v_referrals", "v_loops", "v_referrer_scorecard", "v_unscheduled_worklist", "v_referrer_attention"} {
+		sqls = append(sqls, "SELECT * FROM "+v)
+	}
+	onCluster, onOne := testenv.ServerAt(t, clusterAddr), testenv.Server(t)
+	for _, sql := range sqls {
+		got := sortedRows(t, onCluster, analystView.ReplaceAllString(sql, "$1 "+cluster.Database+".$2"))
+		want := sortedRows(t, onOne, analystView.ReplaceAllString(sql, "$1 "+single.Database+".$2"))
+		if strings.Contains(sql, "LIMIT") {
+			if len(got) != len(want) {
+				t.Errorf("%d rows on the cluster, %d on one server:\n%s", len(got), len(want), sql)
+			}
+		} else if !slices.Equal(got, want) {
+			t.Errorf("rows differ on the cluster (%d) and one server (%d):\n%s", len(got), len(want), sql)
+		}
+	}
+}
+
+// sortedRows runs sql and returns its rows as tab-joined lines, sorted.
+func sortedRows(t *testing.T, e *testenv.Engine, sql string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := e.Query(ctx, sql)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, sql)
+	}
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = strings.Join(r, "\t")
+	}
+	slices.Sort(out)
+	return out
+}
+
 // busiestLeader is the node id leading the most partitions of kc's input topics.
 func busiestLeader(t *testing.T, kc broker.Config) int {
 	t.Helper()
@@ -270,8 +352,9 @@ func readyz(base string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// checkReplicas requires both shards to hold rows and the two replicas of
-// each shard to hold the same rows once replication has caught up.
+// checkReplicas requires both shards to hold events and the two replicas of
+// each shard to hold the same events once replication has caught up. Distinct
+// event ids, not rows: each replica merges duplicates away on its own time.
 func checkReplicas(t *testing.T, lc *testenv.LiveCluster, db *testenv.ClusterDB) {
 	t.Helper()
 	ctx := context.Background()
@@ -281,7 +364,7 @@ func checkReplicas(t *testing.T, lc *testenv.LiveCluster, db *testenv.ClusterDB)
 		if err := e.Exec(ctx, "SYSTEM SYNC REPLICA "+db.Database+".events_local"); err != nil {
 			t.Fatalf("%s: sync replica: %v", addr, err)
 		}
-		rows, err := e.Query(ctx, "SELECT count() FROM "+db.Database+".events_local")
+		rows, err := e.Query(ctx, "SELECT uniqExact(event_id) FROM "+db.Database+".events_local")
 		if err != nil {
 			t.Fatalf("%s: %v", addr, err)
 		}
@@ -290,7 +373,7 @@ func checkReplicas(t *testing.T, lc *testenv.LiveCluster, db *testenv.ClusterDB)
 		}
 	}
 	if counts[0] == 0 || counts[2] == 0 || counts[0] != counts[1] || counts[2] != counts[3] {
-		t.Fatalf("events_local rows by server s1r1, s1r2, s2r1, s2r2 = %v: want both shards non-empty and equal replicas", counts)
+		t.Fatalf("distinct events_local event ids by server s1r1, s1r2, s2r1, s2r2 = %v: want both shards non-empty and equal replicas", counts)
 	}
 }
 
