@@ -47,28 +47,7 @@ type deadLetterKey struct {
 
 func generate(t *testing.T, kc broker.Config, referrals int, seed int64) *dataset {
 	t.Helper()
-	cfg := generator.DefaultConfig()
-	cfg.Seed = seed
-	cfg.Referrals = referrals
-	cfg.Days = 30
-	cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
-	cfg.DuplicateRatio = 0.05
-	cfg.InvalidRatio = 0.01
-	cfg.Shuffle = true
-	cfg.MaxMessageBytes = maxMessageBytes
-	d := &dataset{cfg: cfg, validIDs: map[string]bool{}, invalid: map[deadLetterKey]int{}}
-	stats, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
-		d.messages = append(d.messages, m)
-		if m.Invalid != "" {
-			d.invalid[deadLetterKey{kc.Topics.For(m.Stream), string(m.Invalid), sha256.Sum256(m.Value)}]++
-		} else {
-			d.validIDs[m.EventID] = true
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, stats := collect(t, kc, e2eConfig(referrals, seed, 30))
 	if stats.Events < 100_000 {
 		t.Fatalf("dataset has %d events, want >= 100000", stats.Events)
 	}
@@ -82,6 +61,41 @@ func generate(t *testing.T, kc broker.Config, referrals int, seed int64) *datase
 		}
 	}
 	return d
+}
+
+// e2eConfig is the generator settings of the end-to-end tests: duplicates,
+// shuffled order and invalid messages of every reason.
+func e2eConfig(referrals int, seed int64, days int) generator.Config {
+	cfg := generator.DefaultConfig()
+	cfg.Seed = seed
+	cfg.Referrals = referrals
+	cfg.Days = days
+	cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
+	cfg.DuplicateRatio = 0.05
+	cfg.InvalidRatio = 0.01
+	cfg.Shuffle = true
+	cfg.MaxMessageBytes = maxMessageBytes
+	return cfg
+}
+
+// collect generates cfg's messages and what ingesting them from kc's topics
+// must produce.
+func collect(t *testing.T, kc broker.Config, cfg generator.Config) (*dataset, generator.Stats) {
+	t.Helper()
+	d := &dataset{cfg: cfg, validIDs: map[string]bool{}, invalid: map[deadLetterKey]int{}}
+	stats, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
+		d.messages = append(d.messages, m)
+		if m.Invalid != "" {
+			d.invalid[deadLetterKey{kc.Topics.For(m.Stream), string(m.Invalid), sha256.Sum256(m.Value)}]++
+		} else {
+			d.validIDs[m.EventID] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, stats
 }
 
 // produce writes the messages to their topics; progress, if not nil, is called

@@ -46,7 +46,7 @@ func newLiveRun(t *testing.T, referrals int, seed int64) *liveRun {
 	t.Helper()
 	lc := testenv.Cluster(t)
 	r := &liveRun{lc: lc, db: lc.Database(t), kc: lc.Topics(t), group: testenv.UniqueName("g-cluster-"), produced: map[string]bool{}}
-	all := liveDataset(t, referrals, seed)
+	all, _ := collect(t, r.kc, e2eConfig(referrals, seed, 120))
 	// Halves by position: the shuffled stream is cut mid-way, so referrals span
 	// the fault, as they would in a real outage.
 	n := len(all.messages) / 2
@@ -67,32 +67,6 @@ func newLiveRun(t *testing.T, referrals int, seed int64) *liveRun {
 		r.bases = append(r.bases, base)
 	}
 	return r
-}
-
-// liveDataset is a small generated network with duplicates, shuffled order and
-// invalid messages.
-func liveDataset(t *testing.T, referrals int, seed int64) *dataset {
-	t.Helper()
-	cfg := generator.DefaultConfig()
-	cfg.Seed = seed
-	cfg.Referrals = referrals
-	cfg.Days = 120
-	cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
-	cfg.DuplicateRatio = 0.05
-	cfg.InvalidRatio = 0.01
-	cfg.Shuffle = true
-	cfg.MaxMessageBytes = maxMessageBytes
-	d := &dataset{cfg: cfg, validIDs: map[string]bool{}}
-	if _, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
-		d.messages = append(d.messages, m)
-		if m.Invalid == "" {
-			d.validIDs[m.EventID] = true
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 // produce writes half i to the cluster's topics.
