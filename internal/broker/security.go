@@ -17,6 +17,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/referralops/referralops/internal/tlsfiles"
 )
 
 // PasswordEnv holds the SASL password when --kafka-sasl-password-file is not
@@ -211,24 +213,11 @@ func (c Config) connection() (*connection, error) {
 
 // build is the client TLS configuration; errors name the setting.
 func (t TLSConfig) build() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // a documented, logged test-only setting
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka-tls-ca-file: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka-tls-ca-file: %s holds no PEM certificate", t.CAFile)
-		}
+	cfg, err := tlsfiles.Files{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName}.Client("kafka-tls")
+	if err != nil {
+		return nil, err
 	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka-tls-cert-file and kafka-tls-key-file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
+	cfg.InsecureSkipVerify = t.InsecureSkipVerify //nolint:gosec // a documented, loudly logged setting
 	return cfg, nil
 }
 
