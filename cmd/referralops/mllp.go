@@ -23,7 +23,9 @@ var mllpCommand = command{
 		file.MLLP.RegisterFlags(fs)
 		validate := func() error { return errors.Join(file.Kafka.Validate(), file.MLLP.Validate()) }
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
-			return runMLLP(ctx, logger, *file.Kafka, *file.MLLP)
+			cfg := *file.MLLP
+			cfg.Topic = file.Kafka.Topics.HL7v2
+			return runMLLP(ctx, logger, *file.Kafka, cfg)
 		}
 	},
 }

@@ -31,9 +31,9 @@ func TestMLLPCommand(t *testing.T) {
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{topic}})
 	})
 	addr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	// The topic comes from the config file's mllp section, the addresses from flags.
+	// The topic comes from the config file's kafka section, the addresses from flags.
 	cfgFile := filepath.Join(t.TempDir(), "mllp.yaml")
-	if err := os.WriteFile(cfgFile, []byte("mllp:\n  topic_hl7v2: "+topic+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfgFile, []byte("kafka:\n  topics:\n    hl7v2: "+topic+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := testenv.Start(t, nil, "mllp", "--config", cfgFile, "--listen", addr, "--http-listen", httpAddr,

@@ -13,9 +13,11 @@ import (
 
 // Config is the receiver's settings.
 type Config struct {
-	Listen          string        `yaml:"listen"`            // MLLP address
-	HTTPListen      string        `yaml:"http_listen"`       // /metrics, /healthz, /readyz
-	Topic           string        `yaml:"topic_hl7v2"`       // where messages go
+	Listen     string `yaml:"listen"`      // MLLP address
+	HTTPListen string `yaml:"http_listen"` // /metrics, /healthz, /readyz
+	// Topic is where messages go: broker.Config's Topics.HL7v2 (--topic-hl7v2,
+	// shared with generate and ingest), set by the command.
+	Topic           string        `yaml:"-"`
 	MaxMessageBytes int           `yaml:"max_message_bytes"` // larger messages get AR
 	MaxConnections  int           `yaml:"max_connections"`   // more are closed at once
 	IdleTimeout     time.Duration `yaml:"idle_timeout"`      // a connection silent this long is closed
@@ -31,7 +33,6 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:          ":2575",
 		HTTPListen:      ":9466",
-		Topic:           "hl7v2-messages",
 		MaxMessageBytes: event.DefaultMaxMessageBytes,
 		MaxConnections:  64,
 		IdleTimeout:     10 * time.Minute,
@@ -43,7 +44,6 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "MLLP address (host:port)")
 	fs.StringVar(&c.HTTPListen, "http-listen", c.HTTPListen, "address of /metrics, /healthz and /readyz")
-	fs.StringVar(&c.Topic, "topic-hl7v2", c.Topic, "Kafka topic of the raw HL7 v2 messages")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest message in bytes; larger ones are answered AR")
 	fs.IntVar(&c.MaxConnections, "max-connections", c.MaxConnections, "concurrent connections; more are closed on accept")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close a connection that sends nothing for this long")
@@ -59,9 +59,6 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a[1]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port", a[0], a[1]))
 		}
-	}
-	if c.Topic == "" {
-		errs = append(errs, errors.New("topic-hl7v2: required"))
 	}
 	if c.MaxMessageBytes <= 0 {
 		errs = append(errs, errors.New("max-message-bytes: must be > 0"))

@@ -27,6 +27,11 @@ type Topics struct {
 	Scheduling     string `yaml:"scheduling"`
 	Communications string `yaml:"communications"`
 	DeadLetters    string `yaml:"dlq"`
+	// The standard inputs (STANDARDS.md): raw HL7 v2 ER7 messages and FHIR R4
+	// JSON, one per record, written by the MLLP receiver, an interface engine
+	// or `generate --format`, read by ingest with a site config.
+	HL7v2 string `yaml:"hl7v2"`
+	FHIR  string `yaml:"fhir"`
 }
 
 // Inputs lists the three input topics.
@@ -61,6 +66,8 @@ func DefaultConfig() Config {
 			Scheduling:     "scheduling-events",
 			Communications: "communication-events",
 			DeadLetters:    "referralops-dlq",
+			HL7v2:          "hl7v2-messages",
+			FHIR:           "fhir-resources",
 		},
 	}
 }
@@ -74,6 +81,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Topics.Scheduling, "topic-scheduling", c.Topics.Scheduling, "topic of appointment.* events")
 	fs.StringVar(&c.Topics.Communications, "topic-communications", c.Topics.Communications, "topic of communication.* events")
 	fs.StringVar(&c.Topics.DeadLetters, "topic-dlq", c.Topics.DeadLetters, "dead-letter topic for invalid messages")
+	fs.StringVar(&c.Topics.HL7v2, "topic-hl7v2", c.Topics.HL7v2, "topic of raw HL7 v2 messages")
+	fs.StringVar(&c.Topics.FHIR, "topic-fhir", c.Topics.FHIR, "topic of FHIR R4 resources and Bundles")
 }
 
 // Validate checks the settings; errors name the flag.
@@ -92,9 +101,10 @@ func (c Config) Validate() error {
 	names := map[string]string{
 		"topic-referrals": c.Topics.Referrals, "topic-scheduling": c.Topics.Scheduling,
 		"topic-communications": c.Topics.Communications, "topic-dlq": c.Topics.DeadLetters,
+		"topic-hl7v2": c.Topics.HL7v2, "topic-fhir": c.Topics.FHIR,
 	}
 	seen := map[string]string{}
-	for _, flagName := range []string{"topic-referrals", "topic-scheduling", "topic-communications", "topic-dlq"} {
+	for _, flagName := range []string{"topic-referrals", "topic-scheduling", "topic-communications", "topic-dlq", "topic-hl7v2", "topic-fhir"} {
 		topic := names[flagName]
 		if !validTopic(topic) {
 			errs = append(errs, fmt.Errorf("%s: %q is not a valid Kafka topic name", flagName, topic))
