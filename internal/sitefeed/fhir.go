@@ -60,7 +60,7 @@ func (fd *Feed) fhir(e event.Event, p patient) ([]byte, bool) {
 		r = obj{"resourceType": "Appointment", "id": d.AppointmentID, "status": "booked", "basedOn": []obj{sr},
 			"created": ts, "start": fd.fhirTime(d.ScheduledFor), "end": fd.fhirTime(d.ScheduledFor.Add(30 * time.Minute)),
 			"appointmentType": coding(visitSystem, d.VisitType),
-			"participant": []obj{{"actor": patRef, "status": "accepted"}, {"actor": ref("Location", d.LocationID), "status": "accepted"}}}
+			"participant":     []obj{{"actor": patRef, "status": "accepted"}, {"actor": ref("Location", d.LocationID), "status": "accepted"}}}
 	case event.AppointmentCancelled:
 		r = obj{"resourceType": "Appointment", "id": d.AppointmentID, "status": "cancelled", "basedOn": []obj{sr},
 			"participant": []obj{{"actor": patRef, "status": "declined"}}}
@@ -71,7 +71,7 @@ func (fd *Feed) fhir(e event.Event, p patient) ([]byte, bool) {
 			"start": ts, "participant": []obj{{"actor": patRef, "status": "accepted"}}}
 	case event.AppointmentCompleted:
 		r = obj{"resourceType": "Encounter", "id": "enc-" + d.AppointmentID, "status": "finished",
-			"class": obj{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+			"class":   obj{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
 			"subject": patRef, "basedOn": []obj{sr}, "appointment": []obj{ref("Appointment", d.AppointmentID)},
 			"period": obj{"start": fd.fhirTime(e.Time.Add(-30 * time.Minute)), "end": ts}}
 	case event.ConsultNoteSent, event.ReferrerUpdateSent:
