@@ -17,6 +17,15 @@ const (
 	FormatFHIR  Format = "fhir"
 )
 
+// ContentType is the media type of a Kafka record of format f, as its
+// content-type header names it.
+func (f Format) ContentType() string {
+	if f == FormatHL7v2 {
+		return "application/hl7-v2"
+	}
+	return "application/fhir+json"
+}
+
 // Map maps one message of format f.
 func (m *Mapper) Map(f Format, b []byte) Outcome {
 	if f == FormatHL7v2 {

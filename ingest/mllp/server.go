@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/referralops/referralops/ingest/hl7v2"
+	"github.com/referralops/referralops/ingest/mapping"
 )
 
 // MLLP framing bytes.
@@ -255,7 +256,7 @@ func (s *Server) handle(raw []byte, tooLarge bool) []byte {
 	start := time.Now()
 	err = s.w.WriteMessages(ctx, kafka.Message{
 		Topic: s.cfg.Topic, Key: []byte(ctl), Value: raw,
-		Headers: []kafka.Header{{Key: "content-type", Value: []byte("application/hl7-v2")}},
+		Headers: []kafka.Header{{Key: "content-type", Value: []byte(mapping.FormatHL7v2.ContentType())}},
 	})
 	s.m.writeSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {

@@ -86,7 +86,8 @@ func (fd *Feed) Convert(m generator.Message) Record {
 	if !ok {
 		return asIs
 	}
-	return Record{Standard: true, Stream: m.Stream, Key: m.Key, Value: v}
+	return Record{Standard: true, Stream: m.Stream, Key: m.Key, Value: v,
+		Headers: []event.Header{{Key: "content-type", Value: []byte(fd.format.ContentType())}}}
 }
 
 // Carries reports whether format f carries events of type t in its own

@@ -59,7 +59,8 @@ func fact(e event.Event) string {
 // (per referral the types, times and the fields the KPIs group by) equal the
 // CloudEvents generator's for the same seed; duplicates deduplicate by the
 // mapped event id; the invalid messages stay as generated; each referral's
-// patient maps to one patient token.
+// patient maps to one patient token; the fake PHI of a new referral is in
+// the message and in none of the events.
 func TestFormatsSameNetwork(t *testing.T) {
 	cfg := genConfig()
 	var msgs []generator.Message
@@ -133,6 +134,19 @@ func TestFormatsSameNetwork(t *testing.T) {
 					t.Fatalf("%s message for %s: %s\n%s", f, m.Type, o.Line(), r.Value)
 				}
 				e := o.Events[0]
+				p := feed.patient(e.Subject)
+				birth := p.birth.Format("20060102") // HL7 DT
+				if f == mapping.FormatFHIR {
+					birth = p.birth.Format("2006-01-02")
+				}
+				for _, phi := range []string{p.mrn, p.family, p.given, p.phone, p.street, birth} {
+					if !bytes.Contains(r.Value, []byte(phi)) && e.Type == event.ReferralCreated {
+						t.Fatalf("the %s referral carries no %q: the fake PHI is not where real PHI goes", f, phi)
+					}
+					if bytes.Contains(o.Encoded[0], []byte(phi)) {
+						t.Fatalf("fake PHI %q reached the event %s", phi, o.Encoded[0])
+					}
+				}
 				if e.Type != m.Type {
 					t.Fatalf("%s message for %s maps to %s", f, m.Type, e.Type)
 				}

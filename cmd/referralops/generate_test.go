@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/referralops/referralops/internal/testenv"
+)
+
+// TestGenerateFormats: `generate --format hl7v2|fhir --out` writes the
+// format's messages, which convert maps with the example site config without
+// a skip or a dead letter, and the CloudEvents beside them; together they are
+// every message of the CloudEvents run of the same seed.
+func TestGenerateFormats(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"generate", "--seed", "11", "--referrals", "60", "--end", "2026-03-31"}
+	run := func(extra ...string) (string, int) {
+		cmd := exec.Command(testenv.Binary(t), append(args, extra...)...)
+		out, err := cmd.CombinedOutput()
+		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+			t.Fatal(err)
+		}
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	lines := func(path string) int {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.Count(b, []byte("\n"))
+	}
+	all := filepath.Join(dir, "all.ndjson")
+	if out, code := run("--out", all); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	total := lines(all)
+	key := []string{"REFERRALOPS_PATIENT_TOKEN_KEY=" + convertKey}
+	for _, f := range []string{"hl7v2", "fhir"} {
+		feed, beside := filepath.Join(dir, f+".feed"), filepath.Join(dir, f+".ndjson")
+		if out, code := run("--format", f, "--out", feed, "--out-cloudevents", beside); code != 0 {
+			t.Fatalf("%s: exit %d:\n%s", f, code, out)
+		}
+		stdout, stderr, code := runConvert(t, nil, key, "--from", f, "--site-config", exampleSite, feed)
+		if code != 0 {
+			t.Fatalf("convert %s: exit %d\n%s", f, code, stderr)
+		}
+		outcomes := strings.Split(strings.TrimSpace(stderr), "\n")
+		for _, o := range outcomes {
+			if fields := strings.Fields(o); len(fields) != 3 || fields[1] != "event" {
+				t.Fatalf("convert %s: %q, want one event per message", f, o)
+			}
+		}
+		if n := strings.Count(stdout, "\n"); n != len(outcomes) {
+			t.Errorf("%s: %d events from %d messages", f, n, len(outcomes))
+		}
+		if got := len(outcomes) + lines(beside); got != total || len(outcomes) < total/2 {
+			t.Errorf("%s: %d messages + %d CloudEvents beside, want %d in all, most of them %s", f, len(outcomes), lines(beside), total, f)
+		}
+	}
+	for _, tc := range []struct{ args []string }{
+		{[]string{"--format", "xml", "--out", all}},
+		{[]string{"--format", "hl7v2", "--out", all}},                          // no --out-cloudevents
+		{[]string{"--out", all, "--out-cloudevents", filepath.Join(dir, "x")}}, // cloudevents has nothing beside
+	} {
+		if out, code := run(tc.args...); code != exitBadConfig {
+			t.Errorf("%v: exit %d, want %d:\n%s", tc.args, code, exitBadConfig, out)
+		}
+	}
+}
