@@ -7,6 +7,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/ingest/mapping"
 	"github.com/referralops/referralops/schema"
 )
 
@@ -148,6 +149,8 @@ type batch struct {
 	deadLetters []kafka.Message
 	deadSource  []deadSource   // beside deadLetters: where each came from and why
 	stored      map[string]int // valid records by topic
+	skipped     map[skipSource]int
+	events      map[string]int // events stored by input format
 	// next[topic][partition] is the offset after the last message of the batch.
 	next    map[string]map[int]int64
 	started time.Time // arrival of the first message; zero when empty
@@ -155,7 +158,8 @@ type batch struct {
 }
 
 func newBatch(capacity int) *batch {
-	return &batch{rows: newRows(capacity), next: map[string]map[int]int64{}, stored: map[string]int{}}
+	return &batch{rows: newRows(capacity), next: map[string]map[int]int64{}, stored: map[string]int{},
+		skipped: map[skipSource]int{}, events: map[string]int{}}
 }
 
 func (b *batch) empty() bool { return b.count == 0 }
@@ -166,6 +170,8 @@ func (b *batch) reset() {
 	b.deadLetters = b.deadLetters[:0]
 	b.deadSource = b.deadSource[:0]
 	clear(b.stored)
+	clear(b.skipped)
+	clear(b.events)
 	b.next = map[string]map[int]int64{}
 	b.started = time.Time{}
 	b.count = 0
@@ -181,9 +187,24 @@ func (b *batch) addDeadLetter(topic string, m kafka.Message, reason event.Reason
 	b.deadSource = append(b.deadSource, deadSource{topic: topic, reason: reason})
 }
 
-func (b *batch) addEvent(e *event.Event, topic string, partition int, offset int64, now time.Time) {
-	b.rows.add(e, topic, partition, offset, now)
+// skipSource is where a skipped record came from and why it carries no
+// referral work.
+type skipSource struct {
+	topic, format string
+	reason        mapping.SkipReason
+}
+
+func (b *batch) addSkip(topic, format string, reason mapping.SkipReason) {
+	b.skipped[skipSource{topic, format, reason}]++
+}
+
+// addEvents adds the events of one record (a FHIR Bundle may carry several).
+func (b *batch) addEvents(evs []event.Event, format, topic string, partition int, offset int64, now time.Time) {
+	for i := range evs {
+		b.rows.add(&evs[i], topic, partition, offset, now)
+	}
 	b.stored[topic]++
+	b.events[format] += len(evs)
 }
 
 func (b *batch) track(topic string, partition int, offset int64, now time.Time) {

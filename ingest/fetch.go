@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/ingest/mapping"
 )
 
 // item is one fetched record, decoded.
@@ -16,7 +17,9 @@ type item struct {
 	topic     string
 	partition int
 	offset    int64
-	ev        event.Event
+	format    string        // cloudevents, hl7v2 or fhir
+	evs       []event.Event // a CloudEvent is one; a standard message any number (a Bundle)
+	skipped   mapping.SkipReason
 	dead      *kafka.Message // set for an invalid record: its dead letter
 	reason    event.Reason
 }
@@ -110,13 +113,7 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 		}
 		retry.reset()
 		it := item{topic: m.Topic, partition: m.Partition, offset: m.Offset}
-		ev, err := in.decoder.Decode(m.Value, eventHeaders(m.Headers))
-		if err != nil {
-			dl := deadLetter(&m, err)
-			it.dead, it.reason = &dl, event.ReasonOf(err)
-		} else {
-			it.ev = ev
-		}
+		in.decode(&m, &it)
 		select {
 		case items <- it:
 		case <-ctx.Done():

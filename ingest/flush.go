@@ -91,7 +91,11 @@ func (in *Ingester) add(b *batch, it item) {
 		b.addDeadLetter(it.topic, *it.dead, it.reason)
 		return
 	}
-	b.addEvent(&it.ev, it.topic, it.partition, it.offset, time.Now().UTC().Truncate(time.Second))
+	if it.skipped != "" {
+		b.addSkip(it.topic, it.format, it.skipped)
+		return
+	}
+	b.addEvents(it.evs, it.format, it.topic, it.partition, it.offset, time.Now().UTC().Truncate(time.Second))
 }
 
 // settle stores a batch: dead letters to Kafka, events to ClickHouse, each retried
@@ -122,6 +126,13 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 	}
 	for topic, n := range b.stored {
 		in.metrics.records.WithLabelValues(topic, outcomeStored).Add(float64(n))
+	}
+	for s, n := range b.skipped {
+		in.metrics.records.WithLabelValues(s.topic, outcomeSkipped).Add(float64(n))
+		in.metrics.skipped.WithLabelValues(s.format, string(s.reason)).Add(float64(n))
+	}
+	for f, n := range b.events {
+		in.metrics.events.WithLabelValues(f).Add(float64(n))
 	}
 	return nil
 }

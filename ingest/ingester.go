@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/ingest/mapping"
 	"github.com/referralops/referralops/internal/broker"
 )
 
@@ -24,6 +25,7 @@ type Ingester struct {
 	cfg     Config
 	kafka   broker.Config
 	decoder *event.Decoder
+	mapper  *mapping.Mapper // set by ReadStandard: the HL7 v2 and FHIR topics are read too
 	store   Store
 	dlq     DeadLetterWriter
 	logger  *slog.Logger
@@ -52,6 +54,7 @@ func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq Dead
 	for _, r := range event.Reasons() {
 		m.deadLetters.WithLabelValues(string(r))
 	}
+	m.events.WithLabelValues(formatCloudEvents)
 	return &Ingester{
 		cfg: cfg, kafka: kc, decoder: dec, store: store, dlq: dlq, logger: logger,
 		metrics:    m,
@@ -79,7 +82,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 
 	go in.watchClickHouse(ctx)
 
-	inputs := in.kafka.Topics.Inputs()
+	inputs := in.Topics()
 	var err error
 	if err = broker.WaitForTopics(ctx, in.kafka, inputs, in.logger); err != nil {
 		if ctx.Err() != nil {

@@ -14,6 +14,7 @@ import (
 const (
 	outcomeStored       = "stored"
 	outcomeDeadLettered = "dead_lettered"
+	outcomeSkipped      = "skipped" // a standard message that carries no referral work
 )
 
 // ingestMetrics are the ingester's self-metrics, built from their declaration
@@ -22,6 +23,8 @@ const (
 type ingestMetrics struct {
 	records            *prometheus.CounterVec
 	deadLetters        *prometheus.CounterVec
+	skipped            *prometheus.CounterVec
+	events             *prometheus.CounterVec
 	batchRows          prometheus.Histogram
 	flushSeconds       prometheus.Histogram
 	clickhouseErrors   prometheus.Counter
@@ -39,6 +42,8 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 	m := &ingestMetrics{
 		records:     prometheus.NewCounterVec(counterOpts(selfmetrics.IngestRecords), labels(selfmetrics.IngestRecords)),
 		deadLetters: prometheus.NewCounterVec(counterOpts(selfmetrics.IngestDeadLetters), labels(selfmetrics.IngestDeadLetters)),
+		skipped:     prometheus.NewCounterVec(counterOpts(selfmetrics.IngestSkipped), labels(selfmetrics.IngestSkipped)),
+		events:      prometheus.NewCounterVec(counterOpts(selfmetrics.IngestEvents), labels(selfmetrics.IngestEvents)),
 		batchRows:   prometheus.NewHistogram(histogramOpts(selfmetrics.IngestBatchRows, prometheus.ExponentialBuckets(1, 4, 10))),
 		flushSeconds: prometheus.NewHistogram(histogramOpts(selfmetrics.IngestFlushSeconds,
 			prometheus.ExponentialBuckets(0.005, 2, 14))),
@@ -52,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		assignedPartitions: prometheus.NewGauge(gaugeOpts(selfmetrics.IngestAssignedPartitions)),
 		rebalances:         prometheus.NewCounter(counterOpts(selfmetrics.IngestGenerations)),
 	}
-	reg.MustRegister(m.records, m.deadLetters, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
+	reg.MustRegister(m.records, m.deadLetters, m.skipped, m.events, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
 		m.deadLetterErrors, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.assignedPartitions, m.rebalances)
 	return m
 }

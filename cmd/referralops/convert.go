@@ -25,25 +25,37 @@ var convertCommand = command{
 			if f := mapping.Format(*from); f != mapping.FormatHL7v2 && f != mapping.FormatFHIR {
 				errs = append(errs, errors.New("from: must be hl7v2 or fhir"))
 			}
-			key, err := mapping.KeyFromEnv()
-			if err != nil {
-				errs = append(errs, err)
-			}
 			if *sitePath == "" {
 				errs = append(errs, errors.New("site-config: required"))
-			} else if cfg, err := mapping.LoadConfig(*sitePath); err != nil {
-				errs = append(errs, fmt.Errorf("site-config: %w", err))
-			} else if err := cfg.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("site-config: %w", err))
-			} else if key != nil {
-				mapper, _ = mapping.New(cfg, key) // both checked above
 			}
-			return errors.Join(errs...)
+			var err error
+			mapper, err = loadMapper(*sitePath)
+			return errors.Join(append(errs, err)...)
 		}
 		return validate, func(context.Context, *slog.Logger) error {
 			return convert(mapper, mapping.Format(*from), fs.Args(), os.Stdout, os.Stderr)
 		}
 	},
+}
+
+// loadMapper reads the site config at path ("" reads none) and the patient
+// token key: no key, no start. Errors name the setting.
+func loadMapper(path string) (*mapping.Mapper, error) {
+	key, keyErr := mapping.KeyFromEnv()
+	if path == "" {
+		return nil, keyErr
+	}
+	cfg, err := mapping.LoadConfig(path)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return nil, errors.Join(keyErr, fmt.Errorf("site-config: %w", err))
+	}
+	if keyErr != nil {
+		return nil, keyErr
+	}
+	return mapping.New(cfg, key)
 }
 
 // convert maps every message of the inputs ("-" or none: stdin), writing

@@ -47,6 +47,9 @@ var generateCommand = command{
 				if *out != "" && *outCE == "" {
 					err = errors.Join(err, errors.New("out-cloudevents: required with --format "+*format+" and --out (the events the format does not carry)"))
 				}
+				if *out == "" && standardTopic(*file.Kafka, mapping.Format(*format)) == "" {
+					err = errors.Join(err, errors.New("topic-"+*format+": required with --format "+*format))
+				}
 			default:
 				err = errors.Join(err, fmt.Errorf("format: %q is not cloudevents, hl7v2 or fhir", *format))
 			}

@@ -71,6 +71,12 @@ func TestInvalidConfigExits2NamingTheSetting(t *testing.T) {
 		{"missing file", nil, []string{"--config", "testdata/nope.yaml"}, "config file"},
 		{"unknown flag", nil, []string{"--batch-rowz", "1"}, "flag provided but not defined"},
 		{"bad log level", nil, []string{"--log-level", "loud"}, "log-level"},
+		// The HL7 v2 and FHIR topics need the patient token key: no key, no start.
+		{"site config without key", map[string]string{"REFERRALOPS_PATIENT_TOKEN_KEY": ""},
+			[]string{"--site-config", "../../docs/examples/site-config.yaml"}, "REFERRALOPS_PATIENT_TOKEN_KEY is not set"},
+		{"bad site config", map[string]string{"REFERRALOPS_PATIENT_TOKEN_KEY": strings.Repeat("k", 32)},
+			[]string{"--site-config", "testdata/nope.yaml"}, "site-config"},
+		{"standard topic taken", nil, []string{"--topic-hl7v2", "referral-events"}, "topic-hl7v2: \"referral-events\" is already used by topic-referrals"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, code, out := loadIngest(t, tc.env, tc.args...)

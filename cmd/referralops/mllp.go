@@ -21,7 +21,13 @@ var mllpCommand = command{
 	setup: func(fs *flag.FlagSet, file *fileConfig) (func() error, func(context.Context, *slog.Logger) error) {
 		file.Kafka.RegisterFlags(fs)
 		file.MLLP.RegisterFlags(fs)
-		validate := func() error { return errors.Join(file.Kafka.Validate(), file.MLLP.Validate()) }
+		validate := func() error {
+			err := errors.Join(file.Kafka.Validate(), file.MLLP.Validate())
+			if file.Kafka.Topics.HL7v2 == "" {
+				err = errors.Join(err, errors.New("topic-hl7v2: required"))
+			}
+			return err
+		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
 			cfg := *file.MLLP
 			cfg.Topic = file.Kafka.Topics.HL7v2

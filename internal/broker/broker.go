@@ -106,6 +106,9 @@ func (c Config) Validate() error {
 	seen := map[string]string{}
 	for _, flagName := range []string{"topic-referrals", "topic-scheduling", "topic-communications", "topic-dlq", "topic-hl7v2", "topic-fhir"} {
 		topic := names[flagName]
+		if topic == "" && (flagName == "topic-hl7v2" || flagName == "topic-fhir") {
+			continue // not used; the commands that need one say so
+		}
 		if !validTopic(topic) {
 			errs = append(errs, fmt.Errorf("%s: %q is not a valid Kafka topic name", flagName, topic))
 		}

@@ -51,7 +51,9 @@ func TopicNames(t testing.TB, brokers []string) broker.Config {
 	cfg.Topics.Scheduling = prefix + cfg.Topics.Scheduling
 	cfg.Topics.Communications = prefix + cfg.Topics.Communications
 	cfg.Topics.DeadLetters = prefix + cfg.Topics.DeadLetters
-	all := append(cfg.Topics.Inputs(), cfg.Topics.DeadLetters)
+	cfg.Topics.HL7v2 = prefix + cfg.Topics.HL7v2
+	cfg.Topics.FHIR = prefix + cfg.Topics.FHIR
+	all := append(cfg.Topics.Inputs(), cfg.Topics.DeadLetters, cfg.Topics.HL7v2, cfg.Topics.FHIR)
 	t.Cleanup(func() {
 		client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
 		_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: all})
@@ -112,10 +114,16 @@ func createTopics(ctx context.Context, brokers []string, replicas int, topics []
 // partition of kc's input topics, or fails the test at the deadline.
 func WaitCommitted(t testing.TB, kc broker.Config, group string, timeout time.Duration) {
 	t.Helper()
+	WaitCommittedTopics(t, kc, group, timeout, kc.Topics.Inputs()...)
+}
+
+// WaitCommittedTopics is WaitCommitted for the given topics.
+func WaitCommittedTopics(t testing.TB, kc broker.Config, group string, timeout time.Duration, topics ...string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		lag, err := broker.GroupLag(context.Background(), kc, group, kc.Topics.Inputs()...)
+		lag, err := broker.GroupLag(context.Background(), kc, group, topics...)
 		if err == nil && broker.TotalLag(lag) == 0 {
 			return
 		}

@@ -33,8 +33,8 @@ type Metric struct {
 	Labels []string
 }
 
-// Label names of the ingester's metrics: topics, partitions, outcomes and
-// dead-letter reasons only, never an id.
+// Label names of the ingester's metrics: topics, partitions, outcomes,
+// dead-letter and skip reasons and input formats only, never an id.
 const (
 	LabelTopic     = "topic"
 	LabelPartition = "partition"
@@ -45,14 +45,20 @@ const (
 	LabelCode    = "code"
 	LabelShard   = "shard"
 	LabelReplica = "replica"
+	// LabelFormat is the input format: cloudevents, hl7v2, fhir.
+	LabelFormat = "format"
 )
 
 // The ingester's metrics.
 var (
 	IngestRecords = Metric{Name: "referralops_ingest_records_total", Type: Counter, Labels: []string{LabelTopic, LabelOutcome},
-		Help: "Kafka records consumed and settled, by topic and outcome (stored in ClickHouse or dead-lettered)."}
+		Help: "Kafka records consumed and settled, by topic and outcome (stored in ClickHouse, dead-lettered, or skipped: an HL7 v2/FHIR message with no referral work)."}
 	IngestDeadLetters = Metric{Name: "referralops_ingest_dead_letters_total", Type: Counter, Labels: []string{LabelReason},
 		Help: "Invalid records written to the dead-letter topic, by reason."}
+	IngestSkipped = Metric{Name: "referralops_ingest_skipped_total", Type: Counter, Labels: []string{LabelFormat, LabelReason},
+		Help: "HL7 v2 and FHIR records that carry no referral work (committed, not stored), by format and reason."}
+	IngestEvents = Metric{Name: "referralops_ingest_events_total", Type: Counter, Labels: []string{LabelFormat},
+		Help: "Events stored in ClickHouse, by input format (cloudevents, hl7v2, fhir; a FHIR Bundle may carry several)."}
 	IngestBatchRows = Metric{Name: "referralops_ingest_batch_rows", Type: Histogram,
 		Help: "Records per flushed batch."}
 	IngestFlushSeconds = Metric{Name: "referralops_ingest_flush_seconds", Type: Histogram,
@@ -79,7 +85,7 @@ var (
 
 // Ingest is every metric the ingester registers, in registration order.
 var Ingest = []Metric{
-	IngestRecords, IngestDeadLetters, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors, IngestInsertErrors,
+	IngestRecords, IngestDeadLetters, IngestSkipped, IngestEvents, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors, IngestInsertErrors,
 	IngestDeadLetterErrors, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
 	IngestAssignedPartitions, IngestGenerations,
 }
