@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referralops/referralops/internal/testenv"
+)
+
+// TestThreeFormatsSameKPIs: one seed generated as CloudEvents, as an HL7 v2
+// feed and as a FHIR feed (each with the CloudEvents its format does not
+// carry beside it, duplicates and invalid messages), each produced to its own
+// topics on the real Kafka and ingested into its own database on the real
+// ClickHouse, gives identical `referralops kpi --format json` at several
+// as-of times: byte for byte, except referrer_attention.by_referrer_type.
+// That one breakdown differs by design: the site config derives referrer_type
+// from the referring organisation (MG-* is primary care), while the
+// simulation draws a type per provider (docs/standards.md); the attention
+// totals, like every other number, must agree.
+func TestThreeFormatsSameKPIs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	brokers := testenv.KafkaBrokers(t)
+	t.Setenv("REFERRALOPS_PATIENT_TOKEN_KEY", convertKey)
+	asOfs := []string{"2026-03-12T00:00:00Z", "2026-03-24T13:37:00Z", "2026-04-01T00:00:00Z"}
+	kpis := map[string][]string{}
+	for _, format := range []string{"cloudevents", "hl7v2", "fhir"} {
+		kc := testenv.Topics(t, brokers)
+		if err := testenv.CreateTopics(context.Background(), brokers, kc.Topics.HL7v2, kc.Topics.FHIR); err != nil {
+			t.Fatal(err)
+		}
+		topicFlags := []string{"--kafka-brokers", kc.Brokers.String(),
+			"--topic-referrals", kc.Topics.Referrals, "--topic-scheduling", kc.Topics.Scheduling,
+			"--topic-communications", kc.Topics.Communications, "--topic-dlq", kc.Topics.DeadLetters,
+			"--topic-hl7v2", kc.Topics.HL7v2, "--topic-fhir", kc.Topics.FHIR}
+		gen := exec.Command(testenv.Binary(t), append([]string{"generate", "--format", format, "--seed", "21",
+			"--referrals", "1500", "--days", "30", "--end", "2026-03-31",
+			"--duplicate-ratio", "0.05", "--invalid-ratio", "0.01", "--shuffle"}, topicFlags...)...)
+		if out, err := gen.CombinedOutput(); err != nil {
+			t.Fatalf("generate --format %s: %v\n%s", format, err, out)
+		}
+
+		ch := testenv.ClickHouse(t)
+		group := testenv.UniqueName("g")
+		args := append([]string{"ingest", "--group", group, "--listen", testenv.FreeAddr(t), "--batch-max-age", "200ms",
+			"--site-config", exampleSite}, topicFlags...)
+		p := testenv.Start(t, []string{"REFERRALOPS_CLICKHOUSE_DSN=" + ch.DSN}, args...)
+		testenv.WaitCommittedTopics(t, kc, group, 3*time.Minute, append(kc.Topics.Inputs(), kc.Topics.HL7v2, kc.Topics.FHIR)...)
+		if code := p.Stop(30 * time.Second); code != 0 {
+			t.Fatalf("ingest (%s) exited %d:\n%s", format, code, p.Output())
+		}
+		for _, asOf := range asOfs {
+			out, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", ch.DSN, "--as-of", asOf, "--format", "json").Output()
+			if err != nil {
+				t.Fatalf("kpi (%s) as of %s: %v", format, asOf, err)
+			}
+			kpis[format] = append(kpis[format], withoutReferrerTypes(t, out))
+		}
+	}
+	for i, asOf := range asOfs {
+		want := kpis["cloudevents"][i]
+		var windows []struct{ Totals struct{ Referrals, Completed int64 } }
+		if err := json.Unmarshal([]byte(want), &windows); err != nil || len(windows) == 0 {
+			t.Fatalf("kpi output as of %s: %v", asOf, err)
+		}
+		if tot := windows[0].Totals; tot.Referrals == 0 || tot.Completed == 0 {
+			t.Fatalf("kpi as of %s counts nothing to compare: %+v", asOf, tot)
+		}
+		for _, format := range []string{"hl7v2", "fhir"} {
+			if got := kpis[format][i]; got != want {
+				t.Errorf("kpi as of %s: %s differs from cloudevents:\n%s", asOf, format, firstDiff(got, want))
+			}
+		}
+	}
+}
+
+// withoutReferrerTypes re-indents kpi JSON (one window object or an array of
+// them) without referrer_attention.by_referrer_type.
+func withoutReferrerTypes(t *testing.T, out []byte) string {
+	t.Helper()
+	var windows []map[string]any
+	if err := json.Unmarshal(out, &windows); err != nil {
+		var one map[string]any
+		if err := json.Unmarshal(out, &one); err != nil {
+			t.Fatalf("kpi output is not JSON: %v\n%s", err, out)
+		}
+		windows = []map[string]any{one}
+	}
+	for _, w := range windows {
+		att, ok := w["referrer_attention"].(map[string]any)
+		if !ok {
+			t.Fatalf("kpi output has no referrer_attention:\n%s", out)
+		}
+		delete(att, "by_referrer_type")
+	}
+	b, err := json.MarshalIndent(windows, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// firstDiff shows the first differing lines of two outputs, each after the
+// lines that name its place in the JSON.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	var b strings.Builder
+	shown := 0
+	for i := range min(len(g), len(w)) {
+		if g[i] != w[i] && shown < 8 {
+			shown++
+			b.WriteString("line " + strconv.Itoa(i+1) + " after " + strings.Join(w[max(0, i-3):i], " ") + ":\n got " + g[i] + "\nwant " + w[i] + "\n")
+		}
+	}
+	if len(g) != len(w) {
+		b.WriteString("lengths differ: " + strconv.Itoa(len(g)) + " and " + strconv.Itoa(len(w)) + " lines")
+	}
+	return b.String()
+}
