@@ -65,7 +65,9 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 	}
 	for i, asOf := range asOfs {
 		want := kpis["cloudevents"][i]
-		var windows []struct{ Totals struct{ Referrals, Completed int64 } }
+		var windows []struct {
+			Totals struct{ Referrals, Completed int64 }
+		}
 		if err := json.Unmarshal([]byte(want), &windows); err != nil || len(windows) == 0 {
 			t.Fatalf("kpi output as of %s: %v", asOf, err)
 		}
