@@ -1,19 +1,25 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
+	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/testenv"
 )
 
 // TestThreeFormatsSameKPIs: one seed generated as CloudEvents, as an HL7 v2
-// feed and as a FHIR feed (each with the CloudEvents its format does not
+// feed (sent through the MLLP receiver) and as a FHIR feed (each with the CloudEvents its format does not
 // carry beside it, duplicates and invalid messages), each produced to its own
 // topics on the real Kafka and ingested into its own database on the real
 // ClickHouse, gives identical `referralops kpi --format json` at several
@@ -39,11 +45,28 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 			"--topic-referrals", kc.Topics.Referrals, "--topic-scheduling", kc.Topics.Scheduling,
 			"--topic-communications", kc.Topics.Communications, "--topic-dlq", kc.Topics.DeadLetters,
 			"--topic-hl7v2", kc.Topics.HL7v2, "--topic-fhir", kc.Topics.FHIR}
+		genFlags := topicFlags
+		sender := kc.Topics.HL7v2 + "-sender"
+		if format == "hl7v2" {
+			// The HL7 v2 feed goes to a topic of its own, from which a test
+			// interface engine sends it through the MLLP receiver.
+			if err := testenv.CreateTopics(context.Background(), brokers, sender); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+				_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{sender}})
+			})
+			genFlags = append(slices.Clone(topicFlags), "--topic-hl7v2", sender) // the last flag wins
+		}
 		gen := exec.Command(testenv.Binary(t), append([]string{"generate", "--format", format, "--seed", "21",
-			"--referrals", "1500", "--days", "30", "--end", "2026-03-31",
-			"--duplicate-ratio", "0.05", "--invalid-ratio", "0.01", "--shuffle"}, topicFlags...)...)
+			"--referrals", "800", "--days", "30", "--end", "2026-03-31",
+			"--duplicate-ratio", "0.05", "--invalid-ratio", "0.01", "--shuffle"}, genFlags...)...)
 		if out, err := gen.CombinedOutput(); err != nil {
 			t.Fatalf("generate --format %s: %v\n%s", format, err, out)
+		}
+		if format == "hl7v2" {
+			sendThroughMLLP(t, kc, sender)
 		}
 
 		ch := testenv.ClickHouse(t)
@@ -79,6 +102,56 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 				t.Errorf("kpi as of %s: %s differs from cloudevents:\n%s", asOf, format, firstDiff(got, want))
 			}
 		}
+	}
+}
+
+// sendThroughMLLP runs `referralops mllp` into kc's HL7 v2 topic and sends it
+// every message of topic over one MLLP connection, as an interface engine
+// would, each only after the previous one was answered AA.
+func sendThroughMLLP(t *testing.T, kc broker.Config, topic string) {
+	t.Helper()
+	ends, err := broker.EndOffsets(context.Background(), kc, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, n := range ends[topic] {
+		total += n
+	}
+	addr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	p := testenv.Start(t, nil, "mllp", "--listen", addr, "--http-listen", httpAddr,
+		"--kafka-brokers", kc.Brokers.String(), "--topic-hl7v2", kc.Topics.HL7v2)
+	testenv.WaitReady(t, p, "http://"+httpAddr, "MLLP receiver")
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	acks := bufio.NewReader(conn)
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, GroupID: testenv.UniqueName("engine-"),
+		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for i := int64(0); i < total; i++ {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read the feed after %d of %d messages: %v", i, total, err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := conn.Write(append(append([]byte{0x0b}, m.Value...), 0x1c, '\r')); err != nil {
+			t.Fatal(err)
+		}
+		ack, err := acks.ReadString(0x1c)
+		if err == nil {
+			_, err = acks.ReadByte() // the frame's closing \r
+		}
+		if err != nil || !strings.Contains(ack, "\rMSA|AA|") {
+			t.Fatalf("message %d: ACK %q, %v\n%s", i, ack, err, p.Output())
+		}
+	}
+	if code := p.Stop(30 * time.Second); code != 0 {
+		t.Fatalf("mllp exited %d:\n%s", code, p.Output())
 	}
 }
 
