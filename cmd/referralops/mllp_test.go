@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,5 +83,14 @@ func TestMLLPCommand(t *testing.T) {
 	}
 	if out := p.Output(); strings.Contains(out, "MRN") || strings.Contains(out, "RF-1") {
 		t.Errorf("the log holds message content:\n%s", out)
+	}
+}
+
+// TestMLLPNeedsTopic: the receiver refuses to start without a topic to write to.
+func TestMLLPNeedsTopic(t *testing.T) {
+	cmd := exec.Command(testenv.Binary(t), "mllp", "--topic-hl7v2", "")
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != exitBadConfig || !strings.Contains(string(out), "topic-hl7v2: required") {
+		t.Errorf("exit %d, want %d naming topic-hl7v2:\n%s", code, exitBadConfig, out)
 	}
 }
