@@ -66,7 +66,10 @@ func TestIngestStandardTopics(t *testing.T) {
 	wantIDs := map[string]bool{}
 	wantDead := map[deadLetterKey]int{}
 	ctx := context.Background()
-	p := broker.NewProducer(kc, 2000)
+	p, err := broker.NewProducer(kc, 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Half of the referrals' feed is HL7 v2, half FHIR, one topic each, as two
 	// interfaces of one site would send them.
 	feeds := map[mapping.Format]*sitefeed.Feed{mapping.FormatHL7v2: sitefeed.New(mapping.FormatHL7v2), mapping.FormatFHIR: sitefeed.New(mapping.FormatFHIR)}
