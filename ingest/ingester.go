@@ -54,7 +54,6 @@ func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq Dead
 	for _, r := range event.Reasons() {
 		m.deadLetters.WithLabelValues(string(r))
 	}
-	m.events.WithLabelValues(formatCloudEvents)
 	return &Ingester{
 		cfg: cfg, kafka: kc, decoder: dec, store: store, dlq: dlq, logger: logger,
 		metrics:    m,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/referralops/referralops/ingest/mapping"
 	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
@@ -56,6 +57,16 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		lastCommit:         prometheus.NewGauge(gaugeOpts(selfmetrics.IngestLastCommit)),
 		assignedPartitions: prometheus.NewGauge(gaugeOpts(selfmetrics.IngestAssignedPartitions)),
 		rebalances:         prometheus.NewCounter(counterOpts(selfmetrics.IngestGenerations)),
+	}
+	// Every format's series start at zero, read or not: the set is small and
+	// fixed, and dashboards then show a feed that is not flowing.
+	for _, f := range []string{formatCloudEvents, string(mapping.FormatHL7v2), string(mapping.FormatFHIR)} {
+		m.events.WithLabelValues(f)
+	}
+	for _, f := range []mapping.Format{mapping.FormatHL7v2, mapping.FormatFHIR} {
+		for _, r := range mapping.SkipReasons() {
+			m.skipped.WithLabelValues(string(f), string(r))
+		}
 	}
 	reg.MustRegister(m.records, m.deadLetters, m.skipped, m.events, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
 		m.deadLetterErrors, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.assignedPartitions, m.rebalances)

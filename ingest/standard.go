@@ -20,13 +20,7 @@ func (in *Ingester) ReadStandard(m *mapping.Mapper) {
 		if in.standardTopic(f) == "" {
 			continue
 		}
-		for _, r := range mapping.SkipReasons() {
-			in.metrics.skipped.WithLabelValues(string(f), string(r))
-		}
 		in.metrics.fetchErrors.WithLabelValues(in.standardTopic(f))
-	}
-	for _, f := range []mapping.Format{mapping.FormatHL7v2, mapping.FormatFHIR} {
-		in.metrics.events.WithLabelValues(string(f))
 	}
 	for _, r := range event.StandardReasons() {
 		in.metrics.deadLetters.WithLabelValues(string(r))
