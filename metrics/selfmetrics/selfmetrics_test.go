@@ -12,7 +12,8 @@ import (
 // metrics.Catalog: unique names under referralops_ingest_, _total for
 // counters only, help, and bounded labels only (never an id).
 func TestIngest(t *testing.T) {
-	bounded := []string{selfmetrics.LabelTopic, selfmetrics.LabelPartition, selfmetrics.LabelOutcome, selfmetrics.LabelReason, selfmetrics.LabelFormat}
+	bounded := []string{selfmetrics.LabelTopic, selfmetrics.LabelPartition, selfmetrics.LabelOutcome, selfmetrics.LabelReason,
+		selfmetrics.LabelCode, selfmetrics.LabelShard, selfmetrics.LabelReplica, selfmetrics.LabelFormat}
 	seen := map[string]bool{}
 	for _, m := range selfmetrics.Ingest {
 		if seen[m.Name] {
@@ -31,7 +32,7 @@ func TestIngest(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) < 14 {
-		t.Errorf("%d ingester metrics declared, want the ingester's 14", len(seen))
+	if len(seen) < 15 {
+		t.Errorf("%d ingester metrics declared, want the ingester's 15", len(seen))
 	}
 }
