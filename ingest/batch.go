@@ -178,13 +178,14 @@ func (b *batch) reset() {
 }
 
 type deadSource struct {
-	topic  string
-	reason event.Reason
+	topic   string
+	reason  event.Reason
+	reduced string
 }
 
-func (b *batch) addDeadLetter(topic string, m kafka.Message, reason event.Reason) {
+func (b *batch) addDeadLetter(topic string, m kafka.Message, reason event.Reason, reduced string) {
 	b.deadLetters = append(b.deadLetters, m)
-	b.deadSource = append(b.deadSource, deadSource{topic: topic, reason: reason})
+	b.deadSource = append(b.deadSource, deadSource{topic: topic, reason: reason, reduced: reduced})
 }
 
 // skipSource is where a skipped record came from and why it carries no

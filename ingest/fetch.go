@@ -22,6 +22,7 @@ type item struct {
 	skipped   mapping.SkipReason
 	dead      *kafka.Message // set for an invalid record: its dead letter
 	reason    event.Reason
+	reduced   string // how the dead letter was reduced to fit, or ""
 }
 
 // consume runs one generation: a fetcher per assigned partition feeding one

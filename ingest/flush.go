@@ -88,7 +88,7 @@ loop:
 func (in *Ingester) add(b *batch, it item) {
 	b.track(it.topic, it.partition, it.offset, time.Now())
 	if it.dead != nil {
-		b.addDeadLetter(it.topic, *it.dead, it.reason)
+		b.addDeadLetter(it.topic, *it.dead, it.reason, it.reduced)
 		return
 	}
 	if it.skipped != "" {
@@ -104,7 +104,7 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 	start := time.Now()
 	if pending := b.deadLetters; len(pending) > 0 {
 		if err := in.retry(flushCtx, in.deadLetter, func(ctx context.Context) (err error) {
-			pending, err = writeDeadLetters(ctx, in.dlq, pending)
+			pending, err = writeDeadLetters(ctx, in.dlq, pending, in.metrics.deadLettersReduced.WithLabelValues(reducedStub).Inc)
 			return err
 		}); err != nil {
 			return fmt.Errorf("%w: %d records not committed: %v", ErrGraceExpired, b.count, err)
@@ -123,6 +123,9 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 	for _, d := range b.deadSource {
 		in.metrics.records.WithLabelValues(d.topic, outcomeDeadLettered).Inc()
 		in.metrics.deadLetters.WithLabelValues(string(d.reason)).Inc()
+		if d.reduced != "" {
+			in.metrics.deadLettersReduced.WithLabelValues(d.reduced).Inc()
+		}
 	}
 	for topic, n := range b.stored {
 		in.metrics.records.WithLabelValues(topic, outcomeStored).Add(float64(n))

@@ -54,6 +54,9 @@ func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq Dead
 	for _, r := range event.Reasons() {
 		m.deadLetters.WithLabelValues(string(r))
 	}
+	for _, how := range []string{reducedHeadersDropped, reducedValueCut, reducedStub} {
+		m.deadLettersReduced.WithLabelValues(how)
+	}
 	return &Ingester{
 		cfg: cfg, kafka: kc, decoder: dec, store: store, dlq: dlq, logger: logger,
 		metrics:    m,

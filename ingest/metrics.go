@@ -31,6 +31,7 @@ type ingestMetrics struct {
 	clickhouseErrors   prometheus.Counter
 	insertErrors       *prometheus.CounterVec
 	deadLetterErrors   prometheus.Counter
+	deadLettersReduced *prometheus.CounterVec
 	commitErrors       prometheus.Counter
 	fetchErrors        *prometheus.CounterVec
 	lag                *prometheus.GaugeVec
@@ -51,6 +52,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		clickhouseErrors:   prometheus.NewCounter(counterOpts(selfmetrics.IngestClickHouseErrors)),
 		insertErrors:       prometheus.NewCounterVec(counterOpts(selfmetrics.IngestInsertErrors), labels(selfmetrics.IngestInsertErrors)),
 		deadLetterErrors:   prometheus.NewCounter(counterOpts(selfmetrics.IngestDeadLetterErrors)),
+		deadLettersReduced: prometheus.NewCounterVec(counterOpts(selfmetrics.IngestDeadLettersReduced), labels(selfmetrics.IngestDeadLettersReduced)),
 		commitErrors:       prometheus.NewCounter(counterOpts(selfmetrics.IngestCommitErrors)),
 		fetchErrors:        prometheus.NewCounterVec(counterOpts(selfmetrics.IngestFetchErrors), labels(selfmetrics.IngestFetchErrors)),
 		lag:                prometheus.NewGaugeVec(gaugeOpts(selfmetrics.IngestConsumerLag), labels(selfmetrics.IngestConsumerLag)),
@@ -69,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		}
 	}
 	reg.MustRegister(m.records, m.deadLetters, m.skipped, m.events, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
-		m.deadLetterErrors, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.assignedPartitions, m.rebalances)
+		m.deadLetterErrors, m.deadLettersReduced, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.assignedPartitions, m.rebalances)
 	return m
 }
 

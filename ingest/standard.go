@@ -97,6 +97,6 @@ func (in *Ingester) decode(m *kafka.Message, it *item) {
 }
 
 func (in *Ingester) deadItem(m *kafka.Message, it *item, err error) {
-	dl := deadLetter(m, err)
-	it.evs, it.dead, it.reason = nil, &dl, event.ReasonOf(err)
+	dl, reduced := deadLetter(m, err)
+	it.evs, it.dead, it.reason, it.reduced = nil, &dl, event.ReasonOf(err), reduced
 }

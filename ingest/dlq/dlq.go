@@ -42,7 +42,9 @@ type Letter struct {
 	KeyBytes        int       `json:"key_bytes"`
 	ValueBytes      int       `json:"value_bytes"`
 	Headers         int       `json:"original_headers"`
-	TruncatedFrom   int       `json:"truncated_from,omitempty"` // the original value's length when it was cut
+	TruncatedFrom   int       `json:"truncated_from,omitempty"`  // the original value's length when it was cut
+	HeadersDropped  int       `json:"headers_dropped,omitempty"` // original headers left out to fit
+	ValueSHA256     string    `json:"value_sha256,omitempty"`    // of the original value, when cut or in a stub
 	Replayable      bool      `json:"replayable"`
 	// NotReplayable says why a letter is not replayable.
 	NotReplayable string `json:"not_replayable,omitempty"`
@@ -51,7 +53,7 @@ type Letter struct {
 // Parse reads a dead letter's referralops-* headers and sizes.
 func Parse(m kafka.Message) Letter {
 	l := Letter{Partition: m.Partition, Offset: m.Offset, Time: m.Time.UTC(), KeyBytes: len(m.Key), ValueBytes: len(m.Value)}
-	var partition, offset, truncated string
+	var partition, offset, truncated, dropped string
 	for _, h := range m.Headers {
 		switch h.Key {
 		case ingest.HeaderReason:
@@ -66,6 +68,10 @@ func Parse(m kafka.Message) Letter {
 			offset = string(h.Value)
 		case ingest.HeaderTruncated:
 			truncated = string(h.Value)
+		case ingest.HeaderHeadersDropped:
+			dropped = string(h.Value)
+		case ingest.HeaderValueSHA256:
+			l.ValueSHA256 = string(h.Value)
 		default:
 			if !isOwnHeader(h.Key) {
 				l.Headers++
@@ -78,13 +84,16 @@ func Parse(m kafka.Message) Letter {
 	if truncated != "" {
 		l.TruncatedFrom, _ = strconv.Atoi(truncated)
 	}
+	l.HeadersDropped, _ = strconv.Atoi(dropped)
 	switch {
 	case l.SourceTopic == "" || perr != nil || oerr != nil:
 		l.NotReplayable = "no source topic, partition and offset headers"
-	case truncated != "":
-		l.NotReplayable = "value truncated from " + truncated + " bytes"
 	case len(m.Value) == 0:
 		l.NotReplayable = "stub without the value"
+	case truncated != "":
+		l.NotReplayable = "value truncated from " + truncated + " bytes"
+	case dropped != "":
+		l.NotReplayable = dropped + " original headers dropped"
 	default:
 		l.Replayable = true
 	}

@@ -37,9 +37,10 @@ func TestDLQParse(t *testing.T) {
 		t.Fatalf("Parse = %+v, want %+v", got, want)
 	}
 	for name, m := range map[string]kafka.Message{
-		"truncated": deadLetter([]byte(`{"a"`), kafka.Header{Key: ingest.HeaderTruncated, Value: []byte("2000000")}),
-		"stub":      deadLetter(nil),
-		"no source": {Value: []byte(`{}`), Headers: []kafka.Header{{Key: ingest.HeaderReason, Value: []byte("not_json")}}},
+		"truncated":       deadLetter([]byte(`{"a"`), kafka.Header{Key: ingest.HeaderTruncated, Value: []byte("2000000")}),
+		"stub":            deadLetter(nil),
+		"headers dropped": deadLetter([]byte(`{"a":1}`), kafka.Header{Key: ingest.HeaderHeadersDropped, Value: []byte("1")}),
+		"no source":       {Value: []byte(`{}`), Headers: []kafka.Header{{Key: ingest.HeaderReason, Value: []byte("not_json")}}},
 	} {
 		if l := dlq.Parse(m); l.Replayable || l.NotReplayable == "" {
 			t.Errorf("%s: Parse = %+v, want not replayable with a reason why", name, l)

@@ -47,6 +47,8 @@ const (
 	LabelReplica = "replica"
 	// LabelFormat is the input format: cloudevents, hl7v2, fhir.
 	LabelFormat = "format"
+	// LabelHow says how a dead letter was reduced to fit.
+	LabelHow = "how"
 )
 
 // The ingester's metrics.
@@ -69,6 +71,8 @@ var (
 		Help: "Failed ClickHouse inserts by exception code and, on a cluster, the shard and replica that refused them (empty on a single server, or when no server answered)."}
 	IngestDeadLetterErrors = Metric{Name: "referralops_ingest_dead_letter_errors_total", Type: Counter,
 		Help: "Failed writes to the dead-letter topic (each retry counts)."}
+	IngestDeadLettersReduced = Metric{Name: "referralops_ingest_dead_letters_reduced_total", Type: Counter, Labels: []string{LabelHow},
+		Help: "Dead letters reduced to fit the dead-letter topic, by how: original headers dropped, value cut, or a stub without key, value and headers (the broker refused the full one)."}
 	IngestCommitErrors = Metric{Name: "referralops_ingest_commit_errors_total", Type: Counter,
 		Help: "Failed offset commits; their records are delivered again and deduplicated."}
 	IngestFetchErrors = Metric{Name: "referralops_ingest_fetch_errors_total", Type: Counter, Labels: []string{LabelTopic},
@@ -86,6 +90,6 @@ var (
 // Ingest is every metric the ingester registers, in registration order.
 var Ingest = []Metric{
 	IngestRecords, IngestDeadLetters, IngestSkipped, IngestEvents, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors, IngestInsertErrors,
-	IngestDeadLetterErrors, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
+	IngestDeadLetterErrors, IngestDeadLettersReduced, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
 	IngestAssignedPartitions, IngestGenerations,
 }

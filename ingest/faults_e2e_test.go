@@ -1,0 +1,141 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/referralops/referralops/ingest"
+	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/internal/generator"
+	"github.com/referralops/referralops/internal/testenv"
+)
+
+// The fault suite: one permanent fault at a time, on the real servers through
+// the real binary. Each ends with exact sets, as the end-to-end tests do.
+
+// smallDataset is a few hundred referrals' valid events.
+func smallDataset(t *testing.T, referrals int) *dataset {
+	t.Helper()
+	cfg := generator.DefaultConfig()
+	cfg.Referrals, cfg.End = referrals, time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
+	d := &dataset{cfg: cfg, validIDs: map[string]bool{}}
+	if _, err := generator.Generate(context.Background(), cfg, func(m generator.Message) error {
+		d.messages = append(d.messages, m)
+		d.validIDs[m.EventID] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestFaultPoisonRecord produces a record of about 1 MB (a 600 KB value and a
+// 420 KB header: a default broker accepts it) and valid events behind it. The
+// dead letter would be over the writer's limit with the header; the ingester
+// drops the header, dead-letters the value as too_large, stores the valid
+// events and commits past the poison.
+func TestFaultPoisonRecord(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	ch := testenv.ClickHouse(t)
+	ctx := context.Background()
+	poison := kafka.Message{
+		Key:     []byte("poison"),
+		Value:   bytes.Repeat([]byte("v"), 600<<10),
+		Headers: []kafka.Header{{Key: "ce_big", Value: bytes.Repeat([]byte("h"), 420<<10)}},
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Topic: kc.Topics.Referrals, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchBytes: 2 << 20}
+	if err := w.WriteMessages(ctx, poison); err != nil {
+		t.Fatalf("produce the poison record: %v", err)
+	}
+	w.Close()
+	d := smallDataset(t, 300)
+	d.produce(t, kc, nil)
+
+	group := testenv.UniqueName("g")
+	p, base := ingester(t, kc, ch.DSN, group)
+	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	checkStored(t, ch, d.validIDs)
+	checkDeadLetters(t, kc, map[deadLetterKey]int{{kc.Topics.Referrals, "too_large", sha256.Sum256(poison.Value)}: 1})
+	m := testenv.Scrape(t, base+"/metrics")
+	if got := m.Value(t, "referralops_ingest_dead_letters_reduced_total", "how", "headers_dropped"); got != 1 {
+		t.Errorf("dead_letters_reduced_total{how=headers_dropped} = %v, want 1", got)
+	}
+	if got := m.Value(t, "referralops_ingest_dead_letters_total", "reason", "too_large"); got != 1 {
+		t.Errorf("dead_letters_total{reason=too_large} = %v, want 1", got)
+	}
+	if p.Exited() {
+		t.Fatalf("ingester exited:\n%s", p.Output())
+	}
+}
+
+// TestFaultDeadLetterTopicRefusesLetter gives the dead-letter topic a
+// max.message.bytes below the dead letter of a too_large record: the broker
+// refuses it for good, and the ingester writes a stub instead (source
+// headers, the original value's length and hash, no value) and moves on.
+func TestFaultDeadLetterTopicRefusesLetter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	brokers := testenv.KafkaBrokers(t)
+	kc := testenv.TopicNames(t, brokers)
+	if err := testenv.CreateTopics(context.Background(), brokers, kc.Topics.Inputs()...); err != nil {
+		t.Fatal(err)
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	resp, err := client.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: kc.Topics.DeadLetters, NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "100000"}},
+	}}})
+	if err == nil {
+		err = resp.Errors[kc.Topics.DeadLetters]
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := testenv.ClickHouse(t)
+	big := bytes.Repeat([]byte("v"), 300<<10)
+	p, err := broker.NewProducer(kc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(context.Background(), kc.Topics.Referrals, []byte("big"), big, nil); err != nil {
+		t.Fatal(err)
+	}
+	d := smallDataset(t, 100)
+	d.produce(t, kc, nil)
+
+	group := testenv.UniqueName("g")
+	_, base := ingester(t, kc, ch.DSN, group)
+	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	checkStored(t, ch, d.validIDs)
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: kc.Topics.DeadLetters, Partition: 0})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := map[string]string{}
+	for _, x := range m.Headers {
+		h[x.Key] = string(x.Value)
+	}
+	sum := sha256.Sum256(big)
+	if len(m.Value) != 0 || len(m.Key) != 0 || h[ingest.HeaderReason] != "too_large" || h[ingest.HeaderTopic] != kc.Topics.Referrals ||
+		h[ingest.HeaderOffset] == "" || h[ingest.HeaderTruncated] != "307200" || h[ingest.HeaderValueSHA256] != hex.EncodeToString(sum[:]) {
+		t.Errorf("dead letter is not a stub of the record: key %d bytes, value %d bytes, headers %v", len(m.Key), len(m.Value), h)
+	}
+	if got := testenv.Scrape(t, base+"/metrics").Value(t, "referralops_ingest_dead_letters_reduced_total", "how", "stub"); got != 1 {
+		t.Errorf("dead_letters_reduced_total{how=stub} = %v, want 1", got)
+	}
+}
