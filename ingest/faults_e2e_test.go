@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +140,56 @@ func TestFaultDeadLetterTopicRefusesLetter(t *testing.T) {
 	if got := testenv.Scrape(t, base+"/metrics").Value(t, "referralops_ingest_dead_letters_reduced_total", "how", "stub"); got != 1 {
 		t.Errorf("dead_letters_reduced_total{how=stub} = %v, want 1", got)
 	}
+}
+
+// TestFaultDeadLetterTopicMissing starts the ingester with its input topics
+// but no dead-letter topic: it is not ready, names the topic in /readyz and
+// the log, and commits nothing; once the topic is created, everything settles.
+func TestFaultDeadLetterTopicMissing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	brokers := testenv.KafkaBrokers(t)
+	kc := testenv.TopicNames(t, brokers)
+	if err := testenv.CreateTopics(context.Background(), brokers, kc.Topics.Inputs()...); err != nil {
+		t.Fatal(err)
+	}
+	ch := testenv.ClickHouse(t)
+	d := smallDataset(t, 100)
+	d.produce(t, kc, nil)
+	p, err := broker.NewProducer(kc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Send(context.Background(), kc.Topics.Referrals, []byte("bad"), []byte("{"), nil); err != nil {
+		t.Fatal(err)
+	}
+	p.Close(context.Background())
+
+	group := testenv.UniqueName("g")
+	in, base := ingester(t, kc, ch.DSN, group)
+	var code int
+	var body string
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		code, body = readyz(base)
+		return code == 503 && strings.Contains(body, "dead-letter topic "+kc.Topics.DeadLetters) &&
+			strings.Contains(in.Output(), "topic does not exist yet") && strings.Contains(in.Output(), kc.Topics.DeadLetters)
+	}, func() string {
+		return fmt.Sprintf("/readyz = %d %q, want 503 naming %s; log:\n%s", code, body, kc.Topics.DeadLetters, in.Output())
+	})
+	if lag, err := broker.GroupLag(context.Background(), kc, group, kc.Topics.Inputs()...); err != nil {
+		t.Fatal(err)
+	} else if total := broker.TotalLag(lag); total != int64(len(d.messages)+1) {
+		t.Fatalf("lag %d of %d records while the dead-letter topic is missing: offsets were committed", total, len(d.messages)+1)
+	}
+	if err := testenv.CreateTopics(context.Background(), brokers, kc.Topics.DeadLetters); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	checkStored(t, ch, d.validIDs)
+	checkDeadLetters(t, kc, map[deadLetterKey]int{{kc.Topics.Referrals, "not_json", sha256.Sum256([]byte("{"))}: 1})
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		code, body = readyz(base)
+		return code == 200
+	}, func() string { return fmt.Sprintf("/readyz = %d %q after the topic was created", code, body) })
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -35,8 +36,9 @@ type Ingester struct {
 
 	joined     atomic.Bool
 	stopping   atomic.Bool
-	clickhouse *dependency // answers pings
-	inserts    *dependency // accepts inserts (it may answer and still refuse them)
+	waiting    atomic.Pointer[string] // why the ingester waits before joining, or nil
+	clickhouse *dependency            // answers pings
+	inserts    *dependency            // accepts inserts (it may answer and still refuse them)
 	// insertFailure is where the last failed INSERT failed, for /readyz.
 	insertFailure atomic.Pointer[InsertFailure]
 	deadLetter    *dependency
@@ -62,7 +64,7 @@ func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq Dead
 		metrics:    m,
 		clickhouse: newDependency("ClickHouse", logger, false),
 		inserts:    newDependency("ClickHouse insert", logger, true),
-		deadLetter: newDependency("dead-letter topic", logger, true),
+		deadLetter: newDependency("dead-letter topic "+kc.Topics.DeadLetters, logger, true),
 		broker:     newDependency("Kafka", logger, true),
 	}
 }
@@ -84,15 +86,28 @@ func (in *Ingester) Run(ctx context.Context) error {
 
 	go in.watchClickHouse(ctx)
 
+	// The dead-letter topic is waited for too, after the inputs so that
+	// readiness names it alone: without it the first invalid record would
+	// stall the batch that holds it.
 	inputs := in.Topics()
-	var err error
-	if err = broker.WaitForTopics(ctx, in.kafka, inputs, in.logger); err != nil {
-		if ctx.Err() != nil {
-			return nil
+	for _, wait := range []struct {
+		topics []string
+		why    string
+	}{
+		{inputs, fmt.Sprintf("waiting for the input topics %s to exist", strings.Join(inputs, ", "))},
+		{[]string{in.kafka.Topics.DeadLetters}, fmt.Sprintf("waiting for the dead-letter topic %s to exist", in.kafka.Topics.DeadLetters)},
+	} {
+		in.waiting.Store(&wait.why)
+		if err := broker.WaitForTopics(ctx, in.kafka, wait.topics, in.logger); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err // refused credentials: retrying cannot help
 		}
-		return err // refused credentials: retrying cannot help
 	}
+	in.waiting.Store(nil)
 	// Every client of this run shares the security settings' one dialer and transport.
+	var err error
 	if in.dialer, err = in.kafka.Dialer(); err != nil {
 		return err
 	}

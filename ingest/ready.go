@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -11,9 +12,12 @@ import (
 
 // Ready says why the ingester cannot do its job yet, or nil.
 func (in *Ingester) Ready() error {
+	waiting := in.waiting.Load()
 	switch {
 	case in.stopping.Load():
 		return errors.New("shutting down")
+	case waiting != nil:
+		return errors.New(*waiting)
 	case !in.joined.Load():
 		return errors.New("not yet joined to the consumer group")
 	case !in.clickhouse.up():
@@ -23,6 +27,8 @@ func (in *Ingester) Ready() error {
 			return errors.New("ClickHouse refuses inserts: " + f.String())
 		}
 		return errors.New("ClickHouse refuses inserts")
+	case !in.deadLetter.up():
+		return fmt.Errorf("dead-letter topic %s refuses writes", in.kafka.Topics.DeadLetters)
 	}
 	return nil
 }
