@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -121,4 +122,17 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 			return // not committed: consumed again by whoever owns the partition next
 		}
 	}
+}
+
+// decodePanicked handles a panic of decode on m (the decoder's or a mapper's):
+// the record is its internal_error. It is dead-lettered and the partition
+// moves on, where a crash would restart on the same offset and panic again,
+// for ever; it is counted in dead_letters_total{reason="internal_error"} when
+// settled.
+func (in *Ingester) decodePanicked(m *kafka.Message, it *item, p any) {
+	// The panic value and the stack name the code, not the record's content;
+	// the coordinates find the record in the dead-letter topic.
+	in.logger.Error("decoder panicked; the record is dead-lettered as internal_error",
+		"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	in.deadItem(m, it, &event.Error{Reason: event.ReasonInternalError, Detail: "the decoder panicked"})
 }

@@ -21,11 +21,17 @@ import (
 // records were not committed and will be consumed again.
 var ErrGraceExpired = errors.New("shutdown grace period expired before the last batch was stored")
 
+// Decoder turns a record's value and headers into an event; *event.Decoder is
+// one.
+type Decoder interface {
+	Decode(value []byte, headers []event.Header) (event.Event, error)
+}
+
 // Ingester consumes the input topics into a Store.
 type Ingester struct {
 	cfg     Config
 	kafka   broker.Config
-	decoder *event.Decoder
+	decoder Decoder
 	mapper  *mapping.Mapper // set by ReadStandard: the HL7 v2 and FHIR topics are read too
 	store   Store
 	dlq     DeadLetterWriter
@@ -46,14 +52,14 @@ type Ingester struct {
 }
 
 // New wires an ingester. reg receives its self-metrics.
-func New(cfg Config, kc broker.Config, dec *event.Decoder, store Store, dlq DeadLetterWriter, logger *slog.Logger, reg prometheus.Registerer) *Ingester {
+func New(cfg Config, kc broker.Config, dec Decoder, store Store, dlq DeadLetterWriter, logger *slog.Logger, reg prometheus.Registerer) *Ingester {
 	m := newMetrics(reg)
 	// Series that only move on a failure start at zero, so dashboards show
 	// them and rate()/increase() see the first failure.
 	for _, topic := range kc.Topics.Inputs() {
 		m.fetchErrors.WithLabelValues(topic)
 	}
-	for _, r := range event.Reasons() {
+	for _, r := range append(event.Reasons(), event.ReasonInternalError) {
 		m.deadLetters.WithLabelValues(string(r))
 	}
 	for _, how := range []string{reducedHeadersDropped, reducedValueCut, reducedStub} {

@@ -65,6 +65,11 @@ func (in *Ingester) formatOf(topic string) mapping.Format {
 // Mapped events pass the same decoder as CloudEvents, so both paths share
 // every check of the contract (future_time, the site's service lines, ...).
 func (in *Ingester) decode(m *kafka.Message, it *item) {
+	defer func() {
+		if p := recover(); p != nil {
+			in.decodePanicked(m, it, p)
+		}
+	}()
 	f := in.formatOf(m.Topic)
 	if f == "" {
 		ev, err := in.decoder.Decode(m.Value, eventHeaders(m.Headers))

@@ -103,7 +103,7 @@ func (f *dlqFilter) validate(reasonRequired bool) error {
 
 func reasonNames() []string {
 	var names []string
-	for _, r := range event.Reasons() {
+	for _, r := range append(event.Reasons(), event.ReasonInternalError) {
 		names = append(names, string(r))
 	}
 	return names

@@ -31,6 +31,11 @@ const (
 	ReasonUnmappedCode Reason = "unmapped_code" // a required value whose code the site's terminology table lacks
 )
 
+// ReasonInternalError is the ingester's reason, never Decode's: the decoder
+// panicked on the record. The record is dead-lettered so that its partition
+// moves on instead of crash-looping on its offset.
+const ReasonInternalError Reason = "internal_error"
+
 // Reasons returns the dead-letter reasons of Decode (the CloudEvents input) in
 // a stable order (the order of the contract's list), e.g. to pre-create metric
 // series. With StandardReasons they are the closed set.
