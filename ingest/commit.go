@@ -18,6 +18,7 @@ func (in *Ingester) commit(ctx context.Context, gen *kafka.Generation, next map[
 		if err == nil {
 			offsets.set(next)
 			in.metrics.lastCommit.SetToCurrentTime()
+			in.progressed()
 			return
 		}
 		in.metrics.commitErrors.Inc()
@@ -70,7 +71,9 @@ func (c *committed) snapshot() map[string]map[int]int64 {
 }
 
 // watchLag sets consumer_lag from the partitions' end offsets and the group's
-// committed offsets, every few seconds, also while fetching is stalled.
+// committed offsets, every few seconds, also while fetching is stalled. It
+// tells stall detection whether records are waiting: when none are, having
+// nothing to do is progress.
 func (in *Ingester) watchLag(ctx context.Context, offsets *committed) {
 	client := in.admin
 	t := time.NewTicker(5 * time.Second)
@@ -79,11 +82,12 @@ func (in *Ingester) watchLag(ctx context.Context, offsets *committed) {
 		req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 		for topic, parts := range offsets.snapshot() {
 			for p := range parts {
-				req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+				req.Topics[topic] = append(req.Topics[topic], kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 			}
 		}
 		if resp, err := client.ListOffsets(ctx, req); err == nil {
 			done := offsets.snapshot()
+			behind := false
 			for topic, parts := range resp.Topics {
 				for _, po := range parts {
 					if po.Error != nil {
@@ -91,10 +95,19 @@ func (in *Ingester) watchLag(ctx context.Context, offsets *committed) {
 					}
 					next := done[topic][po.Partition]
 					if next < 0 {
-						continue // nothing committed yet and nowhere to measure from
+						// Nothing committed yet and nowhere to measure lag from;
+						// records in the log are still waiting.
+						behind = behind || po.LastOffset > po.FirstOffset
+						continue
 					}
-					in.metrics.lag.WithLabelValues(topic, partitionLabel(po.Partition)).Set(float64(max(po.LastOffset-next, 0)))
+					lag := max(po.LastOffset-next, 0)
+					behind = behind || lag > 0
+					in.metrics.lag.WithLabelValues(topic, partitionLabel(po.Partition)).Set(float64(lag))
 				}
+			}
+			in.behind.Store(behind)
+			if !behind {
+				in.progressed()
 			}
 		}
 		select {

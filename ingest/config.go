@@ -19,6 +19,9 @@ type Config struct {
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
 	Listen          string        `yaml:"listen"`
 	InsertParallel  int           `yaml:"insert_parallelism"`
+	// StallTimeout is how long records may wait with nothing committed before
+	// /readyz says the ingester is stalled.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: none): the
 	// garbage collector works harder near it instead of letting the heap
 	// double, keeping the process within a container's memory.
@@ -36,6 +39,7 @@ func DefaultConfig() Config {
 		RetryBackoffMax: 15 * time.Second,
 		Listen:          ":9465",
 		InsertParallel:  1,
+		StallTimeout:    5 * time.Minute,
 		MemoryLimit:     256 << 20,
 	}
 }
@@ -50,6 +54,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryBackoffMax, "retry-backoff-max", c.RetryBackoffMax, "longest wait between retries")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of /metrics, /healthz and /readyz")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit-bytes", c.MemoryLimit, "soft memory limit of the Go runtime (0: none; GOMEMLIMIT overrides)")
+	fs.DurationVar(&c.StallTimeout, "stall-timeout", c.StallTimeout, "/readyz fails once records have waited this long with nothing committed")
 	fs.IntVar(&c.InsertParallel, "insert-parallelism", c.InsertParallel, "concurrent INSERTs a batch is split into (ClickHouse runs each on one thread)")
 }
 
@@ -70,6 +75,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryBackoffMin <= 0 || c.RetryBackoffMax < c.RetryBackoffMin {
 		errs = append(errs, fmt.Errorf("retry-backoff-min, retry-backoff-max: need 0 < min <= max, got %s and %s", c.RetryBackoffMin, c.RetryBackoffMax))
+	}
+	if c.StallTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("stall-timeout: must be > 0, got %s", c.StallTimeout))
 	}
 	if c.MemoryLimit < 0 {
 		errs = append(errs, fmt.Errorf("memory-limit-bytes: must be >= 0, got %d", c.MemoryLimit))

@@ -193,3 +193,51 @@ func TestFaultDeadLetterTopicMissing(t *testing.T) {
 		return code == 200
 	}, func() string { return fmt.Sprintf("/readyz = %d %q after the topic was created", code, body) })
 }
+
+// TestFaultStall points the ingester at a ClickHouse that does not answer:
+// records wait and nothing is committed, so once the stall timeout passes
+// /readyz says stalled while /healthz stays 200. A second ingester, caught
+// up on its own topics, makes progress with nothing to do and stays ready past
+// the same timeout.
+func TestFaultStall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	brokers := testenv.KafkaBrokers(t)
+	kc := testenv.Topics(t, brokers)
+	smallDataset(t, 20).produce(t, kc, nil)
+	dead := "clickhouse://" + testenv.FreeAddr(t) + "/nowhere"
+	stuck, base := ingester(t, kc, dead, testenv.UniqueName("g"), "--stall-timeout", "2s")
+	var code int
+	var body string
+	testenv.Eventually(t, time.Minute, func() bool {
+		code, body = readyz(base)
+		return code == 503 && strings.Contains(body, "stalled")
+	}, func() string {
+		return fmt.Sprintf("/readyz = %d %q, want 503 stalled; log:\n%s", code, body, stuck.Output())
+	})
+	if code := testenv.HTTPStatus(base + "/healthz"); code != 200 {
+		t.Errorf("/healthz = %d while stalled, want 200", code)
+	}
+	m := testenv.Scrape(t, base+"/metrics")
+	if progress, commit := m.Sum("referralops_ingest_last_progress_timestamp_seconds"), m.Sum("referralops_ingest_last_commit_timestamp_seconds"); progress == 0 || commit != 0 {
+		t.Errorf("last_progress %v, last_commit %v: want a start time and no commit", progress, commit)
+	}
+
+	idle := testenv.Topics(t, brokers)
+	ch := testenv.ClickHouse(t)
+	d := smallDataset(t, 20)
+	d.produce(t, idle, nil)
+	group := testenv.UniqueName("g")
+	_, idleBase := ingester(t, idle, ch.DSN, group, "--stall-timeout", "2s")
+	testenv.WaitCommitted(t, idle, group, time.Minute)
+	committed := testenv.Scrape(t, idleBase+"/metrics").Sum("referralops_ingest_last_commit_timestamp_seconds")
+	testenv.Eventually(t, time.Minute, func() bool {
+		m, err := testenv.TryScrape(idleBase + "/metrics")
+		return err == nil && m.Sum("referralops_ingest_last_progress_timestamp_seconds") > committed+3
+	}, func() string { return "no progress recorded while there is nothing to do" })
+	if code, body := readyz(idleBase); code != 200 {
+		t.Errorf("idle ingester: /readyz = %d %q past the stall timeout, want 200", code, body)
+	}
+	checkStored(t, ch, d.validIDs)
+}

@@ -40,11 +40,15 @@ type Ingester struct {
 	dialer  *kafka.Dialer // set by Run: the consumer group's and the readers'
 	admin   *kafka.Client // set by Run: the lag watcher's
 
-	joined     atomic.Bool
-	stopping   atomic.Bool
-	waiting    atomic.Pointer[string] // why the ingester waits before joining, or nil
-	clickhouse *dependency            // answers pings
-	inserts    *dependency            // accepts inserts (it may answer and still refuse them)
+	joined   atomic.Bool
+	stopping atomic.Bool
+	waiting  atomic.Pointer[string] // why the ingester waits before joining, or nil
+	// Stall detection: records are waiting (consumer lag) and the last
+	// progress (a commit, or nothing to do) is older than cfg.StallTimeout.
+	behind       atomic.Bool
+	lastProgress atomic.Int64 // Unix nanoseconds
+	clickhouse   *dependency  // answers pings
+	inserts      *dependency  // accepts inserts (it may answer and still refuse them)
 	// insertFailure is where the last failed INSERT failed, for /readyz.
 	insertFailure atomic.Pointer[InsertFailure]
 	deadLetter    *dependency
@@ -90,6 +94,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	})
 	defer stopGrace()
 
+	in.progressed() // starting counts: the stall timeout runs from here
 	go in.watchClickHouse(ctx)
 
 	// The dead-letter topic is waited for too, after the inputs so that

@@ -36,6 +36,7 @@ type ingestMetrics struct {
 	fetchErrors        *prometheus.CounterVec
 	lag                *prometheus.GaugeVec
 	lastCommit         prometheus.Gauge
+	lastProgress       prometheus.Gauge
 	assignedPartitions prometheus.Gauge
 	rebalances         prometheus.Counter
 }
@@ -57,6 +58,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		fetchErrors:        prometheus.NewCounterVec(counterOpts(selfmetrics.IngestFetchErrors), labels(selfmetrics.IngestFetchErrors)),
 		lag:                prometheus.NewGaugeVec(gaugeOpts(selfmetrics.IngestConsumerLag), labels(selfmetrics.IngestConsumerLag)),
 		lastCommit:         prometheus.NewGauge(gaugeOpts(selfmetrics.IngestLastCommit)),
+		lastProgress:       prometheus.NewGauge(gaugeOpts(selfmetrics.IngestLastProgress)),
 		assignedPartitions: prometheus.NewGauge(gaugeOpts(selfmetrics.IngestAssignedPartitions)),
 		rebalances:         prometheus.NewCounter(counterOpts(selfmetrics.IngestGenerations)),
 	}
@@ -71,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		}
 	}
 	reg.MustRegister(m.records, m.deadLetters, m.skipped, m.events, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
-		m.deadLetterErrors, m.deadLettersReduced, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.assignedPartitions, m.rebalances)
+		m.deadLetterErrors, m.deadLettersReduced, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.lastProgress, m.assignedPartitions, m.rebalances)
 	return m
 }
 

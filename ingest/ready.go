@@ -20,6 +20,9 @@ func (in *Ingester) Ready() error {
 		return errors.New(*waiting)
 	case !in.joined.Load():
 		return errors.New("not yet joined to the consumer group")
+	case in.stalled():
+		return fmt.Errorf("stalled: records are waiting and none was committed for %s (--stall-timeout %s)",
+			time.Since(time.Unix(0, in.lastProgress.Load())).Round(time.Second), in.cfg.StallTimeout)
 	case !in.clickhouse.up():
 		return errors.New("ClickHouse does not answer")
 	case !in.inserts.up():
@@ -31,6 +34,19 @@ func (in *Ingester) Ready() error {
 		return fmt.Errorf("dead-letter topic %s refuses writes", in.kafka.Topics.DeadLetters)
 	}
 	return nil
+}
+
+// progressed records progress: a commit, or nothing left to do.
+func (in *Ingester) progressed() {
+	now := time.Now()
+	in.lastProgress.Store(now.UnixNano())
+	in.metrics.lastProgress.Set(float64(now.UnixNano()) / 1e9)
+}
+
+// stalled reports whether records are waiting and there was no progress for
+// the stall timeout: the pipeline is stuck, whatever the dependencies say.
+func (in *Ingester) stalled() bool {
+	return in.behind.Load() && time.Since(time.Unix(0, in.lastProgress.Load())) > in.cfg.StallTimeout
 }
 
 // watchClickHouse pings ClickHouse so readiness follows it while idle too.

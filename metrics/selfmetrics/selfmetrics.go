@@ -81,6 +81,8 @@ var (
 		Help: "Records between the partition's high watermark and the group's committed offset, for partitions assigned to this ingester."}
 	IngestLastCommit = Metric{Name: "referralops_ingest_last_commit_timestamp_seconds", Type: Gauge,
 		Help: "Unix time of the last successful offset commit."}
+	IngestLastProgress = Metric{Name: "referralops_ingest_last_progress_timestamp_seconds", Type: Gauge,
+		Help: "Unix time of the last progress: an offset commit, or a moment with no record waiting. Far behind now while consumer_lag > 0 means a stall."}
 	IngestAssignedPartitions = Metric{Name: "referralops_ingest_assigned_partitions", Type: Gauge,
 		Help: "Partitions assigned to this ingester in the current generation."}
 	IngestGenerations = Metric{Name: "referralops_ingest_generations_total", Type: Counter,
@@ -91,5 +93,5 @@ var (
 var Ingest = []Metric{
 	IngestRecords, IngestDeadLetters, IngestSkipped, IngestEvents, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors, IngestInsertErrors,
 	IngestDeadLetterErrors, IngestDeadLettersReduced, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
-	IngestAssignedPartitions, IngestGenerations,
+	IngestLastProgress, IngestAssignedPartitions, IngestGenerations,
 }
