@@ -63,7 +63,9 @@ func New(cfg Config, kc broker.Config, dec Decoder, store Store, dlq DeadLetterW
 	for _, topic := range kc.Topics.Inputs() {
 		m.fetchErrors.WithLabelValues(topic)
 	}
-	for _, r := range append(event.Reasons(), event.ReasonInternalError) {
+	// internal_error is not among them: it is a bug's, and the dead-letter
+	// alert sees a reason's new series as well.
+	for _, r := range event.Reasons() {
 		m.deadLetters.WithLabelValues(string(r))
 	}
 	for _, how := range []string{reducedHeadersDropped, reducedValueCut, reducedStub} {

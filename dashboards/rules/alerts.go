@@ -19,10 +19,12 @@ type alert struct {
 	Summary, Description string
 }
 
-// The ingester's lag worth alerting on, and how far back a new dead letter
-// counts.
+// The ingester's lag worth alerting on, how long an ingester may make no
+// progress with records waiting (the default of its --stall-timeout, after
+// which its /readyz fails too), and how far back a new dead letter counts.
 const (
 	ingestLagMinimum   = 100000 // records: two default batches; below it growth is noise
+	ingestStallAfter   = 5 * time.Minute
 	deadLetterLookback = "15m"
 )
 
@@ -99,6 +101,18 @@ func pipelineAlerts(o Options) []alert {
 			Summary: "Ingest lag on {{ $labels.topic }} keeps growing",
 			Description: "The ingesters are {{ $value | humanize }} records behind on topic {{ $labels.topic }}, and the lag has " +
 				"grown over the last 15 minutes: events reach ClickHouse, and the KPIs, ever later.",
+		},
+		{
+			Name: AlertIngestStalled, Category: CategoryPipeline, Severity: SeverityCritical,
+			// Per ingester: its partitions have records waiting and its last
+			// progress (a commit, or nothing to do) is older than the stall
+			// time. A growing lag alone is a slow ingester; this one is stuck.
+			Expr: fmt.Sprintf("sum by (job, instance) (%s) > 0\nand on (job, instance)\ntime() - %s > %s",
+				selfmetrics.IngestConsumerLag.Name, selfmetrics.IngestLastProgress.Name,
+				strconv.FormatFloat(ingestStallAfter.Seconds(), 'f', -1, 64)),
+			Summary: "Ingester {{ $labels.instance }} is stalled",
+			Description: "The ingester {{ $labels.instance }} has {{ $value | humanize }} records waiting and has committed nothing for " +
+				fmt.Sprintf("more than %s: one batch cannot be stored or dead-lettered, and everything behind it waits.", ingestStallAfter),
 		},
 		{
 			Name: AlertDeadLettersIncreasing, Category: CategoryPipeline, Severity: SeverityWarning,

@@ -43,6 +43,7 @@ const (
 	AlertBacklogAboveTarget           = "ReferralUnscheduledBacklogAboveTarget"
 	AlertKPISnapshotStale             = "ReferralopsKPISnapshotStale"
 	AlertIngestLagGrowing             = "ReferralopsIngestLagGrowing"
+	AlertIngestStalled                = "ReferralopsIngestStalled"
 	AlertDeadLettersIncreasing        = "ReferralopsDeadLettersIncreasing"
 	AlertIngesterDown                 = "ReferralopsIngesterDown"
 	AlertExporterDown                 = "ReferralopsExporterDown"

@@ -151,8 +151,8 @@ func TestRulesUseServedMetrics(t *testing.T) {
 			}
 		}
 	}
-	if alerts != 12 {
-		t.Errorf("%d alerts, want 12", alerts)
+	if alerts != 13 {
+		t.Errorf("%d alerts, want 13", alerts)
 	}
 }
 
