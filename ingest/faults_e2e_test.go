@@ -212,9 +212,9 @@ func TestFaultStall(t *testing.T) {
 	var body string
 	testenv.Eventually(t, time.Minute, func() bool {
 		code, body = readyz(base)
-		return code == 503 && strings.Contains(body, "stalled")
+		return code == 503 && strings.Contains(body, "stalled") && strings.Contains(body, "ClickHouse does not answer")
 	}, func() string {
-		return fmt.Sprintf("/readyz = %d %q, want 503 stalled; log:\n%s", code, body, stuck.Output())
+		return fmt.Sprintf("/readyz = %d %q, want 503 stalled naming ClickHouse; log:\n%s", code, body, stuck.Output())
 	})
 	if code := testenv.HTTPStatus(base + "/healthz"); code != 200 {
 		t.Errorf("/healthz = %d while stalled, want 200", code)

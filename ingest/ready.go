@@ -21,8 +21,19 @@ func (in *Ingester) Ready() error {
 	case !in.joined.Load():
 		return errors.New("not yet joined to the consumer group")
 	case in.stalled():
-		return fmt.Errorf("stalled: records are waiting and none was committed for %s (--stall-timeout %s)",
+		stall := fmt.Errorf("stalled: records are waiting and none was committed for %s (--stall-timeout %s)",
 			time.Since(time.Unix(0, in.lastProgress.Load())).Round(time.Second), in.cfg.StallTimeout)
+		if cause := in.unhealthy(); cause != nil {
+			return fmt.Errorf("%w; %w", stall, cause)
+		}
+		return stall
+	}
+	return in.unhealthy()
+}
+
+// unhealthy says which dependency fails, or nil.
+func (in *Ingester) unhealthy() error {
+	switch {
 	case !in.clickhouse.up():
 		return errors.New("ClickHouse does not answer")
 	case !in.inserts.up():
