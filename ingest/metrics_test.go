@@ -19,6 +19,7 @@ func TestMetricsServeTheirDeclaration(t *testing.T) {
 	// Vectors have no series until used.
 	m.records.WithLabelValues("t", outcomeStored)
 	m.deadLetters.WithLabelValues("r")
+	m.deadLettersReduced.WithLabelValues(reducedStub)
 	m.fetchErrors.WithLabelValues("t")
 	m.insertErrors.WithLabelValues("242", "1", "2")
 	m.lag.WithLabelValues("t", partitionLabel(0))
