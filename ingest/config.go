@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
 // Config is the ingester's own settings. Kafka, ClickHouse and the event
@@ -39,7 +41,7 @@ func DefaultConfig() Config {
 		RetryBackoffMax: 15 * time.Second,
 		Listen:          ":9465",
 		InsertParallel:  1,
-		StallTimeout:    5 * time.Minute,
+		StallTimeout:    selfmetrics.StallAfter,
 		MemoryLimit:     256 << 20,
 	}
 }

@@ -24,7 +24,6 @@ type alert struct {
 // which its /readyz fails too), and how far back a new dead letter counts.
 const (
 	ingestLagMinimum   = 100000 // records: two default batches; below it growth is noise
-	ingestStallAfter   = 5 * time.Minute
 	deadLetterLookback = "15m"
 )
 
@@ -109,10 +108,10 @@ func pipelineAlerts(o Options) []alert {
 			// time. A growing lag alone is a slow ingester; this one is stuck.
 			Expr: fmt.Sprintf("sum by (job, instance) (%s) > 0\nand on (job, instance)\ntime() - %s > %s",
 				selfmetrics.IngestConsumerLag.Name, selfmetrics.IngestLastProgress.Name,
-				strconv.FormatFloat(ingestStallAfter.Seconds(), 'f', -1, 64)),
+				strconv.FormatFloat(selfmetrics.StallAfter.Seconds(), 'f', -1, 64)),
 			Summary: "Ingester {{ $labels.instance }} is stalled",
 			Description: "The ingester {{ $labels.instance }} has {{ $value | humanize }} records waiting and has committed nothing for " +
-				fmt.Sprintf("more than %s: one batch cannot be stored or dead-lettered, and everything behind it waits.", ingestStallAfter),
+				fmt.Sprintf("more than %s: one batch cannot be stored or dead-lettered, and everything behind it waits.", selfmetrics.StallAfter),
 		},
 		{
 			Name: AlertDeadLettersIncreasing, Category: CategoryPipeline, Severity: SeverityWarning,

@@ -13,6 +13,8 @@
 // reference lists.
 package selfmetrics
 
+import "time"
+
 // Type is a metric's Prometheus type.
 type Type string
 
@@ -50,6 +52,12 @@ const (
 	// LabelHow says how a dead letter was reduced to fit.
 	LabelHow = "how"
 )
+
+// StallAfter is how long records may wait with nothing committed before an
+// ingester counts as stalled: the default of its --stall-timeout (/readyz)
+// and the window of the ReferralopsIngestStalled alert, which reads
+// IngestLastProgress.
+const StallAfter = 5 * time.Minute
 
 // The ingester's metrics.
 var (
