@@ -40,6 +40,8 @@ type Config struct {
 	// BinaryRatio is the fraction of valid events encoded in CloudEvents binary
 	// mode (headers + data); the rest are structured mode.
 	BinaryRatio float64 `yaml:"binary_ratio"`
+	// IDFormat is how referral ids look; empty means IDSequential.
+	IDFormat IDFormat `yaml:"id_format"`
 	// MaxMessageBytes is the decoder's size limit (event.Config's, set from
 	// there); too_large messages are one byte over it.
 	MaxMessageBytes int `yaml:"-"`
@@ -57,6 +59,7 @@ func DefaultConfig() Config {
 		Days:            30,
 		End:             time.Now().UTC().Truncate(24 * time.Hour),
 		BinaryRatio:     0.1,
+		IDFormat:        IDSequential,
 		MaxMessageBytes: DefaultMaxMessageBytes,
 	}
 }
@@ -70,6 +73,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.DuplicateRatio, "duplicate-ratio", c.DuplicateRatio, "fraction of valid messages delivered a second time, later (0-1)")
 	fs.Float64Var(&c.InvalidRatio, "invalid-ratio", c.InvalidRatio, "extra invalid messages per valid one, spread over all dead-letter reasons (0-1)")
 	fs.BoolVar(&c.Shuffle, "shuffle", c.Shuffle, "deliver out of order, some events days late")
+	fs.Var(&c.IDFormat, "id-format", "referral ids: "+idFormatList()+" (sequential ids sort by creation time; the others, like FHIR or EHR ids, do not)")
 	fs.Float64Var(&c.BinaryRatio, "binary-ratio", c.BinaryRatio, "fraction of valid events in CloudEvents binary mode (0-1; NDJSON output needs 0)")
 }
 
@@ -80,6 +84,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--referrals must be between 1 and %d, got %d", maxReferrals, c.Referrals)
 	case c.Days < 1 || c.Days > maxDays:
 		return fmt.Errorf("--days must be between 1 and %d, got %d", maxDays, c.Days)
+	case c.IDFormat != "" && !c.IDFormat.known():
+		return fmt.Errorf("--id-format: want one of %s, got %q", idFormatList(), c.IDFormat)
 	case c.End.IsZero():
 		return errors.New("--end must be set")
 	case c.End.After(c.now()):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/referralops/referralops/ingest/event"
@@ -110,7 +111,7 @@ type generator struct {
 	base     int64 // the period's start; stored event times are offsets from it
 	slab     []byte
 
-	idKey1, idKey2, binKey, patKey uint64
+	idKey1, idKey2, binKey, patKey, refKey uint64
 
 	// delivery
 	rng     *rand.Rand
@@ -157,6 +158,7 @@ func newGenerator(cfg Config, emit func(Message) error) *generator {
 		idKey2: seedKey(cfg.Seed, streamEventID2),
 		binKey: seedKey(cfg.Seed, streamBinary),
 		patKey: seedKey(cfg.Seed, streamPatient),
+		refKey: seedKey(cfg.Seed, streamReferralID),
 		rng:    rand.New(rand.NewPCG(seedKey(cfg.Seed, streamDelivery), streamDelivery)),
 		tally:  newTally(),
 	}
@@ -216,7 +218,7 @@ func (g *generator) deliverNext() error {
 // encode turns one simulated event into its message.
 func (g *generator) encode(rf *referral, se *storedEvent, t int64) (Message, bool) {
 	if rf.pos == 0 {
-		rf.name = "R-" + pad6(int(rf.seq)+1)
+		rf.name = g.referralName(rf.seq)
 		rf.key = []byte(rf.name)
 	}
 	k := uint64(rf.seq)<<20 | uint64(rf.pos)
@@ -327,7 +329,7 @@ func (g *generator) fillData(e *event.Event, rf *referral, se *storedEvent, t in
 }
 
 func apptID(rf *referral, n uint8) string {
-	return "A-" + rf.name[2:] + "-" + strconv.Itoa(int(n))
+	return "A-" + strings.TrimPrefix(rf.name, "R-") + "-" + strconv.Itoa(int(n))
 }
 
 // patientToken is a stable pseudonym for patient number n of this seed.
@@ -339,15 +341,6 @@ func (g *generator) patientToken(n int) string {
 		b[3+i] = hexDigits[(h>>(60-4*uint(i)))&0xf]
 	}
 	return string(b[:])
-}
-
-// pad6 formats n with at least six digits.
-func pad6(n int) string {
-	s := strconv.Itoa(n)
-	if len(s) >= 6 {
-		return s
-	}
-	return "000000"[len(s):] + s
 }
 
 // deliver passes a valid message through the shuffle stage when enabled.

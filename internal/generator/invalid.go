@@ -88,7 +88,7 @@ func (im *invalidMaker) baseEvent(r *rand.Rand, stream event.Stream, key []byte)
 	t := time.Unix(between(r, im.start+1, im.end+1), 0).UTC()
 	subject := string(key)
 	if subject == "" {
-		subject = "R-000001"
+		subject = "R-00000001"
 	}
 	e := event.Event{
 		ID:      string(appendUUID(id[:0], mix64(n^im.key), mix64(n^^im.key))),

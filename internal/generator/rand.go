@@ -22,6 +22,7 @@ const (
 	streamBinary     uint64 = 0x62696e6172796d64
 	streamPatient    uint64 = 0x70617469656e7473
 	streamInvalid    uint64 = 0x696e76616c696473
+	streamReferralID uint64 = 0x7265666572696473
 )
 
 // mix64 is the splitmix64 finalizer: a cheap, well-mixed hash of a uint64.

@@ -55,7 +55,7 @@ type storedEvent struct {
 type referral struct {
 	events  []storedEvent
 	ref     *referrer
-	name    string // "R-000123", set when its first event is encoded
+	name    string // its id (IDFormat), set when its first event is encoded
 	key     []byte
 	created int64
 	seq     int32 // 0-based creation order
