@@ -2,13 +2,15 @@ package schema
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
+	"regexp"
 	"strings"
 	"sync"
 	"text/template"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/referralops/referralops/internal/clickhouse"
 )
@@ -26,13 +28,17 @@ const (
 var ErrNoSQLAccess = errors.New("this ClickHouse server has no SQL user management (CREATE USER needs 20.5+); define the users in its users.xml, as deploy/local/clickhouse/users.xml.tmpl does")
 
 // AccessConfig is what the access SQL needs. Passwords are given in clear and
-// only their SHA-256 reaches the server or the rendered SQL.
+// only their bcrypt hash (salted, slow to brute-force, unlike the unsalted
+// SHA-256 this used to send) reaches the server or the rendered SQL.
+// ClickHouse 18.16's users.xml has only password_sha256_hex and
+// password_double_sha1_hex, neither salted.
 type AccessConfig struct {
 	// Database the reader role may SELECT from.
 	Database string
 	// Cluster, when set, adds ON CLUSTER to every statement that allows it.
 	Cluster string
-	// Host is the HOST clause of the users: "ANY", "LOCAL", "IP '10.0.0.0/8'" ...
+	// Host is the HOST clause of the users: "ANY", "LOCAL", "IP '10.0.0.0/8'",
+	// "NAME 'grafana.example'", ... (see ParseHosts).
 	Host string
 	// Passwords of the three users; none may be empty.
 	ExporterPassword, GrafanaPassword, AnalystPassword string
@@ -52,8 +58,8 @@ func (c AccessConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("cluster: %w", err))
 		}
 	}
-	if strings.ContainsAny(c.Host, ";\n") || c.Host == "" {
-		errs = append(errs, fmt.Errorf("host: want a HOST clause such as ANY, LOCAL or IP '10.0.0.0/8', got %q", c.Host))
+	if _, err := ParseHosts(c.Host); err != nil {
+		errs = append(errs, fmt.Errorf("host: %w", err))
 	}
 	for _, p := range []struct{ user, password string }{
 		{ExporterUser, c.ExporterPassword}, {GrafanaUser, c.GrafanaPassword}, {AnalystUser, c.AnalystPassword},
@@ -87,12 +93,22 @@ func AccessStatements(c AccessConfig) ([]string, error) {
 		onCluster = " ON CLUSTER " + c.Cluster
 		clusterSettings = ", distributed_product_mode = 'local'"
 	}
+	host, err := ParseHosts(c.Host)
+	if err != nil {
+		return nil, err
+	}
+	var hashes [3]string
+	for i, p := range []string{c.ExporterPassword, c.GrafanaPassword, c.AnalystPassword} {
+		h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.DefaultCost)
+		if err != nil {
+			return nil, fmt.Errorf("hash password: %w", err)
+		}
+		hashes[i] = string(h)
+	}
 	var sb strings.Builder
 	err = t.Execute(&sb, map[string]any{
-		"DB": c.Database, "OnCluster": onCluster, "ClusterSettings": clusterSettings, "Host": c.Host,
-		"ExporterPasswordSHA256": sha256Hex(c.ExporterPassword),
-		"GrafanaPasswordSHA256":  sha256Hex(c.GrafanaPassword),
-		"AnalystPasswordSHA256":  sha256Hex(c.AnalystPassword),
+		"DB": c.Database, "OnCluster": onCluster, "ClusterSettings": clusterSettings, "Host": host,
+		"ExporterPasswordHash": hashes[0], "GrafanaPasswordHash": hashes[1], "AnalystPasswordHash": hashes[2],
 		"GrafanaMaxResultRows":   c.GrafanaMaxResultRows, "GrafanaMaxExecutionSeconds": c.GrafanaMaxExecutionSeconds,
 	})
 	if err != nil {
@@ -123,11 +139,6 @@ func ApplyAccess(ctx context.Context, x clickhouse.Executor, c AccessConfig) err
 	return nil
 }
 
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
 // firstWords names a statement in an error without its password hash.
 func firstWords(s string, n int) string {
 	f := strings.Fields(s)
@@ -135,4 +146,112 @@ func firstWords(s string, n int) string {
 		f = f[:n]
 	}
 	return strings.Join(f, " ")
+}
+
+// ParseHosts parses the HOST clause of the users: a comma-separated list of
+// ANY, LOCAL, IP 'address or CIDR', NAME 'host name', REGEXP 'RE2 regexp' or
+// LIKE 'pattern', and renders it again with every literal quoted by us, so a
+// value cannot end the clause early or comment out the rest of the statement
+// (as "ANY --" did when the clause was pasted in as given).
+func ParseHosts(s string) (string, error) {
+	var items []string
+	rest := strings.TrimSpace(s)
+	if rest == "" {
+		return "", errors.New("empty; want ANY, LOCAL, IP '10.0.0.0/8', NAME 'host', REGEXP 're' or LIKE 'pattern'")
+	}
+	for {
+		n := 0
+		for n < len(rest) && (rest[n] >= 'A' && rest[n] <= 'Z' || rest[n] >= 'a' && rest[n] <= 'z') {
+			n++
+		}
+		kind := strings.ToUpper(rest[:n])
+		rest = strings.TrimLeft(rest[n:], " \t")
+		switch kind {
+		case "ANY", "LOCAL":
+			items = append(items, kind)
+		case "IP", "NAME", "REGEXP", "LIKE":
+			value, after, err := hostLiteral(rest)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", kind, err)
+			}
+			rest = after
+			if value, err = checkHost(kind, value); err != nil {
+				return "", fmt.Errorf("%s %q: %w", kind, value, err)
+			}
+			items = append(items, kind+" "+quoteLiteral(value))
+		default:
+			return "", fmt.Errorf("at %q: want ANY, LOCAL, IP, NAME, REGEXP or LIKE", rest)
+		}
+		rest = strings.TrimLeft(rest, " \t")
+		if rest == "" {
+			return strings.Join(items, ", "), nil
+		}
+		if rest[0] != ',' {
+			return "", fmt.Errorf("at %q: want a comma or the end", rest)
+		}
+		rest = strings.TrimLeft(rest[1:], " \t")
+	}
+}
+
+// hostLiteral reads a single-quoted literal ('' or \' stand for a quote, \\
+// for a backslash) from the start of s.
+func hostLiteral(s string) (value, rest string, err error) {
+	if !strings.HasPrefix(s, "'") {
+		return "", "", errors.New("want a single-quoted value")
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		case c == '\'' && i+1 < len(s) && s[i+1] == '\'':
+			i++
+			b.WriteByte('\'')
+		case c == '\'':
+			return b.String(), s[i+1:], nil
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", "", errors.New("unterminated quoted value")
+}
+
+// hostName is what NAME accepts: DNS names.
+var hostName = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
+
+// checkHost validates one value and returns it in canonical form.
+func checkHost(kind, v string) (string, error) {
+	if strings.IndexFunc(v, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+		return v, errors.New("control characters are not allowed")
+	}
+	switch kind {
+	case "IP":
+		if p, err := netip.ParsePrefix(v); err == nil {
+			return p.Masked().String(), nil
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return v, errors.New("want an IP address or a CIDR such as 10.0.0.0/8")
+		}
+		return a.String(), nil
+	case "NAME":
+		if !hostName.MatchString(v) {
+			return v, errors.New("want a host name (letters, digits, dots and dashes)")
+		}
+	case "REGEXP":
+		if _, err := regexp.Compile(v); err != nil {
+			return v, err
+		}
+	case "LIKE":
+		if v == "" {
+			return v, errors.New("empty pattern")
+		}
+	}
+	return v, nil
+}
+
+// quoteLiteral renders s as a ClickHouse string literal.
+func quoteLiteral(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

@@ -5,12 +5,17 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/schema"
 )
+
+var bcryptHash = regexp.MustCompile(`\$2a\$10\$[./A-Za-z0-9]{53}`)
 
 func accessConfig() schema.AccessConfig {
 	return schema.AccessConfig{
@@ -31,6 +36,17 @@ func TestAccessStatements(t *testing.T) {
 			t.Fatal(err)
 		}
 		text := strings.Join(stmts, ";\n") + ";\n"
+		// bcrypt salts every hash: check each against its password, then pin the rest.
+		hashes := bcryptHash.FindAllString(text, -1)
+		if len(hashes) != 3 {
+			t.Fatalf("%d bcrypt hashes in the SQL, want 3:\n%s", len(hashes), text)
+		}
+		for i, p := range []string{c.ExporterPassword, c.GrafanaPassword, c.AnalystPassword} {
+			if err := bcrypt.CompareHashAndPassword([]byte(hashes[i]), []byte(p)); err != nil {
+				t.Errorf("hash %d does not verify its password: %v", i, err)
+			}
+		}
+		text = bcryptHash.ReplaceAllString(text, "<bcrypt>")
 		golden := filepath.Join("testdata", "access.sql")
 		if cluster != "" {
 			golden = filepath.Join("testdata", "access-cluster.sql")
@@ -73,7 +89,7 @@ func TestAccessStatements(t *testing.T) {
 
 func TestAccessConfigValidate(t *testing.T) {
 	c := accessConfig()
-	c.ExporterPassword, c.Host, c.Database = "", "ANY; DROP", "bad name"
+	c.ExporterPassword, c.Host, c.Database = "", "ANY --", "bad name"
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid access config accepted")
@@ -91,7 +107,7 @@ func TestAccessConfigValidate(t *testing.T) {
 func TestAccessSQLParsesOnChDB(t *testing.T) {
 	q := testenv.ChDB(t)
 	ctx := context.Background()
-	if _, err := q.Query(ctx, "EXPLAIN AST CREATE USER x IDENTIFIED WITH sha256_hash BY 'ab' garbage"); err == nil {
+	if _, err := q.Query(ctx, "EXPLAIN AST CREATE USER x IDENTIFIED WITH bcrypt_hash BY 'ab' garbage"); err == nil {
 		t.Fatal("EXPLAIN AST accepted a syntax error: the check below would prove nothing")
 	}
 	for _, cluster := range []string{"", "c1"} {
@@ -117,5 +133,74 @@ func TestApplyAccessRefusesOldServer(t *testing.T) {
 	err := schema.ApplyAccess(context.Background(), e, accessConfig())
 	if !errors.Is(err, schema.ErrNoSQLAccess) {
 		t.Fatalf("ApplyAccess on %s: %v, want ErrNoSQLAccess", e.Dialect.Version, err)
+	}
+}
+
+// TestParseHosts: every form ClickHouse's HOST clause takes comes back in
+// canonical form with our own quoting; anything else, above all a value that
+// would end the clause or comment out the rest of the statement, is an error.
+func TestParseHosts(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"ANY", "ANY"},
+		{" local ", "LOCAL"},
+		{"IP '10.1.2.3/8'", "IP '10.0.0.0/8'"},
+		{"IP '::1', IP '192.168.0.7'", "IP '::1', IP '192.168.0.7'"},
+		{"NAME 'grafana.example.org',LOCAL", "NAME 'grafana.example.org', LOCAL"},
+		{`REGEXP '^grafana-\\d+\\.svc$'`, `REGEXP '^grafana-\\d+\\.svc$'`},
+		{`REGEXP 'a''b'`, `REGEXP 'a\'b'`},
+		{"LIKE '%.example.org'", "LIKE '%.example.org'"},
+	} {
+		got, err := schema.ParseHosts(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseHosts(%q) = %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+	for _, c := range []struct{ in, want string }{
+		{"", "empty"},
+		{"ANY --", `at "--": want a comma`},
+		{"ANY SETTINGS PROFILE 'default'", `at "SETTINGS`},
+		{"ANY; DROP USER referralops_exporter", `at "; DROP`},
+		{"IP '10.0.0.0/8' -- rest", `at "-- rest"`},
+		{"NAME 'x' /* ", `at "/*"`},
+		{"IP '10.0.0.0/8' SETTINGS readonly = 0", `at "SETTINGS`},
+		{"IP 'not-an-ip'", "want an IP address or a CIDR"},
+		{"IP '10.0.0.0/8'' OR 1", "unterminated"},
+		{`NAME 'a\' SETTINGS x = 1 --'`, "want a host name"},
+		{"NAME 'evil\nhost'", "control characters"},
+		{"REGEXP '(['", "missing closing ]"},
+		{"LIKE ''", "empty pattern"},
+		{"LIKE 'x", "unterminated"},
+		{"IP 10.0.0.1", "single-quoted"},
+		{"DEFAULT", "want ANY, LOCAL"},
+		{"ANY,", "want ANY, LOCAL"},
+	} {
+		got, err := schema.ParseHosts(c.in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseHosts(%q) = %q, %v; want an error containing %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+// TestAccessHostInjectionParsesOnChDB: a REGEXP or LIKE value full of quotes,
+// backslashes and comment markers stays one literal in the CREATE USER that
+// 26.7 parses, and the clause renders back to the value it was given.
+func TestAccessHostInjectionParsesOnChDB(t *testing.T) {
+	q := testenv.ChDB(t)
+	c := accessConfig()
+	c.Host = `REGEXP '\\'' SETTINGS PROFILE ''default'' -- /*', LIKE '%\'; DROP USER x; --'`
+	stmts, err := schema.AccessStatements(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `HOST REGEXP '\\\' SETTINGS PROFILE \'default\' -- /*', LIKE '%\'; DROP USER x; --' SETTINGS PROFILE`
+	found := false
+	for _, s := range stmts {
+		if _, err := q.Query(context.Background(), "EXPLAIN AST "+s); err != nil {
+			t.Errorf("does not parse on chDB %s: %v\n%s", q.Dialect.Version, err, s)
+		}
+		found = found || strings.Contains(s, want)
+	}
+	if !found {
+		t.Errorf("no CREATE USER with %s in:\n%s", want, strings.Join(stmts, "\n"))
 	}
 }

@@ -19,13 +19,13 @@ var accessCommand = command{
 		file.ClickHouse.RegisterFlags("", fs)
 		c := schema.AccessConfig{Host: "ANY", GrafanaMaxResultRows: 100000, GrafanaMaxExecutionSeconds: 30}
 		fs.StringVar(&c.Cluster, "cluster", "", "add ON CLUSTER NAME to every statement")
-		fs.StringVar(&c.Host, "user-host", c.Host, "HOST clause of the users: ANY, LOCAL, or e.g. \"IP '10.0.0.0/8'\"")
+		fs.StringVar(&c.Host, "user-host", c.Host, "HOST clause of the users: a comma-separated list of ANY, LOCAL, IP 'cidr', NAME 'host', REGEXP 're', LIKE 'pattern'")
 		fs.StringVar(&c.ExporterPassword, "exporter-password", "", "password of referralops_exporter (prefer REFERRALOPS_EXPORTER_PASSWORD)")
 		fs.StringVar(&c.GrafanaPassword, "grafana-password", "", "password of referralops_grafana (prefer REFERRALOPS_GRAFANA_PASSWORD)")
 		fs.StringVar(&c.AnalystPassword, "analyst-password", "", "password of referralops_analyst (prefer REFERRALOPS_ANALYST_PASSWORD)")
 		fs.IntVar(&c.GrafanaMaxResultRows, "grafana-max-result-rows", c.GrafanaMaxResultRows, "most rows a Grafana query may return")
 		fs.IntVar(&c.GrafanaMaxExecutionSeconds, "grafana-max-execution-seconds", c.GrafanaMaxExecutionSeconds, "longest a Grafana query may run, in seconds")
-		print := fs.Bool("print", false, "write the SQL to stdout instead of applying it (passwords appear only as SHA-256)")
+		print := fs.Bool("print", false, "write the SQL to stdout instead of applying it (passwords appear only as bcrypt hashes)")
 		validate := func() error {
 			if err := file.ClickHouse.Validate(); err != nil {
 				return err

@@ -23,8 +23,8 @@ CREATE SETTINGS PROFILE OR REPLACE referralops_grafana{{.OnCluster}} SETTINGS re
 -- analyst: readonly = 2 forbids writes and DDL but lets a query raise its own
 -- limits up to the MAX given here.
 CREATE SETTINGS PROFILE OR REPLACE referralops_analyst{{.OnCluster}} SETTINGS readonly = 2, max_execution_time = 300 MAX 3600, max_result_rows = 1000000 MAX 100000000, result_overflow_mode = 'throw', max_memory_usage = 4000000000{{.ClusterSettings}};
-CREATE USER OR REPLACE referralops_exporter{{.OnCluster}} IDENTIFIED WITH sha256_hash BY '{{.ExporterPasswordSHA256}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_exporter';
-CREATE USER OR REPLACE referralops_grafana{{.OnCluster}} IDENTIFIED WITH sha256_hash BY '{{.GrafanaPasswordSHA256}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_grafana';
-CREATE USER OR REPLACE referralops_analyst{{.OnCluster}} IDENTIFIED WITH sha256_hash BY '{{.AnalystPasswordSHA256}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_analyst';
+CREATE USER OR REPLACE referralops_exporter{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.ExporterPasswordHash}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_exporter';
+CREATE USER OR REPLACE referralops_grafana{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.GrafanaPasswordHash}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_grafana';
+CREATE USER OR REPLACE referralops_analyst{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.AnalystPasswordHash}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_analyst';
 GRANT{{.OnCluster}} referralops_reader TO referralops_exporter, referralops_grafana;
 GRANT{{.OnCluster}} referralops_analysis TO referralops_analyst;
