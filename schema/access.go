@@ -109,7 +109,7 @@ func AccessStatements(c AccessConfig) ([]string, error) {
 	err = t.Execute(&sb, map[string]any{
 		"DB": c.Database, "OnCluster": onCluster, "ClusterSettings": clusterSettings, "Host": host,
 		"ExporterPasswordHash": hashes[0], "GrafanaPasswordHash": hashes[1], "AnalystPasswordHash": hashes[2],
-		"GrafanaMaxResultRows":   c.GrafanaMaxResultRows, "GrafanaMaxExecutionSeconds": c.GrafanaMaxExecutionSeconds,
+		"GrafanaMaxResultRows": c.GrafanaMaxResultRows, "GrafanaMaxExecutionSeconds": c.GrafanaMaxExecutionSeconds,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render access SQL: %w", err)
@@ -193,7 +193,7 @@ func ParseHosts(s string) (string, error) {
 	}
 }
 
-// hostLiteral reads a single-quoted literal ('' or \' stand for a quote, \\
+// hostLiteral reads a single-quoted literal (” or \' stand for a quote, \\
 // for a backslash) from the start of s.
 func hostLiteral(s string) (value, rest string, err error) {
 	if !strings.HasPrefix(s, "'") {
