@@ -193,8 +193,9 @@ func ParseHosts(s string) (string, error) {
 	}
 }
 
-// hostLiteral reads a single-quoted literal (” or \' stand for a quote, \\
-// for a backslash) from the start of s.
+// hostLiteral reads a single-quoted literal from the start of s: a doubled
+// quote or a backslash-quote stands for a quote, a doubled backslash for a
+// backslash.
 func hostLiteral(s string) (value, rest string, err error) {
 	if !strings.HasPrefix(s, "'") {
 		return "", "", errors.New("want a single-quoted value")
