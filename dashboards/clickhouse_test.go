@@ -57,7 +57,14 @@ func TestClickHousePanelsRun(t *testing.T) {
 		db := e.Migrated(t)
 		e.Load(t, db, events)
 		for _, q := range chq {
-			for _, v := range []Vars{AllSelected, {ServiceLine: "(cardiology|orthopedics)", Location: "nowhere"}} {
+			// A location that does not exist, and values that would end a
+			// string literal if Grafana's quoting formats were used.
+			for _, v := range []Vars{
+				AllSelected,
+				{ServiceLine: []string{"cardiology", "orthopedics"}, Location: []string{"nowhere"}},
+				{Location: []string{`x' OR 1=1 OR '`, `\' OR 1=1 --`, `\`}},
+				{Location: []string{`') OR 1=1 OR ('`}, ServiceLine: []string{`.*`, "{cardiology,oncology}"}},
+			} {
 				sql, err := Substitute(q.Expr, v)
 				if err != nil {
 					t.Fatalf("%s %q: %v", q.Dashboard, q.Panel, err)
@@ -76,9 +83,9 @@ func TestClickHousePanelsRun(t *testing.T) {
 					t.Errorf("%s (%s) %s %q: %v\n%s", e.Name, e.Dialect.Version, q.Dashboard, q.Panel, err, sql)
 					continue
 				}
-				all := v == AllSelected
+				all := v.ServiceLine == nil && v.Location == nil
 				t.Logf("%s %s %q all=%v: %d rows", e.Name, q.Dashboard, q.Panel, all, len(rows))
-				key := fmt.Sprint(q.Dashboard, q.Panel, q.RefID, all)
+				key := fmt.Sprint(q.Dashboard, q.Panel, q.RefID, v.ServiceLine, v.Location)
 				if n, ok := counts[key]; !ok {
 					counts[key] = len(rows)
 				} else if n != len(rows) {
@@ -105,4 +112,79 @@ func sqlName(expr string) string {
 		}
 	}
 	return ""
+}
+
+// unsafeVariables lists the dashboard variables in ClickHouse SQL that Grafana
+// would paste in unescaped: anything but ${name:percentencode} inside a string
+// literal (the regex, singlequote and sqlstring formats leave a backslash that
+// escapes the closing quote), and any non-builtin variable outside one.
+func unsafeVariables(sql string) []string {
+	var bad []string
+	check := func(s string, inLiteral bool) {
+		for _, m := range variableRef.FindAllStringSubmatch(s, -1) {
+			name := m[1] + m[2] + m[4]
+			if strings.HasPrefix(name, "__") {
+				continue // $__timeFilter(...), $__interval_s: numbers and macros the plugin expands
+			}
+			if !inLiteral || m[3] != formatPercentEncode {
+				bad = append(bad, m[0])
+			}
+		}
+	}
+	start := 0
+	for i := 0; i < len(sql); i++ {
+		if sql[i] != '\'' {
+			continue
+		}
+		check(sql[start:i], false)
+		j := i + 1
+		for ; j < len(sql); j++ {
+			if sql[j] == '\\' {
+				j++
+			} else if sql[j] == '\'' {
+				break
+			}
+		}
+		check(sql[i+1:min(j, len(sql))], true)
+		i, start = j, j+1
+	}
+	if start < len(sql) {
+		check(sql[start:], false)
+	}
+	return bad
+}
+
+// TestClickHouseVariablesEscaped: no ClickHouse panel puts a dashboard
+// variable into its SQL in a form a crafted value could break out of.
+func TestClickHouseVariablesEscaped(t *testing.T) {
+	for sql, want := range map[string]string{
+		`match(x, '^(${location:regex})$')`:                    "${location:regex}",
+		`x IN (${location:singlequote})`:                       "${location:singlequote}",
+		`x = '${location:sqlstring}'`:                          "${location:sqlstring}",
+		`x = 'it''s \' $location'`:                             "$location",
+		`x = [[location]]`:                                     "[[location]]",
+		`decodeURLComponent('${location:percentencode}') = x`:  "",
+		`x = '${location:percentencode}' AND $__timeFilter(t)`: "",
+	} {
+		if got := strings.Join(unsafeVariables(sql), " "); got != want {
+			t.Errorf("unsafeVariables(%q) = %q, want %q", sql, got, want)
+		}
+	}
+	qs, err := Queries(build(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, q := range qs {
+		if q.Kind != KindClickHouse {
+			continue
+		}
+		n++
+		if bad := unsafeVariables(q.Expr); len(bad) > 0 {
+			t.Errorf("%s %q: variables %v not as '${name:%s}' in a string literal", q.Dashboard, q.Panel, bad, formatPercentEncode)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no ClickHouse queries checked")
+	}
 }

@@ -70,10 +70,16 @@ func TestSubstitute(t *testing.T) {
 		{"All selected", `x{window="$window", service_line=~"$service_line", location=~"$location"}`, AllSelected,
 			`x{window="30d", service_line=~".*", location=~".*"}`},
 		{"a selection", `x{window="$window", service_line=~"$service_line", location=~"${location}"}`,
-			Vars{Window: "90d", ServiceLine: "(cardiology|oncology)", Location: "site-01"},
+			Vars{Window: "90d", ServiceLine: []string{"cardiology", "oncology"}, Location: []string{"site-01"}},
 			`x{window="90d", service_line=~"(cardiology|oncology)", location=~"site-01"}`},
 		{"formats and the old syntax", `match(s, '^(${service_line:regex})$') AND [[location]]`, AllSelected,
 			`match(s, '^(.*)$') AND .*`},
+		{"regex escaping", `x{service_line=~"$service_line"}`, Vars{ServiceLine: []string{"a.b", "c|d"}},
+			`x{service_line=~"(a\.b|c\|d)"}`},
+		{"percentencode of All", `'${location:percentencode}'`, AllSelected, `'.%2A'`},
+		{"percentencode of one value", `'${location:percentencode}'`, Vars{Location: []string{`x\' OR 1=1 -- (é)`}},
+			`'x%5C%27%20OR%201%3D1%20--%20%28%C3%A9%29'`},
+		{"percentencode of several", `'${location:percentencode}'`, Vars{Location: []string{"a b", "c"}}, `'%7Ba%20b%2Cc%7D'`},
 		{"intervals", `rate(x[$__rate_interval]) + rate(y[$__interval]) + z[$__range]`, Vars{Interval: 30 * time.Second, Range: 2 * time.Hour},
 			`rate(x[30s]) + rate(y[30s]) + z[2h]`},
 		{"default intervals", `rate(x[$__rate_interval])`, AllSelected, `rate(x[1m])`},
@@ -92,5 +98,8 @@ func TestSubstitute(t *testing.T) {
 	}
 	if _, err := Substitute(`x{a="$nope"}`, AllSelected); err == nil || !strings.Contains(err.Error(), "$nope") {
 		t.Errorf("an unknown variable: error %v, want one naming $nope", err)
+	}
+	if _, err := Substitute(`'${location:singlequote}'`, AllSelected); err == nil || !strings.Contains(err.Error(), `format "singlequote"`) {
+		t.Errorf("an unsupported format: error %v, want one naming it", err)
 	}
 }

@@ -30,7 +30,7 @@ func TestPromQLParses(t *testing.T) {
 	p := parser.NewParser(parser.Options{})
 	selections := []Vars{
 		AllSelected,
-		{Window: "90d", ServiceLine: "(cardiology|orthopedics)", Location: "site-01", Interval: 30 * time.Second, Range: 6 * time.Hour},
+		{Window: "90d", ServiceLine: []string{"cardiology", "orthopedics"}, Location: []string{"site-01"}, Interval: 30 * time.Second, Range: 6 * time.Hour},
 	}
 	n := 0
 	for _, q := range qs {

@@ -1,6 +1,7 @@
 package dashboards
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -96,9 +97,8 @@ func (g *generator) kpiVars() []cog.Builder[dashboard.VariableModel] {
 type Vars struct {
 	// Window is $window, e.g. "30d"; empty means DefaultWindow.
 	Window string
-	// ServiceLine and Location are regexes as Grafana's multi-value formatting
-	// produces them (e.g. "(cardiology|oncology)"); empty means All.
-	ServiceLine, Location string
+	// ServiceLine and Location are the selected values; nil means All.
+	ServiceLine, Location []string
 	// Interval is $__interval and $__rate_interval; 0 means one minute.
 	Interval time.Duration
 	// Range is $__range; 0 means one hour.
@@ -110,25 +110,72 @@ type Vars struct {
 var AllSelected = Vars{}
 
 // variableRef matches Grafana's variable syntaxes: $name, ${name},
-// ${name:format} and [[name]].
+// ${name:format} and [[name]] (groups: name, name, format, name).
 var variableRef = regexp.MustCompile(`\$(\w+)|\$\{(\w+)(?::(\w+))?\}|\[\[(\w+)\]\]`)
+
+// formatPercentEncode is the one format a variable may take inside a SQL
+// string literal: Grafana's other formats leave a backslash alone, and a
+// value ending in one escapes the closing quote on ClickHouse, which reads
+// backslash escapes in literals. Percent-encoded, a value is [A-Za-z0-9-_.~%]
+// only; the SQL decodes it with decodeURLComponent.
+const formatPercentEncode = "percentencode"
+
+// selection formats a multi-value variable the way Grafana does: with no
+// format (or regex) as a regex, ".*" for All, and with percentencode as
+// Grafana's encodeURIComponentStrict of the value, "{a,b}" for several, and
+// of the custom All value (which Grafana formats only for percentencode and
+// text).
+func selection(values []string, format string) (string, error) {
+	switch format {
+	case "", "regex":
+		if len(values) == 0 {
+			return allValue, nil
+		}
+		quoted := make([]string, len(values))
+		for i, v := range values {
+			quoted[i] = regexp.QuoteMeta(v)
+		}
+		if len(quoted) == 1 {
+			return quoted[0], nil
+		}
+		return "(" + strings.Join(quoted, "|") + ")", nil
+	case formatPercentEncode:
+		switch len(values) {
+		case 0:
+			return percentEncode(allValue), nil
+		case 1:
+			return percentEncode(values[0]), nil
+		}
+		return percentEncode("{" + strings.Join(values, ",") + "}"), nil
+	}
+	return "", fmt.Errorf("format %q of a multi-value variable: the dashboards use none, regex or %s", format, formatPercentEncode)
+}
+
+// percentEncode is JavaScript's encodeURIComponent that also encodes !'()*,
+// as Grafana's percentencode format does.
+func percentEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
 
 // Substitute replaces the dashboard variables in a PromQL expression or SQL
 // statement the way Grafana does before sending it: $service_line and
-// $location (in any syntax or format) become the regex of the selection, ".*"
-// for All; $window the window; $__interval, $__rate_interval and $__range
+// $location become the regex of the selection, ".*" for All, or with
+// :percentencode its encoding; $window the window; $__interval, $__rate_interval and $__range
 // durations. The ClickHouse plugin's macros ($__timeFilter(...), ...) are left
 // for ExpandMacros, as Grafana leaves them for the plugin. A variable the
 // dashboards do not define is an error.
 func Substitute(expr string, v Vars) (string, error) {
 	if v.Window == "" {
 		v.Window = DefaultWindow
-	}
-	if v.ServiceLine == "" {
-		v.ServiceLine = allValue
-	}
-	if v.Location == "" {
-		v.Location = allValue
 	}
 	if v.Interval <= 0 {
 		v.Interval = time.Minute
@@ -138,8 +185,6 @@ func Substitute(expr string, v Vars) (string, error) {
 	}
 	values := map[string]string{
 		varWindow:            v.Window,
-		varServiceLine:       v.ServiceLine,
-		varLocation:          v.Location,
 		varPrometheus:        PrometheusUID,
 		varClickHouse:        ClickHouseUID,
 		"__interval":         promDuration(v.Interval),
@@ -150,10 +195,19 @@ func Substitute(expr string, v Vars) (string, error) {
 		"__range_ms":         strconv.FormatInt(v.Range.Milliseconds(), 10),
 		"__rate_interval_ms": strconv.FormatInt(v.Interval.Milliseconds(), 10),
 	}
+	multi := map[string][]string{varServiceLine: v.ServiceLine, varLocation: v.Location}
 	var unknown []string
+	var errs []error
 	out := variableRef.ReplaceAllStringFunc(expr, func(m string) string {
 		sub := variableRef.FindStringSubmatch(m)
 		name := sub[1] + sub[2] + sub[4]
+		if values, ok := multi[name]; ok {
+			s, err := selection(values, sub[3])
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", m, err))
+			}
+			return s
+		}
 		if val, ok := values[name]; ok {
 			return val
 		}
@@ -164,7 +218,10 @@ func Substitute(expr string, v Vars) (string, error) {
 		return m
 	})
 	if len(unknown) > 0 {
-		return "", fmt.Errorf("unknown dashboard variables %v in %q", unknown, expr)
+		errs = append(errs, fmt.Errorf("unknown dashboard variables %v in %q", unknown, expr))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", err
 	}
 	return out, nil
 }

@@ -9,7 +9,9 @@ SELECT
 FROM v_loops
 WHERE $__timeFilter(first_completed_at)
   AND loop_matured = 1
-  AND match(service_line, '^(${service_line:regex})$')
-  AND match(location_id, '^(${location:regex})$')
+  AND (decodeURLComponent('${service_line:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${service_line:percentencode}'), '^[{]|[}]$', '')), service_line))
+  AND (decodeURLComponent('${location:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${location:percentencode}'), '^[{]|[}]$', '')), location_id))
 GROUP BY time, service_line
 ORDER BY time, service_line

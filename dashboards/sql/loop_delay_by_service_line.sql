@@ -11,7 +11,9 @@ SELECT
     round(quantileExact(0.9)(days_to_loop_close), 1) AS p90_days_to_note
 FROM v_loops
 WHERE $__timeFilter(first_completed_at)
-  AND match(service_line, '^(${service_line:regex})$')
-  AND match(location_id, '^(${location:regex})$')
+  AND (decodeURLComponent('${service_line:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${service_line:percentencode}'), '^[{]|[}]$', '')), service_line))
+  AND (decodeURLComponent('${location:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${location:percentencode}'), '^[{]|[}]$', '')), location_id))
 GROUP BY service_line
 ORDER BY service_line

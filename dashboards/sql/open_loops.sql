@@ -12,7 +12,9 @@ FROM v_loops
 WHERE $__timeFilter(first_completed_at)
   AND loop_matured = 1
   AND loop_closed_at IS NULL
-  AND match(service_line, '^(${service_line:regex})$')
-  AND match(location_id, '^(${location:regex})$')
+  AND (decodeURLComponent('${service_line:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${service_line:percentencode}'), '^[{]|[}]$', '')), service_line))
+  AND (decodeURLComponent('${location:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${location:percentencode}'), '^[{]|[}]$', '')), location_id))
 ORDER BY first_completed_at, referral_id
 LIMIT 1000

@@ -7,7 +7,9 @@ SELECT
     count() AS referrals
 FROM v_referrals
 WHERE $__timeFilter(created_at)
-  AND match(service_line, '^(${service_line:regex})$')
-  AND match(location_id, '^(${location:regex})$')
+  AND (decodeURLComponent('${service_line:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${service_line:percentencode}'), '^[{]|[}]$', '')), service_line))
+  AND (decodeURLComponent('${location:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${location:percentencode}'), '^[{]|[}]$', '')), location_id))
 GROUP BY time, service_line
 ORDER BY time, service_line

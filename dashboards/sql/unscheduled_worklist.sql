@@ -10,7 +10,9 @@ SELECT
     priority,
     created_at
 FROM v_unscheduled_worklist
-WHERE match(service_line, '^(${service_line:regex})$')
-  AND match(location_id, '^(${location:regex})$')
+WHERE (decodeURLComponent('${service_line:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${service_line:percentencode}'), '^[{]|[}]$', '')), service_line))
+  AND (decodeURLComponent('${location:percentencode}') = '.*'
+       OR has(splitByChar(',', replaceRegexpAll(decodeURLComponent('${location:percentencode}'), '^[{]|[}]$', '')), location_id))
 ORDER BY created_at, referral_id
 LIMIT 1000
