@@ -24,6 +24,8 @@
 #   Kafka controllers 1..3           19192, 19193, 19194 [CLUSTER_KAFKA_CONTROLLER_BASE + n - 1]
 # The ClickHouse cluster is named $CLUSTER_NAME (default referralops): run
 #   referralops migrate --cluster referralops --clickhouse-dsn clickhouse://127.0.0.1:9101/referralops
+# KAFKA_DLQ_RETENTION_MS (default 604800000, 7 days) is the retention.ms of the dead-letter
+# topic it creates: dead letters hold raw messages, PHI included.
 set -euo pipefail
 
 # shellcheck source=deploy/local/lib.sh
@@ -45,6 +47,8 @@ TOPICS=(
 	"${REFERRALOPS_TOPIC_COMMUNICATIONS:-communication-events}"
 	"${REFERRALOPS_TOPIC_DLQ:-referralops-dlq}"
 )
+DLQ_RETENTION_MS="${KAFKA_DLQ_RETENTION_MS:-604800000}"
+[[ $DLQ_RETENTION_MS =~ ^[1-9][0-9]*$ ]] || die "KAFKA_DLQ_RETENTION_MS=$DLQ_RETENTION_MS is not a positive number of milliseconds"
 
 CLUSTER_DIR="$DATA_ROOT/cluster"
 KAFKA_LIBS="$DATA_ROOT/kafka/libs" # resolved once by kafka.sh, shared with the single broker
@@ -317,9 +321,12 @@ kafka_up() {
 	have="$(kcat -b "$(kafka_bootstrap)" -L -m 10 | sed -n 's/^  topic "\(.*\)" with .*/\1/p')"
 	for topic in "${TOPICS[@]}"; do
 		grep -qxF -- "$topic" <<<"$have" && continue
+		local config=(--config min.insync.replicas=2)
+		# Dead letters are raw messages (PHI): the DLQ topic expires them.
+		[[ $topic == "${TOPICS[3]}" ]] && config+=(--config "retention.ms=$DLQ_RETENTION_MS")
 		kafka_run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(kafka_bootstrap)" \
 			--create --if-not-exists --topic "$topic" --partitions "$PARTITIONS" \
-			--replication-factor 3 --config min.insync.replicas=2 >/dev/null ||
+			--replication-factor 3 "${config[@]}" >/dev/null ||
 			die "could not create topic $topic"
 		log "created topic $topic ($PARTITIONS partitions, replication factor 3)"
 	done

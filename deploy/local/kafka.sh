@@ -28,6 +28,9 @@
 #   REFERRALOPS_TOPIC_SCHEDULING   default scheduling-events
 #   REFERRALOPS_TOPIC_COMMUNICATIONS  default communication-events
 #   REFERRALOPS_TOPIC_DLQ          default referralops-dlq
+#   KAFKA_DLQ_RETENTION_MS         retention.ms of the dead-letter topic when this script creates
+#                                  it (default 604800000, 7 days): dead letters hold raw
+#                                  messages, PHI included. An existing topic keeps its setting.
 set -euo pipefail
 
 # shellcheck source=deploy/local/lib.sh
@@ -45,6 +48,8 @@ TOPICS=(
 	"${REFERRALOPS_TOPIC_COMMUNICATIONS:-communication-events}"
 	"${REFERRALOPS_TOPIC_DLQ:-referralops-dlq}"
 )
+DLQ_TOPIC="${TOPICS[3]}"
+DLQ_RETENTION_MS="${KAFKA_DLQ_RETENTION_MS:-604800000}"
 
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 KAFKA_DIR="$DATA_ROOT/kafka"
@@ -68,6 +73,7 @@ JVM_OPTS=(-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercen
 check_port KAFKA_PORT "$KAFKA_PORT"
 check_port KAFKA_CONTROLLER_PORT "$CONTROLLER_PORT"
 [[ $PARTITIONS =~ ^[1-9][0-9]*$ ]] || die "KAFKA_TOPIC_PARTITIONS=$PARTITIONS is not a positive number"
+[[ $DLQ_RETENTION_MS =~ ^[1-9][0-9]*$ ]] || die "KAFKA_DLQ_RETENTION_MS=$DLQ_RETENTION_MS is not a positive number of milliseconds"
 
 usage() {
 	echo "usage: $0 up|down|status" >&2
@@ -169,13 +175,15 @@ existing_topics() {
 
 # create_topic TOPIC creates one topic. The broker has just started, so a
 # creation may hit a controller that is not ready yet: retry a few times.
+# The dead-letter topic gets a retention: its records are raw messages (PHI).
 create_topic() {
-	local topic=$1 attempt
+	local topic=$1 attempt config=()
+	[[ $topic == "$DLQ_TOPIC" ]] && config=(--config "retention.ms=$DLQ_RETENTION_MS")
 	for attempt in 1 2 3 4 5; do
 		if run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
 			--create --if-not-exists --topic "$topic" \
-			--partitions "$PARTITIONS" --replication-factor 1 >/dev/null; then
-			log "created topic $topic ($PARTITIONS partitions)"
+			--partitions "$PARTITIONS" --replication-factor 1 "${config[@]}" >/dev/null; then
+			log "created topic $topic ($PARTITIONS partitions${config:+, ${config[1]}})"
 			return 0
 		fi
 		log "creating topic $topic failed (attempt $attempt); retrying"
