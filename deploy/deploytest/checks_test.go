@@ -31,7 +31,7 @@ func composeWith(t *testing.T, old, new string) *composeFile {
 	if !strings.Contains(text, old) {
 		t.Fatalf("%s has no %q", composePath, old)
 	}
-	cf, err := parseCompose(strings.Replace(text, old, new, 1), nil)
+	cf, err := parseCompose(strings.Replace(text, old, new, 1), requiredEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,8 @@ func TestComposeChecksCatch(t *testing.T) {
 		})
 	}
 	t.Run("variable without default", func(t *testing.T) {
-		text := strings.Replace(readRepoFile(t, composePath), "${GRAFANA_ADMIN_PASSWORD:-admin}", "${GRAFANA_ADMIN_PASSWORD}", 1)
-		if _, err := parseCompose(text, nil); err == nil || !strings.Contains(err.Error(), "no default") {
+		text := strings.Replace(readRepoFile(t, composePath), "${DLQ_RETENTION_MS:-604800000}", "${DLQ_RETENTION_MS}", 1)
+		if _, err := parseCompose(text, requiredEnv); err == nil || !strings.Contains(err.Error(), "no default") {
 			t.Fatalf("got %v, want an error about a variable without default", err)
 		}
 	})

@@ -218,8 +218,9 @@ var composeVar = regexp.MustCompile(`\$(\$|\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)`)
 
 // interpolate substitutes ${VAR}, ${VAR:-default}, ${VAR-default},
 // ${VAR:?msg}, ${VAR?msg} and $VAR as docker compose does, looking variables
-// up in env; $$ is a literal $. A variable with neither a value nor a default
-// is an error: the stack must start without an .env file.
+// up in env; $$ is a literal $. A required variable (:?) that is not set is an
+// error with its message, and so is a variable with neither a value nor a
+// default: the stack must start with nothing but the required ones in .env.
 func interpolate(text string, env map[string]string) (string, error) {
 	var errs []error
 	out := composeVar.ReplaceAllStringFunc(text, func(m string) string {
@@ -248,6 +249,9 @@ func interpolate(text string, env map[string]string) (string, error) {
 			return v
 		case op == ":-" || op == "-":
 			return arg
+		case op == ":?" || op == "?":
+			errs = append(errs, fmt.Errorf("%s: variable %s is required: %s", m, name, arg))
+			return ""
 		default:
 			errs = append(errs, fmt.Errorf("%s: variable %s has no default", m, name))
 			return ""
@@ -280,8 +284,15 @@ const composePath = "docker-compose.yml"
 
 // loadCompose reads docker-compose.yml with its variables interpolated from
 // env (nil: every default).
+// requiredEnv is what .env must set: the variables without a default.
+var requiredEnv = map[string]string{"GRAFANA_ADMIN_PASSWORD": "from-dot-env"}
+
+// loadCompose parses the compose file with env, or nil for requiredEnv only.
 func loadCompose(t *testing.T, env map[string]string) *composeFile {
 	t.Helper()
+	if env == nil {
+		env = requiredEnv
+	}
 	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), composePath))
 	if err != nil {
 		t.Fatal(err)

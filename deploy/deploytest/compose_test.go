@@ -32,12 +32,37 @@ func report(t *testing.T, errs []error) {
 	}
 }
 
-// TestComposeStartsWithoutEnv: every variable has a default, so a plain
-// `docker compose up` needs no .env file.
+// TestComposeStartsWithoutEnv: every variable but Grafana's admin password
+// has a default, so `docker compose up` needs only that in .env; without it
+// compose fails with a message saying where to set it. .env.example lists
+// every variable the compose file reads.
 func TestComposeStartsWithoutEnv(t *testing.T) {
 	cf := loadCompose(t, nil)
 	if cf.Name != "referralops" {
 		t.Errorf("project name %q, want referralops", cf.Name)
+	}
+	text := readRepoFile(t, composePath)
+	_, err := parseCompose(text, map[string]string{})
+	if err == nil || !strings.Contains(err.Error(), "variable GRAFANA_ADMIN_PASSWORD is required: set GRAFANA_ADMIN_PASSWORD in .env (see .env.example)") {
+		t.Errorf("without .env: %v, want an error requiring GRAFANA_ADMIN_PASSWORD", err)
+	}
+	if _, err := parseCompose(text, map[string]string{"GRAFANA_ADMIN_PASSWORD": ""}); err == nil {
+		t.Error("an empty GRAFANA_ADMIN_PASSWORD was accepted")
+	}
+	example := map[string]bool{}
+	for _, line := range strings.Split(readRepoFile(t, ".env.example"), "\n") {
+		if name, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			example[name] = true
+		}
+	}
+	for _, name := range composeVars(text) {
+		if !example[name] {
+			t.Errorf(".env.example does not list %s, which %s reads", name, composePath)
+		}
+		delete(example, name)
+	}
+	for name := range example {
+		t.Errorf(".env.example lists %s, which %s does not read", name, composePath)
 	}
 }
 
@@ -544,6 +569,12 @@ func TestComposeGrafana(t *testing.T) {
 	g := cf.Services["grafana"]
 	if g == nil {
 		t.Fatal("no grafana service")
+	}
+	if g.Environment["GF_AUTH_ANONYMOUS_ENABLED"] != "false" {
+		t.Errorf("grafana: GF_AUTH_ANONYMOUS_ENABLED=%q, want false: dashboards show referral ids", g.Environment["GF_AUTH_ANONYMOUS_ENABLED"])
+	}
+	if p := g.Environment["GF_SECURITY_ADMIN_PASSWORD"]; p != requiredEnv["GRAFANA_ADMIN_PASSWORD"] {
+		t.Errorf("grafana: admin password %q, want GRAFANA_ADMIN_PASSWORD from .env", p)
 	}
 	provDir := filepath.Join("deploy", "grafana", "provisioning")
 	for _, f := range []string{dashboards.DatasourcesFile, dashboards.ProviderFile} {
