@@ -56,8 +56,11 @@ type workloadSpec struct {
 type podSpec struct {
 	TerminationGracePeriodSeconds *int64 `yaml:"terminationGracePeriodSeconds"`
 	SecurityContext               *struct {
-		RunAsNonRoot *bool  `yaml:"runAsNonRoot"`
-		RunAsUser    *int64 `yaml:"runAsUser"`
+		RunAsNonRoot   *bool  `yaml:"runAsNonRoot"`
+		RunAsUser      *int64 `yaml:"runAsUser"`
+		SeccompProfile *struct {
+			Type string `yaml:"type"`
+		} `yaml:"seccompProfile"`
 	} `yaml:"securityContext"`
 	InitContainers []container `yaml:"initContainers"`
 	Containers     []container `yaml:"containers"`
