@@ -21,8 +21,9 @@ var mllpCommand = command{
 	setup: func(fs *flag.FlagSet, file *fileConfig) (func() error, func(context.Context, *slog.Logger) error) {
 		file.Kafka.RegisterFlags(fs)
 		file.MLLP.RegisterFlags(fs)
+		file.HTTP.RegisterFlags(fs)
 		validate := func() error {
-			err := errors.Join(file.Kafka.Validate(), file.MLLP.Validate())
+			err := errors.Join(file.Kafka.Validate(), file.MLLP.Validate(), file.HTTP.Validate())
 			if file.Kafka.Topics.HL7v2 == "" {
 				err = errors.Join(err, errors.New("topic-hl7v2: required"))
 			}
@@ -31,15 +32,16 @@ var mllpCommand = command{
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
 			cfg := *file.MLLP
 			cfg.Topic = file.Kafka.Topics.HL7v2
-			return runMLLP(ctx, logger, *file.Kafka, cfg)
+			return runMLLP(ctx, logger, *file.Kafka, cfg, *file.HTTP)
 		}
 	},
 }
 
 // runMLLP wires the receiver. Shutdown order: stop accepting, finish the
 // messages being stored (with their ACKs), close the Kafka writer, then the
-// HTTP server.
-func runMLLP(ctx context.Context, logger *slog.Logger, kc broker.Config, cfg mllp.Config) error {
+// HTTP server. The HTTP endpoints are served and protected as ingest's and
+// export's are (hc: --web.config.file, timeouts, pprof only on request).
+func runMLLP(ctx context.Context, logger *slog.Logger, kc broker.Config, cfg mllp.Config, hc httpserver.Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := broker.NewWriter(kc, "")
@@ -51,7 +53,7 @@ func runMLLP(ctx context.Context, logger *slog.Logger, kc broker.Config, cfg mll
 		w.Close()
 		return err
 	}
-	hs := &httpserver.Server{Addr: cfg.HTTPListen, Gatherer: reg, Ready: srv.Ready, Logger: logger.With("component", "http")}
+	hs := &httpserver.Server{Addr: cfg.HTTPListen, Gatherer: reg, Ready: srv.Ready, Logger: logger.With("component", "http"), Config: hc}
 	if err := hs.Listen(); err != nil {
 		w.Close()
 		return err

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/testenv"
@@ -92,5 +96,80 @@ func TestMLLPNeedsTopic(t *testing.T) {
 	out, _ := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); code != exitBadConfig || !strings.Contains(string(out), "topic-hl7v2: required") {
 		t.Errorf("exit %d, want %d naming topic-hl7v2:\n%s", code, exitBadConfig, out)
+	}
+}
+
+// TestSecurityMLLPEndpoints: the MLLP receiver's /metrics, /healthz and
+// /readyz are served as ingest's and export's are: with --web.config.file
+// over TLS with basic auth (401 without credentials, nothing in plain HTTP),
+// Go profiles only with --debug.pprof and then on their own loopback
+// listener, never on the metrics port.
+func TestSecurityMLLPEndpoints(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	ca := testenv.NewCA(t, "referralops-test")
+	serving := ca.Issue(t, "referralops-web")
+	const user, password = "prometheus", "mllp-scrape-secret-8c1e"
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(webConfig, fmt.Appendf(nil, "tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n",
+		serving.CertFile, serving.KeyFile, user, hash), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, httpAddr, pprofAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
+	p := testenv.Start(t, nil, "mllp", "--listen", addr, "--http-listen", httpAddr, "--topic-hl7v2", testenv.UniqueName("hl7v2-"),
+		"--kafka-brokers", strings.Join(brokers, ","), "--web.config.file", webConfig,
+		"--web.read-timeout", "5s", "--debug.pprof", "--debug.pprof-listen", pprofAddr)
+	https := httpsClient(t, ca.CertFile)
+	base := "https://" + httpAddr
+	testenv.Eventually(t, time.Minute, func() bool {
+		return status(https, base+"/healthz", user, password) == http.StatusOK || p.Exited()
+	}, func() string { return base + " does not answer:\n" + p.Output() })
+	if p.Exited() {
+		t.Fatalf("mllp exited:\n%s", p.Output())
+	}
+	for _, c := range []struct {
+		path, user, password string
+		want                 int
+	}{
+		{"/metrics", "", "", http.StatusUnauthorized},
+		{"/healthz", "", "", http.StatusUnauthorized},
+		{"/metrics", user, "wrong", http.StatusUnauthorized},
+		{"/metrics", user, password, http.StatusOK},
+		{"/debug/pprof/", user, password, http.StatusNotFound},
+	} {
+		if got := status(https, base+c.path, c.user, c.password); got != c.want {
+			t.Errorf("GET %s%s as %q: %d, want %d", base, c.path, c.user, got, c.want)
+		}
+	}
+	if got := testenv.HTTPStatus("http://" + httpAddr + "/metrics"); got == http.StatusOK {
+		t.Errorf("plain HTTP on %s answers 200", httpAddr)
+	}
+	if got := testenv.HTTPStatus("http://" + pprofAddr + "/debug/pprof/"); got != http.StatusOK {
+		t.Errorf("--debug.pprof: GET http://%s/debug/pprof/: %d, want 200", pprofAddr, got)
+	}
+	if out := p.Output(); strings.Contains(out, password) {
+		t.Errorf("the scrape password appears in the log:\n%s", out)
+	}
+}
+
+// TestMLLPHTTPConfigRejected: the HTTP settings are validated before the
+// receiver starts, each error naming its flag.
+func TestMLLPHTTPConfigRejected(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--web.config.file", "testdata/nope.yml"}, "web.config.file"},
+		{[]string{"--web.idle-timeout", "0s"}, "web.idle-timeout: must be > 0"},
+		{[]string{"--debug.pprof", "--debug.pprof-listen", ":6060"}, "debug.pprof-listen"},
+	} {
+		var out bytes.Buffer
+		code := run(append([]string{"mllp", "--topic-hl7v2", "t"}, tc.args...), &out, &out)
+		if code != exitBadConfig || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("mllp %v: exit %d, want %d and an error naming %q:\n%s", tc.args, code, exitBadConfig, tc.want, out.String())
+		}
 	}
 }
