@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -314,6 +315,30 @@ func TestComposeReferralopsFlags(t *testing.T) {
 	}
 	if n != 5 {
 		t.Errorf("%d referralops services, want 5 (migrate, access, ingest, export, generator)", n)
+	}
+}
+
+// TestComposeDeadLetterRetention: the topics one-shot creates the dead-letter
+// topic, which holds raw messages (PHI), with a retention of 7 days unless
+// .env sets DLQ_RETENTION_MS.
+func TestComposeDeadLetterRetention(t *testing.T) {
+	topics := loadCompose(t, nil).Services["kafka-topics"]
+	if topics == nil {
+		t.Fatal("no kafka-topics service")
+	}
+	env := topics.Environment
+	if want := broker.DefaultConfig().Topics.DeadLetters; env["DLQ_TOPIC"] != want || !slices.Contains(strings.Fields(env["TOPICS"]), want) {
+		t.Errorf("kafka-topics: DLQ_TOPIC=%q TOPICS=%q, want %s in both", env["DLQ_TOPIC"], env["TOPICS"], want)
+	}
+	if ms, err := strconv.ParseInt(env["DLQ_RETENTION_MS"], 10, 64); err != nil || ms != (7*24*time.Hour).Milliseconds() {
+		t.Errorf("kafka-topics: DLQ_RETENTION_MS=%q, want 7 days by default", env["DLQ_RETENTION_MS"])
+	}
+	script, err := topics.hostPath(topics.Entrypoint[len(topics.Entrypoint)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), script)); err != nil || !strings.Contains(string(b), "retention.ms=$DLQ_RETENTION_MS") {
+		t.Errorf("kafka-topics: %s does not create the dead-letter topic with retention.ms=$DLQ_RETENTION_MS (%v)", script, err)
 	}
 }
 
