@@ -193,7 +193,7 @@ func TestSecurityPHILeak(t *testing.T) {
 	}
 	s.scan("Prometheus log", prom.Output())
 
-	scanReaderRows(t, []string{schema.ExporterUser, schema.GrafanaUser, schema.AnalystUser}, s)
+	scanReaderRows(t, db, []string{schema.ExporterUser, schema.GrafanaUser, schema.AnalystUser}, s)
 
 	sort.Strings(s.hits)
 	for i, h := range s.hits {
@@ -210,13 +210,14 @@ func TestSecurityPHILeak(t *testing.T) {
 // scanReaderRows is the hook for the last part of the leak test (issue 11,
 // item 8): every row each ClickHouse reader user can read, scanned with s for
 // patient tokens (analysts legitimately see referral ids in their
-// worklists). It needs the reader users of items 4-6 (a PHI-free database
-// and its grants); until they exist ClickHouse rows are NOT scanned, and the
-// test says so in its log rather than pretending.
-func scanReaderRows(t *testing.T, readers []string, s *phiScan) {
+// worklists), connecting to db's server as each of readers. It needs the
+// reader users of items 4-6 (a PHI-free database and its grants); until they
+// exist ClickHouse rows are NOT scanned, and the test says so in its log
+// rather than pretending.
+func scanReaderRows(t *testing.T, db *testenv.ClickHouseDB, readers []string, s *phiScan) {
 	t.Helper()
-	t.Logf("ClickHouse reader rows not scanned for %v (%d identifiers): waits for the reader users of issue 11 items 4-6",
-		readers, len(s.ids))
+	t.Logf("ClickHouse reader rows of %s not scanned for %v (%d identifiers): waits for the reader users of issue 11 items 4-6",
+		db.Database, readers, len(s.ids))
 }
 
 // promSeriesAndLabels reads every series Prometheus holds (/api/v1/series,
