@@ -37,6 +37,8 @@ const (
 	KindBacklog Kind = "backlog"
 	// KindReferrers: referrers per type and activity state.
 	KindReferrers Kind = "referrers"
+	// KindAttention: referrers per type and attention level.
+	KindAttention Kind = "attention"
 	// KindExporter: the exporter's own health, not a KPI.
 	KindExporter Kind = "exporter"
 )
@@ -50,6 +52,7 @@ const (
 	LabelReferrerNetwork = string(kpi.ReferrerNetwork)
 	LabelAgeBucket       = "age_bucket"
 	LabelState           = "state"
+	LabelLevel           = "level"
 	LabelFamily          = "family"
 )
 
@@ -231,6 +234,11 @@ var (
 		Labels: []string{LabelReferrerType, LabelState},
 		Help:   "Referrers by activity state (new, active, fading, inactive) from their referrals of the last 365 days, by referrer type.",
 	}
+	AttentionReferrers = Family{
+		Name: "referral_attention_referrers", Type: Gauge, Unit: "referrers", Kind: KindAttention, KPI: "referrer_attention",
+		Labels: []string{LabelReferrerType, LabelLevel},
+		Help:   "Referrers with a referral in the last 365 days by attention level (critical, high, medium, minor: the liaison worklist's levels) and referrer type (no window; the referrers themselves are in v_referrer_attention).",
+	}
 )
 
 // The exporter's own health.
@@ -260,7 +268,7 @@ var Catalog = []Family{
 
 	SourceReferrals, SourceLeakedReferrals,
 
-	UnscheduledBacklogReferrals, Referrers,
+	UnscheduledBacklogReferrals, Referrers, AttentionReferrers,
 
 	KPILastSuccessTimestampSeconds, KPISnapshotAsOfTimestampSeconds, KPIRefreshErrorsTotal,
 	KPIRefreshDurationSeconds, KPISeries, KPISeriesDroppedTotal,

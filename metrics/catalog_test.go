@@ -17,7 +17,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // never an id.
 var allowedLabels = []string{
 	metrics.LabelWindow, metrics.LabelServiceLine, metrics.LabelLocation, metrics.LabelReferrerType,
-	metrics.LabelReferrerNetwork, metrics.LabelAgeBucket, metrics.LabelState, metrics.LabelFamily,
+	metrics.LabelReferrerNetwork, metrics.LabelAgeBucket, metrics.LabelState, metrics.LabelLevel, metrics.LabelFamily,
 }
 
 func TestCatalog(t *testing.T) {

@@ -46,7 +46,8 @@ func spreadLocations(events []event.Event, n int) {
 // groups), as kpi would give for the exporter's breakdowns.
 func synthetic(lines, locs int, asOf time.Time) kpi.Snapshot {
 	bounds := kpi.DefaultBuckets()
-	s := kpi.Snapshot{AsOf: asOf, Buckets: bounds, Referrers: kpi.ReferrerActivity{ByType: map[string]kpi.ReferrerStates{}}}
+	s := kpi.Snapshot{AsOf: asOf, Buckets: bounds, Referrers: kpi.ReferrerActivity{ByType: map[string]kpi.ReferrerStates{}},
+		Attention: kpi.ReferrerAttention{ByType: map[string]kpi.AttentionLevels{}}}
 	types := []string{"primary_care", "specialist", "urgent_care", "hospital", "self"}
 	for i, typ := range types {
 		st := kpi.ReferrerStates{New: int64(3 + i), Active: int64(40 - i), Fading: int64(7 * i), Inactive: int64(i)}
@@ -55,6 +56,12 @@ func synthetic(lines, locs int, asOf time.Time) kpi.Snapshot {
 		s.Referrers.Totals.Active += st.Active
 		s.Referrers.Totals.Fading += st.Fading
 		s.Referrers.Totals.Inactive += st.Inactive
+		l := kpi.AttentionLevels{Critical: int64(i), High: int64(2 * i), Medium: int64(5 + i), Minor: int64(30 - i)}
+		s.Attention.ByType[typ] = l
+		s.Attention.Totals.Critical += l.Critical
+		s.Attention.Totals.High += l.High
+		s.Attention.Totals.Medium += l.Medium
+		s.Attention.Totals.Minor += l.Minor
 	}
 	for l := range lines {
 		s.ServiceLines = append(s.ServiceLines, fmt.Sprintf("line_%02d", l))

@@ -34,7 +34,7 @@
 //
 // Labels are bounded: window, service line, location (an allow-list or the top
 // N by volume, the rest summed as "other"), referrer type and network, age
-// bucket and referrer state; never an id. Each family is capped at
+// bucket, referrer state and attention level; never an id. Each family is capped at
 // --max-series-per-family series; series beyond it are dropped and counted.
 //
 // It does not compute KPIs (metrics/kpi does) or serve HTTP

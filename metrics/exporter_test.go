@@ -161,8 +161,9 @@ func TestExporterServesLastGoodSnapshot(t *testing.T) {
 	}
 }
 
-// TestExporterRequest: the exporter asks for its breakdowns and windows, at
-// the fixed as-of time or else now, within the KPI timeout.
+// TestExporterRequest: the exporter asks for its breakdowns, its windows and
+// the referrer attention levels, at the fixed as-of time or else now, within
+// the KPI timeout.
 func TestExporterRequest(t *testing.T) {
 	fixed := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	for _, asOf := range []time.Time{{}, fixed} {
@@ -186,6 +187,9 @@ func TestExporterRequest(t *testing.T) {
 			t.Errorf("query deadline %s, want within the 50ms timeout", deadline)
 		}
 		r := src.requests[0]
+		if !r.Attention {
+			t.Error("the attention levels, which the exporter serves, are not requested")
+		}
 		if !slices.Equal(r.Windows, []kpi.Window{kpi.Window(7 * 24 * time.Hour)}) {
 			t.Errorf("windows %v", r.Windows)
 		}

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -126,6 +127,7 @@ func TestExportGolden(t *testing.T) {
 	if served := kpiFamilies(served); !slices.Equal(served, catalog) {
 		t.Errorf("served families %v\nwant the catalog's %v", served, catalog)
 	}
+	checkAttentionIsKPI(t, served, db.ExporterDSN(), goldenEnd)
 
 	golden := filepath.Join("testdata", "export.prom")
 	got := kpiText(body)
@@ -146,6 +148,45 @@ func TestExportGolden(t *testing.T) {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 	checkNoIDs(t, p.Output(), identifiers(events))
+}
+
+// checkAttentionIsKPI: the served attention counts are, type by type and
+// level by level, `referralops kpi --format json`'s referrer_attention as of
+// the same time, with no other type and no level left out.
+func checkAttentionIsKPI(t *testing.T, served testenv.Metrics, dsn string, asOf time.Time) {
+	t.Helper()
+	// One window: one object (the attention levels have no window).
+	out, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", dsn, "--as-of", asOf.Format(time.RFC3339),
+		"--window", "30d", "--format", "json").Output()
+	if err != nil {
+		t.Fatalf("referralops kpi: %v", err)
+	}
+	var doc struct {
+		Attention struct {
+			ByReferrerType map[string]map[string]float64 `json:"by_referrer_type"`
+		} `json:"referrer_attention"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	name := metrics.AttentionReferrers.Name
+	byType := doc.Attention.ByReferrerType
+	if n := len(served[name].GetMetric()); n != len(byType)*len(kpi.Levels) {
+		t.Errorf("%s: %d series, want %d referrer types × %d levels", name, n, len(byType), len(kpi.Levels))
+	}
+	var total float64
+	for typ, levels := range byType {
+		for _, level := range kpi.Levels {
+			want := levels[level]
+			total += want
+			if got := served.Value(t, name, metrics.LabelReferrerType, typ, metrics.LabelLevel, level); got != want {
+				t.Errorf("%s{referrer_type=%q,level=%q} = %v, kpi JSON says %v", name, typ, level, got, want)
+			}
+		}
+	}
+	if total == 0 || len(byType) < 2 {
+		t.Errorf("kpi JSON referrer_attention %s: want referrers of several types", out)
+	}
 }
 
 // lineDiff lists the first lines only in want or only in got.

@@ -115,6 +115,14 @@ func (c *Collector) build(s kpi.Snapshot) *built {
 		}
 	}
 
+	for typ, l := range s.Attention.ByType {
+		for i, n := range l.Counts() {
+			for _, fs := range families[KindAttention] {
+				fs.add(n, typ, kpi.Levels[i])
+			}
+		}
+	}
+
 	b := &built{stats: Stats{Series: map[string]int{}, Dropped: map[string]int{}}}
 	for _, fs := range order {
 		n := 0
