@@ -40,6 +40,14 @@ type Targets struct {
 	// IncompleteRateMax is the highest acceptable share of referrals with an
 	// information request (0..1).
 	IncompleteRateMax float64 `yaml:"incomplete_rate_max"`
+	// CriticalReferrersWeeklyIncrease and CriticalReferrersWeeklyGrowth say
+	// when a referrer type's critical referrers (referrer attention) have
+	// grown week over week: by at least this many referrers, and to at least
+	// this multiple of last week's count. Both must hold, so one more critical
+	// referrer of a small type (1 → 2) or a few more of a large one (40 → 43)
+	// is not an alert.
+	CriticalReferrersWeeklyIncrease int     `yaml:"critical_referrers_weekly_increase"`
+	CriticalReferrersWeeklyGrowth   float64 `yaml:"critical_referrers_weekly_growth"`
 }
 
 const day = 24 * time.Hour
@@ -56,6 +64,10 @@ const day = 24 * time.Hour
 // 80% after improvement work → at least 50%; no-shows 5–7% well run, up to
 // 23% → at most 10%; authorization denials about 6.4% → at most 10%;
 // incomplete referrals about 8% → at most 10%.
+//
+// Critical referrers: a type's count moves by a referrer or two from week to
+// week as single offices cross the level's boundaries; 3 more and half again
+// as many is a trend a liaison should look at.
 func DefaultTargets() Targets {
 	p90 := func(meanDays float64) time.Duration { return time.Duration(2 * meanDays * float64(day)) }
 	return Targets{
@@ -73,6 +85,9 @@ func DefaultTargets() Targets {
 		NoShowRateMax:               0.1,
 		AuthDenialRateMax:           0.1,
 		IncompleteRateMax:           0.1,
+
+		CriticalReferrersWeeklyIncrease: 3,
+		CriticalReferrersWeeklyGrowth:   1.5,
 	}
 }
 
@@ -151,6 +166,12 @@ func (t Targets) Validate() error {
 	}
 	if t.BacklogOver7Days < 0 {
 		errs = append(errs, fmt.Errorf("backlog_over_7_days: must be >= 0, got %d", t.BacklogOver7Days))
+	}
+	if t.CriticalReferrersWeeklyIncrease < 1 {
+		errs = append(errs, fmt.Errorf("critical_referrers_weekly_increase: must be >= 1, got %d", t.CriticalReferrersWeeklyIncrease))
+	}
+	if t.CriticalReferrersWeeklyGrowth < 1 {
+		errs = append(errs, fmt.Errorf("critical_referrers_weekly_growth: must be >= 1 (a multiple of last week's count), got %g", t.CriticalReferrersWeeklyGrowth))
 	}
 	for _, r := range rateTargets {
 		if v := r.Of(t); v < 0 || v > 1 {

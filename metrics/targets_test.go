@@ -24,11 +24,14 @@ func TestTargetsValidate(t *testing.T) {
 	tg.TimeToAppointmentP90 = map[string]time.Duration{"cardiology": 0}
 	tg.LeakageRateMax = 1.5
 	tg.BacklogOver7Days = -1
+	tg.CriticalReferrersWeeklyIncrease = 0
+	tg.CriticalReferrersWeeklyGrowth = 0.9
 	err := tg.Validate()
 	if err == nil {
 		t.Fatal("invalid targets accepted")
 	}
-	for _, want := range []string{"time_to_appointment_p90: cardiology", "leakage_rate_max", "backlog_over_7_days"} {
+	for _, want := range []string{"time_to_appointment_p90: cardiology", "leakage_rate_max", "backlog_over_7_days",
+		"critical_referrers_weekly_increase: must be >= 1", "critical_referrers_weekly_growth: must be >= 1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
@@ -50,7 +53,9 @@ func TestLoadTargets(t *testing.T) {
 	}
 	want.DefaultTimeToAppointmentP90 = 45 * day
 	want.LeakageRateMax = 0.25
+	want.CriticalReferrersWeeklyIncrease, want.CriticalReferrersWeeklyGrowth = 5, 2
 	if tg.DefaultTimeToAppointmentP90 != want.DefaultTimeToAppointmentP90 || tg.LeakageRateMax != want.LeakageRateMax ||
+		tg.CriticalReferrersWeeklyIncrease != want.CriticalReferrersWeeklyIncrease || tg.CriticalReferrersWeeklyGrowth != want.CriticalReferrersWeeklyGrowth ||
 		tg.ClosedLoopRateMin != want.ClosedLoopRateMin || tg.BacklogOver7Days != want.BacklogOver7Days {
 		t.Errorf("targets %+v, want %+v", tg, want)
 	}

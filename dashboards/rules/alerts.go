@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi"
 	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
@@ -53,12 +54,39 @@ func kpiAlerts(o Options) []alert {
 				fmt.Sprintf("the target is at most %d.", tg.BacklogOver7Days),
 		},
 	}
+	as = append(as, criticalReferrersGrowing(tg))
 	for _, r := range Ratios {
 		if r.Numerator.Ratio.Alert != nil {
 			as = append(as, r.alert(o))
 		}
 	}
 	return as
+}
+
+// criticalReferrersGrowing fires per referrer type whose critical referrers
+// (referrer attention) grew over the last week by both of the targets'
+// margins. max, not sum, over the exporters: replicas serve the same counts.
+// A type without a count a week ago (new, or Prometheus has less history) has
+// no growth to judge and does not fire.
+func criticalReferrersGrowing(tg metrics.Targets) alert {
+	sel := func(offset string) string {
+		return fmt.Sprintf("max by (%s) (%s{%s=%q}%s)", metrics.LabelReferrerType,
+			metrics.AttentionReferrers.Name, metrics.LabelLevel, kpi.Levels[0], offset)
+	}
+	now, before := sel(""), sel(" offset 1w")
+	growth := strconv.FormatFloat(tg.CriticalReferrersWeeklyGrowth, 'f', -1, 64)
+	// last week's count of the alert's type, for the description
+	lastWeek := fmt.Sprintf("max by (%[1]s) (%[2]s{%[3]s=%[4]q,%[1]s=%%q} offset 1w)", metrics.LabelReferrerType,
+		metrics.AttentionReferrers.Name, metrics.LabelLevel, kpi.Levels[0])
+	return alert{
+		Name: AlertCriticalReferrersGrowing, Category: CategoryQuality, Severity: SeverityWarning, For: time.Hour,
+		Expr:    fmt.Sprintf("%s\n>= %s * %s\nand\n%s - %s >= %d", now, growth, before, now, before, tg.CriticalReferrersWeeklyIncrease),
+		Summary: "{{ $labels.referrer_type }}: more critical referrers than a week ago",
+		Description: "{{ $value }} {{ $labels.referrer_type }} referrers are at the critical attention level, up from " +
+			"{{ with printf `" + lastWeek + "` $labels.referrer_type | query }}{{ . | first | value }}{{ end }} a week ago " +
+			fmt.Sprintf("(the alert needs %d more and %s times as many): offices that used to refer have dropped off or stopped.",
+				tg.CriticalReferrersWeeklyIncrease, growth),
+	}
 }
 
 // alert fires per service line whose ratio is on the bad side of its

@@ -41,6 +41,7 @@ const (
 const (
 	AlertTimeToAppointmentAboveTarget = "ReferralTimeToAppointmentAboveTarget"
 	AlertBacklogAboveTarget           = "ReferralUnscheduledBacklogAboveTarget"
+	AlertCriticalReferrersGrowing     = "ReferralCriticalReferrersGrowing"
 	AlertKPISnapshotStale             = "ReferralopsKPISnapshotStale"
 	AlertIngestLagGrowing             = "ReferralopsIngestLagGrowing"
 	AlertIngestStalled                = "ReferralopsIngestStalled"

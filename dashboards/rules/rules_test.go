@@ -151,8 +151,8 @@ func TestRulesUseServedMetrics(t *testing.T) {
 			}
 		}
 	}
-	if alerts != 13 {
-		t.Errorf("%d alerts, want 13", alerts)
+	if alerts != 14 {
+		t.Errorf("%d alerts, want 14", alerts)
 	}
 }
 
@@ -248,6 +248,7 @@ func TestTargetsShapeRules(t *testing.T) {
 	o.Targets.DefaultTimeToAppointmentP90 = 20 * 24 * time.Hour
 	o.Targets.LeakageRateMax = 0.25
 	o.Targets.BacklogOver7Days = 7
+	o.Targets.CriticalReferrersWeeklyIncrease, o.Targets.CriticalReferrersWeeklyGrowth = 4, 1.25
 	o.Window = kpi.Window(90 * 24 * time.Hour)
 	o.MinDenominator = 5
 	b := string(generate(t, o))
@@ -258,6 +259,9 @@ func TestTargetsShapeRules(t *testing.T) {
 		`sum by (window, service_line) (referral_referrals{window="90d"}) >= 5`,
 		"expr: service_line:referral_unscheduled_backlog_over_7d:sum > 7\n",
 		"the target is at most 25%.",
+		"max by (referrer_type) (referral_attention_referrers{level=\"critical\"})\n          >= 1.25 * max by (referrer_type) (referral_attention_referrers{level=\"critical\"} offset 1w)\n",
+		"max by (referrer_type) (referral_attention_referrers{level=\"critical\"} offset 1w) >= 4\n",
+		"(the alert needs 4 more and 1.25 times as many)",
 	} {
 		if !strings.Contains(b, want) {
 			t.Errorf("rules lack %q", want)
