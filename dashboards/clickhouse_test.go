@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/clickhouse"
 	simulation "github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // analystView matches the views the panels read, by unqualified name: Grafana's
@@ -18,9 +22,12 @@ var analystView = regexp.MustCompile(`\b(FROM|JOIN)\s+(v_\w+)`)
 
 // TestClickHousePanelsRun: every ClickHouse panel's SQL, with the variables of
 // All selected (and of a narrower selection) and the plugin's macros expanded
-// for the last 90 days, runs on ClickHouse 18.16 (the server) and 26.7 (chDB)
-// against a freshly migrated database holding a small generated referral
-// network; panels over recent data return rows.
+// for the last 90 days, runs on ClickHouse 18.16 (the server, also as the
+// Grafana user, with the same rows) and 26.7 (chDB) against a freshly
+// migrated database holding a small generated referral network; panels over
+// recent data return rows. The liaison worklist is the first 50 rows of
+// v_referrer_attention in its order; the referrer trend shows the busiest
+// referrer, and nothing for an id that tries to end its string literal.
 func TestClickHousePanelsRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads a generated dataset into two engines")
@@ -49,19 +56,35 @@ func TestClickHousePanelsRun(t *testing.T) {
 	wantRows := map[string]bool{
 		"unscheduled_worklist": true, "referrals_daily": true, "top_referrers": true,
 		"loop_delay_by_service_line": true, "loop_closed_weekly": true,
+		"liaison_worklist": true, "referrer_trend": true,
 	}
+	selectAll := AllSelected
+	selectAll.Referrer = busiestReferrer(events)
+	// Panels over every service line and location, which the narrow
+	// selection does not filter.
+	unfiltered := regexp.MustCompile(`\b(v_referrer_scorecard|v_referrer_attention)\b`)
 	// Row counts per query and selection on the first engine, to compare with
 	// the second: the same data gives the same rows on both versions.
 	counts := map[string]int{}
 	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		db := e.Migrated(t)
 		e.Load(t, db, events)
+		// The dashboards' datasource user, where the engine has users.
+		var grafana clickhouse.Querier
+		if dsn := e.DSN(db); dsn != "" {
+			conn, err := clickhouse.Open(context.Background(), clickhouse.Config{DSN: testenv.GrafanaDSN(dsn)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close() })
+			grafana = clickhouse.Native{Conn: conn}
+		}
 		for _, q := range chq {
 			// A location that does not exist, and values that would end a
 			// string literal if Grafana's quoting formats were used.
 			for _, v := range []Vars{
-				AllSelected,
-				{ServiceLine: []string{"cardiology", "orthopedics"}, Location: []string{"nowhere"}},
+				selectAll,
+				{ServiceLine: []string{"cardiology", "orthopedics"}, Location: []string{"nowhere"}, Referrer: selectAll.Referrer + `' OR 1 = 1 OR '\`},
 				{Location: []string{`x' OR 1=1 OR '`, `\' OR 1=1 --`, `\`}},
 				{Location: []string{`') OR 1=1 OR ('`}, ServiceLine: []string{`.*`, "{cardiology,oncology}"}},
 			} {
@@ -78,6 +101,14 @@ func TestClickHousePanelsRun(t *testing.T) {
 				sql = analystView.ReplaceAllString(sql, "$1 "+db+".$2")
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				rows, err := e.Query(ctx, sql)
+				var asGrafana [][]string
+				if err == nil && grafana != nil {
+					if asGrafana, err = grafana.Query(ctx, sql); err != nil {
+						err = fmt.Errorf("as %s: %w", schema.GrafanaUser, err)
+					} else if !slices.EqualFunc(rows, asGrafana, slices.Equal) {
+						err = fmt.Errorf("as %s: %d rows, other than the default user's %d", schema.GrafanaUser, len(asGrafana), len(rows))
+					}
+				}
 				cancel()
 				if err != nil {
 					t.Errorf("%s (%s) %s %q: %v\n%s", e.Name, e.Dialect.Version, q.Dashboard, q.Panel, err, sql)
@@ -85,7 +116,7 @@ func TestClickHousePanelsRun(t *testing.T) {
 				}
 				all := v.ServiceLine == nil && v.Location == nil
 				t.Logf("%s %s %q all=%v: %d rows", e.Name, q.Dashboard, q.Panel, all, len(rows))
-				key := fmt.Sprint(q.Dashboard, q.Panel, q.RefID, v.ServiceLine, v.Location)
+				key := fmt.Sprint(q.Dashboard, q.Panel, q.RefID, v.ServiceLine, v.Location, v.Referrer)
 				if n, ok := counts[key]; !ok {
 					counts[key] = len(rows)
 				} else if n != len(rows) {
@@ -94,12 +125,53 @@ func TestClickHousePanelsRun(t *testing.T) {
 				if name := sqlName(q.Expr); all && wantRows[name] && len(rows) == 0 {
 					t.Errorf("%s %s %q (%s): no rows from 120 days of referrals", e.Name, q.Dashboard, q.Panel, name)
 				}
-				if !all && len(rows) > 0 && !strings.Contains(q.Expr, "v_referrer_scorecard") {
-					t.Errorf("%s %s %q: %d rows for a location that does not exist: the location filter does not apply", e.Name, q.Dashboard, q.Panel, len(rows))
+				if !all && len(rows) > 0 && !unfiltered.MatchString(q.Expr) {
+					t.Errorf("%s %s %q: %d rows for a location or referrer that does not exist: the filter does not apply", e.Name, q.Dashboard, q.Panel, len(rows))
+				}
+				if sqlName(q.Expr) == "liaison_worklist" {
+					checkWorklistOrder(t, e, db, rows)
 				}
 			}
 		}
 	})
+}
+
+// busiestReferrer is the referrer with the most events (ties: the first id).
+func busiestReferrer(events []event.Event) string {
+	n := map[string]int{}
+	for _, ev := range events {
+		if ev.Data.ReferrerID != "" {
+			n[ev.Data.ReferrerID]++
+		}
+	}
+	best := ""
+	for id, c := range n {
+		if c > n[best] || c == n[best] && id < best {
+			best = id
+		}
+	}
+	return best
+}
+
+// checkWorklistOrder: the worklist panel's referrers are the first 50 of
+// v_referrer_attention, in the view's order (KPIS.md's), with several levels.
+func checkWorklistOrder(t *testing.T, e *testenv.Engine, db string, rows [][]string) {
+	t.Helper()
+	view, err := e.Query(context.Background(), "SELECT referrer_id, level FROM "+db+".v_referrer_attention")
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := map[string]bool{}
+	for i, r := range rows {
+		if i >= len(view) || r[0] != view[i][0] || r[1] != view[i][1] {
+			t.Errorf("%s: worklist row %d is %v, v_referrer_attention's is %v", e.Name, i, r[:2], view[min(i, len(view)-1)])
+			return
+		}
+		levels[r[1]] = true
+	}
+	if len(rows) != min(50, len(view)) || len(levels) < 2 {
+		t.Errorf("%s: worklist of %d rows over levels %v; the view has %d rows", e.Name, len(rows), levels, len(view))
+	}
 }
 
 // sqlName finds which embedded file a panel's SQL came from.

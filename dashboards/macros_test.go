@@ -83,6 +83,9 @@ func TestSubstitute(t *testing.T) {
 		{"intervals", `rate(x[$__rate_interval]) + rate(y[$__interval]) + z[$__range]`, Vars{Interval: 30 * time.Second, Range: 2 * time.Hour},
 			`rate(x[30s]) + rate(y[30s]) + z[2h]`},
 		{"default intervals", `rate(x[$__rate_interval])`, AllSelected, `rate(x[1m])`},
+		{"a referrer id, percent-encoded into a literal", `referrer_id = decodeURLComponent('${referrer:percentencode}')`,
+			Vars{Referrer: `ref-01.a_b~' OR 1=1 --\é`},
+			`referrer_id = decodeURLComponent('ref-01.a_b~%27%20OR%201%3D1%20--%5C%C3%A9')`},
 		{"plugin macros stay", `WHERE $__timeFilter(t) AND t <= $__toTime AND $service_line`, AllSelected,
 			`WHERE $__timeFilter(t) AND t <= $__toTime AND .*`},
 	} {
@@ -101,5 +104,11 @@ func TestSubstitute(t *testing.T) {
 	}
 	if _, err := Substitute(`'${location:singlequote}'`, AllSelected); err == nil || !strings.Contains(err.Error(), `format "singlequote"`) {
 		t.Errorf("an unsupported format: error %v, want one naming it", err)
+	}
+	// Free text in any other form could end the string literal it is in.
+	for _, raw := range []string{"'$referrer'", "'${referrer}'", "'${referrer:regex}'", "'${referrer:singlequote}'", "'[[referrer]]'"} {
+		if _, err := Substitute("x = "+raw, Vars{Referrer: "r"}); err == nil || !strings.Contains(err.Error(), "percentencode") {
+			t.Errorf("%s: error %v, want one asking for ${referrer:percentencode}", raw, err)
+		}
 	}
 }

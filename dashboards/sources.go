@@ -7,6 +7,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi"
 )
 
 // Referrer activity states of KPIS.md, the values of referral_referrers' state label.
@@ -22,7 +23,7 @@ func (g *generator) sources() *dashboard.DashboardBuilder {
 
 	b := g.board(uidSources, "Referral operations: referral sources and leakage",
 		"Which referrers send referrals, which are fading, and where referrals leak out of network, by referrer type and network.",
-		"now-90d", "5m", g.kpiVars()...)
+		"now-90d", "5m", append(g.kpiVars(), referrerVar())...)
 
 	b.WithRow(g.row("Referrer activity (all service lines and locations)"))
 	for _, state := range referrerStates {
@@ -77,5 +78,46 @@ func (g *generator) sources() *dashboard.DashboardBuilder {
 		chDS, g.chQuery("A", "fading_referrers.sql", false))
 	g.columns(fading, scoreCols...)
 	b.WithPanel(fading)
+
+	g.attention(b)
 	return b
+}
+
+// attention is the liaisons' row: the attention levels over time from the
+// exporter, the worklist from ClickHouse, and the trend of the referrer its
+// links pick.
+func (g *generator) attention(b *dashboard.DashboardBuilder) {
+	levels := "KPIS.md referrer attention, over each referrer's referrals of the last 365 days: n = referrals in the last 90 days, " +
+		"base = referrals in the 275 days before × 90/275, drop = 1 − n/base; critical: base ≥ 2 and (drop ≥ 0.75 or no referral for 60 days); " +
+		"high: base ≥ 1 and (drop ≥ 0.5 or half its referrals leaked); medium: drop ≥ 0.25 or 3 open loops; minor: the rest."
+	help := g.help(metrics.AttentionReferrers)
+	b.WithRow(g.row("Referrer attention (liaison worklist, all service lines and locations)"))
+	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Referrers by attention level", unit: unitCount, w: 12, h: 8,
+		desc: "Referrers per attention level over time, all referrer types. " + levels + " " + help},
+		promDS, promQuery("A", metrics.SumBy([]string{metrics.LabelLevel}, g.sel(metrics.AttentionReferrers).String()), "{{level}}", false))))
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Critical referrers by referrer type", unit: unitCount, w: 12, h: 8,
+		desc: "Referrers at the critical attention level per referrer type (that of their latest referral) over time: what the alert " +
+			"ReferralCriticalReferrersGrowing compares with a week earlier. " + levels + " " + help},
+		promDS, promQuery("A", metrics.SumBy([]string{metrics.LabelReferrerType}, g.sel(metrics.AttentionReferrers, eq(metrics.LabelLevel, kpi.Levels[0])).String()), "{{referrer_type}}", false)))
+
+	worklist := g.tablePanel(spec{title: "Liaison worklist", unit: unitCount, w: 24, h: 12,
+		desc: "The top 50 referrers to visit, from ClickHouse's v_referrer_attention as of now: critical first, then high, medium and minor, " +
+			"each by base descending. " + levels + " leak_share = leaked / all of its referrals of the 365 days; open_loops = its referrals with a " +
+			"completed visit at least 14 days old and no consult note. Type, organization and main service line are those of its referrals. " +
+			"A referrer id opens its weekly trend (the Referrer trend panel)."},
+		chDS, g.chQuery("A", "liaison_worklist.sql", false))
+	g.columns(worklist, column{name: "base", unit: unitCount}, column{name: "drop", unit: unitRatio},
+		column{name: "days_since_last", unit: unitDays}, column{name: "leak_share", unit: unitRatio})
+	worklist.OverrideByName("referrer_id", []dashboard.DynamicConfigValue{{Id: "links", Value: []map[string]any{{
+		"title": "Weekly trend of ${__value.raw}",
+		"url": "/d/" + uidSources + "?${" + varPrometheus + ":queryparam}&${" + varClickHouse + ":queryparam}&${__url_time_range}" +
+			"&var-" + varReferrer + "=${__value.raw:percentencode}",
+	}}}})
+	b.WithPanel(worklist)
+
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Referrer trend", unit: unitCount, w: 24, h: 8,
+		desc: "Referrals per week (Mondays, UTC) of the referrer in the Referrer variable (a worklist link sets it) over the last 365 days, " +
+			"all service lines and locations, and how many of them leaked, from ClickHouse's v_referrals: the n and base of its attention level. " +
+			"Empty until a referrer is picked."},
+		chDS, g.chQuery("A", "referrer_trend.sql", true)).TimeFrom("365d"))
 }

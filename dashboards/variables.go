@@ -28,6 +28,7 @@ const (
 	varWindow      = "window"
 	varServiceLine = "service_line"
 	varLocation    = "location"
+	varReferrer    = "referrer"
 )
 
 // allValue is the value of "All" for service line and location: a regex that
@@ -93,12 +94,23 @@ func (g *generator) kpiVars() []cog.Builder[dashboard.VariableModel] {
 	}
 }
 
+// referrerVar is the referrer the referrer trend panel shows: an id the
+// liaison worklist's links set, or typed. Free text reaching SQL, so the SQL
+// reads it only as ${referrer:percentencode} (Substitute refuses any other
+// form) and decodes it inside the string literal.
+func referrerVar() cog.Builder[dashboard.VariableModel] {
+	return dashboard.NewTextBoxVariableBuilder(varReferrer).Label("Referrer").
+		Description("A referrer id for the referrer trend panel; the liaison worklist's referrer ids link here with it set.")
+}
+
 // Vars are the values a test gives the dashboard variables.
 type Vars struct {
 	// Window is $window, e.g. "30d"; empty means DefaultWindow.
 	Window string
 	// ServiceLine and Location are the selected values; nil means All.
 	ServiceLine, Location []string
+	// Referrer is $referrer as typed or linked, any text.
+	Referrer string
 	// Interval is $__interval and $__rate_interval; 0 means one minute.
 	Interval time.Duration
 	// Range is $__range; 0 means one hour.
@@ -170,7 +182,8 @@ func percentEncode(s string) string {
 // statement the way Grafana does before sending it: $service_line and
 // $location become the regex of the selection, ".*" for All, or with
 // :percentencode its encoding; $window the window; $__interval, $__rate_interval and $__range
-// durations. The ClickHouse plugin's macros ($__timeFilter(...), ...) are left
+// durations; $referrer, free text, only as ${referrer:percentencode}. The
+// ClickHouse plugin's macros ($__timeFilter(...), ...) are left
 // for ExpandMacros, as Grafana leaves them for the plugin. A variable the
 // dashboards do not define is an error.
 func Substitute(expr string, v Vars) (string, error) {
@@ -201,6 +214,13 @@ func Substitute(expr string, v Vars) (string, error) {
 	out := variableRef.ReplaceAllStringFunc(expr, func(m string) string {
 		sub := variableRef.FindStringSubmatch(m)
 		name := sub[1] + sub[2] + sub[4]
+		if name == varReferrer {
+			if sub[3] != formatPercentEncode {
+				unknown = append(unknown, m+" (free text: only ${"+varReferrer+":"+formatPercentEncode+"})")
+				return m
+			}
+			return percentEncode(v.Referrer)
+		}
 		if values, ok := multi[name]; ok {
 			s, err := selection(values, sub[3])
 			if err != nil {
@@ -218,7 +238,7 @@ func Substitute(expr string, v Vars) (string, error) {
 		return m
 	})
 	if len(unknown) > 0 {
-		errs = append(errs, fmt.Errorf("unknown dashboard variables %v in %q", unknown, expr))
+		errs = append(errs, fmt.Errorf("unknown or unsafe dashboard variables %v in %q", unknown, expr))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return "", err

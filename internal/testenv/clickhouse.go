@@ -30,11 +30,24 @@ func (c *ClickHouseDB) Querier() clickhouse.Querier { return clickhouse.Native{C
 // deploy/local/clickhouse.sh (password CLICKHOUSE_EXPORTER_PASSWORD, or its dev
 // default), as deployments run the exporter.
 func (c *ClickHouseDB) ExporterDSN() string {
-	password := os.Getenv("CLICKHOUSE_EXPORTER_PASSWORD")
+	return withUser(c.DSN, schema.ExporterUser, "CLICKHOUSE_EXPORTER_PASSWORD", "exporter-dev")
+}
+
+// GrafanaDSN is dsn (a user-less clickhouse:// DSN) with the read-only Grafana
+// user of deploy/local/clickhouse.sh (password CLICKHOUSE_GRAFANA_PASSWORD, or
+// its dev default), with the limits of the dashboards' datasource.
+func GrafanaDSN(dsn string) string {
+	return withUser(dsn, schema.GrafanaUser, "CLICKHOUSE_GRAFANA_PASSWORD", "grafana-dev")
+}
+
+// withUser puts a user of deploy/local/clickhouse.sh into dsn, its password
+// from passwordEnv or else the script's dev default.
+func withUser(dsn, user, passwordEnv, devDefault string) string {
+	password := os.Getenv(passwordEnv)
 	if password == "" {
-		password = "exporter-dev"
+		password = devDefault
 	}
-	return strings.Replace(c.DSN, "clickhouse://", "clickhouse://"+schema.ExporterUser+":"+password+"@", 1)
+	return strings.Replace(dsn, "clickhouse://", "clickhouse://"+user+":"+password+"@", 1)
 }
 
 // ClickHouse gives the test a fresh, migrated database on the shared server
