@@ -38,6 +38,12 @@ func composeWith(t *testing.T, old, new string) *composeFile {
 	return cf
 }
 
+// reportCheck is checkComposeReport with the committed Dockerfile.
+func reportCheck(t *testing.T) func(*composeFile) []error {
+	dockerfile := readRepoFile(t, "Dockerfile")
+	return func(cf *composeFile) []error { return checkComposeReport(cf, dockerfile) }
+}
+
 func TestComposeChecksCatch(t *testing.T) {
 	for _, tc := range []struct {
 		name, old, new, want string
@@ -56,6 +62,11 @@ func TestComposeChecksCatch(t *testing.T) {
 		{"missing dependency", "clickhouse: {condition: service_healthy}", "clickhous: {condition: service_healthy}", "does not exist", checkComposeHealth},
 		{"writable bind mount", "prometheus.yml:/etc/prometheus/prometheus.yml:ro", "prometheus.yml:/etc/prometheus/prometheus.yml", "writable", func(cf *composeFile) []error { return checkComposeVolumes(cf, repoRoot()) }},
 		{"undeclared volume", "prometheus-data:/prometheus", "prom-data:/prometheus", "not declared", func(cf *composeFile) []error { return checkComposeVolumes(cf, repoRoot()) }},
+		{"report without a health check, waited for", "access: {condition: service_completed_successfully}\n    restart: unless-stopped\n\n  generator:", "access: {condition: service_completed_successfully}\n    restart: unless-stopped\n    ports: [\"127.0.0.1:9999:9999\"]\n\n  generator:", "service report: long-running without a health check", checkComposeHealth},
+		{"report on by default", "profiles: [report]", "profiles: []", "want [report]", reportCheck(t)},
+		{"report once", `"--every=168h"`, `"--every=0s"`, "--every \"0s\", want 168h", reportCheck(t)},
+		{"report into the root filesystem", `"--out=/reports"`, `"--out=/tmp/reports"`, "--out /tmp/reports is not a writable named volume", reportCheck(t)},
+		{"report as the exporter", "clickhouse://referralops_analyst:${REFERRALOPS_ANALYST_PASSWORD:-analyst-dev}@", "clickhouse://referralops_exporter:${REFERRALOPS_EXPORTER_PASSWORD:-exporter-dev}@", `DSN user "referralops_exporter"`, reportCheck(t)},
 		{"missing bind source", "./deploy/compose/prometheus/prometheus.yml:", "./deploy/compose/prometheus/prometheus.yaml:", "no such file", func(cf *composeFile) []error { return checkComposeVolumes(cf, repoRoot()) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,6 +148,12 @@ func TestKubernetesChecksCatch(t *testing.T) {
 		}
 		return errs
 	})
+	withInvocations := func(check func(*manifests, []k8sInvocation) []error) func(*manifests) []error {
+		return func(m *manifests) []error {
+			ks, errs := referralopsContainers(m)
+			return append(errs, check(m, ks)...)
+		}
+	}
 	readme := readRepoFile(t, k8sDir+"/README.md")
 	secrets := func(m *manifests) []error { return checkK8sSecrets(m, readme) }
 	const passwordFromSecret = "            - name: REFERRALOPS_EXPORTER_PASSWORD\n              valueFrom: {secretKeyRef: {name: referralops-clickhouse, key: exporter-password}}"
@@ -164,6 +181,11 @@ func TestKubernetesChecksCatch(t *testing.T) {
 		{"password in a DSN", "export.yaml", "referralops_exporter:$(CLICKHOUSE_PASSWORD)@", "referralops_exporter:hunter2@", `password "hunter2"`, secrets},
 		{"literal password", "schema-job.yaml", passwordFromSecret, "            - {name: REFERRALOPS_EXPORTER_PASSWORD, value: hunter2}", "a literal value", secrets},
 		{"undocumented secret key", "ingest.yaml", "key: ingest-password", "key: ingest-pass", "key ingest-pass is used", secrets},
+		{"report not weekly", "report.yaml", `schedule: "0 6 * * 1"`, `schedule: "0 6 * * *"`, "want a CronJob running weekly", withInvocations(checkK8sReport)},
+		{"report as the admin", "report.yaml", "clickhouse://referralops_analyst:", "clickhouse://default:", `as "default", want a read-only user`, withInvocations(checkK8sReport)},
+		{"report on the root filesystem", "report.yaml", "args: [report, --out=/reports]", "args: [report, --out=/tmp/reports]", "--out /tmp/reports is not a writable mount", withInvocations(checkK8sReport)},
+		{"report volume read-only", "report.yaml", "- {name: reports, mountPath: /reports}", "- {name: reports, mountPath: /reports, readOnly: true}", "is not a writable mount", withInvocations(checkK8sReport)},
+		{"report claim missing", "report.yaml", "claimName: referralops-reports}", "claimName: reports}", "PersistentVolumeClaim reports is not in the manifests", withInvocations(checkK8sReport)},
 		{"job label not the rules'", "servicemonitor.yaml", "jobLabel: app.kubernetes.io/name", "jobLabel: app.kubernetes.io/component", "the rules' job names", checkK8sServiceMonitor},
 		{"endpoint port missing", "servicemonitor.yaml", "- port: metrics", "- port: http", `endpoint port "http"`, checkK8sServiceMonitor},
 		{"service selects no pods", "export.yaml", "  selector:\n    app.kubernetes.io/name: referralops-export", "  selector:\n    app.kubernetes.io/name: referralops-exporter", "selects no pods", checkK8sServiceMonitor},

@@ -36,6 +36,7 @@ type composeService struct {
 		Disable bool         `yaml:"disable"`
 	} `yaml:"healthcheck"`
 	DependsOn   dependsOn `yaml:"depends_on"`
+	Profiles    []string  `yaml:"profiles"`
 	Restart     string    `yaml:"restart"`
 	NetworkMode string    `yaml:"network_mode"`
 	ReadOnly    bool      `yaml:"read_only"`
@@ -204,6 +205,16 @@ func (s *composeService) hostPath(containerPath string) (string, error) {
 // oneShot: a service that runs to completion (migrations, topic creation,
 // data generation) rather than serving.
 func (s *composeService) oneShot() bool { return s.Restart == "no" }
+
+// dependedOn: another service's depends_on names it.
+func (cf *composeFile) dependedOn(name string) bool {
+	for _, s := range cf.Services {
+		if _, ok := s.DependsOn[name]; ok {
+			return true
+		}
+	}
+	return false
+}
 
 func slicesContains(l []string, s string) bool {
 	for _, x := range l {

@@ -100,14 +100,16 @@ func TestComposeImagesPinned(t *testing.T) {
 		}
 	}
 	slices.Sort(built)
-	if want := []string{"access", "export", "generator", "ingest", "migrate"}; !slices.Equal(built, want) {
+	if want := []string{"access", "export", "generator", "ingest", "migrate", "report"}; !slices.Equal(built, want) {
 		t.Errorf("services built from the Dockerfile: %v, want %v", built, want)
 	}
 }
 
 // checkComposeHealth: a long-running service has a health check; a one-shot
 // (restart: "no") is waited for with service_completed_successfully, a
-// long-running one with service_healthy.
+// long-running one with service_healthy. An opt-in service (in a profile)
+// that nothing depends on and that publishes nothing, the report writer, has
+// no readiness for anyone to wait on.
 func checkComposeHealth(cf *composeFile) []error {
 	var errs []error
 	for _, name := range sortedKeys(cf.Services) {
@@ -117,6 +119,9 @@ func checkComposeHealth(cf *composeFile) []error {
 		}
 		if s.Restart == "" {
 			errs = append(errs, fmt.Errorf("service %s: no restart policy (one-shots say \"no\")", name))
+		}
+		if len(s.Profiles) > 0 && len(s.Ports) == 0 && !cf.dependedOn(name) {
+			continue
 		}
 		hc := s.Healthcheck
 		if hc == nil || hc.Disable || len(hc.Test) == 0 || hc.Test[0] == "NONE" {
@@ -313,8 +318,8 @@ func TestComposeReferralopsFlags(t *testing.T) {
 			t.Errorf("service %s runs as root", name)
 		}
 	}
-	if n != 5 {
-		t.Errorf("%d referralops services, want 5 (migrate, access, ingest, export, generator)", n)
+	if n != 6 {
+		t.Errorf("%d referralops services, want 6 (migrate, access, ingest, export, generator, report)", n)
 	}
 }
 
@@ -444,6 +449,80 @@ func TestComposeWiring(t *testing.T) {
 	if g, ok := flagValue(ingest.invocation("ingest"), "group"); !ok || g == "" {
 		t.Error("ingest: no explicit --group")
 	}
+}
+
+// checkComposeReport: the report service is opt-in (profile report), writes
+// one report a week (--every 168h) into a named volume mounted writable at
+// --out, which the image creates owned by its runtime user (a new named
+// volume takes the owner of the image's directory), and reads ClickHouse as
+// the analyst user with the password access gives it.
+func checkComposeReport(cf *composeFile, dockerfile string) []error {
+	s, ok := cf.Services["report"]
+	if !ok {
+		return []error{fmt.Errorf("no service report")}
+	}
+	var errs []error
+	inv := s.invocation("report")
+	if !slices.Equal(s.Profiles, []string{"report"}) {
+		errs = append(errs, fmt.Errorf("service report: profiles %v, want [report] (opt-in)", s.Profiles))
+	}
+	if inv.args[0] != "report" {
+		errs = append(errs, fmt.Errorf("service report runs %q", inv.args[0]))
+	}
+	if every, _ := flagValue(inv, "every"); every != "168h" {
+		errs = append(errs, fmt.Errorf("service report: --every %q, want 168h", every))
+	}
+	out, ok := flagValue(inv, "out")
+	if !ok {
+		out = "reports" // relative to the image's working directory, /, read-only
+	}
+	ms, err := s.mounts()
+	if err != nil {
+		return append(errs, err)
+	}
+	if !slices.ContainsFunc(ms, func(m mount) bool { return m.Type == "volume" && path.Clean(m.Target) == out && !m.ReadOnly }) {
+		errs = append(errs, fmt.Errorf("service report: --out %s is not a writable named volume", out))
+	}
+	stages, err := parseDockerfile(dockerfile)
+	if err != nil {
+		return append(errs, err)
+	}
+	final := stages[len(stages)-1].Instructions
+	user, owned := "", false
+	for _, in := range final {
+		if in.Cmd == "USER" {
+			user = in.Args
+		}
+	}
+	for _, in := range final {
+		f := strings.Fields(in.Args)
+		owned = owned || in.Cmd == "COPY" && f[len(f)-1] == out && slices.Contains(f, "--chown="+user)
+	}
+	if !owned {
+		errs = append(errs, fmt.Errorf("the image has no %s owned by its USER %q: the report cannot write into a new volume there", out, user))
+	}
+	v, _ := flagValue(inv, "clickhouse-dsn")
+	u, err := url.Parse(v)
+	if err != nil {
+		return append(errs, fmt.Errorf("service report: DSN: %w", err))
+	}
+	analystPW, _ := flagValue(cf.Services["access"].invocation("access"), "analyst-password")
+	if pw, _ := u.User.Password(); u.User.Username() != schema.AnalystUser || pw != analystPW || u.Hostname() != "clickhouse" {
+		errs = append(errs, fmt.Errorf("service report: DSN user %q password %q host %q, want %s with access's analyst password %q",
+			u.User.Username(), pw, u.Hostname(), schema.AnalystUser, analystPW))
+	}
+	return errs
+}
+
+func TestComposeReport(t *testing.T) {
+	cf, dockerfile := loadCompose(t, identityEnv(t)), readRepoFile(t, "Dockerfile")
+	report(t, checkComposeReport(cf, dockerfile))
+	// A directory the image leaves to root is caught.
+	rootOwned := strings.Replace(dockerfile, "--chown=65532:65532 /out/reports /reports", "/out/reports /reports", 1)
+	if rootOwned == dockerfile {
+		t.Fatal("the Dockerfile no longer creates /reports as the test expects")
+	}
+	wantError(t, checkComposeReport(cf, rootOwned), "the image has no /reports owned by its USER")
 }
 
 // composePrometheus reads the Prometheus config the compose prometheus

@@ -76,6 +76,9 @@ type podSpec struct {
 		Secret *struct {
 			SecretName string `yaml:"secretName"`
 		} `yaml:"secret"`
+		PersistentVolumeClaim *struct {
+			ClaimName string `yaml:"claimName"`
+		} `yaml:"persistentVolumeClaim"`
 	} `yaml:"volumes"`
 }
 
@@ -141,10 +144,12 @@ type probe struct {
 	} `yaml:"httpGet"`
 }
 
-// workload is a Deployment or Job with its pod spec.
+// workload is a Deployment, Job or CronJob with its pod spec.
 type workload struct {
 	obj  *object
 	spec workloadSpec
+	// schedule is a CronJob's.
+	schedule string
 }
 
 const k8sDir = "deploy/kubernetes"
@@ -246,16 +251,27 @@ func (m *manifests) workloads() ([]workload, error) {
 	for _, o := range m.objects {
 		switch o.Kind {
 		case "Deployment", "StatefulSet", "DaemonSet", "Job":
-		default:
-			continue
+			var full struct {
+				Spec workloadSpec `yaml:"spec"`
+			}
+			if err := o.decode(&full); err != nil {
+				return nil, fmt.Errorf("%s: %w", o, err)
+			}
+			ws = append(ws, workload{obj: o, spec: full.Spec})
+		case "CronJob":
+			var full struct {
+				Spec struct {
+					Schedule    string `yaml:"schedule"`
+					JobTemplate struct {
+						Spec workloadSpec `yaml:"spec"`
+					} `yaml:"jobTemplate"`
+				} `yaml:"spec"`
+			}
+			if err := o.decode(&full); err != nil {
+				return nil, fmt.Errorf("%s: %w", o, err)
+			}
+			ws = append(ws, workload{obj: o, spec: full.Spec.JobTemplate.Spec, schedule: full.Spec.Schedule})
 		}
-		var full struct {
-			Spec workloadSpec `yaml:"spec"`
-		}
-		if err := o.decode(&full); err != nil {
-			return nil, fmt.Errorf("%s: %w", o, err)
-		}
-		ws = append(ws, workload{obj: o, spec: full.Spec})
 	}
 	return ws, nil
 }

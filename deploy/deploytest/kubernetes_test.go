@@ -28,6 +28,7 @@ import (
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/schema"
 )
 
 const namespace = "referralops"
@@ -54,7 +55,7 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("%s: namespace %q, want %s", o, o.Metadata.Namespace, namespace)
 		}
 	}
-	for _, kind := range []string{"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap", "Job"} {
+	for _, kind := range []string{"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap", "Job", "CronJob", "PersistentVolumeClaim"} {
 		if len(m.byKind(kind)) == 0 {
 			t.Errorf("no %s", kind)
 		}
@@ -258,7 +259,7 @@ func TestKubernetesReferralopsFlags(t *testing.T) {
 		}
 	}
 	slices.Sort(cmds)
-	if want := []string{"access", "export", "ingest", "migrate"}; !slices.Equal(cmds, want) {
+	if want := []string{"access", "export", "ingest", "migrate", "report"}; !slices.Equal(cmds, want) {
 		t.Errorf("referralops commands run: %v, want %v", cmds, want)
 	}
 }
@@ -728,6 +729,67 @@ var (
 	credentialsInURL = regexp.MustCompile(`://[^/\s:@]+:([^/\s@]+)@`)
 	secretish        = regexp.MustCompile(`(?i)password|secret|token|dsn`)
 )
+
+// weeklySchedule is a cron schedule that runs once a week: a minute, an hour,
+// any day of the month and month, one weekday.
+var weeklySchedule = regexp.MustCompile(`^[0-5]?[0-9] (1?[0-9]|2[0-3]) \* \* [0-6]$`)
+
+// checkK8sReport: the report runs weekly from a CronJob, as a read-only
+// ClickHouse user, and writes --out into a mount of a PersistentVolumeClaim of
+// the manifests (not the read-only root filesystem, not a volume that goes
+// with the pod).
+func checkK8sReport(m *manifests, ks []k8sInvocation) []error {
+	var errs []error
+	n := 0
+	for _, k := range ks {
+		if k.inv.args[0] != "report" {
+			continue
+		}
+		n++
+		where := k.inv.where
+		if k.w.obj.Kind != "CronJob" || !weeklySchedule.MatchString(k.w.schedule) {
+			errs = append(errs, fmt.Errorf("%s: a %s with schedule %q, want a CronJob running weekly", where, k.w.obj.Kind, k.w.schedule))
+		}
+		if every := k.setting("every", "report", "every", ""); every != "" && every != "0s" && every != "0" {
+			errs = append(errs, fmt.Errorf("%s: --every %s keeps a Job running; the CronJob is the schedule", where, every))
+		}
+		dsn := k.setting("clickhouse-dsn", "clickhouse", "dsn", "")
+		if user := strings.SplitN(strings.TrimPrefix(dsn, "clickhouse://"), ":", 2)[0]; user != schema.AnalystUser && user != schema.ExporterUser {
+			errs = append(errs, fmt.Errorf("%s: reads ClickHouse as %q, want a read-only user (%s or %s)", where, user, schema.AnalystUser, schema.ExporterUser))
+		}
+		out := k.setting("out", "report", "out", "reports")
+		claim := ""
+		for _, vm := range k.c.VolumeMounts {
+			if vm.MountPath != out || vm.ReadOnly {
+				continue
+			}
+			for _, v := range k.w.spec.Template.Spec.Volumes {
+				if v.Name == vm.Name && v.PersistentVolumeClaim != nil {
+					claim = v.PersistentVolumeClaim.ClaimName
+				}
+			}
+		}
+		switch {
+		case claim == "":
+			errs = append(errs, fmt.Errorf("%s: --out %s is not a writable mount of a PersistentVolumeClaim", where, out))
+		case m.get("PersistentVolumeClaim", claim) == nil:
+			errs = append(errs, fmt.Errorf("%s: PersistentVolumeClaim %s is not in the manifests", where, claim))
+		}
+	}
+	if n != 1 {
+		errs = append(errs, fmt.Errorf("%d containers run referralops report, want one", n))
+	}
+	return errs
+}
+
+// TestKubernetesReport: the weekly report's CronJob; its flags, hardening
+// and secrets are checked with the other workloads.
+func TestKubernetesReport(t *testing.T) {
+	m := loadManifests(t)
+	ks, errs := referralopsContainers(m)
+	report(t, errs)
+	report(t, checkK8sReport(m, ks))
+}
 
 // checkK8sSecrets: no Secret is committed; credentials come from Secret
 // references (directly, or through $(VAR) expansion), never from literal
