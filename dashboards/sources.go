@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 	"github.com/referralops/referralops/metrics"
@@ -108,6 +109,15 @@ func (g *generator) attention(b *dashboard.DashboardBuilder) {
 		chDS, g.chQuery("A", "liaison_worklist.sql", false))
 	g.columns(worklist, column{name: "base", unit: unitCount}, column{name: "drop", unit: unitRatio},
 		column{name: "days_since_last", unit: unitDays}, column{name: "leak_share", unit: unitRatio})
+	// The level in the colour of its urgency, as liaisons scan the list.
+	levelColours := map[string]any{}
+	for i, colour := range []string{"red", "orange", "yellow", "green"} {
+		levelColours[kpi.Levels[i]] = map[string]any{"color": colour, "index": i}
+	}
+	worklist.OverrideByName("level", []dashboard.DynamicConfigValue{
+		{Id: "mappings", Value: []map[string]any{{"type": "value", "options": levelColours}}},
+		{Id: "custom.cellOptions", Value: map[string]any{"type": string(common.TableCellDisplayModeColorText)}},
+	})
 	worklist.OverrideByName("referrer_id", []dashboard.DynamicConfigValue{{Id: "links", Value: []map[string]any{{
 		"title": "Weekly trend of ${__value.raw}",
 		"url": "/d/" + uidSources + "?${" + varPrometheus + ":queryparam}&${" + varClickHouse + ":queryparam}&${__url_time_range}" +
