@@ -39,12 +39,19 @@ type Config struct {
 // pattern wins); the key "*" alone is the value of any code the table lacks
 // (a site default).
 type Terminology struct {
-	ServiceLine  map[string]string `yaml:"service_line"`  // ordered service, specialty, department → service_line
-	ReferrerType map[string]string `yaml:"referrer_type"` // organisation or provider → referrer_type
-	Network      map[string]string `yaml:"network"`       // organisation or provider → in/out
-	Location     map[string]string `yaml:"location"`      // facility, department, organisation → location_id
-	PayerClass   map[string]string `yaml:"payer_class"`   // plan, insurer or coverage type → payer_class
-	Priority     map[string]string `yaml:"priority"`      // table 0280/0485 or FHIR request priority → priority
+	ServiceLine map[string]string `yaml:"service_line"` // ordered service, specialty, department → service_line
+	// ReferrerTypeByProvider is the site's provider directory: the
+	// referring provider's identifier as the message carries it (the NPI of
+	// PRD-7 or ORC-12; the Practitioner's NPI or id in FHIR) → referrer_type.
+	// Real sites type referrers per provider (their NUCC taxonomy); a
+	// provider the directory lacks falls back to ReferrerType. No "*"
+	// default here: that would hide the fallback.
+	ReferrerTypeByProvider map[string]string `yaml:"referrer_type_by_provider"`
+	ReferrerType           map[string]string `yaml:"referrer_type"` // organisation (or provider) → referrer_type, after the directory
+	Network                map[string]string `yaml:"network"`       // organisation or provider → in/out
+	Location               map[string]string `yaml:"location"`      // facility, department, organisation → location_id
+	PayerClass             map[string]string `yaml:"payer_class"`   // plan, insurer or coverage type → payer_class
+	Priority               map[string]string `yaml:"priority"`      // table 0280/0485 or FHIR request priority → priority
 }
 
 // Links are HL7 v2 paths (hl7v2.ParsePath), e.g. "SCH-26.1".
@@ -78,6 +85,7 @@ func LoadConfig(path string) (Config, error) {
 func (t *Terminology) tables() []table {
 	return []table{
 		{"service_line", "service_line", t.ServiceLine},
+		{"referrer_type_by_provider", "referrer_type", t.ReferrerTypeByProvider},
 		{"referrer_type", "referrer_type", t.ReferrerType},
 		{"network", "referrer_network", t.Network},
 		{"location", "location_id", t.Location},
@@ -110,6 +118,9 @@ func (c Config) Validate() error {
 				errs = append(errs, fmt.Errorf("terminology.%s[%q]: %w", tb.name, code, err))
 			}
 		}
+	}
+	if _, ok := c.Terminology.ReferrerTypeByProvider["*"]; ok {
+		errs = append(errs, errors.New(`terminology.referrer_type_by_provider["*"]: no default here; a provider the directory lacks falls back to terminology.referrer_type`))
 	}
 	for _, l := range []struct {
 		name  string

@@ -239,7 +239,7 @@ func (f *fhirMsg) serviceRequest(r *fhir.Resource) ([]event.Event, SkipReason, *
 	}
 	refKeys := []key{{d.ReferrerOrgID, "requester organisation", true}, {d.ReferrerID, "ServiceRequest.requester", false}}
 	var e *event.Error
-	if d.ReferrerType, e = lookup("referrer_type", terms.ReferrerType, true, refKeys...); e != nil {
+	if d.ReferrerType, e = f.m.referrerType(d.ReferrerID, "ServiceRequest.requester", d.ReferrerOrgID, "requester organisation"); e != nil {
 		return nil, "", e
 	}
 	if d.ReferrerNetwork, e = lookup("network", terms.Network, true, refKeys...); e != nil {

@@ -282,7 +282,7 @@ func (v *v2msg) created(seg string) Outcome {
 		d.ReferrerOrgID = v.fac // the sending facility is the referring organisation
 	}
 	refKeys := []key{{d.ReferrerOrgID, "referrer organisation", true}, {d.ReferrerID, refWhere, false}}
-	if d.ReferrerType, err = lookup("referrer_type", terms.ReferrerType, true, refKeys...); err != nil {
+	if d.ReferrerType, err = v.m.referrerType(d.ReferrerID, refWhere, d.ReferrerOrgID, "referrer organisation"); err != nil {
 		return dead(err)
 	}
 	if d.ReferrerNetwork, err = lookup("network", terms.Network, true, refKeys...); err != nil {

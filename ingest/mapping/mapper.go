@@ -183,6 +183,19 @@ func lookup(table string, codes map[string]string, required bool, keys ...key) (
 		Detail: "table " + table + " has no entry for " + strings.Join(tried, " or ")}
 }
 
+// referrerType is the type of the referring provider id: from the provider
+// directory, else by the organisation table (organisation, then the
+// provider id, as before the directory existed). The provider id is never
+// named in an error: it identifies an individual.
+func (m *Mapper) referrerType(id, idWhere, org, orgWhere string) (string, *event.Error) {
+	if id != "" {
+		if v, ok := match(m.cfg.Terminology.ReferrerTypeByProvider, id); ok {
+			return v, nil
+		}
+	}
+	return lookup("referrer_type", m.cfg.Terminology.ReferrerType, true, key{org, orgWhere, true}, key{id, idWhere, false})
+}
+
 // match finds code in a table: exactly, else by the longest prefix pattern
 // ("MG-*"). The lone "*" is the caller's last resort, not a prefix.
 func match(codes map[string]string, code string) (string, bool) {

@@ -173,3 +173,40 @@ func TestStateTable(t *testing.T) {
 		}
 	}
 }
+
+// TestReferrerTypeByProvider: the provider directory types the referring
+// provider in both formats; a provider it lacks falls back to the
+// organisation table; with neither, the error names the organisation but
+// never the provider's id.
+func TestReferrerTypeByProvider(t *testing.T) {
+	base := testMapper(t).cfg
+	base.Terminology.ReferrerType = map[string]string{"FAC": "primary_care"}
+	base.Terminology.ReferrerTypeByProvider = map[string]string{"1234567893": "hospital"}
+	m, err := New(base, []byte(testKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Replace(minimalREF, "1234567893^NPI", "1987654320^NPI", 1)
+	for name, tc := range map[string]struct{ msg, want string }{
+		"in the directory":  {minimalREF, "hospital"},
+		"organisation only": {other, "primary_care"},
+	} {
+		o := m.HL7v2([]byte(tc.msg))
+		if o.Err != nil || o.Events[0].Data.ReferrerType != tc.want {
+			t.Errorf("%s: %s, referrer_type %q, want %q", name, o.Line(), o.Events[0].Data.ReferrerType, tc.want)
+		}
+	}
+	o := m.HL7v2([]byte(strings.Replace(other, "|FAC|", "|FAC2|", 1)))
+	if o.Err == nil || o.Err.Reason != event.ReasonUnmappedCode || strings.Contains(o.Line(), "1987654320") ||
+		o.Line() != `dead_letter unmapped_code referrer organisation: table referrer_type has no entry for "FAC2" or the value of PRD(RP)-7` {
+		t.Errorf("in neither table: %s", o.Line())
+	}
+
+	sr, err := os.ReadFile(filepath.Join("testdata", "fhir", "servicerequest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := m.FHIR(sr); o.Err != nil || o.Events[0].Data.ReferrerID != "1234567893" || o.Events[0].Data.ReferrerType != "hospital" {
+		t.Errorf("FHIR requester in the directory: %s %+v", o.Line(), o.Events)
+	}
+}
