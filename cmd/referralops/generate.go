@@ -28,6 +28,8 @@ var generateCommand = command{
 		fs.IntVar(&file.Event.MaxMessageBytes, "max-message-bytes", file.Event.MaxMessageBytes, "the ingester's message size limit; too_large invalid messages are one byte over it")
 		out := fs.String("out", "", "write NDJSON to this file (- for stdout) instead of producing to Kafka; with --format hl7v2|fhir the format's messages")
 		outCE := fs.String("out-cloudevents", "", "with --format hl7v2|fhir and --out: the file of the CloudEvents that travel beside the feed")
+		siteIn := fs.String("site-config", "", "with --site-config-out: the site config whose tables map the feed's codes (docs/examples/site-config.yaml)")
+		siteOut := fs.String("site-config-out", "", "write the site config to use with the simulated feed here: --site-config's tables plus the network's provider directory (terminology.referrer_type_by_provider), so referrer types map per provider as the simulation draws them")
 		format := fs.String("format", formatCloudEvents, "cloudevents, or hl7v2 / fhir: the same network as a hospital's HL7 v2 or FHIR R4 feed (to --topic-hl7v2 / --topic-fhir), with the events the format does not carry as CloudEvents")
 		validate := func() error {
 			gen.MaxMessageBytes = file.Event.MaxMessageBytes
@@ -53,9 +55,17 @@ var generateCommand = command{
 			default:
 				err = errors.Join(err, fmt.Errorf("format: %q is not cloudevents, hl7v2 or fhir", *format))
 			}
+			if (*siteIn == "") != (*siteOut == "") {
+				err = errors.Join(err, errors.New("site-config, site-config-out: set both or neither"))
+			}
 			return err
 		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
+			if *siteOut != "" {
+				if err := writeSiteConfig(gen, *siteIn, *siteOut); err != nil {
+					return err
+				}
+			}
 			f := mapping.Format(*format)
 			if *format == formatCloudEvents {
 				f = ""
@@ -66,6 +76,28 @@ var generateCommand = command{
 			return generateKafka(ctx, logger, gen, f, *file.Kafka)
 		}
 	},
+}
+
+// writeSiteConfig writes the site config of the simulated feed: the tables
+// of path in and the network's provider directory. The directory names
+// providers only (no patient data); its ids are written to the file, never
+// logged.
+func writeSiteConfig(cfg generator.Config, in, out string) error {
+	base, err := mapping.LoadConfig(in)
+	if err != nil {
+		return fmt.Errorf("site-config: %w", err)
+	}
+	site := sitefeed.SiteConfig(base, generator.Providers(cfg))
+	if err := site.Validate(); err != nil {
+		return fmt.Errorf("site-config: %s: %w", in, err)
+	}
+	b, err := site.Marshal()
+	if err != nil {
+		return err
+	}
+	header := "# Written by `referralops generate --site-config " + in + " --site-config-out`: its tables and the\n" +
+		"# simulated network's provider directory (referrer_type_by_provider).\n"
+	return os.WriteFile(out, append([]byte(header), b...), 0o644)
 }
 
 func isFlagDefault(fs *flag.FlagSet, name string) bool {

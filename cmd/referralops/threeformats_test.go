@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,12 +23,11 @@ import (
 // feed (sent through the MLLP receiver) and as a FHIR feed (each with the CloudEvents its format does not
 // carry beside it, duplicates and invalid messages), each produced to its own
 // topics on the real Kafka and ingested into its own database on the real
-// ClickHouse, gives identical `referralops kpi --format json` at several
-// as-of times: byte for byte, except referrer_attention.by_referrer_type.
-// That one breakdown differs by design: the site config derives referrer_type
-// from the referring organisation (MG-* is primary care), while the
-// simulation draws a type per provider (docs/standards.md); the attention
-// totals, like every other number, must agree.
+// ClickHouse, gives byte-identical `referralops kpi --format json` at several
+// as-of times, referrer_attention.by_referrer_type included: the ingester
+// reads the site config generate writes (the example's tables and the
+// network's provider directory), which types each referral's referrer per
+// provider, as the simulation does.
 func TestThreeFormatsSameKPIs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -59,7 +59,9 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 			})
 			genFlags = append(slices.Clone(topicFlags), "--topic-hl7v2", sender) // the last flag wins
 		}
+		site := filepath.Join(t.TempDir(), "site.yaml")
 		gen := exec.Command(testenv.Binary(t), append([]string{"generate", "--format", format, "--seed", "21",
+			"--site-config", exampleSite, "--site-config-out", site,
 			"--referrals", "800", "--days", "30", "--end", "2026-03-31",
 			"--duplicate-ratio", "0.05", "--invalid-ratio", "0.01", "--shuffle"}, genFlags...)...)
 		if out, err := gen.CombinedOutput(); err != nil {
@@ -72,7 +74,7 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 		ch := testenv.ClickHouse(t)
 		group := testenv.UniqueName("g")
 		args := append([]string{"ingest", "--group", group, "--listen", testenv.FreeAddr(t), "--batch-max-age", "200ms",
-			"--site-config", exampleSite}, topicFlags...)
+			"--site-config", site}, topicFlags...)
 		p := testenv.Start(t, []string{"REFERRALOPS_CLICKHOUSE_DSN=" + ch.DSN}, args...)
 		testenv.WaitCommittedTopics(t, kc, group, 3*time.Minute, append(kc.Topics.Inputs(), kc.Topics.HL7v2, kc.Topics.FHIR)...)
 		if code := p.Stop(30 * time.Second); code != 0 {
@@ -83,19 +85,25 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("kpi (%s) as of %s: %v", format, asOf, err)
 			}
-			kpis[format] = append(kpis[format], withoutReferrerTypes(t, out))
+			kpis[format] = append(kpis[format], string(out))
 		}
 	}
 	for i, asOf := range asOfs {
 		want := kpis["cloudevents"][i]
 		var windows []struct {
-			Totals struct{ Referrals, Completed int64 }
+			Totals            struct{ Referrals, Completed int64 }
+			ReferrerAttention struct {
+				ByReferrerType map[string]json.RawMessage `json:"by_referrer_type"`
+			} `json:"referrer_attention"`
 		}
 		if err := json.Unmarshal([]byte(want), &windows); err != nil || len(windows) == 0 {
 			t.Fatalf("kpi output as of %s: %v", asOf, err)
 		}
 		if tot := windows[0].Totals; tot.Referrals == 0 || tot.Completed == 0 {
 			t.Fatalf("kpi as of %s counts nothing to compare: %+v", asOf, tot)
+		}
+		if by := windows[0].ReferrerAttention.ByReferrerType; len(by) < 3 {
+			t.Fatalf("kpi as of %s: referrer attention by type has %d types, too few to compare", asOf, len(by))
 		}
 		for _, format := range []string{"hl7v2", "fhir"} {
 			if got := kpis[format][i]; got != want {
@@ -153,32 +161,6 @@ func sendThroughMLLP(t *testing.T, kc broker.Config, topic string) {
 	if code := p.Stop(30 * time.Second); code != 0 {
 		t.Fatalf("mllp exited %d:\n%s", code, p.Output())
 	}
-}
-
-// withoutReferrerTypes re-indents kpi JSON (one window object or an array of
-// them) without referrer_attention.by_referrer_type.
-func withoutReferrerTypes(t *testing.T, out []byte) string {
-	t.Helper()
-	var windows []map[string]any
-	if err := json.Unmarshal(out, &windows); err != nil {
-		var one map[string]any
-		if err := json.Unmarshal(out, &one); err != nil {
-			t.Fatalf("kpi output is not JSON: %v\n%s", err, out)
-		}
-		windows = []map[string]any{one}
-	}
-	for _, w := range windows {
-		att, ok := w["referrer_attention"].(map[string]any)
-		if !ok {
-			t.Fatalf("kpi output has no referrer_attention:\n%s", out)
-		}
-		delete(att, "by_referrer_type")
-	}
-	b, err := json.MarshalIndent(windows, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // firstDiff shows the first differing lines of two outputs, each after the

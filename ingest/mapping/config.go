@@ -67,17 +67,34 @@ type Links struct {
 
 // LoadConfig reads a site.yaml; unknown keys are an error.
 func LoadConfig(path string) (Config, error) {
-	var c Config
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return c, err
+		return Config{}, err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	c, err := ParseConfig(b)
+	if err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// ParseConfig reads a site.yaml's text; unknown keys are an error.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	return c, dec.Decode(&c)
+}
+
+// Marshal writes c as a site.yaml that LoadConfig reads back.
+func (c Config) Marshal() ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
 }
 
 // tables lists the terminology tables with their names and the contract

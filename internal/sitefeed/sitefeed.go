@@ -113,3 +113,20 @@ func controlID(e event.Event) string {
 	h := sha256.Sum256([]byte(e.ID))
 	return hex.EncodeToString(h[:10])
 }
+
+// SiteConfig is base (a site config that maps the feed's codes, such as
+// docs/examples/site-config.yaml) with the simulated network's provider
+// directory (generator.Providers, Stream.Providers) added to its
+// referrer_type_by_provider: the feed's referrals then map to the referrer
+// types their CloudEvents have. Entries of base win.
+func SiteConfig(base mapping.Config, providers map[string]string) mapping.Config {
+	dir := make(map[string]string, len(providers)+len(base.Terminology.ReferrerTypeByProvider))
+	for id, typ := range providers {
+		dir[id] = typ
+	}
+	for id, typ := range base.Terminology.ReferrerTypeByProvider {
+		dir[id] = typ
+	}
+	base.Terminology.ReferrerTypeByProvider = dir
+	return base
+}

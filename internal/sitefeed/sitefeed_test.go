@@ -26,8 +26,6 @@ func genConfig() generator.Config {
 
 // fact is what the KPIs read of one event, with the contract's defaults
 // filled in: the referral, type and time, and the fields both paths carry.
-// Referrer type is not compared: a site maps it by organisation (see
-// docs/standards.md), and the simulation draws it per provider.
 func fact(e event.Event) string {
 	d := e.Data
 	f := fmt.Sprintf("%s %s %s", e.Subject, e.Type, e.Time.UTC().Format(time.RFC3339))
@@ -40,8 +38,8 @@ func fact(e event.Event) string {
 		if pay == "" {
 			pay = "unknown"
 		}
-		f += fmt.Sprintf(" ref=%s/%s net=%s line=%s loc=%s dest=%s prio=%s pay=%s",
-			d.ReferrerID, d.ReferrerOrgID, d.ReferrerNetwork, d.ServiceLine, d.LocationID, d.DestinationNetwork, prio, pay)
+		f += fmt.Sprintf(" ref=%s/%s type=%s net=%s line=%s loc=%s dest=%s prio=%s pay=%s",
+			d.ReferrerID, d.ReferrerOrgID, d.ReferrerType, d.ReferrerNetwork, d.ServiceLine, d.LocationID, d.DestinationNetwork, prio, pay)
 	case event.ReferralRedirected:
 		f += " dest=" + d.DestinationNetwork + "/" + d.DestinationOrgID
 	case event.AppointmentBooked:
@@ -55,7 +53,8 @@ func fact(e event.Event) string {
 }
 
 // TestFormatsSameNetwork: every HL7 v2 and FHIR message the feed writes maps,
-// through ingest/mapping with the example site config, to events whose facts
+// through ingest/mapping with the example site config and the network's
+// provider directory (SiteConfig), to events whose facts
 // (per referral the types, times and the fields the KPIs group by) equal the
 // CloudEvents generator's for the same seed; duplicates deduplicate by the
 // mapped event id; the invalid messages stay as generated; each referral's
@@ -95,7 +94,7 @@ func TestFormatsSameNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mapper, err := mapping.New(site, []byte(strings.Repeat("k", 32)))
+	mapper, err := mapping.New(SiteConfig(site, generator.Providers(cfg)), []byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
