@@ -8,6 +8,7 @@ import (
 
 	"github.com/referralops/referralops/ingest"
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/ingest/mapping"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
@@ -48,6 +49,12 @@ type Config struct {
 	viewInterval   time.Duration
 	dashboards     string
 	now            func() time.Time
+
+	standardFeeds bool   // a third of the referrals as HL7 v2 over MLLP, a third as FHIR
+	siteConfig    string // the site config of the standard feeds; "" the embedded example
+	site          mapping.Config
+	key           []byte // the patient token key
+	randomKey     bool   // no key was set: key is this run's own
 }
 
 // NewConfig is the demo's defaults; it also sets the demo's own defaults of
@@ -73,6 +80,7 @@ func NewConfig(s Sections) *Config {
 		viewInterval:   3 * time.Second,
 		dashboards:     "deploy/grafana/dashboards",
 		now:            time.Now,
+		standardFeeds:  true,
 	}
 }
 
@@ -89,6 +97,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.exit, "exit", c.exit, "exit once the replay is stored and the KPI table printed, instead of streaming live until Ctrl-C")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "give up if the replay is not stored by then")
 	fs.StringVar(&c.prometheusURL, "prometheus-url", c.prometheusURL, "the Prometheus that scrapes the demo's /metrics (printed, and checked)")
+	fs.BoolVar(&c.standardFeeds, "standard-feeds", c.standardFeeds, "send a third of the referrals as HL7 v2 through an in-process MLLP receiver and a third as FHIR R4 to --topic-fhir, mapped with --site-config; false: all CloudEvents")
+	fs.StringVar(&c.siteConfig, "site-config", c.siteConfig, "the site config that maps the HL7 v2 and FHIR feeds (default: the embedded docs/examples/site-config.yaml); the simulated network's provider directory is added to it; the patient token key comes from "+mapping.KeyEnv+" (default: a random key per run)")
 	fs.DurationVar(&c.viewInterval, "view-interval", c.viewInterval, "how often the live view is printed")
 
 	c.ClickHouse.RegisterFlags("", fs)
@@ -151,6 +161,12 @@ func (c *Config) validateOwn() error {
 	}
 	if c.viewInterval <= 0 {
 		errs = append(errs, fmt.Errorf("view-interval: must be > 0, got %s", c.viewInterval))
+	}
+	if c.standardFeeds {
+		errs = append(errs, c.loadSite())
+		if c.Kafka.Topics.HL7v2 == "" || c.Kafka.Topics.FHIR == "" {
+			errs = append(errs, errors.New("topic-hl7v2, topic-fhir: required with --standard-feeds"))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/referralops/referralops/ingest/mapping"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/embedkafka"
@@ -36,8 +37,9 @@ const partitions = 6
 func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) error {
 	db := c.ClickHouse.Database()
 	kc := *c.Kafka
+	inputs := inputsOf(c, kc)
 	if c.embedded {
-		b, err := embedkafka.Start(c.embeddedListen, partitions, append(kc.Topics.Inputs(), kc.Topics.DeadLetters)...)
+		b, err := embedkafka.Start(c.embeddedListen, partitions, append(inputsOf(c, kc), kc.Topics.DeadLetters)...)
 		if errors.Is(err, embedkafka.ErrAddrInUse) {
 			return fmt.Errorf("%w: is a Kafka broker running there (`make services-up` starts one)? Pass --kafka-brokers %s to use it, or --embedded-kafka-listen with a free address, e.g. 127.0.0.1:19092",
 				err, c.embeddedListen)
@@ -71,7 +73,7 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 		return err
 	}
 	if !c.embedded {
-		if err := broker.WaitForTopics(setupCtx, kc, kc.Topics.Inputs(), logger); err != nil {
+		if err := broker.WaitForTopics(setupCtx, kc, inputs, logger); err != nil {
 			return fmt.Errorf("Kafka %s: %w", kc.Brokers, err)
 		}
 	}
@@ -85,6 +87,22 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 	in, err := service.NewIngest(*c.Ingest, kc, *c.Event, conn, db, *c.HTTP, logger.With("step", "ingest"), ingestReg)
 	if err != nil {
 		return err
+	}
+	stream, err := generator.NewStream(c.stream, plan.from)
+	if err != nil {
+		in.Close()
+		return err
+	}
+	if c.standardFeeds {
+		mapper, err := c.siteMapper(stream, plan.end)
+		if err != nil {
+			in.Close()
+			return err
+		}
+		in.Ingester.ReadStandard(mapper)
+		if c.randomKey {
+			fmt.Fprintf(out, "%s is not set: patient tokens are keyed with a random key for this run\n", mapping.KeyEnv)
+		}
 	}
 	var latest atomic.Pointer[kpi.Snapshot]
 	chSource := metrics.ClickHouseSource(q, db)
@@ -104,12 +122,12 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 	printWhere(out, c, kc, in.Server.URL(), exp.Server.URL())
 
 	err = service.Process{ClickHouse: conn, Ingest: in, Export: exp, Driver: func(runCtx context.Context) error {
-		err := phases(runCtx, c, kc, plan, q, ingestReg, &latest, out)
+		err := phases(runCtx, c, kc, plan, stream, q, ingestReg, &latest, logger, out)
 		// Let the ingester store what was produced, unless a part failed.
 		if err == nil && context.Cause(runCtx) == context.Cause(ctx) {
 			drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 			defer cancel()
-			if werr := waitCaughtUp(drainCtx, kc, c.Ingest.Group); werr != nil {
+			if werr := waitCaughtUp(drainCtx, kc, c.Ingest.Group, inputs); werr != nil {
 				logger.Warn("stopping before the ingester caught up; the rest is delivered again by the next run", "err", werr)
 			}
 		}
@@ -127,13 +145,9 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 
 // phases replays, summarizes and then streams live until ctx ends. It
 // returns nil when ctx ends (Ctrl-C is a clean stop at any point).
-func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, q clickhouse.Querier,
-	ingestReg prometheus.Gatherer, latest *atomic.Pointer[kpi.Snapshot], out io.Writer) error {
+func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, stream *generator.Stream, q clickhouse.Querier,
+	ingestReg prometheus.Gatherer, latest *atomic.Pointer[kpi.Snapshot], logger *slog.Logger, out io.Writer) (err error) {
 	db := c.ClickHouse.Database()
-	stream, err := generator.NewStream(c.stream, plan.from)
-	if err != nil {
-		return err
-	}
 	if !plan.skip.IsZero() {
 		stream.SkipThrough(plan.skip)
 	}
@@ -143,9 +157,24 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, q
 	}
 	defer p.Close(context.WithoutCancel(ctx))
 	var produced atomic.Int64
+	send := func(m generator.Message) error {
+		return p.Send(ctx, kc.Topics.For(m.Stream), m.Key, m.Value, broker.Headers(m.Headers))
+	}
+	flush := p.Flush
+	if c.standardFeeds {
+		f, err := startFeeds(ctx, kc, p, logger)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, f.close()) }()
+		send = func(m generator.Message) error { return f.emit(ctx, m) }
+		flush = f.flush
+		fmt.Fprintf(out, "feeds: a third of the referrals as HL7 v2 through the MLLP receiver at %s (to %s), a third as FHIR R4 (to %s), the rest as CloudEvents\n",
+			f.Addr(), kc.Topics.HL7v2, kc.Topics.FHIR)
+	}
 	emit := func(m generator.Message) error {
 		produced.Add(1)
-		return p.Send(ctx, kc.Topics.For(m.Stream), m.Key, m.Value, broker.Headers(m.Headers))
+		return send(m)
 	}
 
 	fmt.Fprintln(out, plan.describe(db, c))
@@ -153,7 +182,7 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, q
 	if err := stream.Advance(ctx, plan.end, emit); err != nil {
 		return stopped(ctx, err)
 	}
-	if err := p.Flush(ctx); err != nil {
+	if err := flush(ctx); err != nil {
 		return stopped(ctx, err)
 	}
 	st := stream.Stats()
@@ -161,14 +190,14 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, q
 		produced.Load(), time.Since(start).Round(100*time.Millisecond), st.Referrals, st.Events, st.Duplicates, st.Invalid)
 	waitCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	if err := waitCaughtUp(waitCtx, kc, c.Ingest.Group); err != nil {
+	if err := waitCaughtUp(waitCtx, kc, c.Ingest.Group, inputsOf(c, kc)); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("the replay was not stored within --timeout %s: %w", c.timeout, err)
 	}
 	fmt.Fprintf(out, "replay stored after %s\n", time.Since(start).Round(100*time.Millisecond))
-	if err := printSummary(ctx, out, q, db, ingestReg); err != nil {
+	if err := printSummary(ctx, out, q, db, ingestReg, formatsOf(c, kc)); err != nil {
 		return stopped(ctx, err)
 	}
 	snap, err := kpi.Request{DB: db, AsOf: c.now(), Windows: c.KPI.Windows}.Evaluate(ctx, q)
@@ -196,7 +225,7 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, q
 	go func() {
 		genDone <- generator.RunLive(genCtx, stream, clock, time.Second, c.now, emit, func(ctx context.Context) error {
 			simNow.Store(stream.Now().Unix())
-			return p.Flush(ctx)
+			return flush(ctx)
 		})
 	}()
 	view := newLiveView(out, ingestReg, latest, &simNow, &produced, c.now)
@@ -223,12 +252,12 @@ func stopped(ctx context.Context, err error) error {
 	return err
 }
 
-// waitCaughtUp polls until group has committed everything on the input topics.
-func waitCaughtUp(ctx context.Context, kc broker.Config, group string) error {
+// waitCaughtUp polls until group has committed everything on topics.
+func waitCaughtUp(ctx context.Context, kc broker.Config, group string, topics []string) error {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
-		lag, err := broker.GroupLag(ctx, kc, group, kc.Topics.Inputs()...)
+		lag, err := broker.GroupLag(ctx, kc, group, topics...)
 		if err == nil && broker.TotalLag(lag) == 0 {
 			return nil
 		}
@@ -238,4 +267,25 @@ func waitCaughtUp(ctx context.Context, kc broker.Config, group string) error {
 		case <-t.C:
 		}
 	}
+}
+
+// formatsOf maps each input topic to its format.
+func formatsOf(c *Config, kc broker.Config) map[string]string {
+	m := map[string]string{}
+	for _, t := range kc.Topics.Inputs() {
+		m[t] = formatCloudEvents
+	}
+	if c.standardFeeds {
+		m[kc.Topics.HL7v2], m[kc.Topics.FHIR] = formatHL7v2, formatFHIR
+	}
+	return m
+}
+
+// inputsOf is the topics the demo's ingester consumes.
+func inputsOf(c *Config, kc broker.Config) []string {
+	ts := kc.Topics.Inputs()
+	if c.standardFeeds {
+		ts = append(ts, kc.Topics.HL7v2, kc.Topics.FHIR)
+	}
+	return ts
 }

@@ -26,12 +26,63 @@ import (
 // TestDemo runs `referralops demo --exit` on the real servers, with the real
 // Kafka broker named by --kafka-brokers (so no broker is embedded), on its
 // own topics and database, and checks that it prints the stored events, the
-// dead letters and the KPI table.
+// events by input format (HL7 v2 through its MLLP receiver, FHIR and
+// CloudEvents, each non-zero), the dead letters and the KPI table. The same
+// run with --standard-feeds=false (all CloudEvents) stores the same
+// referrals: the KPIs of both, as of the same time, are identical.
 func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the servers")
 	}
+	now := time.Now().UTC().Truncate(time.Second)
+	mixed, mixedKPIs, mixedFacts := runDemo(t, true, now)
+	for _, want := range []string{"replaying 30 days", "events by type", "referral.created", "by input format",
+		"dead letters by reason", "too_large", "referrals by service line", "KPIs as of", "window 30d", "window 90d",
+		"Unscheduled backlog", "Referrer activity", "not answering", "stopped cleanly", "through the MLLP receiver at"} {
+		if !strings.Contains(mixed, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, mixed)
+		}
+	}
+	if strings.Contains(mixed, "embedded Kafka") {
+		t.Errorf("demo embedded a broker although --kafka-brokers was given:\n%s", mixed)
+	}
+	rows := formatRows(t, mixed)
+	for _, f := range []string{"cloudevents", "hl7v2", "fhir"} {
+		r, ok := rows[f]
+		if !ok || r[0] == 0 || r[1] == 0 {
+			t.Errorf("by input format: %s row %v, want messages and events > 0:\n%s", f, r, mixed)
+		}
+	}
+	if r := rows["hl7v2"]; r[2] != 0 || r[3] != 0 {
+		t.Errorf("the HL7 v2 feed had %d skipped and %d dead-lettered messages, want none", r[2], r[3])
+	}
+
+	all, allKPIs, allFacts := runDemo(t, false, now)
+	if rows := formatRows(t, all); len(rows) != 1 || rows["cloudevents"][1] == 0 {
+		t.Errorf("--standard-feeds=false: by input format %v, want cloudevents only", rows)
+	}
+	if mixedKPIs != allKPIs {
+		t.Errorf("KPIs differ between the mixed feeds and all CloudEvents:\n%s\n---\n%s", mixedKPIs, allKPIs)
+	}
+	if mixedFacts != allFacts {
+		t.Errorf("stored referrals differ between the mixed feeds and all CloudEvents")
+		for i, m := range strings.Split(mixedFacts, "\n") {
+			if a := strings.Split(allFacts, "\n"); i >= len(a) || a[i] != m {
+				t.Fatalf("first difference:\nmixed %s\n  all %s", m, a[min(i, len(a)-1)])
+			}
+		}
+	}
+}
+
+// runDemo runs the demo with --exit as of now on fresh topics and database
+// and returns its output, its KPIs as of now (JSON), and what it stored:
+// every referral with the fields the KPIs group by, and the events by type.
+func runDemo(t *testing.T, standardFeeds bool, now time.Time) (out, kpis, facts string) {
+	t.Helper()
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	if err := testenv.CreateTopics(context.Background(), kc.Brokers, kc.Topics.HL7v2, kc.Topics.FHIR); err != nil {
+		t.Fatal(err)
+	}
 	brokers := kc.Brokers
 	ch := testenv.ClickHouse(t)
 	chc, ec, ic, kp, xc := clickhouse.DefaultConfig(), event.DefaultConfig(), ingest.DefaultConfig(), kpi.DefaultConfig(), metrics.DefaultConfig()
@@ -47,28 +98,66 @@ func TestDemo(t *testing.T) {
 	c.exit = true
 	c.timeout = 4 * time.Minute
 	c.prometheusURL = "http://" + testenv.FreeAddr(t) // nobody there
+	c.standardFeeds = standardFeeds
+	c.now = func() time.Time { return now }
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer // the logger writes from other goroutines
+	var buf syncBuffer // the logger writes from other goroutines
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := Run(ctx, slog.New(slog.NewJSONHandler(&out, nil)), c, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	if err := Run(ctx, slog.New(slog.NewJSONHandler(&buf, nil)), c, &buf); err != nil {
+		t.Fatalf("%v\n%s", err, buf.String())
 	}
-	for _, want := range []string{"Kafka " + kc.Brokers.String(), "replaying 30 days", "events by type", "referral.created",
-		"dead letters by reason", "too_large", "referrals by service line", "KPIs as of", "window 30d", "window 90d",
-		"Unscheduled backlog", "Referrer activity", "not answering", "stopped cleanly"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
-		}
-	}
-	if strings.Contains(out.String(), "embedded Kafka") {
-		t.Errorf("demo embedded a broker although --kafka-brokers was given:\n%s", out.String())
+	if !strings.Contains(buf.String(), "Kafka "+kc.Brokers.String()) {
+		t.Errorf("demo output does not name the broker:\n%s", buf.String())
 	}
 	if n := count(t, ch, "SELECT uniqExact(referral_id) FROM "+ch.Database+".events WHERE event_type = 'referral.created'"); n < 1000 {
 		t.Errorf("%d referrals stored, want about 1500", n)
 	}
+	snap, err := kpi.Request{DB: ch.Database, AsOf: now, Windows: kp.Windows}.Evaluate(ctx, ch.Querier())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := kpi.WriteJSON(&b, snap); err != nil {
+		t.Fatal(err)
+	}
+	var f strings.Builder
+	for _, q := range []string{
+		"SELECT referral_id, toUnixTimestamp(event_time), referrer_id, referrer_org_id, referrer_type, referrer_network, service_line, location_id, " +
+			"destination_network, payer_class, priority FROM " + ch.Database + ".events FINAL WHERE event_type = 'referral.created' ORDER BY referral_id",
+		"SELECT event_type, uniqExact(event_id) FROM " + ch.Database + ".events GROUP BY event_type ORDER BY event_type",
+	} {
+		rows, err := ch.Querier().Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			f.WriteString(strings.Join(r, " ") + "\n")
+		}
+	}
+	return buf.String(), b.String(), f.String()
+}
+
+// formatRows reads the demo's "by input format" table: format → messages,
+// events, skipped, dead letters.
+func formatRows(t *testing.T, out string) map[string][4]int64 {
+	t.Helper()
+	_, table, ok := strings.Cut(out, "\nby input format")
+	if !ok {
+		t.Fatalf("no by input format table:\n%s", out)
+	}
+	rows := map[string][4]int64{}
+	for _, line := range strings.Split(table, "\n")[1:] {
+		var name string
+		var r [4]int64
+		if n, _ := fmt.Sscan(line, &name, &r[0], &r[1], &r[2], &r[3]); n != 5 {
+			break
+		}
+		rows[name] = r
+	}
+	return rows
 }
 
 // TestDemoEmbedded is the acceptance test of `make demo`: the binary with its

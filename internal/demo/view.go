@@ -65,8 +65,10 @@ func promReady(url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// printSummary prints what the database holds and what this run dead-lettered.
-func printSummary(ctx context.Context, out io.Writer, conn clickhouse.Querier, db string, reg prometheus.Gatherer) error {
+// printSummary prints what the database holds, what this run consumed by
+// input format (formats maps each input topic to its format) and what it
+// dead-lettered.
+func printSummary(ctx context.Context, out io.Writer, conn clickhouse.Querier, db string, reg prometheus.Gatherer, formats map[string]string) error {
 	byType, err := conn.Query(ctx, "SELECT event_type, uniqExact(event_id) FROM "+db+".events GROUP BY event_type ORDER BY event_type")
 	if err != nil {
 		return err
@@ -84,9 +86,70 @@ func printSummary(ctx context.Context, out io.Writer, conn clickhouse.Querier, d
 		}
 	}
 	section("events by type (distinct ids in "+db+".events)", "events", byType)
+	fmt.Fprintf(w, "\nby input format (this run)\t%10s\t%10s\t%10s\t%10s\n", "messages", "events", "skipped", "dead letters")
+	for _, r := range byFormat(reg, formats) {
+		fmt.Fprintf(w, "  %s\t%10d\t%10d\t%10d\t%10d\n", r.format, r.messages, r.events, r.skipped, r.dead)
+	}
 	section("dead letters by reason (this run)", "messages", deadLetters(reg))
 	section("referrals by service line", "referrals", byLine)
 	return w.Flush()
+}
+
+// formatRow is what the ingester consumed of one input format: records
+// (messages), the events they carried, those that carried no referral work
+// and those dead-lettered.
+type formatRow struct {
+	format                          string
+	messages, events, skipped, dead int64
+}
+
+// byFormat reads the ingester's records (by topic and outcome) and events
+// (by format) counters: a row per format in formats, cloudevents first.
+func byFormat(reg prometheus.Gatherer, formats map[string]string) []formatRow {
+	rows := map[string]*formatRow{}
+	var order []string
+	for _, f := range []string{formatCloudEvents, formatHL7v2, formatFHIR} {
+		for _, tf := range formats {
+			if tf == f {
+				rows[f] = &formatRow{format: f}
+				order = append(order, f)
+				break
+			}
+		}
+	}
+	families, _ := reg.Gather()
+	for _, fam := range families {
+		for _, m := range fam.Metric {
+			labels := map[string]string{}
+			for _, l := range m.Label {
+				labels[l.GetName()] = l.GetValue()
+			}
+			n := int64(m.Counter.GetValue())
+			switch fam.GetName() {
+			case selfmetrics.IngestRecords.Name:
+				r := rows[formats[labels[selfmetrics.LabelTopic]]]
+				if r == nil {
+					continue
+				}
+				r.messages += n
+				switch labels[selfmetrics.LabelOutcome] {
+				case "skipped":
+					r.skipped += n
+				case "dead_lettered":
+					r.dead += n
+				}
+			case selfmetrics.IngestEvents.Name:
+				if r := rows[labels[selfmetrics.LabelFormat]]; r != nil {
+					r.events += n
+				}
+			}
+		}
+	}
+	out := make([]formatRow, len(order))
+	for i, f := range order {
+		out[i] = *rows[f]
+	}
+	return out
 }
 
 func deadLetters(reg prometheus.Gatherer) [][]string {
