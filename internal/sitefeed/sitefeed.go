@@ -118,13 +118,14 @@ func controlID(e event.Event) string {
 // docs/examples/site-config.yaml) with the simulated network's provider
 // directory (generator.Providers, Stream.Providers) added to its
 // referrer_type_by_provider: the feed's referrals then map to the referrer
-// types their CloudEvents have. Entries of base win.
+// types their CloudEvents have. The network's entries win over base's: they
+// are the simulation's truth.
 func SiteConfig(base mapping.Config, providers map[string]string) mapping.Config {
 	dir := make(map[string]string, len(providers)+len(base.Terminology.ReferrerTypeByProvider))
-	for id, typ := range providers {
+	for id, typ := range base.Terminology.ReferrerTypeByProvider {
 		dir[id] = typ
 	}
-	for id, typ := range base.Terminology.ReferrerTypeByProvider {
+	for id, typ := range providers {
 		dir[id] = typ
 	}
 	base.Terminology.ReferrerTypeByProvider = dir
