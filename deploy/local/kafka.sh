@@ -31,6 +31,8 @@
 #   KAFKA_DLQ_RETENTION_MS         retention.ms of the dead-letter topic when this script creates
 #                                  it (default 604800000, 7 days): dead letters hold raw
 #                                  messages, PHI included. An existing topic keeps its setting.
+#   REFERRALOPS_TOPIC_HL7V2        default hl7v2-messages (the standard inputs: ingest --site-config, demo)
+#   REFERRALOPS_TOPIC_FHIR         default fhir-resources
 set -euo pipefail
 
 # shellcheck source=deploy/local/lib.sh
@@ -47,6 +49,8 @@ TOPICS=(
 	"${REFERRALOPS_TOPIC_SCHEDULING:-scheduling-events}"
 	"${REFERRALOPS_TOPIC_COMMUNICATIONS:-communication-events}"
 	"${REFERRALOPS_TOPIC_DLQ:-referralops-dlq}"
+	"${REFERRALOPS_TOPIC_HL7V2:-hl7v2-messages}"
+	"${REFERRALOPS_TOPIC_FHIR:-fhir-resources}"
 )
 DLQ_TOPIC="${TOPICS[3]}"
 DLQ_RETENTION_MS="${KAFKA_DLQ_RETENTION_MS:-604800000}"
