@@ -203,7 +203,7 @@ func TestDemoEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kcat -L: %v\n%s", err, list)
 	}
-	for _, topic := range []string{"referral-events", "scheduling-events", "communication-events", "referralops-dlq"} {
+	for _, topic := range []string{"referral-events", "scheduling-events", "communication-events", "referralops-dlq", "hl7v2-messages", "fhir-resources"} {
 		if !strings.Contains(string(list), `topic "`+topic+`" with 6 partitions`) {
 			t.Errorf("kcat -L does not list %s with 6 partitions:\n%s", topic, list)
 		}

@@ -42,7 +42,7 @@ func printWhere(out io.Writer, c *Config, kc broker.Config, ingestURL, exportURL
 	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "referralops demo\n")
-	fmt.Fprintf(w, "  Kafka\t%s; topics %s\n", kafkaWhat, strings.Join(append(kc.Topics.Inputs(), kc.Topics.DeadLetters), ", "))
+	fmt.Fprintf(w, "  Kafka\t%s; topics %s\n", kafkaWhat, strings.Join(append(inputsOf(c, kc), kc.Topics.DeadLetters), ", "))
 	fmt.Fprintf(w, "  kcat\tkcat -b %s -L    kcat -b %s -C -t %s -o end\n", addr, addr, kc.Topics.Referrals)
 	fmt.Fprintf(w, "  ClickHouse\tdatabase %s at %s:%s\n", db, host, port)
 	fmt.Fprintf(w, "  analysts\tclickhouse-client --host %s --port %s --user referralops_analyst --password \"${CLICKHOUSE_ANALYST_PASSWORD:-analyst-dev}\" --database %s --query 'SELECT * FROM v_referrer_scorecard LIMIT 20'\n",
