@@ -8,6 +8,7 @@ import (
 
 	"github.com/referralops/referralops/ingest"
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/ingest/mapping"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/httpserver"
@@ -64,6 +65,8 @@ func TestConfigInvalid(t *testing.T) {
 		{[]string{"--view-interval", "0s"}, "view-interval: must be > 0, got 0s"},
 		{[]string{"--embedded-kafka-listen", "nohost"}, `kafka-brokers: "nohost" is not host:port`},
 		{[]string{"--refresh-interval", "0s"}, "refresh-interval: must be > 0, got 0s"},
+		{[]string{"--site-config", "testdata/nope.yaml"}, "site-config: open testdata/nope.yaml"},
+		{[]string{"--topic-fhir", ""}, "topic-hl7v2, topic-fhir: required with --standard-feeds"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			err := newTestConfig(t, tc.args...).Validate()
@@ -71,5 +74,32 @@ func TestConfigInvalid(t *testing.T) {
 				t.Errorf("Validate: %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestConfigSite: the standard feeds' site config is the embedded example
+// unless --site-config names one; without REFERRALOPS_PATIENT_TOKEN_KEY the
+// run has a random key, a short one is an error; --standard-feeds=false
+// needs neither.
+func TestConfigSite(t *testing.T) {
+	t.Setenv(mapping.KeyEnv, "")
+	c := newTestConfig(t)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.site.TimeZone != "America/Chicago" || !c.randomKey || len(c.key) != 32 {
+		t.Errorf("time zone %q, random key %v (%d bytes); want the example's, a random 32-byte key", c.site.TimeZone, c.randomKey, len(c.key))
+	}
+	t.Setenv(mapping.KeyEnv, "short")
+	if err := newTestConfig(t).Validate(); err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
+		t.Errorf("short key: %v", err)
+	}
+	if err := newTestConfig(t, "--standard-feeds=false", "--site-config", "testdata/nope.yaml").Validate(); err != nil {
+		t.Errorf("--standard-feeds=false: %v", err)
+	}
+	t.Setenv(mapping.KeyEnv, strings.Repeat("k", 32))
+	c = newTestConfig(t, "--site-config", "../../docs/examples/site-config.yaml")
+	if err := c.Validate(); err != nil || c.randomKey || string(c.key) != strings.Repeat("k", 32) {
+		t.Errorf("--site-config with a key: %v, random key %v", err, c.randomKey)
 	}
 }
