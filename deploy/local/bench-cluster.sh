@@ -53,11 +53,7 @@ T0=$(now_s)
 
 log() { printf '%s: [%4ss] %s\n' "$SCRIPT_NAME" "$(($(now_s) - T0))" "$*" >&2; }
 ch() { clickhouse-client --host 127.0.0.1 --port "$((CH_TCP_BASE + 1))" "$@"; }
-kafka_tool() {
-	java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.awt.headless=true \
-		-Dlog4j2.configurationFile="$LIB_DIR/kafka/tools-log4j2.properties" \
-		-cp "$DATA_ROOT/kafka/libs/*" "$@"
-}
+run_tool() { kafka_tool "$DATA_ROOT/kafka/libs" "$@"; }
 
 cleanup() {
 	local rc=$? pid
@@ -66,7 +62,7 @@ cleanup() {
 	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
 	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 	ch --query "DROP DATABASE IF EXISTS $DB ON CLUSTER $CLUSTER_NAME" >/dev/null 2>&1 || log "could not drop $DB"
-	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --delete --if-exists \
+	run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --delete --if-exists \
 		--topic "$PREFIX-.*" >/dev/null 2>&1 || log "could not delete the topics $PREFIX-*"
 	((rc == 0)) || tail -n 20 "$WORK"/*.log >&2 2>/dev/null
 	rm -rf "$WORK"
@@ -80,7 +76,7 @@ trap 'exit 143' TERM
 [[ -x $BIN ]] || die "$BIN is missing: run 'make build'"
 
 for topic in "${TOPICS[@]}"; do
-	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create --topic "$topic" \
+	run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create --topic "$topic" \
 		--partitions "$PARTITIONS" --replication-factor 3 --config min.insync.replicas=2 >/dev/null ||
 		die "could not create topic $topic"
 done

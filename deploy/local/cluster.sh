@@ -211,11 +211,7 @@ kafka_bootstrap() {
 	)
 }
 
-kafka_run_tool() {
-	java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.awt.headless=true \
-		-Dlog4j2.configurationFile="$LIB_DIR/kafka/tools-log4j2.properties" \
-		-cp "$KAFKA_LIBS/*" "$@"
-}
+kafka_run_tool() { kafka_tool "$KAFKA_LIBS" "$@"; }
 
 kafka_render() {
 	local id=$1 dir voters="" n

@@ -91,13 +91,7 @@ answers() {
 }
 
 # run_tool CLASS ARGS... runs a Kafka command-line tool from the cached jars.
-# C1-only JIT and the serial GC: these JVMs live for a second or two, and those
-# flags cut their run time by almost half.
-run_tool() {
-	java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Djava.awt.headless=true \
-		-Dlog4j2.configurationFile="$LIB_DIR/kafka/tools-log4j2.properties" \
-		-cp "$LIBS_DIR/*" "$@"
-}
+run_tool() { kafka_tool "$LIBS_DIR" "$@"; }
 
 # ensure_libs resolves the broker's jars into $LIBS_DIR with Maven, once per
 # (version, pom) pair: the stamp file records both, so editing the pom or
