@@ -1,6 +1,9 @@
 package ingest
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,14 +154,15 @@ type batch struct {
 	stored      map[string]int // valid records by topic
 	skipped     map[skipSource]int
 	events      map[string]int // events stored by input format
-	// next[topic][partition] is the offset after the last message of the batch.
-	next    map[string]map[int]int64
-	started time.Time // arrival of the first message; zero when empty
-	count   int       // messages, valid or not
+	// next[topic][partition] is the offset after the last message of the batch,
+	// from[topic][partition] that of its first.
+	next, from map[string]map[int]int64
+	started    time.Time // arrival of the first message; zero when empty
+	count      int       // messages, valid or not
 }
 
 func newBatch(capacity int) *batch {
-	return &batch{rows: newRows(capacity), next: map[string]map[int]int64{}, stored: map[string]int{},
+	return &batch{rows: newRows(capacity), next: map[string]map[int]int64{}, from: map[string]map[int]int64{}, stored: map[string]int{},
 		skipped: map[skipSource]int{}, events: map[string]int{}}
 }
 
@@ -172,7 +176,7 @@ func (b *batch) reset() {
 	clear(b.stored)
 	clear(b.skipped)
 	clear(b.events)
-	b.next = map[string]map[int]int64{}
+	b.next, b.from = map[string]map[int]int64{}, map[string]map[int]int64{}
 	b.started = time.Time{}
 	b.count = 0
 }
@@ -213,12 +217,28 @@ func (b *batch) track(topic string, partition int, offset int64, now time.Time) 
 		b.started = now
 	}
 	b.count++
-	p := b.next[topic]
+	p, f := b.next[topic], b.from[topic]
 	if p == nil {
-		p = map[int]int64{}
-		b.next[topic] = p
+		p, f = map[int]int64{}, map[int]int64{}
+		b.next[topic], b.from[topic] = p, f
 	}
 	if offset+1 > p[partition] {
 		p[partition] = offset + 1
 	}
+	if first, ok := f[partition]; !ok || offset < first {
+		f[partition] = offset
+	}
+}
+
+// offsets names the batch's records by where they are, for an operator who
+// must know what was not stored: "topic/partition first-last, ...", sorted;
+// never an id.
+func (b *batch) offsets() string {
+	var parts []string
+	for _, topic := range slices.Sorted(maps.Keys(b.next)) {
+		for _, p := range slices.Sorted(maps.Keys(b.next[topic])) {
+			parts = append(parts, fmt.Sprintf("%s/%d %d-%d", topic, p, b.from[topic][p], b.next[topic][p]-1))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

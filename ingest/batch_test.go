@@ -101,3 +101,24 @@ func TestBatchTracksNextOffsets(t *testing.T) {
 		t.Errorf("reset left %+v", b)
 	}
 }
+
+// TestBatchOffsets: a batch names its records by topic, partition and offset
+// range (sorted), which is what an operator reads when it was not stored.
+func TestBatchOffsets(t *testing.T) {
+	b := newBatch(4)
+	now := time.Now()
+	for _, r := range []struct {
+		topic     string
+		partition int
+		offset    int64
+	}{{"scheduling", 0, 7}, {"referrals", 3, 120}, {"referrals", 3, 118}, {"referrals", 0, 5}, {"referrals", 3, 121}} {
+		b.track(r.topic, r.partition, r.offset, now)
+	}
+	if got, want := b.offsets(), "referrals/0 5-5, referrals/3 118-121, scheduling/0 7-7"; got != want {
+		t.Errorf("offsets() = %q, want %q", got, want)
+	}
+	b.reset()
+	if got := b.offsets(); got != "" {
+		t.Errorf("offsets() after reset = %q, want empty", got)
+	}
+}

@@ -27,7 +27,10 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 		for b := range full {
 			if err == nil {
 				err = in.settle(flushCtx, gen, b, offsets)
-			} // after a failure, later batches stay uncommitted: consumed again
+			} else { // after a failure, later batches stay uncommitted: consumed again
+				in.logger.Error("batch not stored: an earlier one failed; its records are not committed and will be consumed again",
+					"records", b.count, "offsets", b.offsets())
+			}
 			b.reset()
 			free <- b
 		}
@@ -107,14 +110,14 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 			pending, err = writeDeadLetters(ctx, in.dlq, pending, in.metrics.deadLettersReduced.WithLabelValues(reducedStub).Inc)
 			return err
 		}); err != nil {
-			return fmt.Errorf("%w: %d records not committed: %v", ErrGraceExpired, b.count, err)
+			return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
 		}
 	}
 	if n := b.rows.len(); n > 0 {
 		if err := in.retry(flushCtx, in.inserts, func(ctx context.Context) error {
 			return in.store.Insert(ctx, b.rows)
 		}); err != nil {
-			return fmt.Errorf("%w: %d records not committed: %v", ErrGraceExpired, b.count, err)
+			return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
 		}
 	}
 	in.commit(flushCtx, gen, b.next, offsets)

@@ -22,7 +22,7 @@ import (
 // every case.
 func TestSecurityKafka(t *testing.T) {
 	const user, password = "referralops", "pw-7c1e9f2a-never-logged"
-	k := testenv.StartSecureKafka(t, map[string]string{user: password})
+	k := testenv.StartKafka(t, testenv.KafkaOptions{Secure: true, Users: map[string]string{user: password}})
 	dir := t.TempDir()
 	passwordFile := filepath.Join(dir, "password")
 	wrongFile := filepath.Join(dir, "wrong")
