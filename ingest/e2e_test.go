@@ -201,7 +201,10 @@ func checkDeadLetters(t *testing.T, kc broker.Config, want map[deadLetterKey]int
 		if last == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: kc.Topics.DeadLetters, Partition: p, MaxBytes: 8 << 20})
+		// A short MaxWait: Close waits for the fetch past the end, which
+		// would otherwise hold each partition's reader for kafka-go's 10 s.
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: kc.Topics.DeadLetters, Partition: p, MaxBytes: 8 << 20,
+			MaxWait: 250 * time.Millisecond})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		for {
 			m, err := r.ReadMessage(ctx)
