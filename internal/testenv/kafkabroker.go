@@ -178,7 +178,11 @@ func (k *KafkaBroker) Start(t testing.TB) {
 			}
 		})
 	}
-	client := &kafka.Client{Addr: kafka.TCP(k.Plain), Timeout: 2 * time.Second}
+	// A transport of this start's own: the default one answers metadata
+	// from its cache, which would be the killed broker's.
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(k.Plain), Timeout: 2 * time.Second, Transport: transport}
 	Eventually(t, 90*time.Second, func() bool {
 		select {
 		case <-done:
