@@ -116,8 +116,9 @@ func TestFaultKafkaBrokerKilled(t *testing.T) {
 
 // TestFaultIngesterJoinsAndLeaves runs one ingester, starts a second in the
 // same group part-way through the stream, and later stops the first with
-// SIGTERM while the second half is still being consumed: each rebalance
-// happens with batches in flight, and the two end with the exact sets.
+// SIGTERM: the two end with the exact sets. The stream comes in chunks, each
+// produced once the one before it is stored, so records are waiting for the
+// group at both moments, however fast the machine.
 func TestFaultIngesterJoinsAndLeaves(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -126,49 +127,65 @@ func TestFaultIngesterJoinsAndLeaves(t *testing.T) {
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
 	ch := testenv.ClickHouse(t)
 	d := faultDataset(t, kc, 12)
-	half := len(d.messages) / 2
-	d.part(0, half).produce(t, kc, nil)
-
-	group := testenv.UniqueName("g")
-	args := []string{"--batch-rows", "500"}
-	first, firstBase := ingester(t, kc, ch.DSN, group, args...)
-	var stored int
-	testenv.Eventually(t, 2*time.Minute, func() bool {
-		stored = storedCount(ch)
-		return stored > 0
-	}, func() string { return "the first ingester stored nothing:\n" + first.Output() })
-	second, secondBase := ingester(t, kc, ch.DSN, group, args...)
-	step(fmt.Sprintf("second ingester started with %d of %d valid events stored", stored, len(d.validIDs)))
-
-	// The second half arrives while the group rebalances onto two members.
-	produced := make(chan struct{})
-	go func() { defer close(produced); d.part(half, len(d.messages)).produce(t, kc, nil) }()
-	records := func(base string) float64 {
+	const chunks, join, leave = 10, 2, 7
+	n := len(d.messages)
+	chunk := func(c int) *dataset { return d.part(c*n/chunks, (c+1)*n/chunks) }
+	// storedBefore[c] is the distinct valid events of the chunks before c.
+	storedBefore := make([]int, chunks)
+	seen := map[string]bool{}
+	for c := range chunks - 1 {
+		for _, m := range chunk(c).messages {
+			if m.Invalid == "" {
+				seen[m.EventID] = true
+			}
+		}
+		storedBefore[c+1] = len(seen)
+	}
+	metric := func(base, name string) float64 {
 		m, err := testenv.TryScrape(base + "/metrics")
 		if err != nil {
 			return -1
 		}
-		return m.Sum("referralops_ingest_records_total")
+		return m.Sum(name)
 	}
-	testenv.Eventually(t, 2*time.Minute, func() bool {
-		stored = storedCount(ch)
-		return records(secondBase) > 0 && stored > len(d.validIDs)/2
-	}, func() string {
-		return fmt.Sprintf("the second ingester consumed %v records, %d events stored:\n%s", records(secondBase), storedCount(ch), second.Output())
-	})
-	step(fmt.Sprintf("first ingester stopped with %d of %d valid events stored", stored, len(d.validIDs)))
-	firstRecords := records(firstBase)
-	if code := first.Stop(time.Minute); code != 0 {
-		t.Fatalf("the first ingester exited %d after SIGTERM, want 0:\n%s", code, first.Output())
+
+	group := testenv.UniqueName("g")
+	args := []string{"--batch-rows", "500"}
+	first, firstBase := ingester(t, kc, ch.DSN, group, args...)
+	var second *testenv.Process
+	var secondBase string
+	for c := range chunks {
+		if c == join+1 { // chunks from here on are shared by both members
+			testenv.Eventually(t, 2*time.Minute, func() bool {
+				return metric(secondBase, "referralops_ingest_assigned_partitions") > 0
+			}, func() string { return "the second ingester got no partitions:\n" + second.Output() })
+		}
+		chunk(c).produce(t, kc, nil)
+		testenv.Eventually(t, 2*time.Minute, func() bool { return storedCount(ch) >= storedBefore[c] },
+			func() string {
+				return fmt.Sprintf("chunk %d: %d events stored, want %d", c, storedCount(ch), storedBefore[c])
+			})
+		switch c {
+		case join:
+			second, secondBase = ingester(t, kc, ch.DSN, group, args...)
+			step(fmt.Sprintf("second ingester started with %d of %d valid events stored", storedCount(ch), len(d.validIDs)))
+		case leave:
+			testenv.Eventually(t, 2*time.Minute, func() bool {
+				return metric(secondBase, "referralops_ingest_records_total") > 0
+			}, func() string { return "the second ingester consumed nothing:\n" + second.Output() })
+			if metric(firstBase, "referralops_ingest_records_total") <= 0 {
+				t.Errorf("the first ingester consumed nothing")
+			}
+			step(fmt.Sprintf("first ingester stopped with %d of %d valid events stored", storedCount(ch), len(d.validIDs)))
+			if code := first.Stop(time.Minute); code != 0 {
+				t.Fatalf("the first ingester exited %d after SIGTERM, want 0:\n%s", code, first.Output())
+			}
+		}
 	}
-	<-produced
 	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
 	step("all committed")
 	checkStored(t, ch, d.validIDs)
 	checkDeadLetters(t, kc, d.invalid)
-	if firstRecords <= 0 {
-		t.Errorf("the first ingester consumed %v records", firstRecords)
-	}
 	if second.Exited() {
 		t.Fatalf("the second ingester exited:\n%s", second.Output())
 	}
