@@ -166,12 +166,30 @@ func TestFaultMLLPBrokerRestart(t *testing.T) {
 }
 
 // readKeys reads topic to its end and counts its records by key, checking
-// that each value is the message its key names.
+// that each value is the message its key names. A broker that has just
+// restarted may refuse reads for a moment, so it reads again until it can.
 func readKeys(t *testing.T, kc broker.Config, topic string) map[string]int {
 	t.Helper()
+	var keys map[string]int
+	var err error
+	testenv.Eventually(t, time.Minute, func() bool {
+		keys, err = tryReadKeys(kc, topic)
+		return err == nil
+	}, func() string { return fmt.Sprintf("cannot read %s back: %v", topic, err) })
+	for key, n := range keys {
+		if n < 0 {
+			t.Errorf("a record with key %q in %s is not its message's control id", key, topic)
+		}
+	}
+	return keys
+}
+
+// tryReadKeys is one attempt of readKeys; a key whose record does not hold
+// its message's control id counts -1.
+func tryReadKeys(kc broker.Config, topic string) (map[string]int, error) {
 	ends, err := broker.EndOffsets(context.Background(), kc, topic)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	keys := map[string]int{}
 	for p, end := range ends[topic] {
@@ -179,16 +197,19 @@ func readKeys(t *testing.T, kc broker.Config, topic string) map[string]int {
 			continue
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: p, MaxWait: 250 * time.Millisecond})
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
-				t.Fatalf("read %s/%d: %v", topic, p, err)
+				cancel()
+				r.Close()
+				return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
 			}
-			if !strings.Contains(string(m.Value), "|"+string(m.Key)+"|") {
-				t.Errorf("record %s/%d/%d: key %q is not its message's control id", topic, p, m.Offset, m.Key)
+			if strings.Contains(string(m.Value), "|"+string(m.Key)+"|") {
+				keys[string(m.Key)]++
+			} else {
+				keys[string(m.Key)] = -1
 			}
-			keys[string(m.Key)]++
 			if m.Offset+1 >= end {
 				break
 			}
@@ -196,5 +217,5 @@ func readKeys(t *testing.T, kc broker.Config, topic string) map[string]int {
 		cancel()
 		r.Close()
 	}
-	return keys
+	return keys, nil
 }
