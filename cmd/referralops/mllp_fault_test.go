@@ -135,6 +135,9 @@ func TestFaultMLLPBrokerRestart(t *testing.T) {
 		untilAA(i)
 	}
 	step("every message answered AA")
+	if code := testenv.HTTPStatus("http://" + httpAddr + "/readyz"); code != 200 {
+		t.Errorf("/readyz = %d after Kafka writes succeeded again, want 200", code)
+	}
 
 	stored := readKeys(t, kc, topic)
 	for i := range msgs {
