@@ -159,6 +159,7 @@ type batch struct {
 	next, from map[string]map[int]int64
 	started    time.Time // arrival of the first message; zero when empty
 	count      int       // messages, valid or not
+	bytes      int64     // of the budget, given back once the batch is settled
 }
 
 func newBatch(capacity int) *batch {
@@ -179,6 +180,7 @@ func (b *batch) reset() {
 	b.next, b.from = map[string]map[int]int64{}, map[string]map[int]int64{}
 	b.started = time.Time{}
 	b.count = 0
+	b.bytes = 0
 }
 
 type deadSource struct {

@@ -28,21 +28,54 @@ type Config struct {
 	// garbage collector works harder near it instead of letting the heap
 	// double, keeping the process within a container's memory.
 	MemoryLimit int64 `yaml:"memory_limit_bytes"`
+	// MaxBufferedBytes bounds the records held between fetch and commit; 0
+	// derives it from MemoryLimit (BufferedBytes).
+	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
+	// OffsetOutOfRange is what to do when records were deleted from a
+	// partition before the group consumed them: OffsetOutOfRangeEarliest or
+	// OffsetOutOfRangeFail.
+	OffsetOutOfRange string `yaml:"offset_out_of_range"`
+}
+
+// The policies of --offset-out-of-range.
+const (
+	// OffsetOutOfRangeEarliest skips to the partition's log start, counting
+	// and logging the records skipped.
+	OffsetOutOfRangeEarliest = "earliest"
+	// OffsetOutOfRangeFail stops the ingester (not ready, exit status 1),
+	// naming the partition and the gap, and skips nothing.
+	OffsetOutOfRangeFail = "fail"
+)
+
+// BufferedBytes is the bound of the records held between fetch and commit:
+// MaxBufferedBytes, or by default a quarter of the memory limit (64 MiB
+// without one). A quarter, because a batch exists up to about three times
+// while it is settled (the records, the ClickHouse block or dead-letter
+// batch being sent, and the garbage collector's slack).
+func (c Config) BufferedBytes() int64 {
+	switch {
+	case c.MaxBufferedBytes > 0:
+		return c.MaxBufferedBytes
+	case c.MemoryLimit > 0:
+		return c.MemoryLimit / 4
+	}
+	return 64 << 20
 }
 
 // DefaultConfig is the configuration of the issue's defaults.
 func DefaultConfig() Config {
 	return Config{
-		Group:           "referralops-ingest",
-		BatchRows:       50000,
-		BatchMaxAge:     time.Second,
-		ShutdownGrace:   30 * time.Second,
-		RetryBackoffMin: 200 * time.Millisecond,
-		RetryBackoffMax: 15 * time.Second,
-		Listen:          ":9465",
-		InsertParallel:  1,
-		StallTimeout:    selfmetrics.StallAfter,
-		MemoryLimit:     256 << 20,
+		Group:            "referralops-ingest",
+		BatchRows:        50000,
+		BatchMaxAge:      time.Second,
+		ShutdownGrace:    30 * time.Second,
+		RetryBackoffMin:  200 * time.Millisecond,
+		RetryBackoffMax:  15 * time.Second,
+		Listen:           ":9465",
+		InsertParallel:   1,
+		StallTimeout:     selfmetrics.StallAfter,
+		MemoryLimit:      256 << 20,
+		OffsetOutOfRange: OffsetOutOfRangeEarliest,
 	}
 }
 
@@ -56,6 +89,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryBackoffMax, "retry-backoff-max", c.RetryBackoffMax, "longest wait between retries")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of /metrics, /healthz and /readyz")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit-bytes", c.MemoryLimit, "soft memory limit of the Go runtime (0: none; GOMEMLIMIT overrides)")
+	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", c.MaxBufferedBytes,
+		"bound of the records held between fetch and commit, in bytes (0: a quarter of --memory-limit-bytes, or 64 MiB without one)")
+	fs.StringVar(&c.OffsetOutOfRange, "offset-out-of-range", c.OffsetOutOfRange,
+		"when retention deleted records the group had not consumed: earliest (skip them, counted and logged) or fail (exit, naming the partition)")
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", c.StallTimeout, "/readyz fails once records have waited this long with nothing committed")
 	fs.IntVar(&c.InsertParallel, "insert-parallelism", c.InsertParallel, "concurrent INSERTs a batch is split into (ClickHouse runs each on one thread)")
 }
@@ -83,6 +120,12 @@ func (c Config) Validate() error {
 	}
 	if c.MemoryLimit < 0 {
 		errs = append(errs, fmt.Errorf("memory-limit-bytes: must be >= 0, got %d", c.MemoryLimit))
+	}
+	if c.MaxBufferedBytes < 0 {
+		errs = append(errs, fmt.Errorf("max-buffered-bytes: must be >= 0, got %d", c.MaxBufferedBytes))
+	}
+	if c.OffsetOutOfRange != OffsetOutOfRangeEarliest && c.OffsetOutOfRange != OffsetOutOfRangeFail {
+		errs = append(errs, fmt.Errorf("offset-out-of-range: must be %s or %s, got %q", OffsetOutOfRangeEarliest, OffsetOutOfRangeFail, c.OffsetOutOfRange))
 	}
 	if c.InsertParallel < 1 || c.InsertParallel > 16 {
 		errs = append(errs, fmt.Errorf("insert-parallelism: must be 1 to 16, got %d", c.InsertParallel))

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -24,16 +25,28 @@ type item struct {
 	dead      *kafka.Message // set for an invalid record: its dead letter
 	reason    event.Reason
 	reduced   string // how the dead letter was reduced to fit, or ""
+	bytes     int64  // taken from the budget for it
 }
 
 // consume runs one generation: a fetcher per assigned partition feeding one
 // batcher, which settles batches and commits their offsets with this
 // generation. It returns once the generation or ctx ended and the batch in hand
-// is settled.
-func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation) error {
+// is settled; or a wrapped ErrOffsetOutOfRange once a fetcher refused to skip
+// records, after settling what the others fetched.
+func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation) (err error) {
+	ctx, refuse := context.WithCancelCause(ctx)
+	defer refuse(nil)
+	defer func() {
+		if cause := context.Cause(ctx); err == nil && errors.Is(cause, ErrOffsetOutOfRange) {
+			err = cause
+		}
+	}()
 	assigned := 0
-	for _, parts := range gen.Assignments {
+	for topic, parts := range gen.Assignments {
 		assigned += len(parts)
+		for _, p := range parts { // a skip's series exists before the first skip
+			in.metrics.offsetOutOfRange.WithLabelValues(topic, partitionLabel(p.ID))
+		}
 	}
 	in.metrics.assignedPartitions.Set(float64(assigned))
 	in.logger.Info("joined consumer group", "group", in.cfg.Group, "generation", gen.ID, "partitions", assigned)
@@ -51,7 +64,12 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 				ctx, cancel := context.WithCancel(fetchCtx)
 				defer context.AfterFunc(genCtx, cancel)()
 				defer cancel()
-				in.fetch(ctx, topic, p, items)
+				if err := in.fetch(ctx, topic, p, items); err != nil {
+					msg := err.Error()
+					in.refused.Store(&msg)
+					in.logger.Error("refusing to skip records deleted before they were consumed; stopping", "err", err)
+					refuse(err)
+				}
 			})
 		}
 	}
@@ -66,7 +84,7 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 			go func() { fetchers.Wait(); close(items) }()
 		})
 	})
-	err := <-done
+	err = <-done
 	stopLag()
 	for topic, parts := range gen.Assignments {
 		for _, p := range parts {
@@ -77,18 +95,30 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 }
 
 // fetch reads one partition from the generation's starting offset, decoding
-// each record, until ctx ends. A full items channel blocks it: that is how
-// fetching stops while a batch cannot be stored.
-func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAssignment, items chan<- item) {
+// each record, until ctx ends. A full items channel or byte budget blocks it:
+// that is how fetching stops while a batch cannot be stored. It returns an
+// ErrOffsetOutOfRange when records the group has not consumed were deleted
+// and --offset-out-of-range=fail.
+func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAssignment, items chan<- item) error {
+	// The committed offset below the log start: the reader would start at the
+	// log start without a word.
+	skipped, err := in.outOfRange(ctx, topic, p.ID, p.Offset, beforeAnyFetch)
+	if err != nil {
+		return err
+	}
+	next := p.Offset + skipped // expected next; < 0: nothing committed, any start is right
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:     in.kafka.Brokers,
-		Dialer:      in.dialer,
-		Topic:       topic,
-		Partition:   p.ID,
-		MinBytes:    1,
-		MaxBytes:    1 << 20, // per partition: 18 partitions' fetch buffers stay small
-		MaxWait:     250 * time.Millisecond,
-		ErrorLogger: kafka.LoggerFunc(in.kafkaError),
+		Brokers:   in.kafka.Brokers,
+		Dialer:    in.dialer,
+		Topic:     topic,
+		Partition: p.ID,
+		MinBytes:  1,
+		MaxBytes:  1 << 20, // per partition: 18 partitions' fetch buffers stay small
+		MaxWait:   250 * time.Millisecond,
+		// The reader's own queue is outside the byte budget: one record
+		// (plus the one it is reading) per partition, whatever its size.
+		QueueCapacity: 1,
+		ErrorLogger:   kafka.LoggerFunc(in.kafkaError),
 	})
 	defer r.Close()
 	start := p.Offset
@@ -97,29 +127,38 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 	}
 	if err := r.SetOffset(start); err != nil {
 		in.logger.Error("cannot set start offset", "topic", topic, "partition", p.ID, "offset", start, "err", err)
-		return
+		return nil
 	}
 	retry := backoff{min: in.cfg.RetryBackoffMin, max: in.cfg.RetryBackoffMax}
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
 			in.metrics.fetchErrors.WithLabelValues(topic).Inc()
 			in.broker.failed(fmt.Errorf("fetch %s/%d: %w", topic, p.ID, err))
 			if !sleep(ctx, retry.next()) {
-				return
+				return nil
 			}
 			continue
 		}
 		retry.reset()
-		it := item{topic: m.Topic, partition: m.Partition, offset: m.Offset}
+		if _, err := in.outOfRange(ctx, topic, p.ID, next, m.Offset); err != nil {
+			return err
+		}
+		next = m.Offset + 1
+		size, err := in.buffer.take(ctx, int64(messageBytes(&m)))
+		if err != nil {
+			return nil
+		}
+		it := item{topic: m.Topic, partition: m.Partition, offset: m.Offset, bytes: size}
 		in.decode(&m, &it)
 		select {
 		case items <- it:
 		case <-ctx.Done():
-			return // not committed: consumed again by whoever owns the partition next
+			in.buffer.give(size)
+			return nil // not committed: consumed again by whoever owns the partition next
 		}
 	}
 }

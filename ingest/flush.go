@@ -31,6 +31,7 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 				in.logger.Error("batch not stored: an earlier one failed; its records are not committed and will be consumed again",
 					"records", b.count, "offsets", b.offsets())
 			}
+			in.buffer.give(b.bytes)
 			b.reset()
 			free <- b
 		}
@@ -48,7 +49,9 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 			b = <-free
 		}
 		in.add(b, it)
-		if b.count >= in.cfg.BatchRows {
+		// Half the byte budget: the other half is for the batch being
+		// settled, so the two alternate instead of waiting for the age.
+		if b.count >= in.cfg.BatchRows || b.bytes >= in.buffer.size/2 {
 			hand()
 		}
 	}
@@ -90,6 +93,7 @@ loop:
 
 func (in *Ingester) add(b *batch, it item) {
 	b.track(it.topic, it.partition, it.offset, time.Now())
+	b.bytes += it.bytes
 	if it.dead != nil {
 		b.addDeadLetter(it.topic, *it.dead, it.reason, it.reduced)
 		return

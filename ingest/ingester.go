@@ -53,6 +53,11 @@ type Ingester struct {
 	insertFailure atomic.Pointer[InsertFailure]
 	deadLetter    *dependency
 	broker        *dependency
+	// buffer bounds the bytes of the records between fetch and commit.
+	buffer *budget
+	// refused says why the ingester stops rather than skip records
+	// (--offset-out-of-range=fail), or nil.
+	refused atomic.Pointer[string]
 }
 
 // New wires an ingester. reg receives its self-metrics.
@@ -78,13 +83,15 @@ func New(cfg Config, kc broker.Config, dec Decoder, store Store, dlq DeadLetterW
 		inserts:    newDependency("ClickHouse insert", logger, true),
 		deadLetter: newDependency("dead-letter topic "+kc.Topics.DeadLetters, logger, true),
 		broker:     newDependency("Kafka", logger, true),
+		buffer:     newBudget(cfg.BufferedBytes(), m.bufferedBytes, m.bufferedPeakBytes),
 	}
 }
 
 // Run consumes until ctx ends, then stops fetching, stores and commits what it
 // has, and returns nil; or ErrGraceExpired if that took longer than the grace
-// period, or a wrapped broker.ErrRejected if Kafka refuses the credentials at
-// start. Other errors are retried, never returned.
+// period, a wrapped broker.ErrRejected if Kafka refuses the credentials at
+// start, or a wrapped ErrOffsetOutOfRange under --offset-out-of-range=fail.
+// Other errors are retried, never returned.
 func (in *Ingester) Run(ctx context.Context) error {
 	// Flushes outlive ctx by the grace period, so that a SIGTERM still stores and
 	// commits the batch in hand.

@@ -39,6 +39,9 @@ type ingestMetrics struct {
 	lastProgress       prometheus.Gauge
 	assignedPartitions prometheus.Gauge
 	rebalances         prometheus.Counter
+	offsetOutOfRange   *prometheus.CounterVec
+	bufferedBytes      prometheus.Gauge
+	bufferedPeakBytes  prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *ingestMetrics {
@@ -61,6 +64,9 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		lastProgress:       prometheus.NewGauge(gaugeOpts(selfmetrics.IngestLastProgress)),
 		assignedPartitions: prometheus.NewGauge(gaugeOpts(selfmetrics.IngestAssignedPartitions)),
 		rebalances:         prometheus.NewCounter(counterOpts(selfmetrics.IngestGenerations)),
+		offsetOutOfRange:   prometheus.NewCounterVec(counterOpts(selfmetrics.IngestOffsetOutOfRange), labels(selfmetrics.IngestOffsetOutOfRange)),
+		bufferedBytes:      prometheus.NewGauge(gaugeOpts(selfmetrics.IngestBufferedBytes)),
+		bufferedPeakBytes:  prometheus.NewGauge(gaugeOpts(selfmetrics.IngestBufferedPeakBytes)),
 	}
 	// Every format's series start at zero, read or not: the set is small and
 	// fixed, and dashboards then show a feed that is not flowing.
@@ -73,7 +79,8 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		}
 	}
 	reg.MustRegister(m.records, m.deadLetters, m.skipped, m.events, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
-		m.deadLetterErrors, m.deadLettersReduced, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.lastProgress, m.assignedPartitions, m.rebalances)
+		m.deadLetterErrors, m.deadLettersReduced, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.lastProgress, m.assignedPartitions, m.rebalances,
+		m.offsetOutOfRange, m.bufferedBytes, m.bufferedPeakBytes)
 	return m
 }
 

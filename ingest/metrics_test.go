@@ -23,6 +23,7 @@ func TestMetricsServeTheirDeclaration(t *testing.T) {
 	m.fetchErrors.WithLabelValues("t")
 	m.insertErrors.WithLabelValues("242", "1", "2")
 	m.lag.WithLabelValues("t", partitionLabel(0))
+	m.offsetOutOfRange.WithLabelValues("t", partitionLabel(0))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

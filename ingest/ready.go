@@ -13,7 +13,9 @@ import (
 // Ready says why the ingester cannot do its job yet, or nil.
 func (in *Ingester) Ready() error {
 	waiting := in.waiting.Load()
-	switch {
+	switch refused := in.refused.Load(); {
+	case refused != nil:
+		return errors.New(*refused)
 	case in.stopping.Load():
 		return errors.New("shutting down")
 	case waiting != nil:

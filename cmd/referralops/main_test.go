@@ -63,6 +63,8 @@ func TestInvalidConfigExits2NamingTheSetting(t *testing.T) {
 		want string
 	}{
 		{"bad flag value", nil, []string{"--batch-rows", "0"}, "batch-rows: must be > 0"},
+		{"bad offset policy", nil, []string{"--offset-out-of-range", "latest"}, `offset-out-of-range: must be earliest or fail, got "latest"`},
+		{"negative buffer", nil, []string{"--max-buffered-bytes", "-1"}, "max-buffered-bytes: must be >= 0"},
 		{"bad env value", map[string]string{"REFERRALOPS_BATCH_MAX_AGE": "soon"}, nil, "REFERRALOPS_BATCH_MAX_AGE"},
 		{"bad broker", map[string]string{"REFERRALOPS_KAFKA_BROKERS": "nohost"}, nil, "kafka-brokers: \"nohost\" is not host:port"},
 		{"bad dsn", nil, []string{"--clickhouse-dsn", "clickhouse://h:9000/bad-name!"}, "clickhouse-dsn"},

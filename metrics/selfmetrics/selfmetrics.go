@@ -95,11 +95,17 @@ var (
 		Help: "Partitions assigned to this ingester in the current generation."}
 	IngestGenerations = Metric{Name: "referralops_ingest_generations_total", Type: Counter,
 		Help: "Consumer group generations joined (rebalances)."}
+	IngestOffsetOutOfRange = Metric{Name: "referralops_ingest_offset_out_of_range_records_total", Type: Counter, Labels: []string{LabelTopic, LabelPartition},
+		Help: "Records deleted from a partition (retention, or a records deletion) before the group consumed them, skipped under --offset-out-of-range=earliest: neither stored nor dead-lettered."}
+	IngestBufferedBytes = Metric{Name: "referralops_ingest_buffered_bytes", Type: Gauge,
+		Help: "Bytes of the records held between fetch and commit (fetched, decoded, batched, dead letters waiting), bounded by --max-buffered-bytes."}
+	IngestBufferedPeakBytes = Metric{Name: "referralops_ingest_buffered_peak_bytes", Type: Gauge,
+		Help: "The highest referralops_ingest_buffered_bytes since the ingester started."}
 )
 
 // Ingest is every metric the ingester registers, in registration order.
 var Ingest = []Metric{
 	IngestRecords, IngestDeadLetters, IngestSkipped, IngestEvents, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors, IngestInsertErrors,
 	IngestDeadLetterErrors, IngestDeadLettersReduced, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
-	IngestLastProgress, IngestAssignedPartitions, IngestGenerations,
+	IngestLastProgress, IngestAssignedPartitions, IngestGenerations, IngestOffsetOutOfRange, IngestBufferedBytes, IngestBufferedPeakBytes,
 }

@@ -32,7 +32,7 @@ func TestIngest(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) < 17 {
-		t.Errorf("%d ingester metrics declared, want the ingester's 17", len(seen))
+	if len(seen) < 20 {
+		t.Errorf("%d ingester metrics declared, want the ingester's 20", len(seen))
 	}
 }
