@@ -26,6 +26,9 @@ type alert struct {
 const (
 	ingestLagMinimum   = 100000 // records: two default batches; below it growth is noise
 	deadLetterLookback = "15m"
+	// A skip is data lost for good: the alert stays an hour, long enough to
+	// be seen and acted on, not only for the next evaluation.
+	offsetSkipLookback = "1h"
 )
 
 func kpiAlerts(o Options) []alert {
@@ -150,6 +153,19 @@ func pipelineAlerts(o Options) []alert {
 			Summary: "Events dead-lettered: {{ $labels.reason }}",
 			Description: "Records were written to the dead-letter topic with reason {{ $labels.reason }} in the last " + deadLetterLookback +
 				": a producer sends events that break the event contract, and they are missing from the KPIs.",
+		},
+		{
+			Name: AlertIngestRecordsSkipped, Category: CategoryPipeline, Severity: SeverityCritical,
+			// By partition, over every ingester: whichever owned it skipped.
+			// A partition's series starts at 0 on assignment, but an
+			// ingester that skips at once may be scraped first with the
+			// skip counted: new series count too.
+			Expr: fmt.Sprintf("sum by (topic, partition) (increase(%[1]s[%[2]s])) > 0\nor\nsum by (topic, partition) (%[1]s unless %[1]s offset %[2]s) > 0",
+				selfmetrics.IngestOffsetOutOfRange.Name, offsetSkipLookback),
+			Summary: "Records of {{ $labels.topic }}/{{ $labels.partition }} deleted before they were ingested",
+			Description: "About {{ $value | humanize }} records of topic {{ $labels.topic }} partition {{ $labels.partition }} were deleted " +
+				"(retention, or a records deletion) before an ingester consumed them, in the last " + offsetSkipLookback +
+				": they are neither in ClickHouse nor in the dead-letter topic, and the KPIs miss them.",
 		},
 		down(AlertIngesterDown, JobIngest, "ingester", "events stop reaching ClickHouse"),
 		down(AlertExporterDown, JobExport, "KPI exporter", "the KPI metrics, dashboards and KPI alerts go blank"),

@@ -46,6 +46,7 @@ const (
 	AlertIngestLagGrowing             = "ReferralopsIngestLagGrowing"
 	AlertIngestStalled                = "ReferralopsIngestStalled"
 	AlertDeadLettersIncreasing        = "ReferralopsDeadLettersIncreasing"
+	AlertIngestRecordsSkipped         = "ReferralopsIngestRecordsSkipped"
 	AlertIngesterDown                 = "ReferralopsIngesterDown"
 	AlertExporterDown                 = "ReferralopsExporterDown"
 )
