@@ -7,6 +7,7 @@
 #   kafka_engine_events_per_second    events/s  the same events through ClickHouse's Kafka table engine
 #   ingest_vs_kafka_engine_ratio      ratio     the first over the second
 #   ingest_peak_rss_bytes             bytes     the ingester's peak RSS (VmHWM)
+#   ingest_peak_rss_bytes_large_messages bytes  its peak RSS over a stream of 400 KB messages
 #   decode_events_per_second_per_core events/s  BenchmarkDecode/structured with -cpu 1
 # stderr: progress, and the servers' log lines when something fails.
 #
@@ -55,6 +56,11 @@
 #   BENCH_INGEST_ARGS          extra flags for `referralops ingest` (e.g. "--batch-rows 200000"),
 #                              to try settings; the defaults are what the figures are about
 #   BENCH_KAFKA_NUM_CONSUMERS  kafka_num_consumers of the Kafka table (default 1, its default)
+#   BENCH_LARGE_MESSAGES       messages of about 400 KB in the large-message run (default 1000;
+#                              one in five is invalid, dead-lettered): valid events padded with
+#                              an unknown member, ingested with the default flags, so that the
+#                              peak RSS shows --max-buffered-bytes at work
+#   BENCH_ONLY_LARGE_MESSAGES  1: run the large-message measurement only (its figure alone)
 #   BENCH_TIMEOUT              seconds allowed per measurement (default 900)
 #   BENCH_STALL_TIMEOUT        fail when a measurement makes no progress this long (default 180)
 #   BENCH_ENFORCE_TARGETS      1: exit 3 when a target of the issue is missed (default 0)
@@ -171,6 +177,10 @@ TOPIC_DLQ="$PREFIX-dlq"
 INPUT_TOPICS=("$TOPIC_REFERRALS" "$TOPIC_SCHEDULING" "$TOPIC_COMMUNICATIONS")
 GROUP_INGEST="$PREFIX-ingest"
 GROUP_ENGINE="$PREFIX-kafka-engine"
+GROUP_LARGE="$PREFIX-large-ingest"
+LARGE_MESSAGES="${BENCH_LARGE_MESSAGES:-1000}"
+LARGE_ONLY="${BENCH_ONLY_LARGE_MESSAGES:-0}"
+[[ $LARGE_MESSAGES =~ ^[1-9][0-9]*$ ]] || die "BENCH_LARGE_MESSAGES=$LARGE_MESSAGES must be a positive integer"
 DB_INGEST="bench_${RUN_ID//-/_}_ingest"
 DB_ENGINE="bench_${RUN_ID//-/_}_kafka_engine"
 KAFKA_FLAGS=(--kafka-brokers "$BROKERS" --topic-referrals "$TOPIC_REFERRALS" --topic-scheduling "$TOPIC_SCHEDULING"
@@ -224,7 +234,7 @@ cleanup() {
 	if ((TOPICS_CREATED)); then
 		log "deleting the consumer groups and topics $PREFIX-*"
 		run_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$BROKERS" \
-			--delete --group "$GROUP_INGEST" --group "$GROUP_ENGINE" >/dev/null 2>&1 ||
+			--delete --group "$GROUP_INGEST" --group "$GROUP_ENGINE" --group "$GROUP_LARGE" >/dev/null 2>&1 ||
 			log "could not delete every consumer group of this run ($GROUP_INGEST, $GROUP_ENGINE); Kafka expires them after offsets.retention.minutes"
 		run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" \
 			--delete --if-exists --topic "$PREFIX-.*" >/dev/null ||
@@ -661,7 +671,85 @@ measure_decode() {
 	DECODE_BINARY_RATE="$(bench_metric BenchmarkDecode/binary)" || DECODE_BINARY_RATE="?"
 }
 
+# ---------------------------------------------------------------- measurement 3: large messages
+
+# measure_large_messages runs the ingester with its default flags over fresh
+# topics $PREFIX-large-* holding LARGE_MESSAGES records of about 400 KB (every
+# fifth one not JSON, dead-lettered) and sets LARGE_RSS to its peak RSS: memory
+# bounded by bytes (--max-buffered-bytes), not by record counts.
+measure_large_messages() {
+	local topics=("$PREFIX-large-referrals" "$PREFIX-large-scheduling" "$PREFIX-large-communications" "$PREFIX-large-dlq")
+	local db="bench_${RUN_ID//-/_}_large" file="$WORK/large-messages.ndjson" topic port url n=0 dead=0 last_n=-1 last_change deadline
+	TOPICS_CREATED=1
+	log "large messages: $LARGE_MESSAGES records of about 400 KB into topics $PREFIX-large-*, database $db"
+	for topic in "${topics[@]}"; do
+		run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create \
+			--topic "$topic" --partitions "$PARTITIONS" --replication-factor 1 >/dev/null || die "could not create the topic $topic"
+	done
+	"$BIN" migrate --clickhouse-dsn "clickhouse://127.0.0.1:$CH_TCP/$db" --log-format text >"$WORK/migrate-$db.log" 2>&1 || {
+		cat "$WORK/migrate-$db.log" >&2
+		die "referralops migrate failed for $db"
+	}
+	# Valid events (a referral gives several) with a 400 KB member the decoder
+	# ignores, and a not-JSON record of the same size in every fifth place.
+	"$BIN" generate --referrals "$LARGE_MESSAGES" "${GEN_ARGS[@]}" --out "$WORK/large-events.ndjson" 2>"$WORK/generate-large.log" ||
+		die "referralops generate failed (see $WORK/generate-large.log)"
+	awk -v n="$LARGE_MESSAGES" 'BEGIN { pad = "a"; while (length(pad) < 409600) pad = pad pad; pad = substr(pad, 1, 409600) }
+			NR > n { exit }
+			NR % 5 == 0 { print "not json " pad; next }
+			{ print "{\"attachment\":\"" pad "\"," substr($0, 2) }' "$WORK/large-events.ndjson" >"$file"
+	(($(wc -l <"$file") == LARGE_MESSAGES)) || die "could not make $LARGE_MESSAGES large messages (see $WORK/generate-large.log)"
+	kcat -P -b "$BROKERS" -t "${topics[0]}" -l "$file" -X message.max.bytes=1000000 || die "kcat could not produce the large messages"
+	rm -f "$file" "$WORK/large-events.ndjson"
+	port="$(free_port "${BENCH_INGEST_PORT:-19465}")"
+	url="http://127.0.0.1:$port/metrics"
+	"$BIN" ingest --kafka-brokers "$BROKERS" --topic-referrals "${topics[0]}" --topic-scheduling "${topics[1]}" \
+		--topic-communications "${topics[2]}" --topic-dlq "${topics[3]}" --group "$GROUP_LARGE" \
+		--clickhouse-dsn "clickhouse://127.0.0.1:$CH_TCP/$db" --listen "127.0.0.1:$port" --log-format json \
+		>"$WORK/ingest-large.log" 2>&1 &
+	INGEST_PID=$!
+	deadline=$(($(now_s) + TIMEOUT))
+	last_change=$(now_s)
+	while ((n < LARGE_MESSAGES)); do
+		if ! kill -0 "$INGEST_PID" 2>/dev/null; then
+			tail -n 30 "$WORK/ingest-large.log" >&2
+			INGEST_PID=""
+			die "the ingester exited before settling every large message ($n of $LARGE_MESSAGES; its log above)"
+		fi
+		read -r n dead < <(ingest_counts "$url")
+		if ((n != last_n)); then
+			last_n=$n
+			last_change=$(now_s)
+		fi
+		if (($(now_s) >= deadline)) || (($(now_s) - last_change >= STALL_TIMEOUT)); then
+			tail -n 30 "$WORK/ingest-large.log" >&2
+			die "the ingester settled $n of $LARGE_MESSAGES large messages: no progress for $(($(now_s) - last_change))s or over BENCH_TIMEOUT=${TIMEOUT}s"
+		fi
+		sleep 0.1
+	done
+	LARGE_RSS="$(awk '/^VmHWM:/ { printf "%.0f", $2 * 1024 }' "/proc/$INGEST_PID/status")"
+	LARGE_BUFFERED="$(curl -fsS --max-time 5 "$url" | awk '$1 == "referralops_ingest_buffered_peak_bytes" { printf "%.0f", $2 }')" || LARGE_BUFFERED="?"
+	LARGE_DEAD=$dead
+	stop_ingester
+	((INGEST_RC == 0)) || {
+		tail -n 30 "$WORK/ingest-large.log" >&2
+		die "the ingester exited with status $INGEST_RC on SIGTERM after the large messages (its log above)"
+	}
+	log "large messages: peak RSS $LARGE_RSS bytes, buffered at most $LARGE_BUFFERED bytes, $LARGE_DEAD dead-lettered"
+}
+
 # ---------------------------------------------------------------- main
+
+if [[ $LARGE_ONLY == 1 ]]; then
+	start_clickhouse
+	measure_large_messages
+	cat <<EOF
+# referralops bench, large messages only: $LARGE_MESSAGES records of about 400 KB ($LARGE_DEAD not JSON, dead-lettered), the ingester's default flags; buffered bytes peaked at $LARGE_BUFFERED
+ingest_peak_rss_bytes_large_messages $LARGE_RSS bytes
+EOF
+	exit 0
+fi
+
 
 started=$(now_s)
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -691,6 +779,7 @@ PARTS="$(ch_http "SYSTEM FLUSH LOGS" 60 >/dev/null && ch_http "SELECT arrayStrin
 	FROM system.part_log WHERE database IN ('$DB_INGEST', '$DB_ENGINE') AND table != 'schema_migrations'
 	GROUP BY database ORDER BY database)" 60)" || PARTS="part_log unavailable"
 measure_decode
+measure_large_messages
 
 RATIO="$(awk -v a="$INGEST_RATE" -v b="$ENGINE_RATE" 'BEGIN { printf "%.2f", a / b }')"
 # verdict A OP B prints "met" when the comparison holds (as numbers), else "MISSED".
@@ -715,12 +804,14 @@ cat <<EOF
 # kafka engine: count() reached the message count ${ENGINE_SECONDS}s after the Kafka table was created with its views in place (first rows after ${ENGINE_FIRST_SECONDS}s); kafka_num_consumers=$NUM_CONSUMERS; ClickHouse server CPU ${ENGINE_CH_CPU}s; $(group3 "$ENGINE_ROWS") rows
 # equivalence: $EQUIVALENCE
 # ClickHouse writes so far: $PARTS
+# large messages: $LARGE_MESSAGES records of about 400 KB ($LARGE_DEAD not JSON, dead-lettered), the ingester's default flags; buffered bytes peaked at $LARGE_BUFFERED
 # decode: BenchmarkDecode/structured, go test -cpu 1 -benchtime 2s (binary mode: $DECODE_BINARY_RATE events/s)
 # targets: ingest >= 100000 events/s $V_RATE; ratio >= 1.5 $V_RATIO; peak RSS < 300 MB $V_RSS
 ingest_events_per_second $INGEST_RATE events/s
 kafka_engine_events_per_second $ENGINE_RATE events/s
 ingest_vs_kafka_engine_ratio $RATIO ratio
 ingest_peak_rss_bytes $INGEST_RSS bytes
+ingest_peak_rss_bytes_large_messages $LARGE_RSS bytes
 decode_events_per_second_per_core $DECODE_RATE events/s
 EOF
 
