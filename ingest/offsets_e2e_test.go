@@ -33,6 +33,7 @@ func TestFaultRetentionPassesStoppedConsumer(t *testing.T) {
 	kc := testenv.Topics(t, brokers)
 	ch := testenv.ClickHouse(t)
 	ctx := context.Background()
+	step := testenv.Stopwatch(t)
 	d := smallDataset(t, 200)
 	half := len(d.messages) / 2
 	first, second := &dataset{messages: d.messages[:half]}, &dataset{messages: d.messages[half:]}
@@ -44,6 +45,7 @@ func TestFaultRetentionPassesStoppedConsumer(t *testing.T) {
 	if code := p.Stop(time.Minute); code != 0 {
 		t.Fatalf("ingester exit %d on SIGTERM:\n%s", code, p.Output())
 	}
+	step("first half stored and committed; ingester stopped")
 	committed, err := broker.EndOffsets(ctx, kc, kc.Topics.Inputs()...)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +76,7 @@ func TestFaultRetentionPassesStoppedConsumer(t *testing.T) {
 		}
 		testenv.DeleteRecords(t, brokers, topic, before)
 	}
+	step("second half produced, records deleted")
 	if total < 20 {
 		t.Fatalf("only %d records deleted unconsumed; the dataset is too small to show a skip", total)
 	}
@@ -96,11 +99,13 @@ func TestFaultRetentionPassesStoppedConsumer(t *testing.T) {
 		}
 	}
 
+	step("expected set read")
 	// fail: not a record skipped, not an offset committed; the exit names the gap.
 	refusing, _ := ingester(t, kc, ch.DSN, group, "--offset-out-of-range", "fail")
 	testenv.Eventually(t, 2*time.Minute, refusing.Exited, func() string {
 		return "the ingester under --offset-out-of-range=fail did not exit:\n" + refusing.Output()
 	})
+	step("the ingester under fail exited")
 	if code := refusing.Stop(time.Second); code != 1 {
 		t.Errorf("exit %d under --offset-out-of-range=fail, want 1", code)
 	}
@@ -130,6 +135,7 @@ func TestFaultRetentionPassesStoppedConsumer(t *testing.T) {
 	// earliest (the default): the skip is counted per partition, logged and alerted.
 	skipping, base := ingester(t, kc, ch.DSN, group)
 	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	step("the ingester under earliest committed everything")
 	checkStored(t, ch, want)
 	m := testenv.Scrape(t, base+"/metrics")
 	for topic, parts := range lost {
@@ -164,6 +170,7 @@ func TestFaultRetentionPassesStoppedConsumer(t *testing.T) {
 	}, func() string {
 		return fmt.Sprintf("%s firing for %v, want the %d partitions that lost records", rules.AlertIngestRecordsSkipped, firing, countPositive(lost))
 	})
+	step("alerts firing")
 	for topic, parts := range lost {
 		for part, n := range parts {
 			if n > 0 && !firing[topic+"/"+strconv.Itoa(part)] {
