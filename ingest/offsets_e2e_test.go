@@ -223,7 +223,9 @@ func readRange(t *testing.T, kc broker.Config, topic string, partition int, from
 	if from >= to {
 		return nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: partition, MaxBytes: 8 << 20})
+	// A short MaxWait: Close waits for the reader's fetch in flight.
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: kc.Brokers, Topic: topic, Partition: partition, MaxBytes: 8 << 20,
+		MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	if err := r.SetOffset(from); err != nil {
 		t.Fatal(err)
