@@ -151,8 +151,8 @@ func TestRulesUseServedMetrics(t *testing.T) {
 			}
 		}
 	}
-	if alerts != 14 {
-		t.Errorf("%d alerts, want 14", alerts)
+	if alerts != 15 {
+		t.Errorf("%d alerts, want 15", alerts)
 	}
 }
 
