@@ -82,7 +82,7 @@ func newPopulation(cfg Config, start, end int64) *population {
 	for i := range p.locations {
 		p.locations[i] = location{
 			id:           fmt.Sprintf("site-%02d", i+1),
-			accessFactor: math.Exp(locAccessSigma * r.NormFloat64()),
+			accessFactor: math.Exp2(locAccessSpread * (2*r.Float64() - 1)),
 			noteNever:    min(0.7, max(0.08, noteNeverBase*math.Exp(locNeverSigma*r.NormFloat64()))),
 			noteMedian:   min(40, max(1.5, noteMedianDays*math.Exp(locLoopSigma*r.NormFloat64()))),
 		}
@@ -219,7 +219,8 @@ func (a *arrivals) next() int64 {
 }
 
 // hourIntensity is the relative referral rate in the hour starting at t:
-// US office hours (13–22 UTC) on weekdays, a trickle at night and weekends.
+// US office hours (13–22 UTC) on business days, a trickle at night, weekends
+// and holidays.
 func hourIntensity(t int64) float64 {
 	tm := time.Unix(t, 0).UTC()
 	w := 0.3
@@ -231,44 +232,10 @@ func hourIntensity(t int64) float64 {
 	case h == 23:
 		w = 1
 	}
-	if wd := tm.Weekday(); wd == time.Saturday || wd == time.Sunday {
+	if !businessDay(floorDiv(t, day)) {
 		w *= 0.12
 	}
 	return w
-}
-
-// bizTime moves t into the next office window (weekdays 13:00–22:00 UTC), at a
-// random minute of its first hours, for actions staff take.
-func bizTime(r *rand.Rand, t int64) int64 {
-	d := floorDiv(t, day)
-	sec := t - d*day
-	if sec >= 13*hour && sec < 22*hour && !weekend(d) {
-		return t
-	}
-	if sec >= 22*hour {
-		d++
-	}
-	for weekend(d) {
-		d++
-	}
-	return d*day + 13*hour + r.Int64N(3*hour)
-}
-
-// weekend reports whether unix day d (days since 1970-01-01, a Thursday) is a
-// Saturday or Sunday.
-func weekend(d int64) bool {
-	wd := ((d+4)%7 + 7) % 7 // 0 = Sunday
-	return wd == 0 || wd == 6
-}
-
-// slot snaps t to a 15-minute appointment slot on its weekday (weekends move
-// to Monday), at a random time of the clinic day.
-func slot(r *rand.Rand, t int64) int64 {
-	d := floorDiv(t, day)
-	for weekend(d) {
-		d++
-	}
-	return d*day + 13*hour + int64(r.IntN(36))*15*minute
 }
 
 func floorDiv(a, b int64) int64 {

@@ -94,6 +94,7 @@ type simulator struct {
 type dims struct {
 	line, loc, payer, prio, channel, patient int
 	omitPay, omitPri                         bool
+	noteTo                                   *[len(recipients)]float64 // by the referrer's type
 }
 
 func newSimulator(cfg Config, pop *population, base, cutoff int64) *simulator {
@@ -121,8 +122,10 @@ func (s *simulator) simulate(rf *referral) {
 	rf.ref = ref
 	self := ref.typ < 0
 	rt := &referrerTypes[0] // a placeholder: self-referrals have their own numbers
+	s.d.noteTo = &noteToNonClinician
 	if !self {
 		rt = &referrerTypes[ref.typ]
+		s.d.noteTo = rt.noteTo
 	}
 	s.d.line = p.pickLine.draw(r)
 	if !self && r.Float64() < primaryLineP {
@@ -189,13 +192,14 @@ func (s *simulator) simulate(rf *referral) {
 		return
 	}
 
-	t := bizTime(r, c+int64(logNormal(r, priorityTriage[s.d.prio], 1)*float64(hour)))
+	// Triage review, some business days after arrival.
+	t := afterBusinessDays(r, c, pick(r, triageBusinessDays[s.d.prio]))
 	if createdOutIn {
 		s.add(simEvent{t: t, kind: kRedirected, a: netIn, b: uint8(r.IntN(numNetworkOrgs))})
 	}
 
 	// Intake: incomplete referrals wait for information, or die of it.
-	if r.Float64() < incompleteP*channelIncomplete[s.d.channel] {
+	if r.Float64() < min(maxInfoCap, line.infoShare*channelIncomplete[s.d.channel]) {
 		s.add(simEvent{t: t, kind: kInfoRequested, a: uint8(r.IntN(len(missingLists)))})
 		if r.Float64() >= infoReceivedP {
 			end := t + between(r, 14*day, 35*day)
@@ -208,8 +212,9 @@ func (s *simulator) simulate(rf *referral) {
 			s.finish(rf)
 			return
 		}
-		t = bizTime(r, t+durDays(r, 3, 0.9))
+		t = afterBusinessDays(r, t, int(logNormal(r, infoReturnMedianBD, infoReturnSigma)))
 		s.add(simEvent{t: t, kind: kInfoReceived})
+		t = afterBusinessDays(r, t, pick(r, infoReviewBD))
 	}
 	if r.Float64() < rejectP {
 		s.add(simEvent{t: t, kind: kRejected, a: uint8(pick(r, rejectReasonWeight[:]))})
@@ -239,19 +244,20 @@ func (s *simulator) simulate(rf *referral) {
 		s.add(simEvent{t: t, kind: kRedirected, a: netIn, b: uint8(r.IntN(numNetworkOrgs))})
 	}
 
-	// Prior authorization.
+	// Prior authorization, decided in business days; a denial may be
+	// appealed once, and most appeals are overturned.
 	if needP := line.authShare * payerAuth[s.d.payer]; r.Float64() < needP {
-		t = bizTime(r, t+durDays(r, 0.3, 1))
-		decide := 2.5
+		t = afterBusinessDays(r, t, pick(r, authSubmitBD))
+		decideBD := authStandardBD
 		if s.d.prio != prRoutine {
-			decide = 0.5
+			decideBD = authExpeditedBD
 		}
 		for attempt := 0; ; attempt++ {
 			s.add(simEvent{t: t, kind: kAuthRequested})
-			t += durDays(r, decide, 0.8)
+			t = afterBusinessDays(r, t, pick(r, decideBD))
 			deny := payerDenial[s.d.payer]
 			if attempt > 0 {
-				deny *= 2.5 // appeals of a denial are denied more often
+				deny = 1 - appealOverturnP
 			}
 			if r.Float64() >= deny {
 				s.add(simEvent{t: t, kind: kAuthApproved})
@@ -265,7 +271,7 @@ func (s *simulator) simulate(rf *referral) {
 				s.finish(rf)
 				return
 			}
-			t = bizTime(r, t+durDays(r, 4, 0.5))
+			t = afterBusinessDays(r, t, pick(r, authAppealBD))
 		}
 	}
 
@@ -374,7 +380,7 @@ func (s *simulator) appointments(rf *referral, tb int64) {
 			}
 		}
 
-		if r.Float64() < noShowProbability(sched-tb, s.d.payer) {
+		if r.Float64() < noShowProbability(sched-tb, s.d.payer, &serviceLines[s.d.line]) {
 			tn := sched + between(r, 15*minute, 45*minute)
 			s.add(simEvent{t: tn, kind: kNoShow, appt: appt})
 			s.outreach(bizTime(r, tn+durDays(r, 1, 0.5)), 1, false)
@@ -411,7 +417,7 @@ func (s *simulator) closeLoop(visit int64, loc int) {
 }
 
 func (s *simulator) consultNote(t int64) {
-	s.add(simEvent{t: t, kind: kConsultNote, a: uint8(pick(s.r, noteChannelWeight[:])), b: uint8(pick(s.r, recipientWeight[:]))})
+	s.add(simEvent{t: t, kind: kConsultNote, a: uint8(pick(s.r, noteChannelWeight[:])), b: uint8(pick(s.r, s.d.noteTo[:]))})
 }
 
 func (s *simulator) maybeUpdate(t int64, p float64) {

@@ -226,7 +226,7 @@ func TestRealisticShapes(t *testing.T) {
 	check("leakage (created ≥14 d ago)", ratio(leaked, matured), 0.2, 0.5)
 	check("no-show of kept+missed", ratio(missed, kept+missed), 0.04, 0.25)
 	check("auth denial", ratio(denied, approved+denied), 0.03, 0.12)
-	check("incomplete (created ≥7 d ago)", ratio(incomplete, settled), 0.05, 0.12)
+	check("incomplete (created ≥7 d ago)", ratio(incomplete, settled), 0.10, 0.40)
 	check("closed loop within 14 d (matured)", ratio(loopClosed, loopCohort), 0.15, 0.6)
 
 	// The drivers behind the shapes.

@@ -186,8 +186,10 @@ func NewStream(cfg StreamConfig, from time.Time) (*Stream, error) {
 		invKey: seedKey(cfg.Seed, streamInvSeedStream),
 		tally:  newTally(),
 	}
+	// PerDay is the mean over an ordinary week: 1970-01-08 to 14 has no
+	// holiday (1970-01-01 has).
 	for h := range 7 * 24 {
-		s.meanInt += hourIntensity(int64(h) * hour)
+		s.meanInt += hourIntensity(7*day + int64(h)*hour)
 	}
 	s.meanInt /= 7 * 24
 	s.slot = make([]streamSlot, len(pop.referrers))
