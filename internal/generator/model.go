@@ -40,8 +40,10 @@ var serviceLines = [...]serviceLine{
 
 const (
 	// ttaSigma is the log-normal σ of time to appointment within one line,
-	// site and priority: the benchmark's tail (median 42 d, p75 80 d) is
-	// σ ≈ 0.9–1.0.
+	// site and priority, from the benchmark's tail (median 42 d, p75 80 d:
+	// σ ≈ 0.9–1.0). The earliest slot a booking can get squeezes the short
+	// waits and lines and sites spread them again: all routine waits
+	// together show ln(p75/p50)/0.6745 ≈ 0.9 (TestShapeLocationWaitsAndTail).
 	ttaSigma       = 0.95
 	allLinesMean   = 31.0
 	numLocations   = 20

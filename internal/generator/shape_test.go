@@ -3,16 +3,20 @@ package generator_test
 import (
 	"cmp"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/generator"
 )
 
 // facts are one referral's KPIS.md facts, derived here independently from the
 // decoded events.
 type facts struct {
 	created                  time.Time
+	dims                     event.Data // of referral.created
+	events                   []event.Event
 	referrer, referrerNet    string
 	line, payer              string
 	dest                     string
@@ -50,8 +54,10 @@ func buildFacts(t *testing.T, events []event.Event) map[string]*facts {
 	}
 	for _, e := range events {
 		f, d := get(e.Subject), e.Data
+		f.events = append(f.events, e)
 		switch e.Type {
 		case event.ReferralCreated:
+			f.dims = d
 			f.created, f.referrer, f.referrerNet = e.Time, d.ReferrerID, d.ReferrerNetwork
 			f.line, f.payer = d.ServiceLine, d.PayerClass
 			if f.destAt.IsZero() || !e.Time.Before(f.destAt) {
@@ -103,25 +109,44 @@ func buildFacts(t *testing.T, events []event.Event) map[string]*facts {
 	return refs
 }
 
+// shapeRun is the 20k-referral, 90-day run the shape tests measure, made once
+// per test binary: the tests only read it.
+var shapeRun = func() func(t *testing.T) (generator.Config, map[string]*facts) {
+	var (
+		once sync.Once
+		refs map[string]*facts
+	)
+	cfg := testConfig(20_000)
+	cfg.Days = 90
+	return func(t *testing.T) (generator.Config, map[string]*facts) {
+		t.Helper()
+		if testing.Short() {
+			t.Skip("20k referrals")
+		}
+		once.Do(func() {
+			msgs, _ := collect(t, cfg)
+			dec := event.NewDecoder(event.DefaultConfig())
+			events := make([]event.Event, 0, len(msgs))
+			for _, m := range msgs {
+				e, err := dec.Decode(m.Value, m.Headers)
+				if err != nil {
+					t.Fatal(err)
+				}
+				events = append(events, e)
+			}
+			refs = buildFacts(t, events)
+		})
+		if refs == nil {
+			t.Fatal("the shape run failed")
+		}
+		return cfg, refs
+	}
+}()
+
 // TestRealisticShapes checks the published shapes of KPIS.md on a 20k-referral
 // run, within broad bounds: the model is random, the benchmarks are ranges.
 func TestRealisticShapes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("20k referrals")
-	}
-	cfg := testConfig(20_000)
-	cfg.Days = 90
-	msgs, _ := collect(t, cfg)
-	dec := event.NewDecoder(event.DefaultConfig())
-	events := make([]event.Event, 0, len(msgs))
-	for _, m := range msgs {
-		e, err := dec.Decode(m.Value, m.Headers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, e)
-	}
-	refs := buildFacts(t, events)
+	cfg, refs := shapeRun(t)
 	T := cfg.End.Add(24 * time.Hour) // as of the end of the last day
 	start := cfg.End.AddDate(0, 0, -cfg.Days)
 	mid := start.Add(cfg.End.Sub(start) / 2)
@@ -214,14 +239,7 @@ func TestRealisticShapes(t *testing.T) {
 		}
 	}
 
-	ratio := func(a, b int) float64 { return float64(a) / float64(b) }
-	check := func(name string, got, lo, hi float64) {
-		t.Helper()
-		t.Logf("%-38s %.3f (want %.2f–%.2f)", name, got, lo, hi)
-		if got < lo || got > hi {
-			t.Errorf("%s = %.3f, want between %.2f and %.2f", name, got, lo, hi)
-		}
-	}
+	check := func(name string, got, lo, hi float64) { t.Helper(); checkRange(t, name, got, lo, hi) }
 	check("scheduled share (created ≥14 d ago)", ratio(scheduled, matured), 0.5, 0.8)
 	check("leakage (created ≥14 d ago)", ratio(leaked, matured), 0.2, 0.5)
 	check("no-show of kept+missed", ratio(missed, kept+missed), 0.04, 0.25)
@@ -239,7 +257,6 @@ func TestRealisticShapes(t *testing.T) {
 	if short, long := ratio(shortMissed, shortKept+shortMissed), ratio(longMissed, longKept+longMissed); long <= short {
 		t.Errorf("no-shows for slots >30 d out %.3f not above <14 d %.3f", long, short)
 	}
-	median := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
 	ortho, cardio, womens := median(access["orthopedics"]), median(access["cardiology"]), median(access["womens_health"])
 	t.Logf("median days to first slot: orthopedics %.1f, cardiology %.1f, womens_health %.1f", ortho, cardio, womens)
 	if !(ortho < cardio && cardio < womens) {
@@ -268,3 +285,17 @@ func TestRealisticShapes(t *testing.T) {
 		t.Errorf("only %d referrers fade", fading)
 	}
 }
+
+func ratio(a, b int) float64 { return float64(a) / float64(b) }
+
+// checkRange logs a measured shape and fails when it is outside [lo, hi].
+func checkRange(t *testing.T, name string, got, lo, hi float64) {
+	t.Helper()
+	t.Logf("%-44s %.3f (want %.2f–%.2f)", name, got, lo, hi)
+	if got < lo || got > hi {
+		t.Errorf("%s = %.3f, want between %.2f and %.2f", name, got, lo, hi)
+	}
+}
+
+// median sorts xs and returns its middle element.
+func median(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
