@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 // Evaluate computes the snapshot as of asOf for the windows (nil: the default
@@ -144,7 +145,7 @@ func (e *evaluation) fields(w int64, key string) (*Fields, error) {
 		if _, err := parseGroupKey(key); err != nil {
 			return nil, err
 		}
-		f = &Fields{TimeToSchedule: e.emptyDistribution(), TimeToAppointment: e.emptyDistribution()}
+		f = e.emptyFields()
 		byKey[key] = f
 	}
 	e.seen(key)
@@ -191,12 +192,23 @@ func (e *evaluation) windowed(t *template.Template, values int, set func(f *Fiel
 }
 
 func (e *evaluation) cohort() error {
-	nb := len(e.data.Buckets)
-	return e.windowed(cohortSQL, 7+2*(4+nb), func(f *Fields, v []string, p *ints) {
+	dist := 4 + len(e.data.Buckets)
+	payers := e.data.PayerClasses
+	return e.windowed(cohortSQL, 7+3*dist+2+len(payers), func(f *Fields, v []string, p *ints) {
 		f.Referrals, f.Scheduled, f.Completed, f.Leaked = p.int(v[0]), p.int(v[1]), p.int(v[2]), p.int(v[3])
 		f.InternalReferrals, f.InternalLeaked, f.Incomplete = p.int(v[4]), p.int(v[5]), p.int(v[6])
-		f.TimeToSchedule = distribution(v[7:7+4+nb], p)
-		f.TimeToAppointment = distribution(v[7+4+nb:], p)
+		v = v[7:]
+		f.TimeToSchedule, f.TimeToAppointment = distribution(v[:dist], p), distribution(v[dist:2*dist], p)
+		v = v[2*dist:]
+		f.TriageSLACohort, f.TriageSLABreaches = p.int(v[0]), p.int(v[1])
+		v = v[2:]
+		f.LeakedByPayerClass = make(map[string]int64, len(payers))
+		for i, c := range payers {
+			if n := p.int(v[i]); n > 0 {
+				f.LeakedByPayerClass[c] = n
+			}
+		}
+		f.AuthTurnaround = distribution(v[len(payers):], p)
 	})
 }
 
@@ -309,6 +321,7 @@ func (e *evaluation) snapshot(r Request) Snapshot {
 		Attention:    e.attn,
 		ServiceLines: slices.Sorted(maps.Keys(e.lines)),
 		Buckets:      slices.Clone(r.buckets()),
+		Calendar:     e.data.Calendar,
 	}
 	for _, w := range r.windows() {
 		byKey := map[string]*Fields{}
@@ -319,7 +332,7 @@ func (e *evaluation) snapshot(r Request) Snapshot {
 		get := func(key string) *Fields {
 			f := byKey[key]
 			if f == nil {
-				f = &Fields{TimeToSchedule: e.emptyDistribution(), TimeToAppointment: e.emptyDistribution()}
+				f = e.emptyFields()
 				byKey[key] = f
 			}
 			return f
@@ -331,7 +344,10 @@ func (e *evaluation) snapshot(r Request) Snapshot {
 		for _, line := range s.ServiceLines {
 			get(string(ServiceLine) + "=" + line)
 		}
-		ws := WindowSnapshot{Window: w, ByServiceLine: map[string]Fields{}}
+		for _, p := range sla.Priorities {
+			get(string(Priority) + "=" + p)
+		}
+		ws := WindowSnapshot{Window: w, ByServiceLine: map[string]Fields{}, ByPriority: map[string]Fields{}}
 		for _, k := range slices.Sorted(maps.Keys(byKey)) {
 			labels, _ := parseGroupKey(k) // checked when stored
 			g := Group{Labels: labels, Fields: *byKey[k]}
@@ -341,11 +357,19 @@ func (e *evaluation) snapshot(r Request) Snapshot {
 				ws.Totals = g.Fields
 			case len(labels) == 1 && labels[0].Dimension == ServiceLine:
 				ws.ByServiceLine[labels[0].Value] = g.Fields
+			case len(labels) == 1 && labels[0].Dimension == Priority:
+				ws.ByPriority[labels[0].Value] = g.Fields
 			}
 		}
 		s.Windows = append(s.Windows, ws)
 	}
 	return s
+}
+
+// emptyFields are a group's fields before any query row: empty distributions.
+func (e *evaluation) emptyFields() *Fields {
+	return &Fields{TimeToSchedule: e.emptyDistribution(), TimeToAppointment: e.emptyDistribution(),
+		AuthTurnaround: e.emptyDistribution(), LeakedByPayerClass: map[string]int64{}}
 }
 
 // emptyDistribution has zero counts in every bucket, like a queried empty one.

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"io"
 	"time"
+
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 // The JSON of `referralops kpi --format json`, the contract analysts and tests
@@ -11,6 +14,9 @@ import (
 //
 //	{"as_of": "2026-03-31T00:00:00Z", "window": "30d",
 //	 "totals": {fields}, "by_service_line": {"cardiology": {fields}, ...},
+//	 "by_priority": {"routine": {fields}, "urgent": {fields}, "stat": {fields}},
+//	 "sla_calendar": {"time_zone": "UTC", "weekend": ["saturday", "sunday"],
+//	   "holidays": [], "triage_business_days": {"routine": 2, "urgent": 1, "stat": 0}},
 //	 "referrers": {"new": 0, "active": 0, "fading": 0, "inactive": 0},
 //	 "referrer_attention": {"critical": 0, "high": 0, "medium": 0, "minor": 0,
 //	   "by_referrer_type": {"primary_care": {"critical": 0, ...}, ...}}}
@@ -22,29 +28,36 @@ type jsonWindow struct {
 	Window        string                `json:"window"`
 	Totals        jsonFields            `json:"totals"`
 	ByServiceLine map[string]jsonFields `json:"by_service_line"`
+	ByPriority    map[string]jsonFields `json:"by_priority"`
+	Calendar      sla.Calendar          `json:"sla_calendar"`
 	Referrers     jsonReferrers         `json:"referrers"`
 	Attention     jsonAttention         `json:"referrer_attention"`
 }
 
 type jsonFields struct {
-	Referrals                   int64       `json:"referrals"`
-	Scheduled                   int64       `json:"scheduled"`
-	Completed                   int64       `json:"completed"`
-	Leaked                      int64       `json:"leaked"`
-	InternalReferrals           int64       `json:"internal_referrals"`
-	InternalLeaked              int64       `json:"internal_leaked"`
-	Incomplete                  int64       `json:"incomplete"`
-	TimeToScheduleP50Seconds    *int64      `json:"time_to_schedule_p50_seconds"`
-	TimeToScheduleP90Seconds    *int64      `json:"time_to_schedule_p90_seconds"`
-	TimeToAppointmentP50Seconds *int64      `json:"time_to_appointment_p50_seconds"`
-	TimeToAppointmentP90Seconds *int64      `json:"time_to_appointment_p90_seconds"`
-	LoopCohort                  int64       `json:"loop_cohort"`
-	LoopClosed14d               int64       `json:"loop_closed_14d"`
-	AppointmentsKeptOrMissed    int64       `json:"appointments_kept_or_missed"`
-	NoShows                     int64       `json:"no_shows"`
-	AuthDecisions               int64       `json:"auth_decisions"`
-	AuthDenied                  int64       `json:"auth_denied"`
-	Backlog                     jsonBacklog `json:"backlog"`
+	Referrals                   int64            `json:"referrals"`
+	Scheduled                   int64            `json:"scheduled"`
+	Completed                   int64            `json:"completed"`
+	Leaked                      int64            `json:"leaked"`
+	InternalReferrals           int64            `json:"internal_referrals"`
+	InternalLeaked              int64            `json:"internal_leaked"`
+	Incomplete                  int64            `json:"incomplete"`
+	TimeToScheduleP50Seconds    *int64           `json:"time_to_schedule_p50_seconds"`
+	TimeToScheduleP90Seconds    *int64           `json:"time_to_schedule_p90_seconds"`
+	TimeToAppointmentP50Seconds *int64           `json:"time_to_appointment_p50_seconds"`
+	TimeToAppointmentP90Seconds *int64           `json:"time_to_appointment_p90_seconds"`
+	LoopCohort                  int64            `json:"loop_cohort"`
+	LoopClosed14d               int64            `json:"loop_closed_14d"`
+	AppointmentsKeptOrMissed    int64            `json:"appointments_kept_or_missed"`
+	NoShows                     int64            `json:"no_shows"`
+	AuthDecisions               int64            `json:"auth_decisions"`
+	AuthDenied                  int64            `json:"auth_denied"`
+	Backlog                     jsonBacklog      `json:"backlog"`
+	AuthTurnaroundP50Seconds    *int64           `json:"auth_turnaround_p50_seconds"`
+	AuthTurnaroundP90Seconds    *int64           `json:"auth_turnaround_p90_seconds"`
+	TriageSLACohort             int64            `json:"triage_sla_cohort"`
+	TriageSLABreaches           int64            `json:"triage_sla_breaches"`
+	LeakedByPayerClass          map[string]int64 `json:"leaked_by_payer_class"`
 }
 
 type jsonBacklog struct {
@@ -83,6 +96,11 @@ func toJSONAttention(a ReferrerAttention) jsonAttention {
 }
 
 func toJSONFields(f Fields) jsonFields {
+	// every payer class of EVENTS.md is a key, with or without leaks
+	leakedByPayerClass := map[string]int64{}
+	for _, c := range event.EnumValues("payer_class") {
+		leakedByPayerClass[c] = f.LeakedByPayerClass[c]
+	}
 	return jsonFields{
 		Referrals: f.Referrals, Scheduled: f.Scheduled, Completed: f.Completed, Leaked: f.Leaked,
 		InternalReferrals: f.InternalReferrals, InternalLeaked: f.InternalLeaked, Incomplete: f.Incomplete,
@@ -91,7 +109,10 @@ func toJSONFields(f Fields) jsonFields {
 		LoopCohort: f.LoopCohort, LoopClosed14d: f.LoopClosed14d,
 		AppointmentsKeptOrMissed: f.AppointmentsKeptOrMissed, NoShows: f.NoShows,
 		AuthDecisions: f.AuthDecisions, AuthDenied: f.AuthDenied,
-		Backlog: jsonBacklog(f.Backlog),
+		Backlog:                  jsonBacklog(f.Backlog),
+		AuthTurnaroundP50Seconds: f.AuthTurnaround.P50, AuthTurnaroundP90Seconds: f.AuthTurnaround.P90,
+		TriageSLACohort: f.TriageSLACohort, TriageSLABreaches: f.TriageSLABreaches,
+		LeakedByPayerClass: leakedByPayerClass,
 	}
 }
 
@@ -104,11 +125,16 @@ func (s Snapshot) jsonWindows() []jsonWindow {
 			Window:        w.Window.String(),
 			Totals:        toJSONFields(w.Totals),
 			ByServiceLine: make(map[string]jsonFields, len(w.ByServiceLine)),
+			ByPriority:    make(map[string]jsonFields, len(w.ByPriority)),
+			Calendar:      s.Calendar,
 			Referrers:     jsonReferrers{New: r.New, Active: r.Active, Fading: r.Fading, Inactive: r.Inactive},
 			Attention:     toJSONAttention(s.Attention),
 		}
 		for line, f := range w.ByServiceLine {
 			jw.ByServiceLine[line] = toJSONFields(f)
+		}
+		for p, f := range w.ByPriority {
+			jw.ByPriority[p] = toJSONFields(f)
 		}
 		out[i] = jw
 	}

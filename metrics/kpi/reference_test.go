@@ -60,6 +60,12 @@ type refReferral struct {
 	loopClosed                                       int64
 	appointments                                     []refAppointment
 	authDecisions                                    []refEvent
+	// KPIS.md "Stage, priority and payer KPIs"
+	priority, payerClass, firstDestination string
+	hasClockEnd                            bool
+	clockEnd                               int64 // earliest accepted, rejected or cancelled
+	hasAuthTurnaround                      bool
+	authTurnaround                         int64
 }
 
 type refAppointment struct {
@@ -100,6 +106,7 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 		appts := map[string][]refEvent{}
 		var notes []int64
 		leakedEvent := false
+		var authRequested *refEvent
 		for i := range evs {
 			e := &evs[i]
 			switch e.typ {
@@ -111,12 +118,21 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 				leakedEvent = true
 			case "referral.cancelled", "referral.rejected":
 				r.closed = true
+			case "referral.auth_requested":
+				if authRequested == nil || e.at < authRequested.at {
+					authRequested = e
+				}
 			case "referral.info_requested":
 				r.infoRequested = true
 			case "referral.auth_approved", "referral.auth_denied":
 				r.authDecisions = append(r.authDecisions, *e)
 			case "communication.consult_note_sent":
 				notes = append(notes, e.at)
+			}
+			if e.typ == "referral.accepted" || e.typ == "referral.rejected" || e.typ == "referral.cancelled" {
+				if !r.hasClockEnd || e.at < r.clockEnd {
+					r.hasClockEnd, r.clockEnd = true, e.at
+				}
 			}
 			if e.typ == "referral.created" || e.typ == "referral.redirected" {
 				if dest == nil || laterDestination(e, dest) {
@@ -138,6 +154,14 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 			r.line, r.referrer = first.d.ServiceLine, first.d.ReferrerID
 			r.referrerType, r.referrerNetwork = first.d.ReferrerType, first.d.ReferrerNetwork
 			r.referrerOrg = first.d.ReferrerOrgID
+			r.priority, r.payerClass, r.firstDestination = first.d.Priority, first.d.PayerClass, first.d.DestinationNetwork
+		}
+		if authRequested != nil {
+			for _, d := range r.authDecisions {
+				if d.at >= authRequested.at && (!r.hasAuthTurnaround || d.at-authRequested.at < r.authTurnaround) {
+					r.hasAuthTurnaround, r.authTurnaround = true, d.at-authRequested.at
+				}
+			}
 		}
 		r.leaked = leakedEvent || dest != nil && dest.d.DestinationNetwork == "out"
 		for _, aevs := range appts {
@@ -194,6 +218,17 @@ type refGroup struct {
 	tts, tta                                                                      []int64
 	loopCohort, loopClosed, keptOrMissed, noShows, authDecisions, authDenied      int64
 	backlog                                                                       [5]int64
+	authTurnaround                                                                []int64
+	slaCohort, slaBreaches                                                        int64
+	leakedByPayer                                                                 map[string]int64
+}
+
+func newRefGroup() *refGroup {
+	g := &refGroup{leakedByPayer: map[string]int64{}}
+	for _, c := range []string{"commercial", "medicare", "medicare_advantage", "medicaid", "self_pay", "other", "unknown"} {
+		g.leakedByPayer[c] = 0
+	}
+	return g
 }
 
 // nearestRank is the value at 1-based position ceil(p·n) of the sorted values,
@@ -225,23 +260,34 @@ func (g *refGroup) json() map[string]any {
 		"backlog": map[string]any{
 			"0-2d": g.backlog[0], "3-7d": g.backlog[1], "8-14d": g.backlog[2], "15-30d": g.backlog[3], "31d+": g.backlog[4],
 		},
+		"auth_turnaround_p50_seconds": nearestRank(g.authTurnaround, 50),
+		"auth_turnaround_p90_seconds": nearestRank(g.authTurnaround, 90),
+		"triage_sla_cohort":           g.slaCohort, "triage_sla_breaches": g.slaBreaches,
+		"leaked_by_payer_class": g.leakedByPayer,
 	}
 }
 
-// referenceKPIs is the JSON object of one window as of asOf.
+// referenceKPIs is the JSON object of one window as of asOf, with KPIS.md's
+// default calendar.
 func referenceKPIs(events []event.Event, asOf time.Time, window time.Duration, windowName string) map[string]any {
+	return referenceKPIsCalendar(events, asOf, window, windowName, defaultRefCalendar())
+}
+
+// referenceKPIsCalendar is referenceKPIs with the calendar cal.
+func referenceKPIsCalendar(events []event.Event, asOf time.Time, window time.Duration, windowName string, cal refCalendar) map[string]any {
 	T := asOf.Unix()
 	W := int64(window / time.Second)
 	facts := referenceFacts(events, T)
-	totals := &refGroup{}
+	totals := newRefGroup()
 	lines := map[string]*refGroup{}
+	priorities := map[string]*refGroup{"routine": newRefGroup(), "urgent": newRefGroup(), "stat": newRefGroup()}
 	groupsOf := func(r *refReferral) []*refGroup {
 		g := lines[r.line]
 		if g == nil {
-			g = &refGroup{}
+			g = newRefGroup()
 			lines[r.line] = g
 		}
-		return []*refGroup{totals, g}
+		return []*refGroup{totals, g, priorities[r.priority]}
 	}
 	in := func(t, from, to int64) bool { return t > from && t <= to }
 
@@ -277,6 +323,22 @@ func referenceKPIs(events []event.Event, asOf time.Time, window time.Duration, w
 				}
 				if r.hasAccess {
 					g.tta = append(g.tta, r.access-r.created)
+				}
+				if r.leaked {
+					g.leakedByPayer[r.payerClass]++
+				}
+				if r.hasAuthTurnaround {
+					g.authTurnaround = append(g.authTurnaround, r.authTurnaround)
+				}
+				if r.firstDestination == "in" {
+					g.slaCohort++
+					end := T
+					if r.hasClockEnd {
+						end = r.clockEnd
+					}
+					if cal.businessDays(r.created, end) > cal.triage[r.priority] {
+						g.slaBreaches++
+					}
 				}
 			}
 		}
@@ -359,11 +421,17 @@ func referenceKPIs(events []event.Event, asOf time.Time, window time.Duration, w
 	for line, g := range lines {
 		byLine[line] = g.json()
 	}
+	byPriority := map[string]any{}
+	for p, g := range priorities {
+		byPriority[p] = g.json()
+	}
 	return map[string]any{
 		"as_of":           asOf.UTC().Format(time.RFC3339),
 		"window":          windowName,
 		"totals":          totals.json(),
 		"by_service_line": byLine,
+		"by_priority":     byPriority,
+		"sla_calendar":    cal.json,
 		"referrers": map[string]any{
 			"new": states["new"], "active": states["active"], "fading": states["fading"], "inactive": states["inactive"],
 		},

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 	"github.com/referralops/referralops/schema"
 )
 
@@ -53,6 +55,16 @@ type Request struct {
 	// referral of the 365 days, as much time as the rest of a refresh together,
 	// which a caller that does not show them need not spend.
 	Attention bool
+	// Calendar is the business-day calendar and triage SLAs; nil means
+	// sla.Default().
+	Calendar *sla.Calendar
+}
+
+func (r Request) calendar() sla.Calendar {
+	if r.Calendar == nil {
+		return sla.Default()
+	}
+	return *r.Calendar
 }
 
 // DefaultParallelism runs two KPI queries at once: part of each query runs on
@@ -81,10 +93,11 @@ func (r Request) buckets() []time.Duration {
 	return r.Buckets
 }
 
-// breakdowns: the totals, the service lines, then the extra ones, each once.
+// breakdowns: the totals, the service lines, the priorities, then the extra
+// ones, each once.
 func (r Request) breakdowns() ([]Breakdown, error) {
-	out := []Breakdown{nil, {ServiceLine}}
-	seen := map[string]bool{"": true, string(ServiceLine): true}
+	out := []Breakdown{nil, {ServiceLine}, {Priority}}
+	seen := map[string]bool{"": true, string(ServiceLine): true, string(Priority): true}
 	for _, b := range r.Breakdowns {
 		names := make([]string, len(b))
 		for i, d := range b {
@@ -119,8 +132,14 @@ func (r Request) queryData() (queryData, error) {
 	if err != nil {
 		return queryData{}, fmt.Errorf("kpi: %w", err)
 	}
+	cal := r.calendar()
+	if err := cal.Validate(); err != nil {
+		return queryData{}, fmt.Errorf("kpi: sla calendar: %w", err)
+	}
 	d := queryData{
 		DB:           r.DB,
+		PayerClasses: event.EnumValues("payer_class"),
+		Calendar:     cal,
 		T:            fmt.Sprintf("toDateTime(%d, 'UTC')", t),
 		TUnix:        t,
 		LoopDelay:    int64(loopDelay / time.Second),

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 // Snapshot is every KPI of KPIS.md as of one time.
@@ -22,6 +24,8 @@ type Snapshot struct {
 	ServiceLines []string
 	// Buckets are the upper bounds of every Distribution's histogram.
 	Buckets []time.Duration
+	// Calendar is the business-day calendar and triage SLAs the snapshot used.
+	Calendar sla.Calendar
 }
 
 // WindowSnapshot is the KPIs of one window.
@@ -31,6 +35,8 @@ type WindowSnapshot struct {
 	Totals Fields
 	// ByServiceLine has an entry for each of Snapshot.ServiceLines.
 	ByServiceLine map[string]Fields
+	// ByPriority has an entry for each of sla.Priorities.
+	ByPriority map[string]Fields
 	// Groups are every breakdown's groups (the totals and the service lines
 	// included), sorted by Key; a group is listed when any KPI has data for it.
 	Groups []Group
@@ -66,6 +72,16 @@ type Fields struct {
 	AuthDecisions, AuthDenied int64
 	// Backlog is the unscheduled backlog (no window).
 	Backlog Backlog
+	// TriageSLACohort is |S|: referrals of C whose earliest referral.created
+	// has destination_network in; TriageSLABreaches those of S past their
+	// priority's triage SLA in business days (Snapshot.Calendar).
+	TriageSLACohort, TriageSLABreaches int64
+	// LeakedByPayerClass counts the leaked referrals of C by payer class; a
+	// class with none may be absent.
+	LeakedByPayerClass map[string]int64
+	// AuthTurnaround is auth_decided_at − auth_requested_at over referrals of C
+	// with both by T.
+	AuthTurnaround Distribution
 }
 
 // Distribution is a set of durations in whole seconds.

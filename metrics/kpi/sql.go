@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/referralops/referralops/metrics/kpi/sla"
 	"github.com/referralops/referralops/schema"
 )
 
@@ -96,7 +97,17 @@ type queryData struct {
 	Breakdowns [][]keyColumn
 	// Buckets are histogram upper bounds in seconds.
 	Buckets []int64
+	// PayerClasses are EVENTS.md's, in the order of the leaked-by-payer columns.
+	PayerClasses []string
+	// Calendar counts business days and holds the triage SLAs.
+	Calendar sla.Calendar
 }
+
+// BusinessDays renders bd(a, b) of the DateTime columns a and b (package sla).
+func (d queryData) BusinessDays(a, b string) string { return d.Calendar.BusinessDaysSQL(a, b) }
+
+// TriageSLA renders the triage SLA in business days of the priority column p.
+func (d queryData) TriageSLA(p string) string { return d.Calendar.TriageSLASQL(p) }
 
 type keyColumn struct{ Name, Column string }
 

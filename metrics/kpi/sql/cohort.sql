@@ -4,12 +4,18 @@
 -- leaked, internal_referrals, internal_leaked, incomplete, then the
 -- distributions of time to schedule (tts: first_booked_at - created_at over
 -- referrals booked by T) and time to appointment (tta: access_at - created_at
--- over referrals that have an access_at), in seconds.
+-- over referrals that have an access_at), in seconds; then (KPIS.md "Stage,
+-- priority and payer KPIs") triage_sla_cohort and triage_sla_breaches, the
+-- leaked referrals per payer class (.PayerClasses order) and the distribution of
+-- authorization turnaround (auth: auth_decided_at - auth_requested_at).
 SELECT
     window_seconds, group_key, referrals, scheduled, completed, leaked,
     internal_referrals, internal_leaked, incomplete,
     {{template "distribution" (args "Name" "tts" "Buckets" .Buckets)}},
-    {{template "distribution" (args "Name" "tta" "Buckets" .Buckets)}}
+    {{template "distribution" (args "Name" "tta" "Buckets" .Buckets)}},
+    triage_sla_cohort, triage_sla_breaches,
+    {{- range $i, $p := .PayerClasses}} leaked_payer_{{$i}},{{end}}
+    {{template "distribution" (args "Name" "auth" "Buckets" .Buckets)}}
 FROM
 (
 SELECT
@@ -23,7 +29,15 @@ SELECT
     countIf(rnet = 'in' AND is_leaked = 1) AS internal_leaked,
     sum(is_incomplete) AS incomplete,
     arraySort(groupArrayIf(toInt64(m_booked) - toInt64(m_created), is_booked = 1)) AS tts,
-    arraySort(groupArrayIf(toInt64(access_at) - toInt64(m_created), access_at > toDateTime(0, 'UTC'))) AS tta
+    arraySort(groupArrayIf(toInt64(access_at) - toInt64(m_created), access_at > toDateTime(0, 'UTC'))) AS tta,
+    -- triage SLA: over the referrals we receive (first destination in), a
+    -- breach is more business days from creation to the clock's end than the
+    -- priority's SLA
+    countIf(sla_in = 1) AS triage_sla_cohort,
+    countIf(sla_in = 1 AND {{.BusinessDays "m_created" "clock_end"}} > {{.TriageSLA "prio"}}) AS triage_sla_breaches,
+    {{- range $i, $p := .PayerClasses}}
+    countIf(is_leaked = 1 AND payer = '{{$p}}') AS leaked_payer_{{$i}},{{end}}
+    arraySort(groupArrayIf(auth_at - toInt64(m_auth_req), has_auth_req = 1 AND auth_at > 0)) AS auth
 FROM
 (
     SELECT
@@ -32,8 +46,20 @@ FROM
         {{template "group_keys" .}} AS group_key
     FROM
     (
-        SELECT rid, m_created, rnet{{.DimsExcept "rnet"}},
-               m_booked, is_booked, is_completed, is_leaked, is_incomplete, access_at
+        SELECT rid, m_created, rnet, prio, payer{{.DimsExcept "rnet" "prio" "payer"}},
+               m_booked, is_booked, is_completed, is_leaked, is_incomplete, access_at,
+               toUInt8(first_dest = 'in') AS sla_in,
+               -- the triage clock ends at the earliest accepted, rejected or
+               -- cancelled at or before T (m_closed: rejected or cancelled),
+               -- else at T
+               multiIf(m_accepted > toDateTime(0, 'UTC') AND m_accepted <= {{.T}} AND (is_closed = 0 OR m_accepted <= m_closed), m_accepted,
+                       is_closed = 1, m_closed,
+                       {{.T}}) AS clock_end,
+               m_auth_req,
+               toUInt8(m_auth_req > toDateTime(0, 'UTC') AND m_auth_req <= {{.T}}) AS has_auth_req,
+               -- auth_decided_at: the earliest decision at or after the
+               -- earliest request, by T (0 when none)
+               arrayReduce('min', arrayMap(d -> toInt64(d.1), arrayFilter(d -> d.1 >= m_auth_req AND d.1 <= {{.T}}, auths))) AS auth_at
         FROM
         (
             {{template "referrals" (lookup . "cohort")}}
