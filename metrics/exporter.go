@@ -123,7 +123,7 @@ func (e *Exporter) Refresh(ctx context.Context) error {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(ShutdownGrace, cancel) })
 	defer stop()
-	s, err := e.source(qctx, kpi.Request{AsOf: asOf, Windows: e.kpi.Windows, Breakdowns: Breakdowns, Attention: true})
+	s, err := e.source(qctx, kpi.Request{AsOf: asOf, Windows: e.kpi.Windows, Breakdowns: Breakdowns, Attention: true, Calendar: &e.kpi.SLA})
 	elapsed := time.Since(start)
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: neither a failure nor a success

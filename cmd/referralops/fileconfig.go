@@ -9,6 +9,7 @@ import (
 	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 // fileConfig is the YAML file's shape: one section per package, so one file can
@@ -20,9 +21,11 @@ type fileConfig struct {
 	Event      *event.Config      `yaml:"event"`
 	Ingest     *ingest.Config     `yaml:"ingest"`
 	KPI        *kpi.Config        `yaml:"kpi"`
-	Export     *metrics.Config    `yaml:"export"`
-	MLLP       *mllp.Config       `yaml:"mllp"`
-	HTTP       *httpserver.Config `yaml:"http"`
+	// SLA is kpi.Config's calendar (the same value), a section of its own.
+	SLA    *sla.Calendar      `yaml:"sla"`
+	Export *metrics.Config    `yaml:"export"`
+	MLLP   *mllp.Config       `yaml:"mllp"`
+	HTTP   *httpserver.Config `yaml:"http"`
 }
 
 func newFileConfig() *fileConfig {
@@ -41,6 +44,7 @@ func newFileConfig() *fileConfig {
 		Event:      &ec,
 		Ingest:     &ic,
 		KPI:        &kp,
+		SLA:        &kp.SLA,
 		Export:     &xc,
 		MLLP:       &mc,
 		HTTP:       &hc,

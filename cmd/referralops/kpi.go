@@ -51,7 +51,8 @@ func printKPIs(ctx context.Context, chc clickhouse.Config, cfg kpi.Config, asOf 
 		return err
 	}
 	defer conn.Close()
-	s, err := kpi.Evaluate(ctx, clickhouse.Native{Conn: conn}, chc.Database(), asOf, cfg.Windows)
+	req := kpi.Request{DB: chc.Database(), AsOf: asOf, Windows: cfg.Windows, Attention: true, Calendar: &cfg.SLA}
+	s, err := req.Evaluate(ctx, clickhouse.Native{Conn: conn})
 	if err != nil {
 		return err
 	}

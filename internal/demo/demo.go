@@ -200,7 +200,7 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, s
 	if err := printSummary(ctx, out, q, db, ingestReg, formatsOf(c, kc)); err != nil {
 		return stopped(ctx, err)
 	}
-	snap, err := kpi.Request{DB: db, AsOf: c.now(), Windows: c.KPI.Windows}.Evaluate(ctx, q)
+	snap, err := kpi.Request{DB: db, AsOf: c.now(), Windows: c.KPI.Windows, Calendar: &c.KPI.SLA}.Evaluate(ctx, q)
 	if err != nil {
 		return stopped(ctx, err)
 	}

@@ -1,6 +1,7 @@
 package kpi_test
 
 import (
+	"strings"
 	"time"
 )
 
@@ -27,10 +28,7 @@ func newRefCalendar(zone string, weekend, holidays []string, triage map[string]i
 	c := refCalendar{loc: loc, weekend: map[time.Weekday]bool{}, holidays: map[string]bool{}, triage: triage}
 	for _, d := range weekend {
 		for wd := time.Sunday; wd <= time.Saturday; wd++ {
-			if d == map[time.Weekday]string{
-				time.Sunday: "sunday", time.Monday: "monday", time.Tuesday: "tuesday", time.Wednesday: "wednesday",
-				time.Thursday: "thursday", time.Friday: "friday", time.Saturday: "saturday",
-			}[wd] {
+			if strings.EqualFold(wd.String(), d) {
 				c.weekend[wd] = true
 			}
 		}

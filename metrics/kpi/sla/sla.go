@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -186,14 +185,4 @@ func (c Calendar) businessHolidays() []int64 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// String is a one-line summary for tables and logs.
-func (c Calendar) String() string {
-	var days []string
-	for _, p := range Priorities {
-		days = append(days, p+" "+strconv.Itoa(c.TriageBusinessDays[p]))
-	}
-	return fmt.Sprintf("%s, weekend %s, %d holidays, triage SLA in business days: %s",
-		c.TimeZone, strings.Join(c.Weekend, "+"), len(c.Holidays), strings.Join(days, ", "))
 }
