@@ -18,6 +18,7 @@ import (
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 // TestEdgeCases runs each hand-written case of testdata/edge: NAME.ndjson holds
@@ -37,7 +38,8 @@ func TestEdgeCases(t *testing.T) {
 			want := readExpected(t, strings.TrimSuffix(path, ".ndjson")+".json")
 			for _, w := range want {
 				asOf, window := caseTime(t, w)
-				got := referenceKPIs(events, asOf, window.Duration(), window.String())
+				_, refCal := caseCalendar(t, w)
+				got := referenceKPIsCalendar(events, asOf, window.Duration(), window.String(), refCal)
 				compareJSON(t, "reference "+w["as_of"].(string)+" "+w["window"].(string), got, w)
 			}
 			testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
@@ -45,7 +47,9 @@ func TestEdgeCases(t *testing.T) {
 				e.Load(t, db, events)
 				for _, w := range want {
 					asOf, window := caseTime(t, w)
-					s, err := kpi.Evaluate(context.Background(), e, db, asOf, []kpi.Window{window})
+					cal, _ := caseCalendar(t, w)
+					req := kpi.Request{DB: db, AsOf: asOf, Windows: []kpi.Window{window}, Attention: true, Calendar: &cal}
+					s, err := req.Evaluate(context.Background(), e)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -114,6 +118,40 @@ func caseTime(t testing.TB, w map[string]any) (time.Time, kpi.Window) {
 		t.Fatal(err)
 	}
 	return asOf, window
+}
+
+// caseCalendar reads the case's sla_calendar, for the KPI SQL and for the
+// reference.
+func caseCalendar(t testing.TB, w map[string]any) (sla.Calendar, refCalendar) {
+	t.Helper()
+	raw, ok := w["sla_calendar"].(map[string]any)
+	if !ok {
+		t.Fatalf("case %s %s has no sla_calendar", w["as_of"], w["window"])
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cal sla.Calendar
+	if err := json.Unmarshal(b, &cal); err != nil {
+		t.Fatal(err)
+	}
+	strs := func(v any) []string {
+		out := []string{}
+		for _, x := range v.([]any) {
+			out = append(out, x.(string))
+		}
+		return out
+	}
+	triage := map[string]int64{}
+	for p, n := range raw["triage_business_days"].(map[string]any) {
+		v, err := n.(json.Number).Int64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		triage[p] = v
+	}
+	return cal, newRefCalendar(raw["time_zone"].(string), strs(raw["weekend"]), strs(raw["holidays"]), triage)
 }
 
 // decodeJSON decodes with exact numbers.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -26,8 +27,12 @@ func sample() kpi.Snapshot {
 		TimeToSchedule:    kpi.Distribution{Count: 80, Sum: 80 * 3 * day, P50: ptr(2 * day), P90: ptr(9*day + 43200)},
 		TimeToAppointment: kpi.Distribution{Count: 75, Sum: 75 * 30 * day, P50: ptr(24 * day), P90: ptr(61 * day)},
 		LoopCohort:        40, LoopClosed14d: 13, AppointmentsKeptOrMissed: 98, NoShows: 6, AuthDecisions: 20, AuthDenied: 1,
-		Backlog: kpi.Backlog{Days0To2: 3, Days3To7: 4, Days8To14: 2, Days15To30: 1, Days31Plus: 5},
+		Backlog:         kpi.Backlog{Days0To2: 3, Days3To7: 4, Days8To14: 2, Days15To30: 1, Days31Plus: 5},
+		TriageSLACohort: 110, TriageSLABreaches: 12,
+		LeakedByPayerClass: map[string]int64{"commercial": 20, "medicaid": 10},
+		AuthTurnaround:     kpi.Distribution{Count: 18, Sum: 18 * 2 * day, P50: ptr(day + 3600), P90: ptr(4 * day)},
 	}
+	urgent := kpi.Fields{Referrals: 20, TriageSLACohort: 20, TriageSLABreaches: 3}
 	ortho := kpi.Fields{Referrals: 0, Backlog: kpi.Backlog{Days31Plus: 2}}
 	totals := cardio
 	totals.Backlog.Days31Plus += 2
@@ -35,12 +40,14 @@ func sample() kpi.Snapshot {
 		return kpi.WindowSnapshot{
 			Window: kpi.Window(time.Duration(days) * 24 * time.Hour),
 			Totals: totals, ByServiceLine: map[string]kpi.Fields{"cardiology": cardio, "orthopedics": ortho},
+			ByPriority: map[string]kpi.Fields{"routine": cardio, "urgent": urgent, "stat": {}},
 		}
 	}
 	return kpi.Snapshot{
 		AsOf:         time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC),
 		Windows:      []kpi.WindowSnapshot{w(30), w(90)},
 		ServiceLines: []string{"cardiology", "orthopedics"},
+		Calendar:     sla.Default(),
 		Referrers: kpi.ReferrerActivity{
 			Totals: kpi.ReferrerStates{New: 3, Active: 40, Fading: 6, Inactive: 11},
 			ByType: map[string]kpi.ReferrerStates{
@@ -107,15 +114,33 @@ func TestWriteJSON(t *testing.T) {
 		t.Fatalf("one window: want an object, got %s", buf.Bytes())
 	}
 	keys := func(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
-	if got := strings.Join(keys(obj), ","); got != "as_of,by_service_line,referrer_attention,referrers,totals,window" {
+	if got := strings.Join(keys(obj), ","); got != "as_of,by_priority,by_service_line,referrer_attention,referrers,sla_calendar,totals,window" {
 		t.Errorf("window object keys %s", got)
 	}
-	fields := "appointments_kept_or_missed,auth_decisions,auth_denied,backlog,completed,incomplete,internal_leaked," +
-		"internal_referrals,leaked,loop_closed_14d,loop_cohort,no_shows,referrals,scheduled,time_to_appointment_p50_seconds," +
-		"time_to_appointment_p90_seconds,time_to_schedule_p50_seconds,time_to_schedule_p90_seconds"
+	fields := "appointments_kept_or_missed,auth_decisions,auth_denied,auth_turnaround_p50_seconds,auth_turnaround_p90_seconds," +
+		"backlog,completed,incomplete,internal_leaked,internal_referrals,leaked,leaked_by_payer_class,loop_closed_14d," +
+		"loop_cohort,no_shows,referrals,scheduled,time_to_appointment_p50_seconds,time_to_appointment_p90_seconds," +
+		"time_to_schedule_p50_seconds,time_to_schedule_p90_seconds,triage_sla_breaches,triage_sla_cohort"
 	ortho := obj["by_service_line"].(map[string]any)["orthopedics"].(map[string]any)
 	if got := strings.Join(keys(ortho), ","); got != fields {
 		t.Errorf("fields %s\nwant %s", got, fields)
+	}
+	if got := strings.Join(keys(obj["by_priority"].(map[string]any)), ","); got != "routine,stat,urgent" {
+		t.Errorf("by_priority keys %s", got)
+	}
+	stat := obj["by_priority"].(map[string]any)["stat"].(map[string]any)
+	if got := strings.Join(keys(stat), ","); got != fields {
+		t.Errorf("by_priority fields %s\nwant %s", got, fields)
+	}
+	// every payer class is a key, with or without leaks
+	if got := strings.Join(keys(ortho["leaked_by_payer_class"].(map[string]any)), ","); got != "commercial,medicaid,medicare,medicare_advantage,other,self_pay,unknown" {
+		t.Errorf("leaked_by_payer_class keys %s", got)
+	}
+	if ortho["auth_turnaround_p50_seconds"] != nil || ortho["auth_turnaround_p90_seconds"] != nil {
+		t.Errorf("auth turnaround quantiles of an empty set must be null: %v", ortho)
+	}
+	if got := strings.Join(keys(obj["sla_calendar"].(map[string]any)), ","); got != "holidays,time_zone,triage_business_days,weekend" {
+		t.Errorf("sla_calendar keys %s", got)
 	}
 	if ortho["time_to_schedule_p50_seconds"] != nil || ortho["time_to_appointment_p90_seconds"] != nil {
 		t.Errorf("quantiles of an empty set must be null: %v", ortho)
