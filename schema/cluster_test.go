@@ -96,6 +96,7 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 		"events": "cityHash64(referral_id)", "referral_facts": "cityHash64(referral_id)",
 		"appointment_facts": "cityHash64(referral_id)", "kpi_index": "cityHash64(referral)",
 		"kpi_created": "cityHash64(referral_id)", "kpi_referrers": "cityHash64(referrer_id)",
+		"referral_stages": "cityHash64(referral_id)",
 	}
 	for _, version := range []string{"18.16.1", "26.7.2.1"} {
 		t.Run(version, func(t *testing.T) {
@@ -171,7 +172,7 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 			}
 			// 18.16 has no parallel_distributed_insert_select: its backfills go
 			// through the server that runs the migration.
-			want := 5
+			want := 6
 			if single.Major < 21 {
 				want = 0
 			}
@@ -249,10 +250,10 @@ func TestClusterSQLParsesOnChDB(t *testing.T) {
 			inserts++
 		}
 	}
-	// schema_migrations (database, table); 6 tables × (local, Distributed) +
-	// 5 views + 5 analyst views; 5 backfills + 7 records.
-	if creates != 2+12+5+5 || inserts != 12 {
-		t.Errorf("%d CREATE and %d INSERT statements, want 24 and 12", creates, inserts)
+	// schema_migrations (database, table); 7 tables × (local, Distributed) +
+	// 6 views + 5 analyst views; 6 backfills + 8 records.
+	if creates != 2+14+6+5 || inserts != 14 {
+		t.Errorf("%d CREATE and %d INSERT statements, want 27 and 14", creates, inserts)
 	}
 }
 

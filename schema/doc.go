@@ -5,7 +5,8 @@
 // (AccessStatements) and the replicated variant for a cluster (cluster.go).
 //
 // Data flows one way: `events` (raw, deduplicated by event id) feeds, through
-// materialized views, `referral_facts` and `appointment_facts`, whose
+// materialized views, `referral_facts`, `referral_stages` (the stage facts
+// referral_facts lacks, migrations/0008) and `appointment_facts`, whose
 // aggregate states are idempotent (min, argMin, sets of event tuples; never
 // count or sum), so a duplicate delivery, a replay or a backfill changes
 // nothing and every fact can be evaluated exactly as of a past T. The same

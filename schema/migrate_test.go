@@ -124,7 +124,9 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"kpi_index", "ReplacingMergeTree"}, {"kpi_index_mv", "MaterializedView"},
 				{"kpi_referrers", "AggregatingMergeTree"}, {"kpi_referrers_mv", "MaterializedView"},
 				{"referral_facts", "AggregatingMergeTree"},
-				{"referral_facts_mv", "MaterializedView"}, {"schema_migrations", "ReplacingMergeTree"},
+				{"referral_facts_mv", "MaterializedView"},
+				{"referral_stages", "AggregatingMergeTree"}, {"referral_stages_mv", "MaterializedView"},
+				{"schema_migrations", "ReplacingMergeTree"},
 				{"v_loops", "View"}, {"v_referrals", "View"}, {"v_referrer_attention", "View"}, {"v_referrer_scorecard", "View"},
 				{"v_unscheduled_worklist", "View"},
 			}

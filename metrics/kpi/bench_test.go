@@ -154,7 +154,7 @@ func keptDatabase(t *testing.T, name string) *testenv.ClickHouseDB {
 // has had time to merge; unmerged parts only add rows to read.
 func optimize(t *testing.T, db *testenv.ClickHouseDB) {
 	t.Helper()
-	for _, table := range []string{"referral_facts", "appointment_facts", "kpi_index", "kpi_created", "kpi_referrers"} {
+	for _, table := range []string{"referral_facts", "referral_stages", "appointment_facts", "kpi_index", "kpi_created", "kpi_referrers"} {
 		if err := db.Conn.Exec(context.Background(), "OPTIMIZE TABLE "+db.Database+"."+table+" FINAL"); err != nil {
 			t.Fatal(err)
 		}

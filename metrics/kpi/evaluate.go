@@ -194,7 +194,7 @@ func (e *evaluation) windowed(t *template.Template, values int, set func(f *Fiel
 func (e *evaluation) cohort() error {
 	dist := 4 + len(e.data.Buckets)
 	payers := e.data.PayerClasses
-	return e.windowed(cohortSQL, 7+3*dist+2+len(payers), func(f *Fields, v []string, p *ints) {
+	return e.windowed(cohortSQL, 7+5*dist+2+len(payers)+len(LeakReasons), func(f *Fields, v []string, p *ints) {
 		f.Referrals, f.Scheduled, f.Completed, f.Leaked = p.int(v[0]), p.int(v[1]), p.int(v[2]), p.int(v[3])
 		f.InternalReferrals, f.InternalLeaked, f.Incomplete = p.int(v[4]), p.int(v[5]), p.int(v[6])
 		v = v[7:]
@@ -208,7 +208,15 @@ func (e *evaluation) cohort() error {
 				f.LeakedByPayerClass[c] = n
 			}
 		}
-		f.AuthTurnaround = distribution(v[len(payers):], p)
+		v = v[len(payers):]
+		f.AuthTurnaround, f.TimeToTriage, f.InfoTurnaround = distribution(v[:dist], p), distribution(v[dist:2*dist], p), distribution(v[2*dist:3*dist], p)
+		v = v[3*dist:]
+		f.LeakedByReason = make(map[string]int64, len(LeakReasons))
+		for i, r := range LeakReasons {
+			if n := p.int(v[i]); n > 0 {
+				f.LeakedByReason[r] = n
+			}
+		}
 	})
 }
 
@@ -369,7 +377,8 @@ func (e *evaluation) snapshot(r Request) Snapshot {
 // emptyFields are a group's fields before any query row: empty distributions.
 func (e *evaluation) emptyFields() *Fields {
 	return &Fields{TimeToSchedule: e.emptyDistribution(), TimeToAppointment: e.emptyDistribution(),
-		AuthTurnaround: e.emptyDistribution(), LeakedByPayerClass: map[string]int64{}}
+		AuthTurnaround: e.emptyDistribution(), TimeToTriage: e.emptyDistribution(), InfoTurnaround: e.emptyDistribution(),
+		LeakedByPayerClass: map[string]int64{}, LeakedByReason: map[string]int64{}}
 }
 
 // emptyDistribution has zero counts in every bucket, like a queried empty one.

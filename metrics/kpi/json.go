@@ -58,6 +58,11 @@ type jsonFields struct {
 	TriageSLACohort             int64            `json:"triage_sla_cohort"`
 	TriageSLABreaches           int64            `json:"triage_sla_breaches"`
 	LeakedByPayerClass          map[string]int64 `json:"leaked_by_payer_class"`
+	TimeToTriageP50Seconds      *int64           `json:"time_to_triage_p50_seconds"`
+	TimeToTriageP90Seconds      *int64           `json:"time_to_triage_p90_seconds"`
+	InfoTurnaroundP50Seconds    *int64           `json:"info_turnaround_p50_seconds"`
+	InfoTurnaroundP90Seconds    *int64           `json:"info_turnaround_p90_seconds"`
+	LeakedByReason              map[string]int64 `json:"leaked_by_reason"`
 }
 
 type jsonBacklog struct {
@@ -101,6 +106,10 @@ func toJSONFields(f Fields) jsonFields {
 	for _, c := range event.EnumValues("payer_class") {
 		leakedByPayerClass[c] = f.LeakedByPayerClass[c]
 	}
+	leakedByReason := map[string]int64{}
+	for _, r := range LeakReasons {
+		leakedByReason[r] = f.LeakedByReason[r]
+	}
 	return jsonFields{
 		Referrals: f.Referrals, Scheduled: f.Scheduled, Completed: f.Completed, Leaked: f.Leaked,
 		InternalReferrals: f.InternalReferrals, InternalLeaked: f.InternalLeaked, Incomplete: f.Incomplete,
@@ -112,7 +121,10 @@ func toJSONFields(f Fields) jsonFields {
 		Backlog:                  jsonBacklog(f.Backlog),
 		AuthTurnaroundP50Seconds: f.AuthTurnaround.P50, AuthTurnaroundP90Seconds: f.AuthTurnaround.P90,
 		TriageSLACohort: f.TriageSLACohort, TriageSLABreaches: f.TriageSLABreaches,
-		LeakedByPayerClass: leakedByPayerClass,
+		LeakedByPayerClass:     leakedByPayerClass,
+		TimeToTriageP50Seconds: f.TimeToTriage.P50, TimeToTriageP90Seconds: f.TimeToTriage.P90,
+		InfoTurnaroundP50Seconds: f.InfoTurnaround.P50, InfoTurnaroundP90Seconds: f.InfoTurnaround.P90,
+		LeakedByReason: leakedByReason,
 	}
 }
 

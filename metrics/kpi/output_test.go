@@ -31,6 +31,9 @@ func sample() kpi.Snapshot {
 		TriageSLACohort: 110, TriageSLABreaches: 12,
 		LeakedByPayerClass: map[string]int64{"commercial": 20, "medicaid": 10},
 		AuthTurnaround:     kpi.Distribution{Count: 18, Sum: 18 * 2 * day, P50: ptr(day + 3600), P90: ptr(4 * day)},
+		TimeToTriage:       kpi.Distribution{Count: 100, Sum: 100 * day, P50: ptr(20 * 3600), P90: ptr(3 * day)},
+		InfoTurnaround:     kpi.Distribution{Count: 9, Sum: 9 * 5 * day, P50: ptr(4 * day), P90: ptr(9 * day)},
+		LeakedByReason:     map[string]int64{"patient_choice": 12, "access": 8, "destination_out": 10},
 	}
 	urgent := kpi.Fields{Referrals: 20, TriageSLACohort: 20, TriageSLABreaches: 3}
 	ortho := kpi.Fields{Referrals: 0, Backlog: kpi.Backlog{Days31Plus: 2}}
@@ -118,9 +121,10 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("window object keys %s", got)
 	}
 	fields := "appointments_kept_or_missed,auth_decisions,auth_denied,auth_turnaround_p50_seconds,auth_turnaround_p90_seconds," +
-		"backlog,completed,incomplete,internal_leaked,internal_referrals,leaked,leaked_by_payer_class,loop_closed_14d," +
-		"loop_cohort,no_shows,referrals,scheduled,time_to_appointment_p50_seconds,time_to_appointment_p90_seconds," +
-		"time_to_schedule_p50_seconds,time_to_schedule_p90_seconds,triage_sla_breaches,triage_sla_cohort"
+		"backlog,completed,incomplete,info_turnaround_p50_seconds,info_turnaround_p90_seconds,internal_leaked,internal_referrals," +
+		"leaked,leaked_by_payer_class,leaked_by_reason,loop_closed_14d,loop_cohort,no_shows,referrals,scheduled," +
+		"time_to_appointment_p50_seconds,time_to_appointment_p90_seconds,time_to_schedule_p50_seconds,time_to_schedule_p90_seconds," +
+		"time_to_triage_p50_seconds,time_to_triage_p90_seconds,triage_sla_breaches,triage_sla_cohort"
 	ortho := obj["by_service_line"].(map[string]any)["orthopedics"].(map[string]any)
 	if got := strings.Join(keys(ortho), ","); got != fields {
 		t.Errorf("fields %s\nwant %s", got, fields)
@@ -136,7 +140,10 @@ func TestWriteJSON(t *testing.T) {
 	if got := strings.Join(keys(ortho["leaked_by_payer_class"].(map[string]any)), ","); got != "commercial,medicaid,medicare,medicare_advantage,other,self_pay,unknown" {
 		t.Errorf("leaked_by_payer_class keys %s", got)
 	}
-	if ortho["auth_turnaround_p50_seconds"] != nil || ortho["auth_turnaround_p90_seconds"] != nil {
+	if got := strings.Join(keys(ortho["leaked_by_reason"].(map[string]any)), ","); got != "access,destination_out,other,patient_choice,payer" {
+		t.Errorf("leaked_by_reason keys %s", got)
+	}
+	if ortho["auth_turnaround_p50_seconds"] != nil || ortho["time_to_triage_p90_seconds"] != nil || ortho["info_turnaround_p50_seconds"] != nil {
 		t.Errorf("auth turnaround quantiles of an empty set must be null: %v", ortho)
 	}
 	if got := strings.Join(keys(obj["sla_calendar"].(map[string]any)), ","); got != "holidays,time_zone,triage_business_days,weekend" {

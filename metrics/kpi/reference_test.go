@@ -66,6 +66,11 @@ type refReferral struct {
 	clockEnd                               int64 // earliest accepted, rejected or cancelled
 	hasAuthTurnaround                      bool
 	authTurnaround                         int64
+	hasDecided                             bool
+	decided                                int64 // earliest accepted or rejected
+	hasInfoTurnaround                      bool
+	infoTurnaround                         int64
+	leakReason                             string // "" when not leaked
 }
 
 type refAppointment struct {
@@ -106,7 +111,8 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 		appts := map[string][]refEvent{}
 		var notes []int64
 		leakedEvent := false
-		var authRequested *refEvent
+		var authRequested, infoRequested, firstLeak *refEvent
+		var infoReceived []int64
 		for i := range evs {
 			e := &evs[i]
 			switch e.typ {
@@ -116,6 +122,11 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 				}
 			case "referral.leaked":
 				leakedEvent = true
+				if firstLeak == nil || e.at < firstLeak.at || e.at == firstLeak.at && e.id < firstLeak.id {
+					firstLeak = e
+				}
+			case "referral.info_received":
+				infoReceived = append(infoReceived, e.at)
 			case "referral.cancelled", "referral.rejected":
 				r.closed = true
 			case "referral.auth_requested":
@@ -124,10 +135,16 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 				}
 			case "referral.info_requested":
 				r.infoRequested = true
+				if infoRequested == nil || e.at < infoRequested.at {
+					infoRequested = e
+				}
 			case "referral.auth_approved", "referral.auth_denied":
 				r.authDecisions = append(r.authDecisions, *e)
 			case "communication.consult_note_sent":
 				notes = append(notes, e.at)
+			}
+			if (e.typ == "referral.accepted" || e.typ == "referral.rejected") && (!r.hasDecided || e.at < r.decided) {
+				r.hasDecided, r.decided = true, e.at
 			}
 			if e.typ == "referral.accepted" || e.typ == "referral.rejected" || e.typ == "referral.cancelled" {
 				if !r.hasClockEnd || e.at < r.clockEnd {
@@ -164,6 +181,21 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 			}
 		}
 		r.leaked = leakedEvent || dest != nil && dest.d.DestinationNetwork == "out"
+		switch {
+		case firstLeak != nil && firstLeak.d.Reason == "":
+			r.leakReason = "other"
+		case firstLeak != nil:
+			r.leakReason = firstLeak.d.Reason
+		case r.leaked:
+			r.leakReason = "destination_out"
+		}
+		if infoRequested != nil {
+			for _, at := range infoReceived {
+				if at >= infoRequested.at && (!r.hasInfoTurnaround || at-infoRequested.at < r.infoTurnaround) {
+					r.hasInfoTurnaround, r.infoTurnaround = true, at-infoRequested.at
+				}
+			}
+		}
 		for _, aevs := range appts {
 			var a refAppointment
 			var last, lastSlot *refEvent
@@ -221,10 +253,15 @@ type refGroup struct {
 	authTurnaround                                                                []int64
 	slaCohort, slaBreaches                                                        int64
 	leakedByPayer                                                                 map[string]int64
+	triage, info                                                                  []int64
+	leakedByReason                                                                map[string]int64
 }
 
 func newRefGroup() *refGroup {
-	g := &refGroup{leakedByPayer: map[string]int64{}}
+	g := &refGroup{leakedByPayer: map[string]int64{}, leakedByReason: map[string]int64{}}
+	for _, r := range []string{"patient_choice", "access", "payer", "other", "destination_out"} {
+		g.leakedByReason[r] = 0
+	}
 	for _, c := range []string{"commercial", "medicare", "medicare_advantage", "medicaid", "self_pay", "other", "unknown"} {
 		g.leakedByPayer[c] = 0
 	}
@@ -263,7 +300,12 @@ func (g *refGroup) json() map[string]any {
 		"auth_turnaround_p50_seconds": nearestRank(g.authTurnaround, 50),
 		"auth_turnaround_p90_seconds": nearestRank(g.authTurnaround, 90),
 		"triage_sla_cohort":           g.slaCohort, "triage_sla_breaches": g.slaBreaches,
-		"leaked_by_payer_class": g.leakedByPayer,
+		"leaked_by_payer_class":       g.leakedByPayer,
+		"time_to_triage_p50_seconds":  nearestRank(g.triage, 50),
+		"time_to_triage_p90_seconds":  nearestRank(g.triage, 90),
+		"info_turnaround_p50_seconds": nearestRank(g.info, 50),
+		"info_turnaround_p90_seconds": nearestRank(g.info, 90),
+		"leaked_by_reason":            g.leakedByReason,
 	}
 }
 
@@ -326,6 +368,13 @@ func referenceKPIsCalendar(events []event.Event, asOf time.Time, window time.Dur
 				}
 				if r.leaked {
 					g.leakedByPayer[r.payerClass]++
+					g.leakedByReason[r.leakReason]++
+				}
+				if r.hasDecided {
+					g.triage = append(g.triage, r.decided-r.created)
+				}
+				if r.hasInfoTurnaround {
+					g.info = append(g.info, r.infoTurnaround)
 				}
 				if r.hasAuthTurnaround {
 					g.authTurnaround = append(g.authTurnaround, r.authTurnaround)

@@ -139,6 +139,7 @@ func (r Request) queryData() (queryData, error) {
 	d := queryData{
 		DB:           r.DB,
 		PayerClasses: event.EnumValues("payer_class"),
+		LeakReasons:  LeakReasons,
 		Calendar:     cal,
 		T:            fmt.Sprintf("toDateTime(%d, 'UTC')", t),
 		TUnix:        t,

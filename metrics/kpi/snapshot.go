@@ -82,7 +82,21 @@ type Fields struct {
 	// AuthTurnaround is auth_decided_at − auth_requested_at over referrals of C
 	// with both by T.
 	AuthTurnaround Distribution
+	// TimeToTriage is decided_at − created_at over referrals of C decided
+	// (accepted or rejected) by T.
+	TimeToTriage Distribution
+	// InfoTurnaround is info_received_at − info_requested_at over referrals of
+	// C with both by T.
+	InfoTurnaround Distribution
+	// LeakedByReason counts the leaked referrals of C by leak_reason (one of
+	// LeakReasons); a reason with none may be absent.
+	LeakedByReason map[string]int64
 }
+
+// LeakReasons are KPIS.md's leak_reason values: a referral.leaked's reason
+// (EVENTS.md; other when it carries none), or destination_out when the
+// referral leaked by its final destination only.
+var LeakReasons = []string{"patient_choice", "access", "payer", "other", "destination_out"}
 
 // Distribution is a set of durations in whole seconds.
 type Distribution struct {

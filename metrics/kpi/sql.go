@@ -99,6 +99,8 @@ type queryData struct {
 	Buckets []int64
 	// PayerClasses are EVENTS.md's, in the order of the leaked-by-payer columns.
 	PayerClasses []string
+	// LeakReasons are LeakReasons, in the order of the leaked-by-reason columns.
+	LeakReasons []string
 	// Calendar counts business days and holds the triage SLAs.
 	Calendar sla.Calendar
 }

@@ -552,3 +552,36 @@ FROM
 )
 ORDER BY level_rank, base DESC, referrer_id;
 
+-- referral_stages
+CREATE TABLE IF NOT EXISTS referralops.referral_stages
+(
+    referral_id String,
+    rejected_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_received AggregateFunction(groupUniqArrayIf, DateTime('UTC'), UInt8),
+    leak_reason AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY referral_id;
+
+-- referral_stages
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.referral_stages_mv TO referralops.referral_stages AS
+SELECT
+    referral_id,
+    minIfState(event_time, event_type = 'referral.rejected') AS rejected_at,
+    groupUniqArrayIfState(event_time, event_type = 'referral.info_received') AS info_received,
+    argMinIfState(CAST(reason AS String), tuple(event_time, event_id), event_type = 'referral.leaked') AS leak_reason
+FROM referralops.events
+WHERE event_type IN ('referral.rejected', 'referral.info_received', 'referral.leaked')
+GROUP BY referral_id;
+
+-- referral_stages
+INSERT INTO referralops.referral_stages
+SELECT
+    referral_id,
+    minIfState(event_time, event_type = 'referral.rejected') AS rejected_at,
+    groupUniqArrayIfState(event_time, event_type = 'referral.info_received') AS info_received,
+    argMinIfState(CAST(reason AS String), tuple(event_time, event_id), event_type = 'referral.leaked') AS leak_reason
+FROM referralops.events
+WHERE event_type IN ('referral.rejected', 'referral.info_received', 'referral.leaked')
+GROUP BY referral_id;
+

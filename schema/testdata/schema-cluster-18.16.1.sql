@@ -580,3 +580,39 @@ ORDER BY level_rank, base DESC, referrer_id;
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 7, 'referrer_attention', now();
 
+-- 0008_referral_stages
+CREATE TABLE IF NOT EXISTS referralops.referral_stages_local ON CLUSTER c1
+(
+    referral_id String,
+    rejected_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_received AggregateFunction(groupUniqArrayIf, DateTime('UTC'), UInt8),
+    leak_reason AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/referral_stages_local', '{replica}')
+ORDER BY referral_id;
+
+CREATE TABLE IF NOT EXISTS referralops.referral_stages ON CLUSTER c1 AS referralops.referral_stages_local
+ENGINE = Distributed(c1, referralops, referral_stages_local, cityHash64(referral_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops.referral_stages_mv ON CLUSTER c1 TO referralops.referral_stages_local AS
+SELECT
+    referral_id,
+    minIfState(event_time, event_type = 'referral.rejected') AS rejected_at,
+    groupUniqArrayIfState(event_time, event_type = 'referral.info_received') AS info_received,
+    argMinIfState(CAST(reason AS String), tuple(event_time, event_id), event_type = 'referral.leaked') AS leak_reason
+FROM referralops.events_local
+WHERE event_type IN ('referral.rejected', 'referral.info_received', 'referral.leaked')
+GROUP BY referral_id;
+
+INSERT INTO referralops.referral_stages
+SELECT
+    referral_id,
+    minIfState(event_time, event_type = 'referral.rejected') AS rejected_at,
+    groupUniqArrayIfState(event_time, event_type = 'referral.info_received') AS info_received,
+    argMinIfState(CAST(reason AS String), tuple(event_time, event_id), event_type = 'referral.leaked') AS leak_reason
+FROM referralops.events
+WHERE event_type IN ('referral.rejected', 'referral.info_received', 'referral.leaked')
+GROUP BY referral_id;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 8, 'referral_stages', now();
+

@@ -15,7 +15,10 @@ SELECT
     {{template "distribution" (args "Name" "tta" "Buckets" .Buckets)}},
     triage_sla_cohort, triage_sla_breaches,
     {{- range $i, $p := .PayerClasses}} leaked_payer_{{$i}},{{end}}
-    {{template "distribution" (args "Name" "auth" "Buckets" .Buckets)}}
+    {{template "distribution" (args "Name" "auth" "Buckets" .Buckets)}},
+    {{template "distribution" (args "Name" "triage" "Buckets" .Buckets)}},
+    {{template "distribution" (args "Name" "info" "Buckets" .Buckets)}}
+    {{- range $i, $r := .LeakReasons}}, leaked_reason_{{$i}}{{end}}
 FROM
 (
 SELECT
@@ -37,7 +40,11 @@ SELECT
     countIf(sla_in = 1 AND {{.BusinessDays "m_created" "clock_end"}} > {{.TriageSLA "prio"}}) AS triage_sla_breaches,
     {{- range $i, $p := .PayerClasses}}
     countIf(is_leaked = 1 AND payer = '{{$p}}') AS leaked_payer_{{$i}},{{end}}
-    arraySort(groupArrayIf(auth_at - toInt64(m_auth_req), has_auth_req = 1 AND auth_at > 0)) AS auth
+    arraySort(groupArrayIf(auth_at - toInt64(m_auth_req), has_auth_req = 1 AND auth_at > 0)) AS auth,
+    arraySort(groupArrayIf(triage_at - toInt64(m_created), triage_at > 0)) AS triage,
+    arraySort(groupArrayIf(info_at - toInt64(m_info), is_incomplete = 1 AND info_at > 0)) AS info
+    {{- range $i, $r := .LeakReasons}},
+    countIf(lreason = '{{$r}}') AS leaked_reason_{{$i}}{{end}}
 FROM
 (
     SELECT
@@ -59,10 +66,33 @@ FROM
                toUInt8(m_auth_req > toDateTime(0, 'UTC') AND m_auth_req <= {{.T}}) AS has_auth_req,
                -- auth_decided_at: the earliest decision at or after the
                -- earliest request, by T (0 when none)
-               arrayReduce('min', arrayMap(d -> toInt64(d.1), arrayFilter(d -> d.1 >= m_auth_req AND d.1 <= {{.T}}, auths))) AS auth_at
+               arrayReduce('min', arrayMap(d -> toInt64(d.1), arrayFilter(d -> d.1 >= m_auth_req AND d.1 <= {{.T}}, auths))) AS auth_at,
+               -- decided_at: the earliest accepted or rejected by T (0 when none)
+               multiIf(m_accepted > toDateTime(0, 'UTC') AND m_accepted <= {{.T}}
+                           AND NOT (m_rejected > toDateTime(0, 'UTC') AND m_rejected < m_accepted), toInt64(m_accepted),
+                       m_rejected > toDateTime(0, 'UTC') AND m_rejected <= {{.T}}, toInt64(m_rejected),
+                       toInt64(0)) AS triage_at,
+               -- info_received_at: the earliest at or after the earliest
+               -- request, by T (0 when none)
+               m_info,
+               arrayReduce('min', arrayMap(x -> toInt64(x), arrayFilter(x -> x >= m_info AND x <= {{.T}}, info_rcvd))) AS info_at,
+               -- leak_reason: that of the earliest referral.leaked by T,
+               -- else destination_out when leaked by its destination
+               m_leaked,
+               multiIf(is_leaked = 0, '',
+                       m_leaked > toDateTime(0, 'UTC') AND m_leaked <= {{.T}}, if(first_leak_reason = '', 'other', first_leak_reason),
+                       'destination_out') AS lreason
         FROM
         (
-            {{template "referrals" (lookup . "cohort")}}
+            SELECT *
+            FROM
+            (
+                {{template "referrals" (lookup . "cohort")}}
+            ) AS rf
+            ALL LEFT JOIN
+            (
+                {{template "stages" (lookup . "cohort")}}
+            ) AS st USING (rid)
         ) AS r
         ALL LEFT JOIN
         (

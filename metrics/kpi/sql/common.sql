@@ -98,6 +98,21 @@ GROUP BY referral_id
 HAVING m_created > toDateTime(0, 'UTC') AND m_created <= {{.T}}
 {{- end}}
 
+{{- /* stages: the facts of referral_stages (migration 0008) of the referrals
+of "ids", which referral_facts does not hold: the earliest rejection, every
+info_received time and the earliest leak's reason. Only referrals with such
+an event have a row; a LEFT JOIN gives the others 0, [] and ''. */ -}}
+{{define "stages" -}}
+SELECT
+    referral_id AS rid,
+    minIfMerge(rejected_at) AS m_rejected,
+    groupUniqArrayIfMerge(info_received) AS info_rcvd,
+    argMinIfMerge(leak_reason) AS first_leak_reason
+FROM {{.DB}}.referral_stages
+{{template "restrict" .}}WHERE {{template "in_range" .}}
+GROUP BY referral_id
+{{- end}}
+
 {{- /* destination: the final destination network as of T, from the latest
 referral.created/redirected at or before T (a redirect wins a tie, then the
 greater event id); see migration 0002. */ -}}
