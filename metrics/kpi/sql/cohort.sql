@@ -6,8 +6,12 @@
 -- referrals booked by T) and time to appointment (tta: access_at - created_at
 -- over referrals that have an access_at), in seconds; then (KPIS.md "Stage,
 -- priority and payer KPIs") triage_sla_cohort and triage_sla_breaches, the
--- leaked referrals per payer class (.PayerClasses order) and the distribution of
--- authorization turnaround (auth: auth_decided_at - auth_requested_at).
+-- leaked referrals per payer class (.PayerClasses order), the distributions of
+-- authorization turnaround (auth: auth_decided_at - auth_requested_at), time to
+-- triage (triage: decided_at - created_at) and information turnaround (info:
+-- info_received_at - info_requested_at), and the leaked referrals per
+-- leak_reason (.LeakReasons order). The stage facts referral_facts lacks come
+-- from referral_stages, in the same primary-key range.
 SELECT
     window_seconds, group_key, referrals, scheduled, completed, leaked,
     internal_referrals, internal_leaked, incomplete,
@@ -34,10 +38,10 @@ SELECT
     arraySort(groupArrayIf(toInt64(m_booked) - toInt64(m_created), is_booked = 1)) AS tts,
     arraySort(groupArrayIf(toInt64(access_at) - toInt64(m_created), access_at > toDateTime(0, 'UTC'))) AS tta,
     -- triage SLA: over the referrals we receive (first destination in), a
-    -- breach is more business days from creation to the clock's end than the
-    -- priority's SLA
+    -- breach (sla_breach) is more business days from creation to the clock's
+    -- end than the priority's SLA
     countIf(sla_in = 1) AS triage_sla_cohort,
-    countIf(sla_in = 1 AND {{.BusinessDays "m_created" "clock_end"}} > {{.TriageSLA "prio"}}) AS triage_sla_breaches,
+    countIf(sla_in = 1 AND sla_breach = 1) AS triage_sla_breaches,
     {{- range $i, $p := .PayerClasses}}
     countIf(is_leaked = 1 AND payer = '{{$p}}') AS leaked_payer_{{$i}},{{end}}
     arraySort(groupArrayIf(auth_at - toInt64(m_auth_req), has_auth_req = 1 AND auth_at > 0)) AS auth,
@@ -62,6 +66,8 @@ FROM
                multiIf(m_accepted > toDateTime(0, 'UTC') AND m_accepted <= {{.T}} AND (is_closed = 0 OR m_accepted <= m_closed), m_accepted,
                        is_closed = 1, m_closed,
                        {{.T}}) AS clock_end,
+               -- per referral, before the rows multiply by window and group
+               toUInt8({{.BusinessDays "m_created" "clock_end"}} > {{.TriageSLA "prio"}}) AS sla_breach,
                m_auth_req,
                toUInt8(m_auth_req > toDateTime(0, 'UTC') AND m_auth_req <= {{.T}}) AS has_auth_req,
                -- auth_decided_at: the earliest decision at or after the
