@@ -20,6 +20,14 @@
 // cumulative bucket counts, so a Prometheus exporter can serve a Snapshot as
 // it is. WriteJSON and WriteTable print one.
 //
+// Every snapshot also has the priorities (WindowSnapshot.ByPriority) and the
+// stage KPIs of KPIS.md "Stage, priority and payer KPIs": time to triage,
+// authorization and information turnaround, triage SLA breaches counted in
+// business days of Request.Calendar (package sla), and leaked referrals by
+// payer class and by leak reason. The stage facts referral_facts lacks
+// (rejections, information received, leak reasons) come from referral_stages
+// (schema migration 0008), read in the same id range as the cohort's facts.
+//
 // # SQL
 //
 // The queries live in sql/*.sql, embedded and rendered with text/template
