@@ -25,6 +25,13 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.attempt = 0 }
 
+// slow is the wait after a permanent failure, which only an operator ends:
+// uniform in [max/2, max], so a refused INSERT is tried a few times a minute,
+// never in a hot loop, and a fix is still picked up soon.
+func (b *backoff) slow() time.Duration {
+	return b.max/2 + rand.N(b.max-b.max/2+1)
+}
+
 // sleep waits d, or less if ctx ends first; it reports whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -157,8 +157,7 @@ func writeDeadLetters(ctx context.Context, w DeadLetterWriter, msgs []kafka.Mess
 	if err == nil {
 		return nil, nil
 	}
-	var tooLarge kafka.MessageTooLargeError
-	if errors.As(err, &tooLarge) {
+	if tooLarge, ok := errors.AsType[kafka.MessageTooLargeError](err); ok {
 		// kafka-go checked sizes before writing anything: all are still to write.
 		out := slices.Clone(msgs)
 		for i := range out {
@@ -179,14 +178,14 @@ func writeDeadLetters(ctx context.Context, w DeadLetterWriter, msgs []kafka.Mess
 		if e == nil {
 			continue
 		}
-		if recordError(e) && !isStub(&msgs[i]) {
+		if classify(e) == recordRefused && !isStub(&msgs[i]) {
 			// The broker refuses a batch as a whole: alone, the letter may fit.
 			if len(msgs) > 1 {
 				if e = writeOne(ctx, w, msgs[i]); e == nil {
 					continue
 				}
 			}
-			if recordError(e) {
+			if classify(e) == recordRefused {
 				msgs[i] = stub(msgs[i])
 				stubbed()
 			}
@@ -208,22 +207,6 @@ func writeOne(ctx context.Context, w DeadLetterWriter, m kafka.Message) error {
 		return perMessage[0]
 	}
 	return err
-}
-
-// recordError tells the Kafka produce errors that refuse one record (its size
-// or content) from those of the topic or the client (authorization, unknown
-// topic), which a stub would meet as well.
-func recordError(err error) bool {
-	var e kafka.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e {
-	case kafka.MessageSizeTooLarge, kafka.InvalidMessage, kafka.InvalidMessageSize, kafka.RecordListTooLarge,
-		kafka.InvalidRecord, kafka.InvalidTimestamp:
-		return true
-	}
-	return false
 }
 
 // sameSource reports whether two dead letters are of the same source record.

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -119,6 +121,9 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 	}
 	if n := b.rows.len(); n > 0 {
 		if err := in.retry(flushCtx, in.inserts, func(ctx context.Context) error {
+			if err := in.checkSchema(ctx); err != nil {
+				return err
+			}
 			return in.store.Insert(ctx, b.rows)
 		}); err != nil {
 			return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
@@ -147,8 +152,10 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 	return nil
 }
 
-// retry runs op until it succeeds or ctx ends, with capped, jittered backoff,
-// reporting the dependency's state changes.
+// retry runs op until it succeeds or ctx ends, reporting the dependency's
+// state changes. A transient error is retried with capped, jittered backoff;
+// a permanent one (classify) slowly, while /readyz and the log say what it
+// needs.
 func (in *Ingester) retry(ctx context.Context, dep *dependency, op func(context.Context) error) error {
 	b := backoff{min: in.cfg.RetryBackoffMin, max: in.cfg.RetryBackoffMax}
 	for {
@@ -157,17 +164,57 @@ func (in *Ingester) retry(ctx context.Context, dep *dependency, op func(context.
 			dep.ok()
 			return nil
 		}
+		class := classify(err)
+		need := ""
 		if dep == in.inserts {
-			in.metrics.clickhouseErrors.Inc()
-			f := in.store.Locate(ctx, err)
-			in.metrics.insertErrors.WithLabelValues(f.Code, f.Shard, f.Replica).Inc()
-			in.insertFailure.Store(&f)
+			need = in.insertFailed(ctx, err)
 		} else {
 			in.metrics.deadLetterErrors.Inc()
+			if class == accessDenied {
+				need = "WRITE on topic " + in.kafka.Topics.DeadLetters + " for the ingester's Kafka principal"
+			}
 		}
-		dep.failed(err)
-		if !sleep(ctx, b.next()) {
+		dep.failedWith(err, class, need)
+		wait := b.next()
+		if class.permanent() {
+			wait = b.slow()
+		}
+		if !sleep(ctx, wait) {
 			return err
 		}
 	}
+}
+
+// insertFailed records an insert's failure for /readyz and the metrics, and
+// returns what it needs.
+func (in *Ingester) insertFailed(ctx context.Context, err error) string {
+	in.metrics.clickhouseErrors.Inc()
+	f := in.store.Locate(ctx, err)
+	if !errors.Is(err, errSchemaBehind) { // the schema check sent no INSERT
+		in.metrics.insertErrors.WithLabelValues(f.Code, f.Shard, f.Replica).Inc()
+	}
+	if f.class == schemaBehind {
+		in.schemaOK.Store(false) // check schema_migrations before the next attempt
+	}
+	in.insertFailure.Store(&f)
+	return f.Need
+}
+
+// checkSchema makes sure, once and again after an insert found a table or
+// column missing, that the database has every migration of this binary: a
+// deploy that skipped `referralops migrate` stops visibly instead of writing
+// into a schema the binary does not know.
+func (in *Ingester) checkSchema(ctx context.Context) error {
+	if in.schemaOK.Load() {
+		return nil
+	}
+	missing, err := in.store.Schema(ctx)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: migrations %s not applied; run `referralops migrate`", errSchemaBehind, strings.Join(missing, ", "))
+	}
+	in.schemaOK.Store(true)
+	return nil
 }

@@ -51,8 +51,11 @@ type Ingester struct {
 	inserts      *dependency  // accepts inserts (it may answer and still refuse them)
 	// insertFailure is where the last failed INSERT failed, for /readyz.
 	insertFailure atomic.Pointer[InsertFailure]
-	deadLetter    *dependency
-	broker        *dependency
+	// schemaOK: schema_migrations had every migration of this binary when
+	// last checked (checkSchema).
+	schemaOK   atomic.Bool
+	deadLetter *dependency
+	broker     *dependency
 	// buffer bounds the bytes of the records between fetch and commit.
 	buffer *budget
 	// refused says why the ingester stops rather than skip records

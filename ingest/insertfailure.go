@@ -5,9 +5,12 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
+
+	"github.com/referralops/referralops/internal/clickhouse"
 )
 
 // InsertFailure says where an INSERT failed, for readiness and metrics: the
@@ -19,13 +22,20 @@ type InsertFailure struct {
 	Server  string // host:port of a remote server that raised it; "" for the ingester's own
 	Shard   string // from system.clusters or system.macros; "" on a single server
 	Replica string
+	// Need is what an operator must give for a permanent failure to pass: a
+	// grant, a migration; "" when time alone may do.
+	Need  string
+	class errClass
 }
 
 // String is the failure as /readyz and the log show it.
 func (f InsertFailure) String() string {
 	s := "no answer from ClickHouse"
-	if f.Code != "" {
+	switch {
+	case f.Code != "":
 		s = "ClickHouse exception code " + f.Code
+	case f.class.permanent():
+		s = f.class.String()
 	}
 	switch {
 	case f.Shard != "":
@@ -35,6 +45,12 @@ func (f InsertFailure) String() string {
 		}
 	case f.Server != "":
 		s += " on " + f.Server
+	}
+	if f.Code != "" && f.class.permanent() {
+		s += " (" + f.class.String() + ")"
+	}
+	if f.Need != "" {
+		s += "; needs " + f.Need
 	}
 	return s
 }
@@ -46,18 +62,20 @@ var receivedFrom = regexp.MustCompile(`Received from ([^\s:]+):(\d+)`)
 // locateTimeout bounds the look-ups: they run only while inserts fail.
 const locateTimeout = 2 * time.Second
 
-// Locate describes err, an INSERT's error: a remote server named in the
-// exception is looked up in system.clusters, the ingester's own server in
-// system.macros (its shard and replica macros, set on every cluster server).
+// Locate describes err, an INSERT's error: its class and, for a permanent
+// one, what it needs; a remote server named in the exception is looked up in
+// system.clusters, the ingester's own server in system.macros (its shard and
+// replica macros, set on every cluster server).
 func (s *ClickHouseStore) Locate(ctx context.Context, err error) InsertFailure {
-	var f InsertFailure
+	f := InsertFailure{class: classify(err)}
+	ctx, cancel := context.WithTimeout(ctx, locateTimeout)
+	defer cancel()
+	f.Need = s.need(ctx, f.class, err)
 	var ex *proto.Exception
 	if !errors.As(err, &ex) {
 		return f
 	}
 	f.Code = strconv.Itoa(int(ex.Code))
-	ctx, cancel := context.WithTimeout(ctx, locateTimeout)
-	defer cancel()
 	if m := receivedFrom.FindStringSubmatch(ex.Message); m != nil {
 		f.Server = m[1] + ":" + m[2]
 		var shard, replica uint32
@@ -84,4 +102,37 @@ func (s *ClickHouseStore) Locate(ctx context.Context, err error) InsertFailure {
 		}
 	}
 	return f
+}
+
+// need says what a permanent failure of class c needs: the grant of a refused
+// INSERT, the migrations a database lacks, or a login that works.
+func (s *ClickHouseStore) need(ctx context.Context, c errClass, err error) string {
+	switch c {
+	case accessDenied:
+		if code, _, _ := clickhouse.Exception(err); loginRefused(code) {
+			return "a ClickHouse user and password the server accepts (--clickhouse-dsn)"
+		}
+		return "INSERT on " + s.table + " for the ingester's ClickHouse user"
+	case schemaBehind:
+		missing, qerr := s.Schema(ctx)
+		switch {
+		case qerr != nil:
+			return ""
+		case len(missing) > 0:
+			return "migrations " + strings.Join(missing, ", ") + " (run `referralops migrate`)"
+		}
+		return "the columns of " + s.table + " this binary writes (the table differs from its migrations)"
+	}
+	return ""
+}
+
+// loginRefused tells the access codes of a refused login from those of a
+// refused statement.
+func loginRefused(code int32) bool {
+	switch code {
+	case clickhouse.CodeUnknownUser, clickhouse.CodeWrongPassword, clickhouse.CodeRequiredPassword,
+		clickhouse.CodeIPAddressNotAllowed, clickhouse.CodeAuthenticationFailed:
+		return true
+	}
+	return false
 }

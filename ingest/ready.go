@@ -44,6 +44,9 @@ func (in *Ingester) unhealthy() error {
 		}
 		return errors.New("ClickHouse refuses inserts")
 	case !in.deadLetter.up():
+		if need := in.deadLetter.needs(); need != "" {
+			return fmt.Errorf("dead-letter topic %s refuses writes; needs %s", in.kafka.Topics.DeadLetters, need)
+		}
 		return fmt.Errorf("dead-letter topic %s refuses writes", in.kafka.Topics.DeadLetters)
 	}
 	return nil
@@ -78,11 +81,32 @@ func (in *Ingester) watchClickHouse(ctx context.Context) {
 			in.clickhouse.failed(err)
 		} else {
 			in.clickhouse.ok()
+			in.watchSchema(ctx)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// watchSchema checks the schema while ClickHouse answers and it is not known
+// to be complete, so that /readyz names a missing migration before the first
+// record, and turns ready again once `referralops migrate` ran.
+func (in *Ingester) watchSchema(ctx context.Context) {
+	if in.schemaOK.Load() {
+		return
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := in.checkSchema(checkCtx)
+	switch {
+	case errors.Is(err, errSchemaBehind):
+		in.inserts.failedWith(err, schemaBehind, in.insertFailed(checkCtx, err))
+	case err == nil:
+		if f := in.insertFailure.Load(); f != nil && f.class == schemaBehind {
+			in.inserts.ok()
 		}
 	}
 }
@@ -95,6 +119,7 @@ type dependency struct {
 	down     bool
 	since    time.Time
 	failures int
+	need     string // what a permanent failure needs, or ""
 	healthy  atomic.Bool
 }
 
@@ -108,15 +133,39 @@ func newDependency(name string, logger *slog.Logger, presumedUp bool) *dependenc
 	return d
 }
 
-func (d *dependency) failed(err error) {
+func (d *dependency) failed(err error) { d.failedWith(err, transient, "") }
+
+// failedWith records a failure of class c; need is what a permanent one needs.
+// It logs the first failure, and again when what is needed changes (a
+// ClickHouse that answers again, but refuses the INSERT).
+func (d *dependency) failedWith(err error, c errClass, need string) {
 	d.healthy.Store(false)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.failures++
+	if d.down && need == d.need {
+		return
+	}
 	if !d.down {
 		d.down, d.since = true, time.Now()
-		d.logger.Error(d.name+" failed; retrying until it answers", "err", err)
 	}
+	d.need = need
+	if c.permanent() {
+		d.logger.Error(d.name+" refused; not ready, retrying slowly until an operator fixes it",
+			"class", c.String(), "needs", need, "err", err)
+		return
+	}
+	d.logger.Error(d.name+" failed; retrying until it answers", "err", err)
+}
+
+// needs is what the current permanent failure needs, or "".
+func (d *dependency) needs() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.down {
+		return ""
+	}
+	return d.need
 }
 
 func (d *dependency) ok() {
@@ -125,6 +174,6 @@ func (d *dependency) ok() {
 	defer d.mu.Unlock()
 	if d.down {
 		d.logger.Info(d.name+" answers again", "down_for", time.Since(d.since).Round(time.Millisecond), "failures", d.failures)
-		d.down, d.failures = false, 0
+		d.down, d.failures, d.need = false, 0, ""
 	}
 }

@@ -7,6 +7,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	chclient "github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/schema"
 )
 
 // insertSettings apply to every INSERT. On a cluster `events` is a Distributed
@@ -22,13 +25,16 @@ type Store interface {
 	// Insert stores a batch; it is retried on error, so it must be safe to repeat.
 	Insert(ctx context.Context, r *rows) error
 	Ping(ctx context.Context) error
-	// Locate says where an Insert error came from.
+	// Schema lists the migrations the binary has that the database lacks.
+	Schema(ctx context.Context) (missing []string, err error)
+	// Locate says where an Insert error came from, and what a permanent one needs.
 	Locate(ctx context.Context, err error) InsertFailure
 }
 
 // ClickHouseStore inserts into the `events` table of one database.
 type ClickHouseStore struct {
 	conn     driver.Conn
+	database string
 	table    string
 	query    string
 	parallel int
@@ -44,19 +50,38 @@ const minRowsPerInsert = 10000
 // cores. The connection pool must allow that many connections.
 func NewClickHouseStore(conn driver.Conn, database string, parallel int) *ClickHouseStore {
 	table := database + ".events"
-	return &ClickHouseStore{conn: conn, table: table, query: insertQuery(table), parallel: max(parallel, 1)}
+	return &ClickHouseStore{conn: conn, database: database, table: table, query: insertQuery(table), parallel: max(parallel, 1)}
 }
 
-// Insert stores the batch in one or more concurrent INSERTs; it fails if any
-// fails, and a retry repeats them all (a repeated row is deduplicated).
+// Insert stores the batch in blocks of at most maxMonthsPerInsert months,
+// one after the other, each in one or more concurrent INSERTs; it fails if
+// any fails, and a retry repeats them all (a repeated row is deduplicated, and
+// the offsets are committed only after Insert returned nil).
 func (s *ClickHouseStore) Insert(ctx context.Context, r *rows) error {
-	n := r.len()
+	cols := r.columns()
+	blocks := monthBlocks(r.eventTime, maxMonthsPerInsert)
+	if blocks == nil {
+		return s.insertBlock(ctx, cols, r.len())
+	}
+	for _, idx := range blocks {
+		block := make([]any, len(cols))
+		for i, col := range cols {
+			block[i] = gatherRows(col, idx)
+		}
+		if err := s.insertBlock(ctx, block, len(idx)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertBlock stores the n rows of cols in up to s.parallel concurrent INSERTs.
+func (s *ClickHouseStore) insertBlock(ctx context.Context, cols []any, n int) error {
 	parts := min(s.parallel, max(n/minRowsPerInsert, 1))
 	if parts == 1 {
-		return s.insert(ctx, r.columns(), 0, n)
+		return s.insert(ctx, cols, 0, n)
 	}
 	errs := make(chan error, parts)
-	cols := r.columns()
 	for i := range parts {
 		lo, hi := i*n/parts, (i+1)*n/parts
 		go func() { errs <- s.insert(ctx, cols, lo, hi) }()
@@ -94,6 +119,19 @@ func (s *ClickHouseStore) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping ClickHouse: %w", err)
 	}
 	return nil
+}
+
+// Schema lists the migrations not recorded in the database's schema_migrations.
+func (s *ClickHouseStore) Schema(ctx context.Context) ([]string, error) {
+	ms, err := schema.Missing(ctx, chclient.Native{Conn: s.conn}, s.database)
+	if err != nil {
+		return nil, fmt.Errorf("check %s.schema_migrations: %w", s.database, err)
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.String()
+	}
+	return names, nil
 }
 
 // sliceRows cuts one column slice of rows.columns to [lo, hi).

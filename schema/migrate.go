@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 
 	"github.com/referralops/referralops/internal/clickhouse"
 )
@@ -32,6 +32,9 @@ type Migration struct {
 	Name    string
 	tmpl    *template.Template
 }
+
+// String names the migration as its file does, without .sql: 0007_referrer_attention.
+func (m Migration) String() string { return fmt.Sprintf("%04d_%s", m.Version, m.Name) }
 
 // Statements renders the migration for a dialect and database and splits it
 // into statements.
@@ -212,9 +215,9 @@ func Script(d clickhouse.Dialect, db string) (string, error) {
 	for _, m := range ms {
 		stmts, err := m.Statements(d, db)
 		if err != nil {
-			return "", fmt.Errorf("%04d_%s: %w", m.Version, m.Name, err)
+			return "", fmt.Errorf("%s: %w", m, err)
 		}
-		fmt.Fprintf(&sb, "-- %04d_%s\n", m.Version, m.Name)
+		fmt.Fprintf(&sb, "-- %s\n", m)
 		for _, s := range append(stmts, recordSQL(db, m)) {
 			sb.WriteString(s + ";\n\n")
 		}
@@ -252,6 +255,12 @@ func Script(d clickhouse.Dialect, db string) (string, error) {
 // A crash between statements leaves the version unrecorded, so the next run
 // repeats the whole migration; idempotence makes that correct.
 func Migrate(ctx context.Context, exec clickhouse.Executor, d clickhouse.Dialect, db string) (applied []int, err error) {
+	return MigrateTo(ctx, exec, d, db, math.MaxInt)
+}
+
+// MigrateTo is Migrate up to and including version last: a database one
+// migration behind the binary, as after a deploy that skipped `migrate`.
+func MigrateTo(ctx context.Context, exec clickhouse.Executor, d clickhouse.Dialect, db string, last int) (applied []int, err error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return nil, fmt.Errorf("migrate: database: %w", err)
 	}
@@ -280,17 +289,20 @@ func Migrate(ctx context.Context, exec clickhouse.Executor, d clickhouse.Dialect
 		if slices.Contains(done, m.Version) {
 			continue
 		}
+		if m.Version > last {
+			break
+		}
 		stmts, err := m.Statements(d, db)
 		if err != nil {
-			return applied, fmt.Errorf("migrate %s: %04d_%s: %w", db, m.Version, m.Name, err)
+			return applied, fmt.Errorf("migrate %s: %s: %w", db, m, err)
 		}
 		for i, s := range stmts {
 			if err := execIdempotent(ctx, exec, s); err != nil {
-				return applied, fmt.Errorf("migrate %s: %04d_%s statement %d: %w", db, m.Version, m.Name, i+1, err)
+				return applied, fmt.Errorf("migrate %s: %s statement %d: %w", db, m, i+1, err)
 			}
 		}
 		if err := exec.Exec(ctx, recordSQL(db, m)); err != nil {
-			return applied, fmt.Errorf("migrate %s: record %04d_%s: %w", db, m.Version, m.Name, err)
+			return applied, fmt.Errorf("migrate %s: record %s: %w", db, m, err)
 		}
 		applied = append(applied, m.Version)
 	}
@@ -320,6 +332,30 @@ func AppliedVersions(ctx context.Context, q clickhouse.Querier, db string) ([]in
 	return vs, nil
 }
 
+// Missing lists the embedded migrations not recorded in db.schema_migrations,
+// in version order: all of them when the database or the bookkeeping table does
+// not exist. A binary needs none missing before it writes.
+func Missing(ctx context.Context, q clickhouse.Querier, db string) ([]Migration, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	done, err := AppliedVersions(ctx, q, db)
+	if code, _, ok := clickhouse.Exception(err); ok && (code == clickhouse.CodeUnknownTable || code == clickhouse.CodeUnknownDatabase) {
+		done, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var missing []Migration
+	for _, m := range ms {
+		if !slices.Contains(done, m.Version) {
+			missing = append(missing, m)
+		}
+	}
+	return missing, nil
+}
+
 // execIdempotent runs an idempotent statement, retrying the "already exists"
 // errors that two concurrent CREATE ... IF NOT EXISTS can produce.
 func execIdempotent(ctx context.Context, exec clickhouse.Executor, stmt string) error {
@@ -337,20 +373,10 @@ func execIdempotent(ctx context.Context, exec clickhouse.Executor, stmt string) 
 	}
 }
 
-// ClickHouse error codes for a table or database that exists already.
-const (
-	codeTableAlreadyExists    = 57
-	codeDatabaseAlreadyExists = 82
-)
-
+// isAlreadyExists tells the errors of a table or database that exists already.
 func isAlreadyExists(err error) bool {
-	if ex, ok := errors.AsType[*proto.Exception](err); ok {
-		return ex.Code == codeTableAlreadyExists || ex.Code == codeDatabaseAlreadyExists
-	}
-	// chDB reports errors as text: "Code: 57. DB::Exception: ...".
-	msg := err.Error()
-	return strings.Contains(msg, fmt.Sprintf("Code: %d.", codeTableAlreadyExists)) ||
-		strings.Contains(msg, fmt.Sprintf("Code: %d.", codeDatabaseAlreadyExists))
+	code, _, ok := clickhouse.Exception(err)
+	return ok && (code == clickhouse.CodeTableAlreadyExists || code == clickhouse.CodeDatabaseAlreadyExists)
 }
 
 // MigrateConn migrates the database of cfg over a native connection, with the

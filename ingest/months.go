@@ -1,0 +1,76 @@
+package ingest
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// maxMonthsPerInsert bounds the months in one INSERT block. `events` is
+// partitioned by month (toYYYYMM of a DateTime('UTC')), and current ClickHouse
+// refuses, for good, a block that spans more than max_partitions_per_insert_block
+// partitions (default 100; 18.16 has no such limit): without a bound a backfill
+// of years would never store. Half the default leaves room for a server set
+// lower and for a Distributed table's shards, each of which counts its own.
+const maxMonthsPerInsert = 50
+
+// monthBlocks groups a batch's rows, by the UTC month of their event times,
+// into blocks of at most limit months, months ascending and each month's rows
+// in batch order; it returns each block's row indexes. Nil means the batch
+// spans no more than limit months and goes as it is, the common case, which
+// costs one pass and no copy.
+func monthBlocks(times []time.Time, limit int) [][]int {
+	month := func(t time.Time) int {
+		t = t.UTC()
+		return t.Year()*100 + int(t.Month())
+	}
+	seen := map[int]bool{}
+	for _, t := range times {
+		if seen[month(t)] = true; len(seen) > limit {
+			break
+		}
+	}
+	if len(seen) <= limit {
+		return nil
+	}
+	byMonth := map[int][]int{}
+	for i, t := range times {
+		m := month(t)
+		byMonth[m] = append(byMonth[m], i)
+	}
+	var blocks [][]int
+	for ms := slices.Sorted(maps.Keys(byMonth)); len(ms) > 0; ms = ms[min(limit, len(ms)):] {
+		var block []int
+		for _, m := range ms[:min(limit, len(ms))] {
+			block = append(block, byMonth[m]...)
+		}
+		blocks = append(blocks, block)
+	}
+	return blocks
+}
+
+// gatherRows copies the rows at idx of one column slice of rows.columns.
+func gatherRows(col any, idx []int) any {
+	switch c := col.(type) {
+	case []string:
+		return gather(c, idx)
+	case []time.Time:
+		return gather(c, idx)
+	case [][]string:
+		return gather(c, idx)
+	case []int32:
+		return gather(c, idx)
+	case []int64:
+		return gather(c, idx)
+	}
+	panic(fmt.Sprintf("ingest: column type %T has no gathering case", col))
+}
+
+func gather[T any](s []T, idx []int) []T {
+	out := make([]T, len(idx))
+	for i, j := range idx {
+		out[i] = s[j]
+	}
+	return out
+}
