@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -57,6 +58,19 @@ func ClickHouse(t testing.TB) *ClickHouseDB {
 	return database(t, clickHouseAddr())
 }
 
+// ClickHouseMigratedTo is a fresh database on the shared server migrated up to
+// version last only: a database behind the binary, as after a deploy that
+// skipped `referralops migrate`.
+func ClickHouseMigratedTo(t testing.TB, last int) *ClickHouseDB {
+	t.Helper()
+	e := server(t, clickHouseAddr())
+	db := e.Database(t)
+	if _, err := schema.MigrateTo(context.Background(), e.exec, e.Dialect, db, last); err != nil {
+		t.Fatal(err)
+	}
+	return &ClickHouseDB{DSN: e.DSN(db), Database: db, Conn: e.conn}
+}
+
 func database(t testing.TB, addr string) *ClickHouseDB {
 	t.Helper()
 	e := server(t, addr)
@@ -71,6 +85,7 @@ type ClickHouseServer struct {
 	// SecureAddr is the native protocol over TLS (host:port), for a server
 	// from StartClickHouseTLSServer.
 	SecureAddr string
+	dataDir    string
 	env        []string
 	addr       string
 	stoppedAt  time.Time
@@ -101,8 +116,9 @@ func startClickHouseServer(t testing.TB, tlsEnv []string) *ClickHouseServer {
 		unavailable(t, "clickhouse-server", err)
 	}
 	tcp, http := FreeAddr(t), FreeAddr(t)
-	s := &ClickHouseServer{addr: tcp, env: []string{
-		"REFERRALOPS_DATA_DIR=" + t.TempDir(),
+	dir := t.TempDir()
+	s := &ClickHouseServer{addr: tcp, dataDir: dir, env: []string{
+		"REFERRALOPS_DATA_DIR=" + dir,
 		"CLICKHOUSE_TCP_PORT=" + port(tcp),
 		"CLICKHOUSE_HTTP_PORT=" + port(http),
 	}}
@@ -119,6 +135,12 @@ func startClickHouseServer(t testing.TB, tlsEnv []string) *ClickHouseServer {
 func (s *ClickHouseServer) Database(t testing.TB) *ClickHouseDB {
 	t.Helper()
 	return database(t, s.addr)
+}
+
+// UsersFile is the server's rendered users.xml, which it re-reads when it
+// changes: a test edits it to change a user's rights while the server runs.
+func (s *ClickHouseServer) UsersFile() string {
+	return filepath.Join(s.dataDir, "clickhouse", "etc", "users.xml")
 }
 
 // Start starts the server and waits until it answers.

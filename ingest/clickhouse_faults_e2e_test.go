@@ -1,0 +1,202 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
+)
+
+// ClickHouse's permanent refusals, through the real binary on the 18.16
+// server: each makes the ingester not ready naming what it needs, commits
+// nothing, and flows once an operator has acted. And a backfill spanning more
+// months than current ClickHouse takes in one INSERT block stores.
+
+// TestFaultBackfill120Months stores a backfill whose events span 120 months:
+// the ingester splits the batch into blocks of bounded months (current
+// ClickHouse refuses one block of more than 100 partitions; see
+// TestMonthBlocksOnCurrentClickHouse). Every event id is stored, and the
+// group commits to the end.
+func TestFaultBackfill120Months(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	ch := testenv.ClickHouse(t)
+	d := backfill(t, 120)
+	d.produce(t, kc, nil)
+	group := testenv.UniqueName("g")
+	// A batch age long enough that the backfill is one batch.
+	p, _ := ingester(t, kc, ch.DSN, group, "--batch-max-age", "3s")
+	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	checkStored(t, ch, d.validIDs)
+	var months uint64
+	if err := ch.Conn.QueryRow(context.Background(), "SELECT uniqExact(toYYYYMM(event_time)) FROM "+ch.Database+".events").Scan(&months); err != nil {
+		t.Fatal(err)
+	}
+	if months != 120 {
+		t.Errorf("stored events span %d months, want 120", months)
+	}
+	if p.Exited() {
+		t.Fatalf("ingester exited:\n%s", p.Output())
+	}
+}
+
+// backfill is months valid events, one per month, ending in March 2026, in
+// shuffled month order: generated events with their times moved.
+func backfill(t *testing.T, months int) *dataset {
+	t.Helper()
+	src := smallDataset(t, months)
+	dec := event.NewDecoder(event.DefaultConfig())
+	d := &dataset{validIDs: map[string]bool{}}
+	end := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
+	for _, m := range src.messages {
+		if len(d.messages) == months {
+			break
+		}
+		hs := make([]event.Header, len(m.Headers))
+		for i, h := range m.Headers {
+			hs[i] = event.Header{Key: h.Key, Value: h.Value}
+		}
+		ev, err := dec.Decode(m.Value, hs)
+		if err != nil {
+			t.Fatalf("generated event %s: %v", m.EventID, err)
+		}
+		i := len(d.messages)
+		ev.Time = end.AddDate(0, -(i*37)%months, 0) // 37 is prime to 120: every month once
+		value, err := event.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Value, m.Headers = value, nil
+		d.messages = append(d.messages, m)
+		d.validIDs[ev.ID] = true
+	}
+	if len(d.messages) < months {
+		t.Fatalf("only %d generated events for %d months", len(d.messages), months)
+	}
+	return d
+}
+
+// TestFaultSchemaBehind points the ingester at a database one migration
+// behind the binary: it is not ready and names the missing migration in
+// /readyz and the log, stores and commits nothing; once `referralops migrate`
+// ran, everything flows.
+func TestFaultSchemaBehind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ms[len(ms)-1]
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	ch := testenv.ClickHouseMigratedTo(t, last.Version-1)
+	d := smallDataset(t, 100)
+	d.produce(t, kc, nil)
+	group := testenv.UniqueName("g")
+	in, base := ingester(t, kc, ch.DSN, group)
+	waitRefused(t, in, base, "migrations "+last.String()+" (run `referralops migrate`)")
+	checkNothingCommitted(t, kc, group, len(d.messages))
+	checkStored(t, ch, nil)
+
+	migrate := testenv.Start(t, []string{"REFERRALOPS_CLICKHOUSE_DSN=" + ch.DSN}, "migrate")
+	testenv.Eventually(t, 2*time.Minute, migrate.Exited, func() string { return "migrate did not finish:\n" + migrate.Output() })
+	if code := migrate.Stop(time.Second); code != 0 {
+		t.Fatalf("migrate exited %d:\n%s", code, migrate.Output())
+	}
+	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	checkStored(t, ch, d.validIDs)
+	waitReady(t, base)
+}
+
+// TestFaultAccessDenied runs the ingester as the read-only exporter user of a
+// ClickHouse server of the test's own: 18.16 refuses its INSERT (READONLY,
+// 164). The ingester is not ready, names the grant, logs it, commits nothing
+// and retries slowly; once the user may write (its profile edited in
+// users.xml, which the server re-reads), everything flows.
+func TestFaultAccessDenied(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	server := testenv.StartClickHouseServer(t)
+	ch := server.Database(t)
+	d := smallDataset(t, 100)
+	d.produce(t, kc, nil)
+	group := testenv.UniqueName("g")
+	in, base := ingester(t, kc, ch.ExporterDSN(), group)
+	waitRefused(t, in, base, "INSERT on "+ch.Database+".events")
+	if !strings.Contains(in.Output(), `"class":"access denied"`) {
+		t.Errorf("the log does not classify the refusal as access denied:\n%s", in.Output())
+	}
+	checkNothingCommitted(t, kc, group, len(d.messages))
+	m := testenv.Scrape(t, base+"/metrics")
+	if got := m.Value(t, "referralops_ingest_insert_errors_total", "code", "164"); got == 0 {
+		t.Errorf("insert_errors_total{code=164} = 0 while the INSERT is refused")
+	}
+
+	// The operator's fix: the exporter's profile may write.
+	users, err := os.ReadFile(server.UsersFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	readonly := regexp.MustCompile(`(<exporter>\s*<readonly>)1(</readonly>)`)
+	if !readonly.Match(users) {
+		t.Fatalf("%s has no readonly exporter profile to change", server.UsersFile())
+	}
+	if err := os.WriteFile(server.UsersFile(), readonly.ReplaceAll(users, []byte("${1}0${2}")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	checkStored(t, ch, d.validIDs)
+	waitReady(t, base)
+	if !strings.Contains(in.Output(), "ClickHouse insert answers again") {
+		t.Errorf("the ingester did not log the recovery:\n%s", in.Output())
+	}
+}
+
+// waitRefused waits until /readyz is 503 naming need, and the log names it too.
+func waitRefused(t *testing.T, in *testenv.Process, base, need string) {
+	t.Helper()
+	var code int
+	var body string
+	testenv.Eventually(t, time.Minute, func() bool {
+		code, body = readyz(base)
+		return code == 503 && strings.Contains(body, "needs "+need) && strings.Contains(in.Output(), need)
+	}, func() string {
+		return fmt.Sprintf("/readyz = %d %q, want 503 naming %q in /readyz and the log; log:\n%s", code, body, need, in.Output())
+	})
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	var code int
+	var body string
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		code, body = readyz(base)
+		return code == 200
+	}, func() string { return fmt.Sprintf("/readyz = %d %q after the fix", code, body) })
+}
+
+// checkNothingCommitted asserts that group's lag is still every one of the
+// produced records.
+func checkNothingCommitted(t *testing.T, kc broker.Config, group string, produced int) {
+	t.Helper()
+	lag, err := broker.GroupLag(context.Background(), kc, group, kc.Topics.Inputs()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total := broker.TotalLag(lag); total != int64(produced) {
+		t.Fatalf("lag %d of %d records while inserts are refused: offsets were committed", total, produced)
+	}
+}
