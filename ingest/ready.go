@@ -105,7 +105,9 @@ func (in *Ingester) watchSchema(ctx context.Context) {
 	case errors.Is(err, errSchemaBehind):
 		in.inserts.failedWith(err, schemaBehind, in.insertFailed(checkCtx, err))
 	case err == nil:
-		if f := in.insertFailure.Load(); f != nil && f.class == schemaBehind {
+		// Only the check's own failure (no code): an INSERT that found a
+		// column missing despite every migration fails until it stores.
+		if f := in.insertFailure.Load(); f != nil && f.class == schemaBehind && f.Code == "" {
 			in.inserts.ok()
 		}
 	}
