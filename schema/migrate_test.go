@@ -205,3 +205,48 @@ func TestMigrateConn(t *testing.T) {
 		t.Errorf("recorded %v", got)
 	}
 }
+
+// TestMigrateToAndMissing: a database migrated to the last version but one
+// misses exactly the last migration, by name; a database that does not exist
+// misses them all; after Migrate none.
+func TestMigrateToAndMissing(t *testing.T) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		ctx := context.Background()
+		ms, err := schema.Migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := func(ms []schema.Migration) []string {
+			var out []string
+			for _, m := range ms {
+				out = append(out, m.String())
+			}
+			return out
+		}
+		db := e.Database(t)
+		if missing, err := schema.Missing(ctx, e, db); err != nil || len(missing) != len(ms) {
+			t.Fatalf("no database: missing %v, %v; want all %d", names(missing), err, len(ms))
+		}
+		last := ms[len(ms)-1]
+		applied, err := schema.MigrateTo(ctx, e, e.Dialect, db, last.Version-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := allVersions(t)[:len(ms)-1]; !slices.Equal(applied, want) {
+			t.Errorf("MigrateTo(%d) applied %v, want %v", last.Version-1, applied, want)
+		}
+		missing, err := schema.Missing(ctx, e, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(missing); !slices.Equal(got, []string{last.String()}) {
+			t.Errorf("one behind: missing %v, want [%s]", got, last)
+		}
+		if _, err := schema.Migrate(ctx, e, e.Dialect, db); err != nil {
+			t.Fatal(err)
+		}
+		if missing, err := schema.Missing(ctx, e, db); err != nil || len(missing) != 0 {
+			t.Errorf("after Migrate: missing %v, %v", names(missing), err)
+		}
+	})
+}
