@@ -11,6 +11,7 @@ import (
 
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/schema"
 )
@@ -145,6 +146,9 @@ func TestFaultAccessDenied(t *testing.T) {
 		t.Errorf("insert_errors_total{code=164} = 0 while the INSERT is refused")
 	}
 
+	if exporterMayWrite(t, ch) {
+		t.Fatal("the exporter user is not read-only before the fix")
+	}
 	// The operator's fix: the exporter's profile may write.
 	users, err := os.ReadFile(server.UsersFile())
 	if err != nil {
@@ -154,15 +158,45 @@ func TestFaultAccessDenied(t *testing.T) {
 	if !readonly.Match(users) {
 		t.Fatalf("%s has no readonly exporter profile to change", server.UsersFile())
 	}
-	if err := os.WriteFile(server.UsersFile(), readonly.ReplaceAll(users, []byte("${1}0${2}")), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fixed := readonly.ReplaceAll(users, []byte("${1}0${2}"))
+	// 18.16 re-reads users.xml when its mtime (in seconds) changes, checked
+	// every 2 s; the file is replaced whole, by rename, so the server never
+	// reads half of it, and again until the server has taken it: only then
+	// is the ingester's recovery in question.
+	testenv.Eventually(t, time.Minute, func() bool {
+		tmp := server.UsersFile() + ".new"
+		if err := os.WriteFile(tmp, fixed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, server.UsersFile()); err != nil {
+			t.Fatal(err)
+		}
+		return exporterMayWrite(t, ch)
+	}, func() string { return "the server did not take the exporter's writable profile" })
 	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
 	checkStored(t, ch, d.validIDs)
 	waitReady(t, base)
 	if !strings.Contains(in.Output(), "ClickHouse insert answers again") {
 		t.Errorf("the ingester did not log the recovery:\n%s", in.Output())
 	}
+}
+
+// exporterMayWrite reports whether a new session of the exporter user may
+// insert, into a scratch table of the test database.
+func exporterMayWrite(t *testing.T, ch *testenv.ClickHouseDB) bool {
+	t.Helper()
+	ctx := context.Background()
+	if err := ch.Conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+ch.Database+".access_probe (x UInt8) ENGINE = Memory"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := clickhouse.DefaultConfig()
+	cfg.DSN = ch.ExporterDSN()
+	conn, err := clickhouse.Connect(cfg)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	return conn.Exec(ctx, "INSERT INTO "+ch.Database+".access_probe SELECT 1") == nil
 }
 
 // waitRefused waits until /readyz is 503 naming need, and the log names it too.
