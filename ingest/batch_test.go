@@ -87,6 +87,17 @@ func TestBackoffStaysWithinBounds(t *testing.T) {
 	}
 }
 
+// TestBackoffSlow: after a permanent failure the wait is never shorter than
+// half the cap, whatever the attempt, so a refused INSERT is not retried hot.
+func TestBackoffSlow(t *testing.T) {
+	b := backoff{min: 10 * time.Millisecond, max: time.Second}
+	for i := range 100 {
+		if d := b.slow(); d < b.max/2 || d > b.max {
+			t.Fatalf("attempt %d: slow wait %s outside [%s, %s]", i, d, b.max/2, b.max)
+		}
+	}
+}
+
 func TestBatchTracksNextOffsets(t *testing.T) {
 	b := newBatch(4)
 	now := time.Now()
