@@ -28,11 +28,11 @@ const (
 	// grant. Not ready, naming the grant, until an operator gives it; retried
 	// slowly.
 	accessDenied
-	// refused: any other permanent refusal of a batch (e.g. too many partitions
+	// rejected: any other permanent refusal of a batch (e.g. too many partitions
 	// in one INSERT block, a type the table does not take). Retrying as sent
 	// cannot help; not ready, naming the code, retried slowly so a fixed server
 	// setting is picked up.
-	refused
+	rejected
 )
 
 func (c errClass) String() string {
@@ -43,8 +43,8 @@ func (c errClass) String() string {
 		return "schema behind the binary"
 	case accessDenied:
 		return "access denied"
-	case refused:
-		return "refused"
+	case rejected:
+		return "rejected"
 	}
 	return "transient"
 }
@@ -95,7 +95,7 @@ func classifyClickHouse(code int32, msg string) errClass {
 	switch code {
 	case clickhouse.CodeTooManyParts:
 		if strings.Contains(msg, tooManyPartitions) {
-			return refused
+			return rejected
 		}
 		return transient
 	case clickhouse.CodeUnexpectedEndOfFile, clickhouse.CodeAttemptToReadAfterEOF, clickhouse.CodeTimeoutExceeded,
@@ -115,7 +115,7 @@ func classifyClickHouse(code int32, msg string) errClass {
 		clickhouse.CodeThereIsNoColumn, clickhouse.CodeNotFoundColumnInBlock, clickhouse.CodeUnknownIdentifier:
 		return schemaBehind
 	}
-	return refused
+	return rejected
 }
 
 func classifyKafka(e kafka.Error) errClass {
@@ -132,5 +132,5 @@ func classifyKafka(e kafka.Error) errClass {
 	if e.Temporary() {
 		return transient
 	}
-	return refused
+	return rejected
 }

@@ -69,8 +69,8 @@ func TestClassify(t *testing.T) {
 		{"unknown database", exec("INSERT INTO no_such_db.events (a) SELECT 1"), schemaBehind, clickhouse.CodeUnknownDatabase},
 		{"unknown column", exec("INSERT INTO " + events + " (no_such_column) SELECT 1"), schemaBehind, clickhouse.CodeNoSuchColumnInTable},
 		{"missing migration", fmt.Errorf("%w: migrations 0007_x not applied", errSchemaBehind), schemaBehind, 0},
-		{"too many partitions", &proto.Exception{Code: 252, Message: tooManyPartitions + " (more than 100)."}, refused, 252},
-		{"type mismatch", exec("INSERT INTO " + events + " (event_time) SELECT 'not a time'"), refused, 0},
+		{"too many partitions", &proto.Exception{Code: 252, Message: tooManyPartitions + " (more than 100)."}, rejected, 252},
+		{"type mismatch", exec("INSERT INTO " + events + " (event_time) SELECT 'not a time'"), rejected, 0},
 		{"writer limit", tooLarge, recordRefused, 0},
 		{"broker size limit", kafka.WriteErrors{nil, kafka.MessageSizeTooLarge}, recordRefused, 0},
 		{"corrupt record", kafka.InvalidMessage, recordRefused, 0},
@@ -79,7 +79,7 @@ func TestClassify(t *testing.T) {
 		{"not enough replicas", kafka.NotEnoughReplicas, transient, 0},
 		{"topic not authorized", kafka.TopicAuthorizationFailed, accessDenied, 0},
 		{"SASL refused", kafka.SASLAuthenticationFailed, accessDenied, 0},
-		{"policy violation", kafka.PolicyViolation, refused, 0},
+		{"policy violation", kafka.PolicyViolation, rejected, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.err == nil {
@@ -104,7 +104,7 @@ func TestInsertFailureNeeds(t *testing.T) {
 			"ClickHouse exception code 164 (access denied); needs INSERT on db.events for the ingester's ClickHouse user"},
 		{InsertFailure{Need: "migrations 0007_x (run `referralops migrate`)", class: schemaBehind},
 			"schema behind the binary; needs migrations 0007_x (run `referralops migrate`)"},
-		{InsertFailure{Code: "252", Shard: "1", Replica: "2", class: refused}, "ClickHouse exception code 252 on shard 1 replica 2 (refused)"},
+		{InsertFailure{Code: "252", Shard: "1", Replica: "2", class: rejected}, "ClickHouse exception code 252 on shard 1 replica 2 (rejected)"},
 	} {
 		if got := c.f.String(); got != c.want {
 			t.Errorf("got %q, want %q", got, c.want)

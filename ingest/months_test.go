@@ -64,7 +64,7 @@ func TestMonthBlocks(t *testing.T) {
 
 // TestMonthBlocksOnCurrentClickHouse proves the split against the limit of
 // current ClickHouse (chDB 26.7, default max_partitions_per_insert_block 100)
-// on the real `events` table: the 120-month block is refused, and refused for
+// on the real `events` table: the 120-month block is refused, and rejected for
 // good as classify sees it; the blocks monthBlocks makes are accepted.
 func TestMonthBlocksOnCurrentClickHouse(t *testing.T) {
 	e := testenv.ChDB(t)
@@ -93,8 +93,8 @@ func TestMonthBlocksOnCurrentClickHouse(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), tooManyPartitions) {
 		t.Fatalf("one block of 120 months: err %v, want ClickHouse to refuse too many partitions", err)
 	}
-	if c := classify(err); c != refused {
-		t.Errorf("classify(too many partitions) = %s, want refused", c)
+	if c := classify(err); c != rejected {
+		t.Errorf("classify(too many partitions) = %s, want rejected", c)
 	}
 	for b, idx := range monthBlocks(times, maxMonthsPerInsert) {
 		if err := insert(idx); err != nil {
