@@ -10,6 +10,7 @@ import (
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 // Options say what report to build.
@@ -26,6 +27,9 @@ type Options struct {
 	Targets metrics.Targets
 	// WorklistSize is how many referrers of the liaison worklist to list.
 	WorklistSize int
+	// Calendar is the business-day calendar and triage SLAs of the triage SLA
+	// breaches (as for `referralops kpi`); nil means sla.Default().
+	Calendar *sla.Calendar
 }
 
 // Defaults of the command's flags.
@@ -53,6 +57,11 @@ func (o Options) Validate() error {
 	if o.Window <= 0 {
 		errs = append(errs, errors.New("window: not set"))
 	}
+	if o.Calendar != nil {
+		if err := o.Calendar.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("sla: %w", err))
+		}
+	}
 	return errors.Join(append(errs, o.Targets.Validate())...)
 }
 
@@ -62,8 +71,8 @@ type Report struct {
 	Window  kpi.Window
 	Targets metrics.Targets
 	// Points are the weekly snapshots, oldest first; the last is as of AsOf
-	// (with the referrer type breakdown and the attention levels), the one
-	// before as of AsOf − 7 d.
+	// (with the referrer type and payer class breakdowns and the attention
+	// levels), the one before as of AsOf − 7 d.
 	Points []kpi.Snapshot
 	// Worklist is the top of the liaison worklist as of AsOf.
 	Worklist []kpi.AttentionRow
@@ -101,9 +110,9 @@ func Build(ctx context.Context, q clickhouse.Querier, o Options, progress Progre
 	}
 	for k := o.Weeks - 1; k >= 0; k-- {
 		t := asOf.Add(-time.Duration(k) * week)
-		req := kpi.Request{DB: o.DB, AsOf: t, Windows: []kpi.Window{o.Window}}
+		req := kpi.Request{DB: o.DB, AsOf: t, Windows: []kpi.Window{o.Window}, Calendar: o.Calendar}
 		if k == 0 {
-			req.Breakdowns = []kpi.Breakdown{{kpi.ReferrerType}}
+			req.Breakdowns = []kpi.Breakdown{{kpi.ReferrerType}, {kpi.PayerClass}}
 			req.Attention = true
 		}
 		start := time.Now()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 	"github.com/referralops/referralops/report"
 )
 
@@ -29,6 +30,7 @@ func TestOptionsValidate(t *testing.T) {
 		{func(o *report.Options) { o.AsOf = time.Time{} }, "as-of: not set"},
 		{func(o *report.Options) { o.Window = 0 }, "window: not set"},
 		{func(o *report.Options) { o.Targets.LeakageRateMax = 2 }, "leakage_rate_max"},
+		{func(o *report.Options) { o.Calendar = &sla.Calendar{TimeZone: "Europe/Atlantis"} }, "sla: time_zone"},
 	} {
 		o := validOptions()
 		tc.change(&o)

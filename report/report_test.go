@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,76 @@ func headline(t *testing.T, s kpi.Snapshot) map[string]string {
 	}
 }
 
+// rows are the rows of the access by priority and leakage by payer and reason
+// tables the report must show, each a list of its cells (a regexp each), from
+// the same `referralops kpi --format json` object: by_priority's quantiles and
+// triage SLA breaches, totals' leaked_by_payer_class and leaked_by_reason.
+func rows(t *testing.T, s kpi.Snapshot) [][]string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := kpi.WriteJSON(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Totals struct {
+			Leaked             int64            `json:"leaked"`
+			LeakedByPayerClass map[string]int64 `json:"leaked_by_payer_class"`
+			LeakedByReason     map[string]int64 `json:"leaked_by_reason"`
+		} `json:"totals"`
+		ByPriority map[string]struct {
+			AccessP50   *float64 `json:"time_to_appointment_p50_seconds"`
+			AccessP90   *float64 `json:"time_to_appointment_p90_seconds"`
+			TriageP50   *float64 `json:"time_to_triage_p50_seconds"`
+			TriageP90   *float64 `json:"time_to_triage_p90_seconds"`
+			SLABreaches float64  `json:"triage_sla_breaches"`
+			SLACohort   float64  `json:"triage_sla_cohort"`
+		} `json:"by_priority"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	seconds := func(v *float64, per float64, unit string) string {
+		if v == nil {
+			return "n/a"
+		}
+		return regexp.QuoteMeta(fmt.Sprintf("%.1f %s", *v/per, unit))
+	}
+	pct := func(n, d float64) string {
+		if d == 0 {
+			return "n/a"
+		}
+		return regexp.QuoteMeta(fmt.Sprintf("%.1f%%", 100*n/d))
+	}
+	var out [][]string
+	if len(raw.ByPriority) != 3 {
+		t.Fatalf("by_priority: %v", raw.ByPriority)
+	}
+	for p, f := range raw.ByPriority {
+		out = append(out,
+			[]string{p, "Time to appointment p50", seconds(f.AccessP50, 86400, "d")},
+			[]string{p, "Time to appointment p90", seconds(f.AccessP90, 86400, "d")},
+			[]string{p, "Time to triage p50", seconds(f.TriageP50, 3600, "h")},
+			[]string{p, "Time to triage p90", seconds(f.TriageP90, 3600, "h")},
+			[]string{p, "Triage SLA breaches", pct(f.SLABreaches, f.SLACohort), `.+?`,
+				fmt.Sprintf("%.0f of %.0f received", f.SLABreaches, f.SLACohort)})
+	}
+	if len(raw.Totals.LeakedByPayerClass) == 0 || len(raw.Totals.LeakedByReason) != len(kpi.LeakReasons) {
+		t.Fatalf("leaked_by_payer_class %v, leaked_by_reason %v", raw.Totals.LeakedByPayerClass, raw.Totals.LeakedByReason)
+	}
+	sum := int64(0)
+	for c, n := range raw.Totals.LeakedByPayerClass {
+		out = append(out, []string{c, `\d+`, strconv.FormatInt(n, 10), pct(float64(n), float64(raw.Totals.Leaked))})
+	}
+	for why, n := range raw.Totals.LeakedByReason {
+		out = append(out, []string{why, strconv.FormatInt(n, 10), pct(float64(n), float64(raw.Totals.Leaked))})
+		sum += n
+	}
+	if sum != raw.Totals.Leaked || raw.Totals.Leaked == 0 {
+		t.Fatalf("leaked_by_reason sums to %d, leaked %d", sum, raw.Totals.Leaked)
+	}
+	return out
+}
+
 // TestReportRendered builds the report of a generated network as of T, renders
 // the HTML in headless Chromium (a screenshot, the DOM it built, no console
 // error, no request) and the PDF with poppler (text and page images), and
@@ -113,13 +184,17 @@ func TestReportRendered(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := headline(t, s)
+	wantRows := rows(t, s)
 	worklist, err := kpi.Request{DB: db, AsOf: T}.Worklist(context.Background(), e, 15)
 	if err != nil || len(worklist) != 15 {
 		t.Fatalf("worklist: %d rows, %v", len(worklist), err)
 	}
-	titles := []string{"Headline KPIs", "13-week trends per service line", "Leakage by source", "Closed loop",
+	titles := []string{"Headline KPIs", "13-week trends per service line", "Access by priority", "Leakage by source, payer and reason", "Closed loop",
 		"Liaison worklist", "Pipeline health", "Referrals created in the 30d before each week", "Time to appointment, p90",
-		"Leakage rate by referral source (referrer type)", "Closed-loop rate by service line"}
+		"Leakage rate by referral source (referrer type)", "Closed-loop rate by service line",
+		"Time to appointment p90 by priority", "Time to triage p90 by priority", "Triage SLA breaches by priority",
+		"Leakage rate by payer class", "Leaked referrals by reason",
+		"SLA calendar used: time zone UTC, weekend saturday and sunday, no holidays; triage SLA in business days: routine 2, urgent 1, stat 0"}
 
 	dir := t.TempDir()
 	paths, err := r.Write(dir, report.Formats)
@@ -160,6 +235,11 @@ func TestReportRendered(t *testing.T) {
 			t.Errorf("rendered HTML: headline %s is not %s", name, v)
 		}
 	}
+	for _, row := range wantRows {
+		if !regexp.MustCompile(`\t` + strings.Join(row, `\t+`) + `\t`).MatchString(text) {
+			t.Errorf("rendered HTML lacks the row %q", row)
+		}
+	}
 	for _, w := range worklist {
 		if !strings.Contains(text, "\t"+w.ReferrerID+"\t") {
 			t.Errorf("rendered HTML lacks worklist referrer %s", w.ReferrerID)
@@ -176,6 +256,11 @@ func TestReportRendered(t *testing.T) {
 	for name, v := range want {
 		if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(name) + `\s+` + regexp.QuoteMeta(v) + `\s`).MatchString(pdfText) {
 			t.Errorf("PDF: headline %s is not %s", name, v)
+		}
+	}
+	for _, row := range wantRows {
+		if !regexp.MustCompile(`(?m)^\s*` + strings.Join(row, `\s+`) + `(\s|$)`).MatchString(pdfText) {
+			t.Errorf("PDF lacks the row %q", row)
 		}
 	}
 	for _, w := range worklist {

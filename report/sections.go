@@ -21,8 +21,8 @@ type measure struct {
 	// Value is the measure and whether it has one (a ratio's denominator > 0).
 	Value func(f kpi.Fields) (float64, bool)
 	// Percent: a ratio shown as a percentage; else Days: seconds shown in days;
-	// else a count.
-	Percent, Days bool
+	// else Hours: seconds shown in hours; else a count.
+	Percent, Days, Hours bool
 	// Target is the bound and whether it is a maximum (false: a minimum);
 	// ok false when the KPI has no target.
 	Target func(t metrics.Targets, line string) (bound float64, isMax, ok bool)
@@ -91,6 +91,8 @@ func (m measure) format(v float64, ok bool) string {
 		return formatFloat(100*v, 1) + "%"
 	case m.Days:
 		return formatFloat(v, 1) + " d"
+	case m.Hours:
+		return formatFloat(v, 1) + " h"
 	default:
 		return formatFloat(v, 0)
 	}
@@ -112,6 +114,8 @@ func (m measure) change(now, before float64, okNow, okBefore bool) string {
 		return sign + formatFloat(100*d, 1) + " pp"
 	case m.Days:
 		return sign + formatFloat(d, 1) + " d"
+	case m.Hours:
+		return sign + formatFloat(d, 1) + " h"
 	default:
 		return sign + formatFloat(d, 0)
 	}
@@ -133,7 +137,7 @@ func (r Report) document() document {
 		Subtitle: fmt.Sprintf("As of %s. Every number is a KPI of KPIS.md over the referrals created in the %s before "+
 			"the time shown, evaluated exactly as of that time (events after it ignored).", asOf, r.Window),
 	}
-	d.Sections = append(d.Sections, r.headlineSection(), r.trendSection(), r.leakageSection(), r.loopSection(),
+	d.Sections = append(d.Sections, r.headlineSection(), r.trendSection(), r.prioritySection(), r.leakageSection(), r.loopSection(),
 		r.worklistSection(), r.healthSection())
 	return d
 }
@@ -229,21 +233,28 @@ func (r Report) weekLabels() []string {
 
 // trend is one line chart of m per service line over the weeks.
 func (r Report) trend(m measure, title, unit string) *chart {
+	c := r.seriesTrend(m, title, unit, r.lines(), func(ws kpi.WindowSnapshot, line string) kpi.Fields { return ws.ByServiceLine[line] })
+	if m.Target != nil && !m.Days {
+		v, _, _ := m.Target(r.Targets, "")
+		c.Target, c.TargetLabel = &v, "target "+m.format(v, true)
+	}
+	return c
+}
+
+// seriesTrend is one line chart of m over the weeks, a line per name, each
+// point m of the Fields that fields picks from that week's snapshot.
+func (r Report) seriesTrend(m measure, title, unit string, names []string, fields func(kpi.WindowSnapshot, string) kpi.Fields) *chart {
 	c := &chart{Title: title, YLabel: unit, XLabel: "week ending (as of)", Percent: m.Percent, XLabels: r.weekLabels()}
-	for _, line := range r.lines() {
-		s := series{Name: line}
+	for _, name := range names {
+		s := series{Name: name}
 		for _, p := range r.Points {
-			v, ok := m.Value(r.window(p).ByServiceLine[line])
+			v, ok := m.Value(fields(r.window(p), name))
 			if !ok {
 				v = math.NaN()
 			}
 			s.Values = append(s.Values, v)
 		}
 		c.Series = append(c.Series, s)
-	}
-	if m.Target != nil && !m.Days {
-		v, _, _ := m.Target(r.Targets, "")
-		c.Target, c.TargetLabel = &v, "target "+m.format(v, true)
 	}
 	return c
 }
@@ -259,42 +270,6 @@ func (r Report) trendSection() section {
 			{Chart: r.trend(leakageMeasure, "Leakage rate", "% of referrals leaked")},
 		},
 		Notes: []string{"KPIS.md: referrals |C|; time to appointment (access) p90, exact nearest rank; leakage rate = leaked referrals in C / |C|; W = " + w + ", per service line of the referral's referral.created. A gap is a week with no referral of that line with an appointment slot (no p90)."},
-	}
-}
-
-func (r Report) leakageSection() section {
-	ws := r.window(r.Current())
-	byType := map[string]kpi.Fields{}
-	for _, g := range ws.Groups {
-		if len(g.Labels) == 1 && g.Labels[0].Dimension == kpi.ReferrerType {
-			byType[g.Labels[0].Value] = g.Fields
-		}
-	}
-	types := slices.Sorted(maps.Keys(byType))
-	c := &chart{Title: "Leakage rate by referral source (referrer type)", YLabel: "% of referrals leaked", XLabel: "referrer type",
-		Bars: true, Percent: true, Target: &r.Targets.LeakageRateMax, TargetLabel: "target max " + formatFloat(100*r.Targets.LeakageRateMax, 0) + "%"}
-	s := series{Name: "leakage rate"}
-	t := &table{Header: []string{"Referrer type", "Referrals", "Leaked", "Leakage rate"}}
-	for _, typ := range types {
-		f := byType[typ]
-		v, ok := ratio(f.Leaked, f.Referrals)
-		c.XLabels = append(c.XLabels, typ)
-		s.Values = append(s.Values, v)
-		t.Rows = append(t.Rows, []cell{{Text: typ}, {Text: strconv.FormatInt(f.Referrals, 10)}, {Text: strconv.FormatInt(f.Leaked, 10)}, {Text: leakageMeasure.format(v, ok)}})
-	}
-	c.Series = []series{s}
-	tot := ws.Totals
-	in, inOK := ratio(tot.InternalLeaked, tot.InternalReferrals)
-	all, allOK := ratio(tot.Leaked, tot.Referrals)
-	return section{
-		Title: "Leakage by source",
-		Blocks: []block{
-			{Text: fmt.Sprintf("All referrals: %s leaked (%d of %d); from in-network referrers (internal leakage): %s (%d of %d).",
-				leakageMeasure.format(all, allOK), tot.Leaked, tot.Referrals, leakageMeasure.format(in, inOK), tot.InternalLeaked, tot.InternalReferrals)},
-			{Chart: c},
-			{Table: t},
-		},
-		Notes: []string{"KPIS.md: leakage rate = leaked referrals in C / |C| (leaked: final destination network out, or a referral.leaked), by referrer_type of the referral; internal leakage: the same restricted to referrer_network = in. Leakage by payer and reason (KPIS.md version 2, issue 14) is not in this report yet."},
 	}
 }
 

@@ -19,6 +19,13 @@ var reportCommand = command{
 	summary: "write the weekly executive report (HTML, PDF) as of a time; --every keeps writing one per period",
 	setup: func(fs *flag.FlagSet, file *fileConfig) (func() error, func(context.Context, *slog.Logger) error) {
 		file.ClickHouse.RegisterFlags("", fs)
+		// --sla-calendar exactly as `referralops kpi` has it (the same flag
+		// value, bound to the config's sla: section); the report's window and
+		// timeout are its own, so kpi's other flags are left out.
+		var kpiFlags flag.FlagSet
+		file.KPI.RegisterFlags("", &kpiFlags)
+		calendar := kpiFlags.Lookup("sla-calendar")
+		fs.Var(calendar.Value, calendar.Name, calendar.Usage)
 		asOfFlag := fs.String("as-of", "", "report time T, RFC 3339 (default now); every number is replayed exactly as of T and the weeks before")
 		out := fs.String("out", "reports", "directory to write the report files into (created if missing)")
 		formats := fs.String("format", "html,pdf", "output formats, comma-separated: html, pdf")
@@ -62,6 +69,7 @@ var reportCommand = command{
 			}
 			opts.Weeks = *weeks
 			opts.DB = file.ClickHouse.Database()
+			opts.Calendar = &file.KPI.SLA
 			return errors.Join(append(errs, opts.Validate(), file.ClickHouse.Validate())...)
 		}
 		return validate, func(ctx context.Context, logger *slog.Logger) error {
