@@ -81,7 +81,7 @@ func (r Report) prioritySection() section {
 			{Chart: r.seriesTrend(breachMeasure, "Triage SLA breaches by priority", "% of received referrals past their SLA", sla.Priorities, byPriority)},
 		},
 		Notes: []string{
-			"KPIS.md \"Stage, priority and payer KPIs (version 2)\" by priority, W = " + r.Window.String() + ": " + strings.Join(names, ", ") +
+			"KPIS.md \"Stage, priority and payer KPIs (version 2)\" by priority, W = " + r.Window.String() + ": " + strings.Join(names, "; ") +
 				"; the same numbers as `referralops kpi --as-of T --format json` (its " + r.Window.String() + " object, by_priority: time_to_appointment_p50/p90_seconds, " +
 				"time_to_triage_p50/p90_seconds, triage_sla_breaches / triage_sla_cohort). Quantiles are exact nearest rank; " +
 				"time to triage is decided_at (first referral.accepted or referral.rejected) - created_at over the referrals of C decided by T; " +

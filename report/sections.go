@@ -104,21 +104,20 @@ func (m measure) change(now, before float64, okNow, okBefore bool) string {
 		return "n/a"
 	}
 	d := now - before
-	sign := "+"
-	if d < 0 {
-		sign = "-"
-		d = -d
-	}
+	var s string
 	switch {
 	case m.Percent:
-		return sign + formatFloat(100*d, 1) + " pp"
-	case m.Days:
-		return sign + formatFloat(d, 1) + " d"
-	case m.Hours:
-		return sign + formatFloat(d, 1) + " h"
+		s = formatFloat(100*math.Abs(d), 1) + " pp"
+	case m.Days, m.Hours:
+		s = m.format(math.Abs(d), true)
 	default:
-		return sign + formatFloat(d, 0)
+		s = formatFloat(math.Abs(d), 0)
 	}
+	// a change that rounds to zero is +0, never -0
+	if d < 0 && strings.ContainsAny(s, "123456789") {
+		return "-" + s
+	}
+	return "+" + s
 }
 
 func formatFloat(v float64, decimals int) string {

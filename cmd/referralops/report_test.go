@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +19,7 @@ import (
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 	"github.com/referralops/referralops/report"
 )
 
@@ -29,6 +35,8 @@ func TestReportCommandBadConfigExits2(t *testing.T) {
 		{[]string{"--timeout", "0s"}, "timeout: must be positive"},
 		{[]string{"--out", ""}, "out: must name a directory"},
 		{[]string{"--targets", "testdata/nope.yaml"}, "targets: targets file"},
+		{[]string{"--sla-calendar", "testdata/sla-bad.yaml"}, "field sla not found"},
+		{[]string{"--config", "testdata/sla-bad.yaml"}, `sla: time_zone: "Europe/Atlantis" is not an IANA time zone`},
 	} {
 		var out bytes.Buffer
 		if code := run(append([]string{"report"}, tc.args...), &out, &out); code != exitBadConfig {
@@ -55,16 +63,28 @@ func reportDB(t *testing.T, T time.Time) (*testenv.Engine, string) {
 }
 
 // TestReportCommand: `referralops report` writes the HTML and the PDF as of T
-// into --out, with a progress line per replay on stderr.
+// into --out, with a progress line per replay on stderr; with --sla-calendar
+// its access by priority and leakage by payer and reason numbers are those of
+// `referralops kpi --format json` with the same calendar.
 func TestReportCommand(t *testing.T) {
 	T := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	e, db := reportDB(t, T)
 	dir := filepath.Join(t.TempDir(), "reports")
+	calendar := []string{"--sla-calendar", "testdata/sla-calendar.yaml"}
 	var stdout, stderr bytes.Buffer
-	code := run([]string{"report", "--clickhouse-dsn", e.DSN(db), "--as-of", T.Format(time.RFC3339), "--out", dir, "--weeks", "3"}, &stdout, &stderr)
+	code := run(append([]string{"report", "--clickhouse-dsn", e.DSN(db), "--as-of", T.Format(time.RFC3339), "--out", dir, "--weeks", "3"}, calendar...), &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
+	kpiJSON, err := exec.Command(testenv.Binary(t), append([]string{"kpi", "--clickhouse-dsn", e.DSN(db), "--as-of", T.Format(time.RFC3339), "--window", "30d", "--format", "json"}, calendar...)...).Output()
+	if err != nil {
+		t.Fatalf("referralops kpi: %v", err)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "referralops-report-2026-11-30T000000Z.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReportMatchesKPI(t, string(html), kpiJSON)
 	for _, f := range []string{"referralops-report-2026-11-30T000000Z.html", "referralops-report-2026-11-30T000000Z.pdf"} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil || len(b) < 1000 {
@@ -79,6 +99,49 @@ func TestReportCommand(t *testing.T) {
 	code = run([]string{"report", "--clickhouse-dsn", "clickhouse://127.0.0.1:1/" + db, "--out", dir, "--timeout", "5s"}, &stdout, &stderr)
 	if code != exitFailure {
 		t.Errorf("unreachable server: exit %d, want %d", code, exitFailure)
+	}
+}
+
+// checkReportMatchesKPI: the report's HTML shows the triage SLA breaches per
+// priority, the leaked referrals per payer class and per reason, and the
+// calendar of the kpi JSON object.
+func checkReportMatchesKPI(t *testing.T, html string, kpiJSON []byte) {
+	t.Helper()
+	type fields struct {
+		Leaked             int64            `json:"leaked"`
+		TriageSLACohort    int64            `json:"triage_sla_cohort"`
+		TriageSLABreaches  int64            `json:"triage_sla_breaches"`
+		LeakedByPayerClass map[string]int64 `json:"leaked_by_payer_class"`
+		LeakedByReason     map[string]int64 `json:"leaked_by_reason"`
+	}
+	var k struct {
+		Totals     fields            `json:"totals"`
+		ByPriority map[string]fields `json:"by_priority"`
+		Calendar   sla.Calendar      `json:"sla_calendar"`
+	}
+	if err := json.Unmarshal(kpiJSON, &k); err != nil {
+		t.Fatalf("kpi json: %v\n%s", err, kpiJSON)
+	}
+	if k.Calendar.TimeZone != "Europe/Berlin" || len(k.ByPriority) != 3 || k.Totals.Leaked == 0 {
+		t.Fatalf("kpi json: calendar %+v, by_priority %v, leaked %d", k.Calendar, k.ByPriority, k.Totals.Leaked)
+	}
+	text := regexp.MustCompile(`<[^>]+>`).ReplaceAllString(html, "\t")
+	has := func(what string, cells ...string) {
+		if !regexp.MustCompile(`\t` + strings.Join(cells, `\t+`) + `\t`).MatchString(text) {
+			t.Errorf("report lacks %s: %q", what, cells)
+		}
+	}
+	for p, f := range k.ByPriority {
+		has("the triage SLA breaches", p, "Triage SLA breaches", `[^\t]+`, `[^\t]+`, `[^\t]+`, fmt.Sprintf("%d of %d received", f.TriageSLABreaches, f.TriageSLACohort))
+	}
+	for c, n := range k.Totals.LeakedByPayerClass {
+		has("the leaked referrals of a payer class", c, `\d+`, strconv.FormatInt(n, 10))
+	}
+	for why, n := range k.Totals.LeakedByReason {
+		has("the leaked referrals of a reason", why, strconv.FormatInt(n, 10))
+	}
+	if !strings.Contains(text, "time zone Europe/Berlin, weekend friday and saturday, no holidays") {
+		t.Error("report does not state the calendar of --sla-calendar")
 	}
 }
 
