@@ -71,7 +71,9 @@ func (p *pdfWriter) section(n int, s section) {
 			break
 		}
 		if b.Table != nil {
-			need += 120
+			// the whole table, as table keeps one that fits on a page (at
+			// most its largest font's rows), yet no more than half a page
+			need += min((tableFont+5)*float64(len(b.Table.Rows)+1), (p.bottom-p.margin)/2)
 			break
 		}
 		need += 30
@@ -103,10 +105,13 @@ func (p *pdfWriter) section(n int, s section) {
 	}
 }
 
+// tableFont is the font size of a table that fits the page width.
+const tableFont = 8.5
+
 // table sizes its columns to their widest cell and shrinks the font until the
 // table fits the page width.
 func (p *pdfWriter) table(t table) {
-	size := 8.5
+	size := tableFont
 	var widths []float64
 	for ; size >= 5.5; size -= 0.5 {
 		widths = make([]float64, len(t.Header))
