@@ -1,6 +1,10 @@
 package report
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/referralops/referralops/metrics/kpi/sla"
+)
 
 // TestChange: the week-over-week change in each unit, signed, and a change
 // that rounds to zero shown as +0 (never -0).
@@ -25,5 +29,17 @@ func TestChange(t *testing.T) {
 	}
 	if got := hours.change(1, 0, true, false); got != "n/a" {
 		t.Errorf("no value the week before: %q", got)
+	}
+}
+
+// TestCalendarText: the footnote states the calendar the snapshot used,
+// holidays included.
+func TestCalendarText(t *testing.T) {
+	c := sla.Default()
+	c.TimeZone, c.Weekend, c.Holidays = "America/Chicago", []string{"sunday"}, []string{"2026-12-25", "2027-01-01"}
+	c.TriageBusinessDays["urgent"] = 0
+	want := "time zone America/Chicago, weekend sunday, holidays 2026-12-25, 2027-01-01; triage SLA in business days: routine 2, urgent 0, stat 0"
+	if got := calendarText(c); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
