@@ -28,7 +28,9 @@ type Resource struct {
 
 	Identifier []Identifier       `json:"identifier"` // Patient: the MRN (token input only)
 	Category   []CodeableConcept  `json:"category"`   // ServiceRequest, Communication
-	Code       CodeableConcept    `json:"code"`       // ServiceRequest: the ordered service
+	Code       CodeableConcept    `json:"-"`          // ServiceRequest: the ordered service; filled from "code" as an object
+	RoleCode   []CodeableConcept  `json:"-"`          // PractitionerRole: the roles; filled from "code" as an array
+	RawCode    json.RawMessage    `json:"code"`       // an object (ServiceRequest) or an array (PractitionerRole)
 	Type       []CodeableConcept  `json:"-"`          // filled from "type", which is an array or an object
 	RawType    json.RawMessage    `json:"type"`       // Coverage.type (object), Encounter.type (array)
 	Subject    Reference          `json:"subject"`
@@ -221,6 +223,18 @@ func decodeResource(b []byte) (*Resource, error) {
 		r.Type = []CodeableConcept{c}
 	}
 	r.RawType = nil
+	switch t := bytes.TrimSpace(r.RawCode); {
+	case len(t) == 0 || string(t) == "null":
+	case t[0] == '[':
+		if err := json.Unmarshal(t, &r.RoleCode); err != nil {
+			return nil, fmt.Errorf("%w: %s.code: %s", ErrNotFHIR, r.ResourceType, jsonProblem(err))
+		}
+	default:
+		if err := json.Unmarshal(t, &r.Code); err != nil {
+			return nil, fmt.Errorf("%w: %s.code: %s", ErrNotFHIR, r.ResourceType, jsonProblem(err))
+		}
+	}
+	r.RawCode = nil
 	return r, nil
 }
 

@@ -52,6 +52,11 @@ type Terminology struct {
 	Location               map[string]string `yaml:"location"`      // facility, department, organisation → location_id
 	PayerClass             map[string]string `yaml:"payer_class"`   // plan, insurer or coverage type → payer_class
 	Priority               map[string]string `yaml:"priority"`      // table 0280/0485 or FHIR request priority → priority
+	// Recipient types a consult note's recipient the message does not
+	// name as the referral's requester or the patient's PCP: provider role
+	// code (table 0286 of a PRD, FHIR PractitionerRole.code), then the
+	// provider's identifier → referrer, pcp or other. No entry: other.
+	Recipient map[string]string `yaml:"recipient"`
 }
 
 // Links are HL7 v2 paths (hl7v2.ParsePath), e.g. "SCH-26.1".
@@ -108,6 +113,7 @@ func (t *Terminology) tables() []table {
 		{"location", "location_id", t.Location},
 		{"payer_class", "payer_class", t.PayerClass},
 		{"priority", "priority", t.Priority},
+		{"recipient", "recipient", t.Recipient},
 	}
 }
 

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -435,9 +436,49 @@ func (f *fhirMsg) communication(r *fhir.Resource) ([]event.Event, SkipReason, *e
 	}
 	evs, sk, err := f.simple(r, typ, sub, "sent", "meta.lastUpdated")
 	if typ == event.ConsultNoteSent && len(evs) == 1 {
-		evs[0].Data.Channel, evs[0].Data.Recipient = "fhir", "referrer"
+		evs[0].Data.Channel, evs[0].Data.Recipient = "fhir", f.m.recipientOf(f.noteRecipients(r))
 	}
 	return evs, sk, err
+}
+
+// noteRecipients reads a consult note's Communication.recipient: each
+// Practitioner, PractitionerRole or Organization it names. A recipient is
+// the requester when the ServiceRequest it is basedOn is in the Bundle and
+// names the same provider; a PractitionerRole in the Bundle gives its role
+// codes (code).
+func (f *fhirMsg) noteRecipients(r *fhir.Resource) []candidate {
+	var requester []string // the requester's id (NPI preferred) and literal reference
+	for _, b := range r.BasedOn {
+		if sr := f.resolve(b); sr != nil && sr.ResourceType == "ServiceRequest" {
+			if id, _ := f.requester(sr.Requester); id != "" {
+				requester = append(requester, id)
+			}
+			if sr.Requester.Reference != "" {
+				requester = append(requester, sr.Requester.Reference)
+			}
+		}
+	}
+	var cs []candidate
+	for _, ref := range r.Recipient {
+		typ, _ := ref.Target()
+		x := f.resolve(ref)
+		if x != nil {
+			typ = x.ResourceType
+		}
+		if typ != "Practitioner" && typ != "PractitionerRole" && typ != "Organization" && ref.Identifier.Value == "" {
+			continue // a display only, a Patient, a RelatedPerson: no provider
+		}
+		c := candidate{where: "Communication.recipient"}
+		c.id, _ = f.requester(ref)
+		c.requester = c.id != "" && slices.Contains(requester, c.id) || ref.Reference != "" && slices.Contains(requester, ref.Reference)
+		if x != nil && x.ResourceType == "PractitionerRole" {
+			for _, cc := range x.RoleCode {
+				c.roles = append(c.roles, cc.Codes()...)
+			}
+		}
+		cs = append(cs, c)
+	}
+	return cs
 }
 
 // claimResponse: the Da Vinci PAS review action (extension reviewAction:

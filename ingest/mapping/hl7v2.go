@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -453,8 +454,53 @@ func (v *v2msg) note() Outcome {
 		return dead(err)
 	}
 	ev := v.base(event.ConsultNoteSent, sub, t)
-	ev.Data.Channel, ev.Data.Recipient = "hl7", "referrer"
+	ev.Data.Channel, ev.Data.Recipient = "hl7", v.m.recipientOf(v.noteRecipients())
 	return finish([]event.Event{ev})
+}
+
+// noteRecipients reads whom a note went to: TXA-23 distributed copies (MDM)
+// and OBR-28 result copies to (ORU), one recipient per repetition. The
+// message names the referral's requester in ORC-12 / OBR-16 (the ordering
+// provider of the order the note answers) or a PRD with role RP, and the
+// patient's primary care provider in PD1-4 or a PRD with role PP (the PRD's
+// role codes go to recipientOf).
+func (v *v2msg) noteRecipients() []candidate {
+	ids := func(f hl7v2.Value) []string { // every identifier of an XCN field (NPI, local ids)
+		var out []string
+		for _, r := range f.Repetitions() {
+			if id := r.Component(1).String(); id != "" {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	requesters := append(ids(v.firstSeg("ORC").Field(12)), ids(v.firstSeg("OBR").Field(16))...)
+	pcps := ids(v.firstSeg("PD1").Field(4))
+	roles := map[string][]string{} // provider id → PRD role codes
+	for _, s := range v.msg.All("PRD") {
+		for _, id := range ids(s.Field(7)) {
+			for _, r := range s.Field(1).Repetitions() {
+				if c := r.Component(1).String(); c != "" {
+					roles[id] = append(roles[id], c)
+				}
+			}
+		}
+	}
+	var cs []candidate
+	for _, f := range []struct {
+		path string
+		val  hl7v2.Value
+	}{{"TXA-23", v.firstSeg("TXA").Field(23)}, {"OBR-28", v.firstSeg("OBR").Field(28)}} {
+		for _, r := range f.val.Repetitions() {
+			id := r.Component(1).String()
+			if id == "" {
+				continue
+			}
+			cs = append(cs, candidate{id: id, where: f.path, roles: roles[id],
+				requester: slices.Contains(requesters, id), pcp: slices.Contains(pcps, id)})
+		}
+	}
+	return cs
 }
 
 // visit maps ADT^A04 (the patient registered for the visit) and A03 (the

@@ -74,15 +74,13 @@ func (fd *Feed) fhir(e event.Event, p patient) ([]byte, bool) {
 			"class":   obj{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
 			"subject": patRef, "basedOn": []obj{sr}, "appointment": []obj{ref("Appointment", d.AppointmentID)},
 			"period": obj{"start": fd.fhirTime(e.Time.Add(-30 * time.Minute)), "end": ts}}
-	case event.ConsultNoteSent, event.ReferrerUpdateSent:
-		category := coding(loinc, "11488-4")
-		text := p.given + " " + p.family + " (born " + p.birth.Format("2006-01-02") + ") was seen; call " + p.phone + "."
-		if e.Type == event.ReferrerUpdateSent {
-			category = coding("http://terminology.hl7.org/CodeSystem/communication-category", "notification")
-			text = "Update on the referral of " + p.given + " " + p.family + ", " + p.street + "."
-		}
+	case event.ConsultNoteSent:
+		return fd.consultNote(e, p, meta, patRef, sr), true
+	case event.ReferrerUpdateSent:
+		text := "Update on the referral of " + p.given + " " + p.family + ", " + p.street + "."
 		r = obj{"resourceType": "Communication", "id": "comm-" + controlID(e), "status": "completed",
-			"category": []obj{category}, "basedOn": []obj{sr}, "subject": patRef, "sent": ts,
+			"category": []obj{coding("http://terminology.hl7.org/CodeSystem/communication-category", "notification")},
+			"basedOn":  []obj{sr}, "subject": patRef, "sent": ts,
 			"sender": ref("Organization", hospital), "recipient": []obj{{"display": "Referring provider"}},
 			"payload": []obj{{"contentString": text}}}
 	}
@@ -91,15 +89,72 @@ func (fd *Feed) fhir(e event.Event, p patient) ([]byte, bool) {
 	return b, err == nil
 }
 
+// Role codes of a consult note's recipient (PractitionerRole.code): the
+// referring provider of table 0286 (what the mapping reads as the
+// referrer), a SNOMED CT primary care physician (the example site config's
+// recipient table maps it to pcp) and a local care coordinator code (no
+// entry: other).
+var recipientRoles = map[string]obj{
+	"referrer": coding("http://terminology.hl7.org/CodeSystem/v2-0286", "RP"),
+	"pcp":      coding(snomed, "446050000"),
+	"other":    coding("https://genhosp.example.org/fhir/CodeSystem/role", "care-coordinator"),
+}
+
+// consultNote is a consult note as an EHR sends it: a transaction with the
+// Communication and the PractitionerRole of its recipient, whose role code
+// says who that is. A referrer the feed has not seen yet (a shuffled
+// stream) is named by display only, which reads as the referrer.
+func (fd *Feed) consultNote(e event.Event, p patient, meta, patRef, sr obj) []byte {
+	ts := fd.fhirTime(e.Time)
+	role := e.Data.Recipient
+	if role != "pcp" && role != "other" {
+		role = "referrer"
+	}
+	text := p.given + " " + p.family + " (born " + p.birth.Format("2006-01-02") + ") was seen; call " + p.phone + "."
+	c := obj{"resourceType": "Communication", "id": "comm-" + controlID(e), "meta": meta, "status": "completed",
+		"category": []obj{coding(loinc, "11488-4")}, "basedOn": []obj{sr}, "subject": patRef, "sent": ts,
+		"sender": ref("Organization", hospital), "recipient": []obj{{"display": "Referring provider"}},
+		"payload": []obj{{"contentString": text}}}
+	resources := []obj{c}
+	if to := fd.noteRecipient(e, p); to != "" {
+		name := strings.Split(referrerName(to), "^")
+		roleID := "role-" + to // the requester's PractitionerRole id of the referral for the referrer
+		c["recipient"] = []obj{ref("PractitionerRole", roleID)}
+		resources = append(resources, obj{"resourceType": "PractitionerRole", "id": roleID,
+			"code": []obj{recipientRoles[role]},
+			"practitioner": obj{"reference": "Practitioner/prac-" + to, "identifier": obj{"system": idSystem(to), "value": to},
+				"display": "Dr " + name[1] + " " + name[0]}})
+	}
+	return transaction(resources)
+}
+
+// idSystem is the identifier system of a provider id: case managers,
+// employers, community organisations and care coordinators have no NPI.
+func idSystem(id string) string {
+	if strings.Contains(id, "-") {
+		return localIDSystem
+	}
+	return npiSystem
+}
+
+// transaction wraps resources in a transaction Bundle that PUTs each.
+func transaction(resources []obj) []byte {
+	entries := make([]obj, len(resources))
+	for i, r := range resources {
+		url := r["resourceType"].(string) + "/" + r["id"].(string)
+		entries[i] = obj{"fullUrl": "https://genhosp.example.org/fhir/" + url, "resource": r,
+			"request": obj{"method": "PUT", "url": url}}
+	}
+	b, _ := json.Marshal(obj{"resourceType": "Bundle", "type": "transaction", "entry": entries}) // maps of strings always marshal
+	return b
+}
+
 // referralBundle is a new referral as an EHR sends it: a transaction with the
 // ServiceRequest and the Patient, referrer and Coverage it references.
 func (fd *Feed) referralBundle(e event.Event, p patient, meta, patRef, referral obj) []byte {
 	d := e.Data
 	ts := fd.fhirTime(e.Time)
-	system := npiSystem
-	if strings.Contains(d.ReferrerID, "-") {
-		system = localIDSystem // case managers, employers, community organisations have no NPI
-	}
+	system := idSystem(d.ReferrerID)
 	dest := hospital
 	if d.DestinationNetwork == "out" {
 		dest = outside
@@ -132,13 +187,5 @@ func (fd *Feed) referralBundle(e event.Event, p patient, meta, patRef, referral 
 			"payor": []obj{ref("Organization", "INS-"+plan)}})
 		s["insurance"] = []obj{ref("Coverage", covID)}
 	}
-	resources = append(resources, s)
-	entries := make([]obj, len(resources))
-	for i, r := range resources {
-		url := r["resourceType"].(string) + "/" + r["id"].(string)
-		entries[i] = obj{"fullUrl": "https://genhosp.example.org/fhir/" + url, "resource": r,
-			"request": obj{"method": "PUT", "url": url}}
-	}
-	b, _ := json.Marshal(obj{"resourceType": "Bundle", "type": "transaction", "entry": entries}) // maps of strings always marshal
-	return b
+	return transaction(append(resources, s))
 }

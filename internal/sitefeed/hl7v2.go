@@ -65,14 +65,10 @@ func (fd *Feed) hl7v2(e event.Event, p patient) ([]byte, bool) {
 		if d.DestinationNetwork == "out" {
 			dest = outside
 		}
-		idType := "NPI"
-		if strings.ContainsAny(d.ReferrerID, "-") {
-			idType = "PI" // case managers, employers, community organisations have no NPI
-		}
 		segs = append(segs,
 			"RF1|P^Pending^HL70283|"+priorityCodes[d.Priority]+"|"+serviceLineCodes[d.ServiceLine]+"|CON|O^Outpatient|"+e.Subject+"^REFAPP|"+ts,
 			segment("PRD", 1, "RP^Referring Provider^HL70286", 2, referrerName(d.ReferrerID), 5, "(312)555-0100",
-				7, d.ReferrerID+"^"+idType, 10, "^^^^^^^^^"+d.ReferrerOrgID),
+				7, d.ReferrerID+"^"+idType(d.ReferrerID), 10, "^^^^^^^^^"+d.ReferrerOrgID),
 			segment("PRD", 1, "RT^Referred to Provider^HL70286", 2, "INTAKE^TEAM", 4, d.LocationID+"^^^"+dest, 10, "^^^^^^^^^"+dest),
 			"DG1|1||R69^Illness, unspecified^I10")
 	case event.ReferralAccepted, event.ReferralRejected:
@@ -109,8 +105,20 @@ func (fd *Feed) hl7v2(e event.Event, p patient) ([]byte, bool) {
 		}
 	case event.ConsultNoteSent:
 		msh("CARDEHR", hospital, "MDM^T02^MDM_T02")
-		segs = append(segs, "EVN|T02|"+ts, pid, "PV1|1|O",
-			"TXA|1|CN^Consult note|TX|"+ts+"||||||||DOC-"+ctl+"||"+e.Subject+"||||AU",
+		// PD1-4 names the patient's PCP; ORC-12 the ordering provider of
+		// the referral the note answers; TXA-23 whom the note was sent to.
+		// A referrer the feed has not seen yet (a shuffled stream) is left
+		// out: no recipient reads as the referrer.
+		segs = append(segs, "EVN|T02|"+ts, pid, segment("PD1", 4, xcn(p.pcp)), "PV1|1|O")
+		referrer, to := fd.referrers[e.Subject], fd.noteRecipient(e, p)
+		if referrer != "" {
+			segs = append(segs, segment("ORC", 1, "RE", 2, e.Subject+"^REFAPP", 12, xcn(referrer)))
+		}
+		txa := []any{1, "1", 2, "CN^Consult note", 3, "TX", 4, ts, 12, "DOC-" + ctl, 14, e.Subject, 17, "AU"}
+		if to != "" {
+			txa = append(txa, 23, xcn(to))
+		}
+		segs = append(segs, segment("TXA", txa...),
 			"OBX|1|TX|11488-4^Consult note^LN||"+p.given+" "+p.family+" (born "+p.birth.Format("2006-01-02")+
 				") was seen; please call "+p.phone+" with questions.")
 	}
@@ -145,6 +153,33 @@ func siuTrigger(t event.Type) (trigger, status string) {
 		return "S14", "Complete"
 	}
 	return "S12", "Booked"
+}
+
+// idType is the HL7 identifier type (table 0203) of a provider id: case
+// managers, employers, community organisations and care coordinators have no
+// NPI.
+func idType(id string) string {
+	if strings.Contains(id, "-") {
+		return "PI"
+	}
+	return "NPI"
+}
+
+// xcn is a provider as an XCN field: id, fake name, identifier type (XCN-13).
+func xcn(id string) string {
+	return id + "^" + referrerName(id) + "^^^^^^^" + idType(id)
+}
+
+// noteRecipient is the provider a consult note goes to: the patient's PCP,
+// a care coordinator, else the referral's referrer ("" when not yet seen).
+func (fd *Feed) noteRecipient(e event.Event, p patient) string {
+	switch e.Data.Recipient {
+	case "pcp":
+		return p.pcp
+	case "other":
+		return p.coordinator
+	}
+	return fd.referrers[e.Subject]
 }
 
 // referrerName is a fake name for a referring provider (XCN family^given).

@@ -13,6 +13,11 @@ import (
 type patient struct {
 	mrn, family, given, sex, street, city, zip, phone string
 	birth                                             time.Time
+	// pcp is the patient's primary care provider (an NPI outside the
+	// generator's referrer range, so never the referrer) and coordinator a
+	// care coordinator without an NPI: the recipients of consult notes that
+	// do not go to the referrer.
+	pcp, coordinator string
 }
 
 // mrnAuthority names the MRN's assigning authority: HL7 CX-4, FHIR
@@ -49,14 +54,16 @@ func (fd *Feed) patient(subject string) patient {
 		sex = "M"
 	}
 	return patient{
-		mrn:    fmt.Sprintf("MRN%08d", u(0)%100_000_000),
-		family: familyNames[u(1)>>8%uint64(len(familyNames))],
-		given:  givenNames[u(2)>>8%uint64(len(givenNames))],
-		sex:    sex,
-		street: fmt.Sprintf("%d %s", 100+u(3)%9000, streets[u(3)>>16%uint64(len(streets))]),
-		city:   c.name,
-		zip:    c.zip,
-		phone:  fmt.Sprintf("(312)555-01%02d", u(0)>>32%100),
-		birth:  time.Date(1935+int(u(2)>>20%75), time.Month(1+u(2)>>28%12), 1+int(u(2)>>36%28), 0, 0, 0, 0, time.UTC),
+		mrn:         fmt.Sprintf("MRN%08d", u(0)%100_000_000),
+		family:      familyNames[u(1)>>8%uint64(len(familyNames))],
+		given:       givenNames[u(2)>>8%uint64(len(givenNames))],
+		sex:         sex,
+		street:      fmt.Sprintf("%d %s", 100+u(3)%9000, streets[u(3)>>16%uint64(len(streets))]),
+		city:        c.name,
+		zip:         c.zip,
+		phone:       fmt.Sprintf("(312)555-01%02d", u(0)>>32%100),
+		birth:       time.Date(1935+int(u(2)>>20%75), time.Month(1+u(2)>>28%12), 1+int(u(2)>>36%28), 0, 0, 0, 0, time.UTC),
+		pcp:         fmt.Sprintf("19%08d", u(3)>>24%100_000_000),
+		coordinator: fmt.Sprintf("CC-%05d", u(1)>>40%100_000),
 	}
 }

@@ -33,14 +33,15 @@ type Record struct {
 }
 
 // Feed converts generated messages into one format's feed. A Feed is not safe
-// for concurrent use: it remembers each referral's patient so that every
-// message about the referral names the same (fake) person, about 100 bytes
-// per referral.
+// for concurrent use: it remembers each referral's patient and referrer so
+// that every message about the referral names the same (fake) person and
+// provider, about 150 bytes per referral.
 type Feed struct {
-	format   mapping.Format
-	loc      *time.Location
-	dec      *event.Decoder
-	patients map[string]string // referral id → the patient token of its referral.created
+	format    mapping.Format
+	loc       *time.Location
+	dec       *event.Decoder
+	patients  map[string]string // referral id → the patient token of its referral.created
+	referrers map[string]string // referral id → its referrer's id
 }
 
 // siteZone is the time zone of the simulated hospital's systems, the
@@ -58,7 +59,7 @@ func New(f mapping.Format) *Feed {
 	// future): the future_time check is the ingester's, not the feed's.
 	farFuture := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 	dec := event.NewDecoder(event.DefaultConfig()).WithClock(func() time.Time { return farFuture })
-	return &Feed{format: f, loc: loc, dec: dec, patients: map[string]string{}}
+	return &Feed{format: f, loc: loc, dec: dec, patients: map[string]string{}, referrers: map[string]string{}}
 }
 
 // Convert turns one generated message into its record: the format's message
@@ -73,8 +74,11 @@ func (fd *Feed) Convert(m generator.Message) Record {
 	if err != nil {
 		return asIs // cannot happen for a valid generated event; keep it as it is
 	}
-	if e.Type == event.ReferralCreated && e.Data.PatientToken != "" {
-		fd.patients[e.Subject] = e.Data.PatientToken
+	if e.Type == event.ReferralCreated {
+		if e.Data.PatientToken != "" {
+			fd.patients[e.Subject] = e.Data.PatientToken
+		}
+		fd.referrers[e.Subject] = e.Data.ReferrerID
 	}
 	p := fd.patient(e.Subject)
 	var v []byte

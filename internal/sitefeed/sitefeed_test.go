@@ -48,14 +48,25 @@ func fact(e event.Event) string {
 		f += fmt.Sprintf(" appt=%s at=%s", d.AppointmentID, d.ScheduledFor.Format(time.RFC3339))
 	case event.AppointmentCancelled, event.AppointmentNoShow, event.AppointmentCompleted:
 		f += " appt=" + d.AppointmentID
+	case event.ConsultNoteSent:
+		f += " to=" + recipient(e)
 	}
 	return f
+}
+
+// recipient is a consult note's recipient with the contract's default.
+func recipient(e event.Event) string {
+	if e.Data.Recipient == "" {
+		return "referrer"
+	}
+	return e.Data.Recipient
 }
 
 // TestFormatsSameNetwork: every HL7 v2 and FHIR message the feed writes maps,
 // through ingest/mapping with the example site config and the network's
 // provider directory (SiteConfig), to events whose facts
-// (per referral the types, times and the fields the KPIs group by) equal the
+// (per referral the types, times and the fields the KPIs group by, a consult
+// note's recipient included) equal the
 // CloudEvents generator's for the same seed; duplicates deduplicate by the
 // mapped event id; the invalid messages stay as generated; each referral's
 // patient maps to one patient token; the fake PHI of a new referral is in
@@ -104,6 +115,7 @@ func TestFormatsSameNetwork(t *testing.T) {
 			var got []string
 			seen := map[string]bool{}
 			standard, passed := map[event.Type]int{}, 0
+			recipients := map[string]int{} // of the consult notes the format carried
 			tokens := map[string]string{} // generator's patient token → mapped token
 			for _, m := range msgs {
 				r := feed.Convert(m)
@@ -160,6 +172,9 @@ func TestFormatsSameNetwork(t *testing.T) {
 					seen[e.ID] = true
 					got = append(got, fact(e))
 					standard[e.Type]++
+					if e.Type == event.ConsultNoteSent {
+						recipients[recipient(e)]++
+					}
 				}
 			}
 			slices.Sort(got)
@@ -168,6 +183,9 @@ func TestFormatsSameNetwork(t *testing.T) {
 			}
 			if len(standard) < 8 {
 				t.Errorf("the %s feed carried only %v", f, standard)
+			}
+			if len(recipients) != 3 {
+				t.Errorf("the %s consult notes went to %v: not every recipient was carried", f, recipients)
 			}
 			if !slices.Equal(got, want) {
 				for i := range min(len(got), len(want)) {
