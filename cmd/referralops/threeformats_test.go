@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,8 @@ import (
 // as-of times, referrer_attention.by_referrer_type included: the ingester
 // reads the site config generate writes (the example's tables and the
 // network's provider directory), which types each referral's referrer per
-// provider, as the simulation does.
+// provider, as the simulation does. The stored consult notes by recipient
+// (referrer, pcp, other) are equal too.
 func TestThreeFormatsSameKPIs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -36,6 +38,7 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 	t.Setenv("REFERRALOPS_PATIENT_TOKEN_KEY", convertKey)
 	asOfs := []string{"2026-03-12T00:00:00Z", "2026-03-24T13:37:00Z", "2026-04-01T00:00:00Z"}
 	kpis := map[string][]string{}
+	recipients := map[string]string{} // format → the consult notes by recipient
 	for _, format := range []string{"cloudevents", "hl7v2", "fhir"} {
 		kc := testenv.Topics(t, brokers)
 		if err := testenv.CreateTopics(context.Background(), brokers, kc.Topics.HL7v2, kc.Topics.FHIR); err != nil {
@@ -80,6 +83,7 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 		if code := p.Stop(30 * time.Second); code != 0 {
 			t.Fatalf("ingest (%s) exited %d:\n%s", format, code, p.Output())
 		}
+		recipients[format] = noteRecipients(t, ch)
 		for _, asOf := range asOfs {
 			out, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", ch.DSN, "--as-of", asOf, "--format", "json").Output()
 			if err != nil {
@@ -111,6 +115,41 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 			}
 		}
 	}
+	if want := recipients["cloudevents"]; strings.Count(want, "=") != 3 {
+		t.Errorf("the consult notes went to %s: not every recipient to compare", want)
+	}
+	for _, format := range []string{"hl7v2", "fhir"} {
+		if got, want := recipients[format], recipients["cloudevents"]; got != want {
+			t.Errorf("consult notes by recipient: %s %s, cloudevents %s", format, got, want)
+		}
+	}
+}
+
+// noteRecipients counts the stored consult notes by recipient (the
+// contract's default filled in), each note once however often it was
+// delivered: "other=n pcp=n referrer=n". The loop-closing KPI counts only
+// the referrer's, so the formats must agree on every note's recipient.
+func noteRecipients(t *testing.T, ch *testenv.ClickHouseDB) string {
+	t.Helper()
+	rows, err := ch.Conn.Query(context.Background(), "SELECT if(recipient = '', 'referrer', recipient) AS r, toUInt64(uniqExact(referral_id, event_time)) FROM "+
+		ch.Database+".events WHERE event_type = 'communication.consult_note_sent' GROUP BY r ORDER BY r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		var n uint64
+		if err := rows.Scan(&r, &n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s=%d", r, n))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(out, " ")
 }
 
 // sendThroughMLLP runs `referralops mllp` into kc's HL7 v2 topic and sends it

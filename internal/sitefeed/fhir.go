@@ -91,13 +91,12 @@ func (fd *Feed) fhir(e event.Event, p patient) ([]byte, bool) {
 
 // Role codes of a consult note's recipient (PractitionerRole.code): the
 // referring provider of table 0286 (what the mapping reads as the
-// referrer), a SNOMED CT primary care physician (the example site config's
-// recipient table maps it to pcp) and a local care coordinator code (no
-// entry: other).
-var recipientRoles = map[string]obj{
-	"referrer": coding("http://terminology.hl7.org/CodeSystem/v2-0286", "RP"),
-	"pcp":      coding(snomed, "446050000"),
-	"other":    coding("https://genhosp.example.org/fhir/CodeSystem/role", "care-coordinator"),
+// referrer), a SNOMED CT primary care physician and a local care
+// coordinator code; SiteConfig puts them in the recipient table.
+var recipientRoles = map[string]struct{ system, code string }{
+	"referrer": {"http://terminology.hl7.org/CodeSystem/v2-0286", "RP"},
+	"pcp":      {snomed, "446050000"},
+	"other":    {"https://genhosp.example.org/fhir/CodeSystem/role", "care-coordinator"},
 }
 
 // consultNote is a consult note as an EHR sends it: a transaction with the
@@ -121,7 +120,7 @@ func (fd *Feed) consultNote(e event.Event, p patient, meta, patRef, sr obj) []by
 		roleID := "role-" + to // the requester's PractitionerRole id of the referral for the referrer
 		c["recipient"] = []obj{ref("PractitionerRole", roleID)}
 		resources = append(resources, obj{"resourceType": "PractitionerRole", "id": roleID,
-			"code": []obj{recipientRoles[role]},
+			"code": []obj{coding(recipientRoles[role].system, recipientRoles[role].code)},
 			"practitioner": obj{"reference": "Practitioner/prac-" + to, "identifier": obj{"system": idSystem(to), "value": to},
 				"display": "Dr " + name[1] + " " + name[0]}})
 	}

@@ -121,9 +121,10 @@ func controlID(e event.Event) string {
 // SiteConfig is base (a site config that maps the feed's codes, such as
 // docs/examples/site-config.yaml) with the simulated network's provider
 // directory (generator.Providers, Stream.Providers) added to its
-// referrer_type_by_provider: the feed's referrals then map to the referrer
-// types their CloudEvents have. The network's entries win over base's: they
-// are the simulation's truth.
+// referrer_type_by_provider, and the role codes of the feed's consult note
+// recipients to its recipient table: the feed's referrals and notes then map
+// to the referrer types and recipients their CloudEvents have. The
+// network's entries win over base's: they are the simulation's truth.
 func SiteConfig(base mapping.Config, providers map[string]string) mapping.Config {
 	dir := make(map[string]string, len(providers)+len(base.Terminology.ReferrerTypeByProvider))
 	for id, typ := range base.Terminology.ReferrerTypeByProvider {
@@ -133,5 +134,13 @@ func SiteConfig(base mapping.Config, providers map[string]string) mapping.Config
 		dir[id] = typ
 	}
 	base.Terminology.ReferrerTypeByProvider = dir
+	to := make(map[string]string, len(recipientRoles)+len(base.Terminology.Recipient))
+	for code, v := range base.Terminology.Recipient {
+		to[code] = v
+	}
+	for v, role := range recipientRoles {
+		to[role.code] = v
+	}
+	base.Terminology.Recipient = to
 	return base
 }

@@ -105,6 +105,8 @@ func TestFormatsSameNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// SiteConfig alone must type the feed's consult note recipients.
+	site.Terminology.Recipient = nil
 	mapper, err := mapping.New(SiteConfig(site, generator.Providers(cfg)), []byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +118,7 @@ func TestFormatsSameNetwork(t *testing.T) {
 			seen := map[string]bool{}
 			standard, passed := map[event.Type]int{}, 0
 			recipients := map[string]int{} // of the consult notes the format carried
-			tokens := map[string]string{} // generator's patient token → mapped token
+			tokens := map[string]string{}  // generator's patient token → mapped token
 			for _, m := range msgs {
 				r := feed.Convert(m)
 				if !r.Standard {
