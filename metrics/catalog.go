@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/metrics/kpi"
 	"github.com/referralops/referralops/metrics/selfmetrics"
 )
@@ -33,6 +34,17 @@ const (
 	// line, as a summary (the quantile label is a summary's; absent when the
 	// distribution is empty).
 	KindQuantiles Kind = "quantiles"
+	// KindPriorityHistogram: a duration distribution per window and priority.
+	KindPriorityHistogram Kind = "priority_histogram"
+	// KindPriorityQuantiles: the distribution's exact p50 and p90 per window,
+	// service line and priority, as a summary (absent when empty): access
+	// targets differ by priority and by line.
+	KindPriorityQuantiles Kind = "priority_quantiles"
+	// KindPriority: a count per window, service line and priority.
+	KindPriority Kind = "priority"
+	// KindLeakedBy: leaked referrals per window, service line and one more
+	// label (payer class or leak reason), read from a count per label value.
+	KindLeakedBy Kind = "leaked_by"
 	// KindBacklog: the unscheduled backlog per service line, location and age.
 	KindBacklog Kind = "backlog"
 	// KindReferrers: referrers per type and activity state.
@@ -54,6 +66,9 @@ const (
 	LabelState           = "state"
 	LabelLevel           = "level"
 	LabelFamily          = "family"
+	LabelPriority        = string(kpi.Priority)
+	LabelPayerClass      = string(kpi.PayerClass)
+	LabelReason          = "reason"
 )
 
 // OtherLocation is the location label of every location that is not on the
@@ -82,6 +97,10 @@ type Family struct {
 	Count func(kpi.Fields) int64
 	// Distribution reads a histogram or quantiles family's durations.
 	Distribution func(kpi.Fields) kpi.Distribution
+	// Values, of a KindLeakedBy family, are its last label's values, each
+	// served (0 when the group has none); By reads a group's count of each.
+	Values []string
+	By     func(kpi.Fields) map[string]int64
 }
 
 // Ratio is a KPIS.md ratio: its numerator family (the one that declares it)
@@ -133,6 +152,7 @@ var (
 	cohortLabels       = []string{LabelWindow, LabelServiceLine, LabelLocation}
 	sourceLabels       = []string{LabelWindow, LabelServiceLine, LabelReferrerType, LabelReferrerNetwork}
 	distributionLabels = []string{LabelWindow, LabelServiceLine}
+	priorityLabels     = []string{LabelWindow, LabelServiceLine, LabelPriority}
 )
 
 // The cohort counts.
@@ -213,6 +233,49 @@ var (
 		func(f kpi.Fields) kpi.Distribution { return f.TimeToAppointment })
 )
 
+// The stage, priority and payer KPIs (KPIS.md version 2). Their labels keep
+// a 12-line, 20-location site to a few thousand series: priority and the
+// payer and reason breakdowns go with the service line only, never with the
+// location; the priority histograms have the window and priority only.
+var (
+	TimeToTriageSeconds = Family{Name: "referral_time_to_triage_seconds", Type: Histogram, Unit: "seconds",
+		Labels: []string{LabelWindow, LabelPriority}, Kind: KindPriorityHistogram, KPI: "time_to_triage",
+		Help:         "Time from referral to its triage decision (earliest accepted or rejected) over the cohort's decided referrals, by window and priority; a snapshot of the window, use without rate().",
+		Distribution: func(f kpi.Fields) kpi.Distribution { return f.TimeToTriage }}
+	TimeToTriageQuantileSeconds = priorityQuantiles("referral_time_to_triage_quantile_seconds", "time_to_triage_p50_seconds, time_to_triage_p90_seconds",
+		"Exact nearest-rank p50 and p90 of the time to triage over the cohort, by window, service line and priority; absent when no referral of it is decided. Not aggregatable.",
+		func(f kpi.Fields) kpi.Distribution { return f.TimeToTriage })
+	PriorityTimeToAppointmentSeconds = Family{Name: "referral_priority_time_to_appointment_seconds", Type: Histogram, Unit: "seconds",
+		Labels: []string{LabelWindow, LabelPriority}, Kind: KindPriorityHistogram, KPI: "time_to_appointment",
+		Help:         "Time from referral to its earliest appointment slot not cancelled over the cohort, by window and priority; a snapshot of the window, use without rate().",
+		Distribution: func(f kpi.Fields) kpi.Distribution { return f.TimeToAppointment }}
+	PriorityTimeToAppointmentQuantileSeconds = priorityQuantiles("referral_priority_time_to_appointment_quantile_seconds", "time_to_appointment_p50_seconds, time_to_appointment_p90_seconds",
+		"Exact nearest-rank p50 and p90 of the time to appointment over the cohort, by window, service line and priority; absent when no referral of it has a slot. Not aggregatable.",
+		func(f kpi.Fields) kpi.Distribution { return f.TimeToAppointment })
+	TriageSLACohortReferrals = Family{Name: "referral_triage_sla_cohort_referrals", Type: Gauge, Unit: "referrals",
+		Labels: priorityLabels, Kind: KindPriority, KPI: "triage_sla_cohort",
+		Help:  "Referrals of the cohort we receive (destination network in), whose triage has an SLA in business days: the set S. By window, service line and priority.",
+		Count: func(f kpi.Fields) int64 { return f.TriageSLACohort }}
+	TriageSLABreachedReferrals = Family{Name: "referral_triage_sla_breached_referrals", Type: Gauge, Unit: "referrals",
+		Labels: priorityLabels, Kind: KindPriority, KPI: "triage_sla_breaches",
+		Help:  "Referrals of S not accepted, rejected or cancelled within their priority's triage SLA in business days of the site calendar, by T. By window, service line and priority.",
+		Count: func(f kpi.Fields) int64 { return f.TriageSLABreaches }}
+	AuthTurnaroundSeconds = distribution(KindHistogram, "referral_auth_turnaround_seconds", "auth_turnaround",
+		"Prior-authorization turnaround, calendar time from the earliest referral.auth_requested to its decision, over the cohort's referrals with both; a snapshot of the window, use without rate().",
+		func(f kpi.Fields) kpi.Distribution { return f.AuthTurnaround })
+	InfoTurnaroundSeconds = distribution(KindHistogram, "referral_info_turnaround_seconds", "info_turnaround",
+		"Missing-information turnaround, calendar time from the earliest referral.info_requested to the information received, over the cohort's referrals with both; a snapshot of the window, use without rate().",
+		func(f kpi.Fields) kpi.Distribution { return f.InfoTurnaround })
+	LeakedByPayerClassReferrals = Family{Name: "referral_leaked_by_payer_class_referrals", Type: Gauge, Unit: "referrals",
+		Labels: []string{LabelWindow, LabelServiceLine, LabelPayerClass}, Kind: KindLeakedBy, KPI: "leaked_by_payer_class",
+		Help:   "Leaked referrals of the cohort by window, service line and payer class.",
+		Values: event.EnumValues(LabelPayerClass), By: func(f kpi.Fields) map[string]int64 { return f.LeakedByPayerClass }}
+	LeakedByReasonReferrals = Family{Name: "referral_leaked_by_reason_referrals", Type: Gauge, Unit: "referrals",
+		Labels: []string{LabelWindow, LabelServiceLine, LabelReason}, Kind: KindLeakedBy, KPI: "leaked_by_reason",
+		Help:   "Leaked referrals of the cohort by window, service line and leak reason: a referral.leaked's reason (other when it has none), else destination_out.",
+		Values: kpi.LeakReasons, By: func(f kpi.Fields) map[string]int64 { return f.LeakedByReason }}
+)
+
 // The source counts, the backlog and the referrers.
 var (
 	SourceReferrals = source("referral_source_referrals", "referrals",
@@ -266,6 +329,10 @@ var Catalog = []Family{
 
 	TimeToScheduleSeconds, TimeToAppointmentSeconds, TimeToScheduleQuantileSeconds, TimeToAppointmentQuantileSeconds,
 
+	TimeToTriageSeconds, TimeToTriageQuantileSeconds, PriorityTimeToAppointmentSeconds, PriorityTimeToAppointmentQuantileSeconds,
+	TriageSLACohortReferrals, TriageSLABreachedReferrals, AuthTurnaroundSeconds, InfoTurnaroundSeconds,
+	LeakedByPayerClassReferrals, LeakedByReasonReferrals,
+
 	SourceReferrals, SourceLeakedReferrals,
 
 	UnscheduledBacklogReferrals, Referrers, AttentionReferrers,
@@ -291,6 +358,11 @@ func distribution(kind Kind, name, field, help string, d func(kpi.Fields) kpi.Di
 	}
 	return Family{Name: name, Help: help, Type: t, Unit: "seconds",
 		Labels: distributionLabels, Kind: kind, KPI: field, Distribution: d}
+}
+
+func priorityQuantiles(name, field, help string, d func(kpi.Fields) kpi.Distribution) Family {
+	return Family{Name: name, Help: help, Type: Summary, Unit: "seconds",
+		Labels: priorityLabels, Kind: KindPriorityQuantiles, KPI: field, Distribution: d}
 }
 
 func exporter(name string, t Type, unit, help string, labels ...string) Family {

@@ -13,11 +13,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
 
-// allowedLabels are KPIS.md's bounded labels (and the exporter's family):
-// never an id.
+// allowedLabels are KPIS.md's bounded labels (and the exporter's family, and
+// the leak reason, a closed set of five): never an id.
 var allowedLabels = []string{
 	metrics.LabelWindow, metrics.LabelServiceLine, metrics.LabelLocation, metrics.LabelReferrerType,
 	metrics.LabelReferrerNetwork, metrics.LabelAgeBucket, metrics.LabelState, metrics.LabelLevel, metrics.LabelFamily,
+	metrics.LabelPriority, metrics.LabelPayerClass, metrics.LabelReason,
 }
 
 func TestCatalog(t *testing.T) {
@@ -50,11 +51,15 @@ func TestCatalog(t *testing.T) {
 				}
 			}
 			switch f.Kind {
-			case metrics.KindCohort, metrics.KindSource:
+			case metrics.KindCohort, metrics.KindSource, metrics.KindPriority:
 				if f.Count == nil || f.Type != metrics.Gauge {
 					t.Error("a count family is a gauge with a Count accessor")
 				}
-			case metrics.KindHistogram, metrics.KindQuantiles:
+			case metrics.KindLeakedBy:
+				if f.By == nil || len(f.Values) == 0 || f.Type != metrics.Gauge {
+					t.Error("a leaked-by family is a gauge with a By accessor and its label's values")
+				}
+			case metrics.KindHistogram, metrics.KindQuantiles, metrics.KindPriorityHistogram, metrics.KindPriorityQuantiles:
 				if f.Distribution == nil {
 					t.Error("a distribution family needs a Distribution accessor")
 				}

@@ -193,6 +193,26 @@ func checkSums(t *testing.T, s kpi.Snapshot, mfs map[string]*dto.MetricFamily) {
 				}
 			}
 		}
+		for _, f := range metrics.Catalog {
+			switch f.Kind {
+			case metrics.KindPriority:
+				for p, pf := range w.ByPriority {
+					if got, want := sumWhere(mfs[f.Name], metrics.LabelWindow, win, metrics.LabelPriority, p), f.Count(pf); got != want {
+						t.Errorf("%s{window=%s,priority=%s} sums to %d, want %d", f.Name, win, p, got, want)
+					}
+				}
+			case metrics.KindLeakedBy:
+				for line, lf := range w.ByServiceLine {
+					var want int64
+					for _, v := range f.Values {
+						want += f.By(lf)[v]
+					}
+					if got := sumWhere(mfs[f.Name], metrics.LabelWindow, win, metrics.LabelServiceLine, line); got != want {
+						t.Errorf("%s{window=%s,service_line=%s} sums to %d, want %d", f.Name, win, line, got, want)
+					}
+				}
+			}
+		}
 		var source int64
 		for _, g := range w.Groups {
 			if len(g.Labels) == 3 && g.Labels[1].Dimension == kpi.ReferrerType {

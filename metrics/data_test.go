@@ -8,6 +8,7 @@ import (
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 // goldenEnd is the last simulated day of the fixed datasets and the exporter's
@@ -67,7 +68,8 @@ func synthetic(lines, locs int, asOf time.Time) kpi.Snapshot {
 		s.ServiceLines = append(s.ServiceLines, fmt.Sprintf("line_%02d", l))
 	}
 	for wi, days := range []int{30, 90} {
-		ws := kpi.WindowSnapshot{Window: kpi.Window(time.Duration(days) * 24 * time.Hour), ByServiceLine: map[string]kpi.Fields{}}
+		ws := kpi.WindowSnapshot{Window: kpi.Window(time.Duration(days) * 24 * time.Hour), ByServiceLine: map[string]kpi.Fields{},
+			ByPriority: map[string]kpi.Fields{}}
 		var totals kpi.Fields
 		totals.TimeToSchedule.Buckets = make([]int64, len(bounds))
 		totals.TimeToAppointment.Buckets = make([]int64, len(bounds))
@@ -83,6 +85,28 @@ func synthetic(lines, locs int, asOf time.Time) kpi.Snapshot {
 			}
 			perLine.TimeToSchedule = dist(perLine.Scheduled, 2+l, bounds)
 			perLine.TimeToAppointment = dist(perLine.Scheduled, 9+2*l, bounds)
+			for pi, p := range sla.Priorities {
+				f := counts(perLine.Referrals / int64(2+3*pi))
+				f.TimeToAppointment = dist(f.Scheduled, 5+2*l-pi, bounds)
+				f.TimeToTriage = dist(f.Referrals*9/10, pi, bounds)
+				ws.Groups = append(ws.Groups, kpi.Group{Labels: []kpi.Label{{Dimension: kpi.ServiceLine, Value: line},
+					{Dimension: kpi.Priority, Value: p}}, Fields: f})
+				byPriority := ws.ByPriority[p]
+				addCounts(&byPriority, f)
+				byPriority.TimeToAppointment = dist(byPriority.Scheduled, 6-pi, bounds)
+				byPriority.TimeToTriage = dist(byPriority.Referrals*9/10, pi, bounds)
+				ws.ByPriority[p] = byPriority
+			}
+			perLine.TimeToTriage = dist(perLine.Referrals*9/10, 1, bounds)
+			perLine.AuthTurnaround = dist(perLine.AuthDecisions, 2, bounds)
+			perLine.InfoTurnaround = dist(perLine.Incomplete, 3, bounds)
+			perLine.LeakedByPayerClass, perLine.LeakedByReason = map[string]int64{}, map[string]int64{}
+			for i, c := range event.EnumValues("payer_class") {
+				perLine.LeakedByPayerClass[c] = perLine.Leaked / int64(3+i)
+			}
+			for i, r := range kpi.LeakReasons {
+				perLine.LeakedByReason[r] = perLine.Leaked / int64(2+i)
+			}
 			ws.ByServiceLine[line] = perLine
 			ws.Groups = append(ws.Groups, kpi.Group{Labels: []kpi.Label{{Dimension: kpi.ServiceLine, Value: line}}, Fields: perLine})
 			for ti, typ := range types {
@@ -107,6 +131,7 @@ func counts(n int64) kpi.Fields {
 		Referrals: n, Scheduled: n * 2 / 3, Completed: n / 2, Leaked: n / 4, InternalReferrals: n / 2,
 		InternalLeaked: n / 10, Incomplete: n / 12, LoopCohort: n / 2, LoopClosed14d: n / 5,
 		AppointmentsKeptOrMissed: n * 3 / 5, NoShows: n / 15, AuthDecisions: n / 3, AuthDenied: n / 40,
+		TriageSLACohort: n * 4 / 5, TriageSLABreaches: n / 30,
 		TimeToSchedule:    kpi.Distribution{Buckets: make([]int64, len(kpi.DefaultBuckets()))},
 		TimeToAppointment: kpi.Distribution{Buckets: make([]int64, len(kpi.DefaultBuckets()))},
 	}
@@ -126,6 +151,8 @@ func addCounts(dst *kpi.Fields, f kpi.Fields) {
 	dst.NoShows += f.NoShows
 	dst.AuthDecisions += f.AuthDecisions
 	dst.AuthDenied += f.AuthDenied
+	dst.TriageSLACohort += f.TriageSLACohort
+	dst.TriageSLABreaches += f.TriageSLABreaches
 	dst.Backlog.Days0To2 += f.Backlog.Days0To2
 	dst.Backlog.Days3To7 += f.Backlog.Days3To7
 	dst.Backlog.Days8To14 += f.Backlog.Days8To14

@@ -29,8 +29,9 @@ func ClickHouseSource(q clickhouse.Querier, db string) Source {
 }
 
 // Breakdowns are the groups the catalog's families are built from, besides
-// the totals and service lines that every snapshot has.
+// the totals, service lines and priorities that every snapshot has.
 var Breakdowns = []kpi.Breakdown{
+	{kpi.ServiceLine, kpi.Priority},
 	{kpi.ServiceLine, kpi.Location},
 	{kpi.ServiceLine, kpi.ReferrerType, kpi.ReferrerNetwork},
 }

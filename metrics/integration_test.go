@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/testenv"
@@ -128,6 +129,7 @@ func TestExportGolden(t *testing.T) {
 		t.Errorf("served families %v\nwant the catalog's %v", served, catalog)
 	}
 	checkAttentionIsKPI(t, served, db.ExporterDSN(), goldenEnd)
+	checkStagesAreKPI(t, served, db.ExporterDSN(), goldenEnd)
 
 	golden := filepath.Join("testdata", "export.prom")
 	got := kpiText(body)
@@ -186,6 +188,115 @@ func checkAttentionIsKPI(t *testing.T, served testenv.Metrics, dsn string, asOf 
 	}
 	if total == 0 || len(byType) < 2 {
 		t.Errorf("kpi JSON referrer_attention %s: want referrers of several types", out)
+	}
+}
+
+// stageFields are the version 2 fields of `referralops kpi --format json`
+// the stage, priority and payer families carry.
+type stageFields struct {
+	TriageSLACohort    float64            `json:"triage_sla_cohort"`
+	TriageSLABreaches  float64            `json:"triage_sla_breaches"`
+	LeakedByPayerClass map[string]float64 `json:"leaked_by_payer_class"`
+	LeakedByReason     map[string]float64 `json:"leaked_by_reason"`
+	TriageP90          *float64           `json:"time_to_triage_p90_seconds"`
+	AppointmentP90     *float64           `json:"time_to_appointment_p90_seconds"`
+	AuthP90            *float64           `json:"auth_turnaround_p90_seconds"`
+	InfoP90            *float64           `json:"info_turnaround_p90_seconds"`
+}
+
+// checkStagesAreKPI: the triage SLA pair summed over service lines is the
+// JSON's by_priority, over priorities its by_service_line; the leaked
+// referrals by payer class and by reason are its by_service_line's; each
+// priority's and service line's histogram puts the JSON's exact p90 in the
+// bucket where its cumulative count reaches the nearest rank ceil(0.9 n).
+func checkStagesAreKPI(t *testing.T, served testenv.Metrics, dsn string, asOf time.Time) {
+	t.Helper()
+	out, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", dsn, "--as-of", asOf.Format(time.RFC3339),
+		"--window", "30d", "--format", "json").Output()
+	if err != nil {
+		t.Fatalf("referralops kpi: %v", err)
+	}
+	var doc struct {
+		ByServiceLine map[string]stageFields `json:"by_service_line"`
+		ByPriority    map[string]stageFields `json:"by_priority"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	w := []string{metrics.LabelWindow, "30d"}
+	equal := func(f metrics.Family, want float64, pairs ...string) {
+		t.Helper()
+		if got := served.Value(t, f.Name, append(pairs, w...)...); got != want {
+			t.Errorf("%s%v = %v, kpi JSON says %v", f.Name, pairs, got, want)
+		}
+	}
+	var breaches float64
+	for p, pf := range doc.ByPriority {
+		equal(metrics.TriageSLACohortReferrals, pf.TriageSLACohort, metrics.LabelPriority, p)
+		equal(metrics.TriageSLABreachedReferrals, pf.TriageSLABreaches, metrics.LabelPriority, p)
+		breaches += pf.TriageSLABreaches
+		checkP90Bucket(t, served, metrics.TimeToTriageSeconds, pf.TriageP90, metrics.LabelPriority, p)
+		checkP90Bucket(t, served, metrics.PriorityTimeToAppointmentSeconds, pf.AppointmentP90, metrics.LabelPriority, p)
+	}
+	var leaked float64
+	for line, lf := range doc.ByServiceLine {
+		equal(metrics.TriageSLACohortReferrals, lf.TriageSLACohort, metrics.LabelServiceLine, line)
+		equal(metrics.TriageSLABreachedReferrals, lf.TriageSLABreaches, metrics.LabelServiceLine, line)
+		for c, n := range lf.LeakedByPayerClass {
+			equal(metrics.LeakedByPayerClassReferrals, n, metrics.LabelServiceLine, line, metrics.LabelPayerClass, c)
+			leaked += n
+		}
+		for r, n := range lf.LeakedByReason {
+			equal(metrics.LeakedByReasonReferrals, n, metrics.LabelServiceLine, line, metrics.LabelReason, r)
+		}
+		checkP90Bucket(t, served, metrics.AuthTurnaroundSeconds, lf.AuthP90, metrics.LabelServiceLine, line)
+		checkP90Bucket(t, served, metrics.InfoTurnaroundSeconds, lf.InfoP90, metrics.LabelServiceLine, line)
+	}
+	if len(doc.ByPriority) != 3 || breaches == 0 || leaked == 0 {
+		t.Errorf("kpi JSON %s: want three priorities, triage SLA breaches and leaked referrals", out)
+	}
+}
+
+// checkP90Bucket: the histogram series of f with labels pairs (window 30d)
+// holds the exact p90 want (nil: an empty histogram) in its bucket: the
+// smallest bound whose cumulative count reaches ceil(0.9 n).
+func checkP90Bucket(t *testing.T, served testenv.Metrics, f metrics.Family, want *float64, pairs ...string) {
+	t.Helper()
+	pairs = append(pairs, metrics.LabelWindow, "30d")
+	var h *dto.Histogram
+series:
+	for _, m := range served[f.Name].GetMetric() {
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if label(m, pairs[i]) != pairs[i+1] {
+				continue series
+			}
+		}
+		h = m.GetHistogram()
+	}
+	if h == nil {
+		t.Errorf("%s%v: no series", f.Name, pairs)
+		return
+	}
+	n := h.GetSampleCount()
+	if want == nil {
+		if n != 0 {
+			t.Errorf("%s%v: %d values, kpi JSON has no p90", f.Name, pairs, n)
+		}
+		return
+	}
+	rank := (9*n + 9) / 10 // ceil(0.9 n)
+	lower := 0.0
+	for _, b := range h.GetBucket() {
+		if b.GetCumulativeCount() >= rank {
+			if *want <= lower || *want > b.GetUpperBound() {
+				t.Errorf("%s%v: the nearest rank %d of %d falls in (%v, %v], kpi JSON p90 is %v", f.Name, pairs, rank, n, lower, b.GetUpperBound(), *want)
+			}
+			return
+		}
+		lower = b.GetUpperBound()
+	}
+	if *want <= lower {
+		t.Errorf("%s%v: the nearest rank %d of %d is past the last bound %v, kpi JSON p90 is %v", f.Name, pairs, rank, n, lower, *want)
 	}
 }
 

@@ -93,6 +93,26 @@ func (c *Collector) build(s kpi.Snapshot) *built {
 			for _, fs := range distributions {
 				fs.get([]string{window, line}).dist = fs.family.Distribution(f)
 			}
+			for _, fs := range families[KindLeakedBy] {
+				counts := fs.family.By(f)
+				for _, v := range fs.family.Values {
+					fs.add(counts[v], window, line, v)
+				}
+			}
+		}
+		for p, f := range w.ByPriority {
+			for _, fs := range families[KindPriorityHistogram] {
+				fs.get([]string{window, p}).dist = fs.family.Distribution(f)
+			}
+		}
+		for _, g := range groupsOf(w, kpi.ServiceLine, kpi.Priority) {
+			line, p := g.Labels[0].Value, g.Labels[1].Value
+			for _, fs := range families[KindPriority] {
+				fs.add(fs.family.Count(g.Fields), window, line, p)
+			}
+			for _, fs := range families[KindPriorityQuantiles] {
+				fs.get([]string{window, line, p}).dist = fs.family.Distribution(g.Fields)
+			}
 		}
 	}
 	// The backlog has no window: every window carries the same.
