@@ -25,6 +25,17 @@ type Targets struct {
 	TimeToAppointmentP90 map[string]time.Duration `yaml:"time_to_appointment_p90"`
 	// DefaultTimeToAppointmentP90 applies to every service line not listed.
 	DefaultTimeToAppointmentP90 time.Duration `yaml:"default_time_to_appointment_p90"`
+	// UrgentTimeToAppointmentP90 is the target p90 time to appointment of
+	// urgent referrals per service line; service lines not listed use
+	// DefaultUrgentTimeToAppointmentP90.
+	UrgentTimeToAppointmentP90 map[string]time.Duration `yaml:"urgent_time_to_appointment_p90"`
+	// DefaultUrgentTimeToAppointmentP90 applies to every service line not
+	// listed.
+	DefaultUrgentTimeToAppointmentP90 time.Duration `yaml:"default_urgent_time_to_appointment_p90"`
+	// AuthTurnaroundP90BusinessDays is the target p90 prior-authorization
+	// turnaround in business days; AuthTurnaroundP90 is it in the calendar
+	// time the turnaround is measured in.
+	AuthTurnaroundP90BusinessDays int `yaml:"auth_turnaround_p90_business_days"`
 	// BacklogOver7Days is the most unscheduled referrals older than 7 days a
 	// service line may hold.
 	BacklogOver7Days int `yaml:"backlog_over_7_days"`
@@ -60,6 +71,12 @@ const day = 24 * time.Hour
 // whose p90 is about 2.0× its mean, so the p90 target is twice the mean: a
 // service line exactly at the benchmark sits at its target.
 //
+// Urgent referrals: chart audits find urgent waits about 0.6× routine ones,
+// so each urgent target is 0.6× the line's target for all referrals.
+//
+// Prior authorization: payers must decide within 7 days from 2026; a p90
+// turnaround of 3 business days leaves room for an appeal.
+//
 // Rates: leakage 20–50% → at most 30%; closed loop 18–52% at baseline, over
 // 80% after improvement work → at least 50%; no-shows 5–7% well run, up to
 // 23% → at most 10%; authorization denials about 6.4% → at most 10%;
@@ -69,27 +86,35 @@ const day = 24 * time.Hour
 // week as single offices cross the level's boundaries; 3 more and half again
 // as many is a trend a liaison should look at.
 func DefaultTargets() Targets {
-	p90 := func(meanDays float64) time.Duration { return time.Duration(2 * meanDays * float64(day)) }
+	p90 := func(meanDays float64) time.Duration {
+		return time.Duration(2 * meanDays * float64(day)).Round(time.Second)
+	}
+	benchmarks := map[string]float64{"cardiology": 33, "orthopedics": 12, "dermatology": 36.5, "womens_health": 41.8, "gastroenterology": 40}
+	all, urgent := map[string]time.Duration{}, map[string]time.Duration{}
+	for line, mean := range benchmarks {
+		all[line], urgent[line] = p90(mean), p90(urgentWaitShare*mean)
+	}
 	return Targets{
-		TimeToAppointmentP90: map[string]time.Duration{
-			"cardiology":       p90(33),
-			"orthopedics":      p90(12),
-			"dermatology":      p90(36.5),
-			"womens_health":    p90(41.8),
-			"gastroenterology": p90(40),
-		},
-		DefaultTimeToAppointmentP90: p90(31),
-		BacklogOver7Days:            100,
-		ClosedLoopRateMin:           0.5,
-		LeakageRateMax:              0.3,
-		NoShowRateMax:               0.1,
-		AuthDenialRateMax:           0.1,
-		IncompleteRateMax:           0.1,
+		TimeToAppointmentP90:              all,
+		DefaultTimeToAppointmentP90:       p90(31),
+		UrgentTimeToAppointmentP90:        urgent,
+		DefaultUrgentTimeToAppointmentP90: p90(urgentWaitShare * 31),
+		AuthTurnaroundP90BusinessDays:     3,
+		BacklogOver7Days:                  100,
+		ClosedLoopRateMin:                 0.5,
+		LeakageRateMax:                    0.3,
+		NoShowRateMax:                     0.1,
+		AuthDenialRateMax:                 0.1,
+		IncompleteRateMax:                 0.1,
 
 		CriticalReferrersWeeklyIncrease: 3,
 		CriticalReferrersWeeklyGrowth:   1.5,
 	}
 }
+
+// urgentWaitShare is an urgent referral's wait as a share of a routine one's
+// (KPIS.md: chart audits, about 0.6).
+const urgentWaitShare = 0.6
 
 // Direction says on which side of its target a ratio is bad.
 type Direction string
@@ -144,13 +169,42 @@ func (t Targets) TimeToAppointmentP90Target(serviceLine string) time.Duration {
 
 // ServiceLinesWithOwnTarget lists the service lines with a p90 target of their
 // own, sorted, so generated rules and dashboards are stable.
-func (t Targets) ServiceLinesWithOwnTarget() []string {
-	lines := make([]string, 0, len(t.TimeToAppointmentP90))
-	for l := range t.TimeToAppointmentP90 {
+func (t Targets) ServiceLinesWithOwnTarget() []string { return sortedLines(t.TimeToAppointmentP90) }
+
+// UrgentTimeToAppointmentP90Target is the urgent referrals' p90 target of a
+// service line.
+func (t Targets) UrgentTimeToAppointmentP90Target(serviceLine string) time.Duration {
+	if d, ok := t.UrgentTimeToAppointmentP90[serviceLine]; ok {
+		return d
+	}
+	return t.DefaultUrgentTimeToAppointmentP90
+}
+
+// ServiceLinesWithOwnUrgentTarget lists the service lines with an urgent p90
+// target of their own, sorted.
+func (t Targets) ServiceLinesWithOwnUrgentTarget() []string {
+	return sortedLines(t.UrgentTimeToAppointmentP90)
+}
+
+func sortedLines(targets map[string]time.Duration) []string {
+	lines := make([]string, 0, len(targets))
+	for l := range targets {
 		lines = append(lines, l)
 	}
 	sort.Strings(lines)
 	return lines
+}
+
+// AuthTurnaroundP90 is the prior-authorization p90 target as calendar time,
+// which the turnaround histogram measures: the longest time N business days
+// can take with a Saturday and Sunday weekend and no holiday, N days and a
+// weekend for every five begun (3 business days: 5 days, Friday to
+// Wednesday). A p90 above it is late even for requests made just before a
+// weekend; holidays and other weekends the alert does not see.
+func (t Targets) AuthTurnaroundP90() time.Duration {
+	n := t.AuthTurnaroundP90BusinessDays
+	weekends := (n + 4) / 5
+	return time.Duration(n+2*weekends) * day
 }
 
 // Validate reports every invalid target, each naming its YAML key.
@@ -163,6 +217,17 @@ func (t Targets) Validate() error {
 	}
 	if t.DefaultTimeToAppointmentP90 <= 0 {
 		errs = append(errs, fmt.Errorf("default_time_to_appointment_p90: must be > 0, got %s", t.DefaultTimeToAppointmentP90))
+	}
+	for _, l := range t.ServiceLinesWithOwnUrgentTarget() {
+		if d := t.UrgentTimeToAppointmentP90[l]; d <= 0 {
+			errs = append(errs, fmt.Errorf("urgent_time_to_appointment_p90: %s: must be > 0, got %s", l, d))
+		}
+	}
+	if t.DefaultUrgentTimeToAppointmentP90 <= 0 {
+		errs = append(errs, fmt.Errorf("default_urgent_time_to_appointment_p90: must be > 0, got %s", t.DefaultUrgentTimeToAppointmentP90))
+	}
+	if t.AuthTurnaroundP90BusinessDays < 1 {
+		errs = append(errs, fmt.Errorf("auth_turnaround_p90_business_days: must be >= 1, got %d", t.AuthTurnaroundP90BusinessDays))
 	}
 	if t.BacklogOver7Days < 0 {
 		errs = append(errs, fmt.Errorf("backlog_over_7_days: must be >= 0, got %d", t.BacklogOver7Days))
@@ -183,7 +248,8 @@ func (t Targets) Validate() error {
 
 // targetDurationKeys are the keys of Targets holding durations; in a
 // targets file they may be written in days ("66d", "83.6d") too.
-var targetDurationKeys = map[string]bool{"time_to_appointment_p90": true, "default_time_to_appointment_p90": true}
+var targetDurationKeys = map[string]bool{"time_to_appointment_p90": true, "default_time_to_appointment_p90": true,
+	"urgent_time_to_appointment_p90": true, "default_urgent_time_to_appointment_p90": true}
 
 // LoadTargets reads a YAML targets file over DefaultTargets: keys the
 // file sets replace the defaults (time_to_appointment_p90 as a whole, so a
@@ -207,8 +273,11 @@ func LoadTargets(path string) (Targets, error) {
 	if root.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(root.Content); i += 2 {
 			key, val := root.Content[i].Value, root.Content[i+1]
-			if key == "time_to_appointment_p90" {
-				t.TimeToAppointmentP90 = nil // the file's list replaces the defaults
+			switch key { // the file's list replaces the defaults
+			case "time_to_appointment_p90":
+				t.TimeToAppointmentP90 = nil
+			case "urgent_time_to_appointment_p90":
+				t.UrgentTimeToAppointmentP90 = nil
 			}
 			if targetDurationKeys[key] {
 				if err := daysToDurations(val); err != nil {

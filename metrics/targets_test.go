@@ -17,6 +17,24 @@ func TestDefaultTargets(t *testing.T) {
 	if got, want := tg.TimeToAppointmentP90Target("neurology"), 62*day; got != want {
 		t.Errorf("neurology (no own target) = %s, want the default %s", got, want)
 	}
+	if got, want := tg.UrgentTimeToAppointmentP90Target("orthopedics"), 14*day+9*time.Hour+36*time.Minute; got != want {
+		t.Errorf("orthopedics urgent p90 target = %s, want %s (2 × 0.6 × 12 d)", got, want)
+	}
+	if got, want := tg.UrgentTimeToAppointmentP90Target("neurology"), 37*day+4*time.Hour+48*time.Minute; got != want {
+		t.Errorf("neurology urgent (no own target) = %s, want the default %s", got, want)
+	}
+}
+
+// TestAuthTurnaroundP90: N business days as calendar time are N days and a
+// weekend for every five begun: the longest span they take.
+func TestAuthTurnaroundP90(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: 3 * day, 3: 5 * day, 5: 7 * day, 6: 10 * day} {
+		tg := DefaultTargets()
+		tg.AuthTurnaroundP90BusinessDays = n
+		if got := tg.AuthTurnaroundP90(); got != want {
+			t.Errorf("%d business days: %s, want %s", n, got, want)
+		}
+	}
 }
 
 func TestTargetsValidate(t *testing.T) {
@@ -26,12 +44,16 @@ func TestTargetsValidate(t *testing.T) {
 	tg.BacklogOver7Days = -1
 	tg.CriticalReferrersWeeklyIncrease = 0
 	tg.CriticalReferrersWeeklyGrowth = 0.9
+	tg.UrgentTimeToAppointmentP90 = map[string]time.Duration{"dermatology": -time.Hour}
+	tg.DefaultUrgentTimeToAppointmentP90 = 0
+	tg.AuthTurnaroundP90BusinessDays = 0
 	err := tg.Validate()
 	if err == nil {
 		t.Fatal("invalid targets accepted")
 	}
 	for _, want := range []string{"time_to_appointment_p90: cardiology", "leakage_rate_max", "backlog_over_7_days",
-		"critical_referrers_weekly_increase: must be >= 1", "critical_referrers_weekly_growth: must be >= 1"} {
+		"critical_referrers_weekly_increase: must be >= 1", "critical_referrers_weekly_growth: must be >= 1",
+		"urgent_time_to_appointment_p90: dermatology", "default_urgent_time_to_appointment_p90", "auth_turnaround_p90_business_days: must be >= 1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
@@ -52,11 +74,16 @@ func TestLoadTargets(t *testing.T) {
 		"imaging": 36 * time.Hour, "neurology": 50*day + 12*time.Hour,
 	}
 	want.DefaultTimeToAppointmentP90 = 45 * day
+	want.UrgentTimeToAppointmentP90 = map[string]time.Duration{"cardiology": 20 * day}
+	want.DefaultUrgentTimeToAppointmentP90 = 30*day + 12*time.Hour
+	want.AuthTurnaroundP90BusinessDays = 2
 	want.LeakageRateMax = 0.25
 	want.CriticalReferrersWeeklyIncrease, want.CriticalReferrersWeeklyGrowth = 5, 2
 	if tg.DefaultTimeToAppointmentP90 != want.DefaultTimeToAppointmentP90 || tg.LeakageRateMax != want.LeakageRateMax ||
 		tg.CriticalReferrersWeeklyIncrease != want.CriticalReferrersWeeklyIncrease || tg.CriticalReferrersWeeklyGrowth != want.CriticalReferrersWeeklyGrowth ||
-		tg.ClosedLoopRateMin != want.ClosedLoopRateMin || tg.BacklogOver7Days != want.BacklogOver7Days {
+		tg.ClosedLoopRateMin != want.ClosedLoopRateMin || tg.BacklogOver7Days != want.BacklogOver7Days ||
+		tg.DefaultUrgentTimeToAppointmentP90 != want.DefaultUrgentTimeToAppointmentP90 || tg.AuthTurnaroundP90BusinessDays != want.AuthTurnaroundP90BusinessDays ||
+		len(tg.UrgentTimeToAppointmentP90) != 1 || tg.UrgentTimeToAppointmentP90["cardiology"] != want.UrgentTimeToAppointmentP90["cardiology"] {
 		t.Errorf("targets %+v, want %+v", tg, want)
 	}
 	if len(tg.TimeToAppointmentP90) != len(want.TimeToAppointmentP90) {

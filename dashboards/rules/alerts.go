@@ -7,6 +7,7 @@ import (
 
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
@@ -57,6 +58,7 @@ func kpiAlerts(o Options) []alert {
 				fmt.Sprintf("the target is at most %d.", tg.BacklogOver7Days),
 		},
 	}
+	as = append(as, urgentTimeToAppointment(o), urgentTriageSLABreached(o), authTurnaround(o))
 	as = append(as, criticalReferrersGrowing(tg))
 	for _, r := range Ratios {
 		if r.Numerator.Ratio.Alert != nil {
@@ -64,6 +66,64 @@ func kpiAlerts(o Options) []alert {
 		}
 	}
 	return as
+}
+
+// urgentTimeToAppointment fires per service line whose urgent referrals'
+// p90 time to appointment is above the line's urgent target, like the
+// all-referral alert, where MinDenominator urgent referrals have a slot.
+func urgentTimeToAppointment(o Options) alert {
+	w := o.Window.String()
+	q := metrics.PriorityTimeToAppointmentQuantileSeconds.Name
+	urgent := fmt.Sprintf("%s=%q", metrics.LabelPriority, sla.Urgent)
+	return alert{
+		Name: AlertUrgentTimeToAppointment, Category: CategoryAccess, Severity: SeverityWarning, For: 30 * time.Minute,
+		Expr: fmt.Sprintf("max by (window, service_line) (%s{quantile=\"0.9\", window=%q, %s})\n> on (service_line) group_left ()\n%s\n"+
+			"and on (window, service_line)\nsum by (window, service_line) (%s_count{window=%q, %s}) >= %d",
+			q, w, urgent, UrgentTimeToAppointmentP90Target, q, w, urgent, o.MinDenominator),
+		Summary: "{{ $labels.service_line }}: p90 time to appointment of urgent referrals above target",
+		Description: "The p90 time from referral to appointment of urgent {{ $labels.service_line }} referrals created in the last " +
+			"{{ $labels.window }} is {{ $value | humanizeDuration }}, above their target of " +
+			"{{ with printf `" + UrgentTimeToAppointmentP90Target + "{service_line=%q}` $labels.service_line | query }}" +
+			"{{ . | first | value | humanizeDuration }}{{ end }}.",
+	}
+}
+
+// urgentTriageSLABreached fires per service line whose urgent and stat
+// referrals past their triage SLA grew over the last day. The breaches are a
+// count over the window's cohort, which also loses the breaches of referrals
+// that age out of it: a day that adds as many as leave goes unseen. A line
+// with breaches and no count a day ago (new, or a Prometheus with less
+// history) fires too.
+func urgentTriageSLABreached(o Options) alert {
+	sel := fmt.Sprintf("sum by (window, service_line) (%s{window=%q, %s=~\"%s|%s\"}", metrics.TriageSLABreachedReferrals.Name,
+		o.Window.String(), metrics.LabelPriority, sla.Stat, sla.Urgent)
+	now, before := sel+")", sel+" offset 1d)"
+	return alert{
+		Name: AlertUrgentTriageSLABreached, Category: CategoryAccess, Severity: SeverityWarning,
+		Expr:    fmt.Sprintf("%s - %s > 0\nor\n(%s unless %s) > 0", now, before, now, before),
+		Summary: "{{ $labels.service_line }}: urgent or stat referrals past their triage SLA",
+		Description: "{{ $value }} more urgent or stat {{ $labels.service_line }} referrals than a day ago are past their triage SLA " +
+			"(business days of the site calendar) among those created in the last {{ $labels.window }}: they wait for an accept or " +
+			"reject longer than their priority allows.",
+	}
+}
+
+// authTurnaround fires per service line whose prior-authorization p90
+// turnaround, estimated from the histogram, is above the target as calendar
+// time (Targets.AuthTurnaroundP90), where MinDenominator referrals have one.
+func authTurnaround(o Options) alert {
+	w, h := o.Window.String(), metrics.AuthTurnaroundSeconds.Name
+	target := o.Targets.AuthTurnaroundP90()
+	return alert{
+		Name: AlertAuthTurnaroundAboveTarget, Category: CategoryAccess, Severity: SeverityWarning, For: time.Hour,
+		Expr: fmt.Sprintf("histogram_quantile(0.9, sum by (window, service_line, le) (%s_bucket{window=%q})) > %s\n"+
+			"and on (window, service_line)\nsum by (window, service_line) (%s_count{window=%q}) >= %d",
+			h, w, seconds(target), h, w, o.MinDenominator),
+		Summary: "{{ $labels.service_line }}: prior-authorization p90 turnaround above target",
+		Description: "The p90 prior-authorization turnaround of {{ $labels.service_line }} referrals created in the last {{ $labels.window }} " +
+			fmt.Sprintf("is about {{ $value | humanizeDuration }} (calendar time, from the histogram), above the target of %d business days "+
+				"(%g calendar days).", o.Targets.AuthTurnaroundP90BusinessDays, target.Hours()/24),
+	}
 }
 
 // criticalReferrersGrowing fires per referrer type whose critical referrers

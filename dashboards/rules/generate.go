@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 	"github.com/referralops/referralops/metrics/selfmetrics"
 )
 
@@ -96,35 +98,54 @@ func kpiRecords(o Options) []rule {
 			rs = append(rs, rule{Record: r.BySource, Expr: ratioExpr(r, metrics.LabelWindow, metrics.LabelReferrerType, metrics.LabelReferrerNetwork)})
 		}
 	}
-	// The p90 target as a series per service line: the lines with their own
-	// target always, and every other line that has a p90 with the default.
-	own := o.Targets.ServiceLinesWithOwnTarget()
-	for _, line := range own {
-		rs = append(rs, rule{
-			Record: TimeToAppointmentP90Target,
-			Expr:   fmt.Sprintf("vector(%s)", seconds(o.Targets.TimeToAppointmentP90[line])),
-			Labels: map[string]string{metrics.LabelServiceLine: line},
-		})
-	}
-	others := ""
-	if len(own) > 0 {
-		quoted := make([]string, len(own))
-		for i, l := range own {
-			quoted[i] = regexp.QuoteMeta(l)
-		}
-		others = fmt.Sprintf("{%s!~`%s`}", metrics.LabelServiceLine, strings.Join(quoted, "|"))
-	}
-	rs = append(rs, rule{
-		Record: TimeToAppointmentP90Target,
-		Expr: fmt.Sprintf("group by (%s) (%s%s)\n* %s", metrics.LabelServiceLine,
-			metrics.TimeToAppointmentQuantileSeconds.Name, others, seconds(o.Targets.DefaultTimeToAppointmentP90)),
-	})
+	rs = append(rs, lineTargets(TimeToAppointmentP90Target, o.Targets.TimeToAppointmentP90, o.Targets.DefaultTimeToAppointmentP90,
+		metrics.TimeToAppointmentQuantileSeconds.Name, "")...)
+	rs = append(rs, lineTargets(UrgentTimeToAppointmentP90Target, o.Targets.UrgentTimeToAppointmentP90, o.Targets.DefaultUrgentTimeToAppointmentP90,
+		metrics.PriorityTimeToAppointmentQuantileSeconds.Name, fmt.Sprintf("%s=%q", metrics.LabelPriority, sla.Urgent))...)
 	rs = append(rs, rule{
 		Record: BacklogOver7Days,
 		Expr: fmt.Sprintf("sum by (%s) (%s{%s=~`%s`})", metrics.LabelServiceLine,
 			metrics.UnscheduledBacklogReferrals.Name, metrics.LabelAgeBucket, strings.Join(bucketsOver7Days(), "|")),
 	})
 	return rs
+}
+
+// lineTargets records a p90 target as a series per service line: the lines
+// with their own target always, and every other line that has a p90 in
+// family (its series matching matcher, when not empty) with the default.
+func lineTargets(record string, own map[string]time.Duration, def time.Duration, family, matcher string) []rule {
+	var rs []rule
+	lines := make([]string, 0, len(own))
+	for line := range own {
+		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	for _, line := range lines {
+		rs = append(rs, rule{
+			Record: record,
+			Expr:   fmt.Sprintf("vector(%s)", seconds(own[line])),
+			Labels: map[string]string{metrics.LabelServiceLine: line},
+		})
+	}
+	var matchers []string
+	if matcher != "" {
+		matchers = append(matchers, matcher)
+	}
+	if len(lines) > 0 {
+		quoted := make([]string, len(lines))
+		for i, l := range lines {
+			quoted[i] = regexp.QuoteMeta(l)
+		}
+		matchers = append(matchers, fmt.Sprintf("%s!~`%s`", metrics.LabelServiceLine, strings.Join(quoted, "|")))
+	}
+	sel := ""
+	if len(matchers) > 0 {
+		sel = "{" + strings.Join(matchers, ", ") + "}"
+	}
+	return append(rs, rule{
+		Record: record,
+		Expr:   fmt.Sprintf("group by (%s) (%s%s)\n* %s", metrics.LabelServiceLine, family, sel, seconds(def)),
+	})
 }
 
 func pipelineRecords() []rule {

@@ -28,6 +28,10 @@ const (
 	// each service line in seconds, labelled service_line: the lines with an
 	// own target always, every other line that has a p90 with the default.
 	TimeToAppointmentP90Target = "service_line:referral_time_to_appointment_p90_target:seconds"
+	// UrgentTimeToAppointmentP90Target is the p90 time-to-appointment target
+	// of each service line's urgent referrals in seconds, labelled
+	// service_line, made like TimeToAppointmentP90Target.
+	UrgentTimeToAppointmentP90Target = "service_line:referral_urgent_time_to_appointment_p90_target:seconds"
 	// BacklogOver7Days is the unscheduled backlog older than 7 days (age
 	// buckets 8-14d, 15-30d, 31d+) per service line, summed over locations.
 	BacklogOver7Days = "service_line:referral_unscheduled_backlog_over_7d:sum"
@@ -41,6 +45,9 @@ const (
 const (
 	AlertTimeToAppointmentAboveTarget = "ReferralTimeToAppointmentAboveTarget"
 	AlertBacklogAboveTarget           = "ReferralUnscheduledBacklogAboveTarget"
+	AlertUrgentTimeToAppointment      = "ReferralUrgentTimeToAppointmentAboveTarget"
+	AlertUrgentTriageSLABreached      = "ReferralUrgentTriageSLABreached"
+	AlertAuthTurnaroundAboveTarget    = "ReferralAuthTurnaroundAboveTarget"
 	AlertCriticalReferrersGrowing     = "ReferralCriticalReferrersGrowing"
 	AlertKPISnapshotStale             = "ReferralopsKPISnapshotStale"
 	AlertIngestLagGrowing             = "ReferralopsIngestLagGrowing"

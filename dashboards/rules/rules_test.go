@@ -151,8 +151,8 @@ func TestRulesUseServedMetrics(t *testing.T) {
 			}
 		}
 	}
-	if alerts != 15 {
-		t.Errorf("%d alerts, want 15", alerts)
+	if alerts != 18 {
+		t.Errorf("%d alerts, want 18", alerts)
 	}
 }
 
@@ -246,6 +246,9 @@ func TestTargetsShapeRules(t *testing.T) {
 	o := rules.DefaultOptions()
 	o.Targets.TimeToAppointmentP90 = map[string]time.Duration{"cardiology": 10 * 24 * time.Hour}
 	o.Targets.DefaultTimeToAppointmentP90 = 20 * 24 * time.Hour
+	o.Targets.UrgentTimeToAppointmentP90 = map[string]time.Duration{"dermatology": 5 * 24 * time.Hour}
+	o.Targets.DefaultUrgentTimeToAppointmentP90 = 8 * 24 * time.Hour
+	o.Targets.AuthTurnaroundP90BusinessDays = 5
 	o.Targets.LeakageRateMax = 0.25
 	o.Targets.BacklogOver7Days = 7
 	o.Targets.CriticalReferrersWeeklyIncrease, o.Targets.CriticalReferrersWeeklyGrowth = 4, 1.25
@@ -254,6 +257,10 @@ func TestTargetsShapeRules(t *testing.T) {
 	b := string(generate(t, o))
 	for _, want := range []string{
 		"expr: vector(864000)\n        labels:\n          service_line: cardiology\n",
+		"expr: vector(432000)\n        labels:\n          service_line: dermatology\n",
+		"{priority=\"urgent\", service_line!~`dermatology`})\n          * 691200\n",
+		"(referral_auth_turnaround_seconds_bucket{window=\"90d\"})) > 604800\n",
+		"above the target of 5 business days (7 calendar days).",
 		"service_line!~`cardiology`})\n          * 1728000\n",
 		`service_line:referral_leakage:ratio{window="90d"} > 0.25`,
 		`sum by (window, service_line) (referral_referrals{window="90d"}) >= 5`,
@@ -271,7 +278,7 @@ func TestTargetsShapeRules(t *testing.T) {
 		t.Error("a default service line target survived targets that drop it")
 	}
 	// Without own targets every line with a p90 gets the default, no matcher.
-	o.Targets.TimeToAppointmentP90 = nil
+	o.Targets.TimeToAppointmentP90, o.Targets.UrgentTimeToAppointmentP90 = nil, nil
 	b = string(generate(t, o))
 	if !strings.Contains(b, "group by (service_line) (referral_time_to_appointment_quantile_seconds)\n") || strings.Contains(b, "vector(") {
 		t.Errorf("rules without own targets:\n%s", b)

@@ -19,8 +19,15 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Priorities are the referral priorities of EVENTS.md, each with a triage SLA.
-var Priorities = []string{"routine", "urgent", "stat"}
+// The referral priorities of EVENTS.md.
+const (
+	Routine = "routine"
+	Urgent  = "urgent"
+	Stat    = "stat"
+)
+
+// Priorities are the referral priorities, each with a triage SLA.
+var Priorities = []string{Routine, Urgent, Stat}
 
 // Calendar is a business-day calendar and the triage SLA per priority.
 type Calendar struct {
