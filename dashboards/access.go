@@ -6,12 +6,15 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-foundation-sdk/go/bargauge"
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
 
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/metrics/kpi/sla"
 )
 
 // histogramBuckets shows a duration histogram of the selected window as counts
@@ -92,6 +95,8 @@ func (g *generator) access() *dashboard.DashboardBuilder {
 		desc: "Referrals of the selected service lines' cohorts in the selected window per bucket of time to appointment (each bar: the referrals above the previous bound and up to this one; the exporter's buckets, 1 to 180 days). " + g.help(metrics.TimeToAppointmentSeconds)},
 		metrics.TimeToAppointmentSeconds))
 
+	g.stages(b)
+
 	b.WithRow(g.row("Unscheduled backlog"))
 	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Unscheduled backlog by age", unit: unitCount, w: 12, h: 8,
 		desc: "Open referrals waiting for a first booking, by age bucket in whole days, over the selected service lines and locations (no window: every referral of the last 365 days counts). " + backlogHelp},
@@ -140,4 +145,64 @@ func (g *generator) access() *dashboard.DashboardBuilder {
 	worklist.CellHeight(common.TableCellHeightSm)
 	b.WithPanel(worklist)
 	return b
+}
+
+// stages is the "where the days go" row: each stage's p90 per service line,
+// urgent beside routine, and the urgent and stat referrals past their triage
+// SLA.
+func (g *generator) stages(b *dashboard.DashboardBuilder) {
+	quantile := func(f metrics.Family, priority string) string {
+		return "max by (service_line) (" + g.sel(f, eq("quantile", "0.9"), eq(metrics.LabelPriority, priority)).String() + ") / 86400"
+	}
+	b.WithRow(g.row("Where the days go: stages by service line, urgent and routine"))
+	stageCols := []struct{ ref, name, expr string }{
+		{"A", "Triage p90, urgent", quantile(metrics.TimeToTriageQuantileSeconds, sla.Urgent)},
+		{"B", "Triage p90, routine", quantile(metrics.TimeToTriageQuantileSeconds, sla.Routine)},
+		{"C", "Authorization p90", g.histogramQuantileDays(metrics.AuthTurnaroundSeconds, 0.9, metrics.LabelServiceLine)},
+		{"D", "Information p90", g.histogramQuantileDays(metrics.InfoTurnaroundSeconds, 0.9, metrics.LabelServiceLine)},
+		{"E", "Appointment p90, urgent", quantile(metrics.PriorityTimeToAppointmentQuantileSeconds, sla.Urgent)},
+		{"F", "Appointment p90, routine", quantile(metrics.PriorityTimeToAppointmentQuantileSeconds, sla.Routine)},
+	}
+	var queries []cog.Builder[variants.Dataquery]
+	names := map[string]string{}
+	var cols []column
+	for _, c := range stageCols {
+		queries = append(queries, promQuery(c.ref, c.expr, "", true))
+		names[c.ref] = c.name
+		cols = append(cols, column{name: c.name, unit: unitDays})
+	}
+	stageTable := g.tablePanel(spec{title: "Where the days go: p90 of each stage by service line", unit: unitDays, w: 24, h: 9,
+		desc: "Per service line, in the selected window, at the latest refresh: the p90 time from referral to triage decision (accepted or rejected) and from referral to appointment for urgent and routine referrals (exact nearest-rank), " +
+			"and the p90 prior-authorization and missing-information turnarounds (all priorities, interpolated from the histograms). Calendar days; empty where a stage has no referral. " + daysNote + " " +
+			g.help(metrics.TimeToTriageQuantileSeconds) + " " + g.help(metrics.AuthTurnaroundSeconds) + " " + g.help(metrics.InfoTurnaroundSeconds)},
+		promDS, queries...)
+	mergeColumns(stageTable, names)
+	g.columns(stageTable, cols...)
+	b.WithPanel(stageTable)
+
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Time to triage p90 by service line, urgent and routine", unit: unitDays, w: 12, h: 8,
+		desc: "Exact nearest-rank p90 time from referral to its triage decision per service line and priority, over the decided referrals of the selected window's cohort (the metric has no location). " + daysNote + " " + g.help(metrics.TimeToTriageQuantileSeconds)},
+		promDS,
+		promQuery("A", quantile(metrics.TimeToTriageQuantileSeconds, sla.Urgent), "{{service_line}} urgent", false),
+		promQuery("B", quantile(metrics.TimeToTriageQuantileSeconds, sla.Routine), "{{service_line}} routine", false)))
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Time to appointment p90 by service line, urgent and routine", unit: unitDays, w: 12, h: 8,
+		desc: "Exact nearest-rank p90 time from referral to appointment per service line and priority in the selected window (urgent waits about 0.6x routine in chart audits; the urgent targets are " +
+			fmt.Sprintf("%s days by default). ", days(g.targets.DefaultUrgentTimeToAppointmentP90)) + daysNote + " " + g.help(metrics.PriorityTimeToAppointmentQuantileSeconds)},
+		promDS,
+		promQuery("A", quantile(metrics.PriorityTimeToAppointmentQuantileSeconds, sla.Urgent), "{{service_line}} urgent", false),
+		promQuery("B", quantile(metrics.PriorityTimeToAppointmentQuantileSeconds, sla.Routine), "{{service_line}} routine", false)))
+
+	urgent := re(metrics.LabelPriority, sla.Stat+"|"+sla.Urgent)
+	breaches := g.sel(metrics.TriageSLABreachedReferrals)
+	slaNote := "A referral we receive breaches its triage SLA when it is not accepted, rejected or cancelled within its priority's business days (the exporter's SLA calendar: stat 0, urgent 1, routine 2 by default). "
+	b.WithPanel(g.statPanel(spec{title: "Urgent and stat referrals past their triage SLA", unit: unitCount, w: 6, h: 8, th: above(1),
+		desc: slaNote + "Urgent and stat referrals of the selected service lines' cohorts in the selected window past their SLA, at the latest refresh; the alert ReferralUrgentTriageSLABreached fires when a line's count grows over a day. " + g.help(metrics.TriageSLABreachedReferrals)},
+		promDS, promQuery("A", metrics.SumBy(nil, g.sel(metrics.TriageSLABreachedReferrals, urgent).String()), "", true)))
+	b.WithPanel(g.barGaugePanel(spec{title: "Triage SLA breaches by priority", unit: unitCount, w: 6, h: 8,
+		desc: slaNote + "Referrals of the selected service lines' cohorts in the selected window past their SLA, per priority, at the latest refresh. " + g.help(metrics.TriageSLABreachedReferrals)},
+		promDS, promQuery("A", metrics.SumBy([]string{metrics.LabelPriority}, breaches.String()), "{{priority}}", true)))
+	b.WithPanel(g.timeSeriesPanel(spec{title: "Share of referrals past their triage SLA by service line", unit: unitRatio, w: 12, h: 8,
+		desc: slaNote + "Breaches over the referrals we receive (destination network in), all priorities, per service line in the selected window. Breaches: " +
+			g.help(metrics.TriageSLABreachedReferrals) + " Cohort: " + g.help(metrics.TriageSLACohortReferrals)},
+		promDS, promQuery("A", metrics.SumBy(bySL, breaches.String())+" / ("+metrics.SumBy(bySL, g.sel(metrics.TriageSLACohortReferrals).String())+" > 0)", "{{service_line}}", false)))
 }

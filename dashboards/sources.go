@@ -62,6 +62,21 @@ func (g *generator) sources() *dashboard.DashboardBuilder {
 		desc: "Referrals of the selected window's cohort per referrer type over the selected service lines (a rolling window count). " + g.help(metrics.SourceReferrals)},
 		promDS, promQuery("A", metrics.SumBy(byType, g.sel(metrics.SourceReferrals).String()), "{{referrer_type}}", false))))
 
+	b.WithRow(g.row("Leakage by payer class and reason"))
+	byPayer, byReason := []string{metrics.LabelPayerClass}, []string{metrics.LabelReason}
+	b.WithPanel(g.barGaugePanel(spec{title: "Leaked referrals by payer class, now", unit: unitCount, w: 12, h: 8,
+		desc: "Leaked referrals of the selected service lines' cohorts in the selected window per payer class of the referral, at the latest refresh (the metric has no location). " + g.help(metrics.LeakedByPayerClassReferrals)},
+		promDS, promQuery("A", metrics.SumBy(byPayer, g.sel(metrics.LeakedByPayerClassReferrals).String()), "{{payer_class}}", true)))
+	b.WithPanel(g.barGaugePanel(spec{title: "Leaked referrals by reason, now", unit: unitCount, w: 12, h: 8,
+		desc: "Leaked referrals of the selected service lines' cohorts in the selected window per leak reason, at the latest refresh: the reason of the referral's referral.leaked (patient choice, access, payer; other when it gives none), or destination_out when it leaked by its final destination only (the metric has no location). " + g.help(metrics.LeakedByReasonReferrals)},
+		promDS, promQuery("A", metrics.SumBy(byReason, g.sel(metrics.LeakedByReasonReferrals).String()), "{{reason}}", true)))
+	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Leaked referrals by payer class", unit: unitCount, w: 12, h: 8,
+		desc: "Leaked referrals of the selected window's cohort per payer class over the selected service lines (a rolling window count). " + g.help(metrics.LeakedByPayerClassReferrals)},
+		promDS, promQuery("A", metrics.SumBy(byPayer, g.sel(metrics.LeakedByPayerClassReferrals).String()), "{{payer_class}}", false))))
+	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Leaked referrals by reason", unit: unitCount, w: 12, h: 8,
+		desc: "Leaked referrals of the selected window's cohort per leak reason over the selected service lines (a rolling window count). " + g.help(metrics.LeakedByReasonReferrals)},
+		promDS, promQuery("A", metrics.SumBy(byReason, g.sel(metrics.LeakedByReasonReferrals).String()), "{{reason}}", false))))
+
 	b.WithRow(g.row("Referrers (ClickHouse scorecard, all service lines)"))
 	scoreCols := []column{
 		{name: "scheduled_rate", unit: unitRatio}, {name: "completed_rate", unit: unitRatio},
