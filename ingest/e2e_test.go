@@ -148,12 +148,12 @@ func ingester(t *testing.T, kc broker.Config, dsn, group string, extra ...string
 	return p, "http://" + addr
 }
 
-// checkStored asserts that the distinct event ids in db.events are exactly the
+// checkStored asserts that the distinct event ids in the database's events table are exactly the
 // valid generated ones.
 func checkStored(t *testing.T, ch *testenv.ClickHouseDB, want map[string]bool) {
 	t.Helper()
 	got := map[string]bool{}
-	rows, err := ch.Conn.Query(context.Background(), "SELECT DISTINCT event_id FROM "+ch.Database+".events")
+	rows, err := ch.Conn.Query(context.Background(), "SELECT DISTINCT event_id FROM "+schema.EventsTable(ch.Database)+"")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,8 @@ type Store interface {
 	Locate(ctx context.Context, err error) InsertFailure
 }
 
-// ClickHouseStore inserts into the `events` table of one database.
+// ClickHouseStore inserts into the `events` table of one database, which is in
+// its PHI database (schema.EventsTable).
 type ClickHouseStore struct {
 	conn     driver.Conn
 	database string
@@ -44,12 +45,12 @@ type ClickHouseStore struct {
 // small that ClickHouse spends its time creating and merging parts.
 const minRowsPerInsert = 10000
 
-// NewClickHouseStore inserts into database.events over conn, splitting a batch
+// NewClickHouseStore inserts into schema.EventsTable(database) over conn, splitting a batch
 // into up to parallel concurrent INSERTs: ClickHouse processes one INSERT (its
 // sorting and materialized views) on one thread, so concurrent ones use more
 // cores. The connection pool must allow that many connections.
 func NewClickHouseStore(conn driver.Conn, database string, parallel int) *ClickHouseStore {
-	table := database + ".events"
+	table := schema.EventsTable(database)
 	return &ClickHouseStore{conn: conn, database: database, table: table, query: insertQuery(table), parallel: max(parallel, 1)}
 }
 

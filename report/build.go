@@ -11,6 +11,7 @@ import (
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
 	"github.com/referralops/referralops/metrics/kpi/sla"
+	"github.com/referralops/referralops/schema"
 )
 
 // Options say what report to build.
@@ -138,12 +139,13 @@ func Build(ctx context.Context, q clickhouse.Querier, o Options, progress Progre
 
 // latestEvent is the latest event_time stored at or before asOf (zero when
 // none): what the pipeline has delivered by then. A scan of one column of
-// `events`, once per report.
+// `events` (schema.EventsTable), once per report: the one read of the PHI
+// database outside ingest, so the report needs a user allowed it.
 func latestEvent(ctx context.Context, q clickhouse.Querier, db string, asOf time.Time) (time.Time, error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return time.Time{}, err
 	}
-	rows, err := q.Query(ctx, fmt.Sprintf("SELECT toInt64(max(event_time)), count() FROM %s.events WHERE event_time <= toDateTime(%d, 'UTC')", db, asOf.Unix()))
+	rows, err := q.Query(ctx, fmt.Sprintf("SELECT toInt64(max(event_time)), count() FROM %s WHERE event_time <= toDateTime(%d, 'UTC')", schema.EventsTable(db), asOf.Unix()))
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -71,7 +71,11 @@ func (t templateData) Local(table string) string {
 // From is the table a SELECT reads: `db.table`, which on a cluster is the
 // Distributed table, except in a materialized view's SELECT (OnShard), which
 // must read the shard's local table: a view fires on inserts into its source.
+// WithEventsInPHI's `events` is the PHI database's.
 func (t templateData) From(table string) string {
+	if table == "events" && t.eventsInPHI {
+		t = t.PHI()
+	}
 	if t.onShard {
 		return t.Local(table)
 	}

@@ -101,3 +101,21 @@ func Funcs() template.FuncMap {
 		"loopClosedWithinSeconds": func() int64 { return int64(LoopClosedWithin / time.Second) },
 	}
 }
+
+// PHISuffix ends the name of the database that holds the raw events of
+// database db: PHIDatabase(db). See PHIDatabase.
+const PHISuffix = "_phi"
+
+// PHIDatabase is the database that holds db's raw `events` (patient_token,
+// the free-text reasons, every field as received) and the materialized views
+// that read them (migrations/0009). Database db itself holds only PHI-free
+// relations (facts, KPI lookups, analyst views), which is what the read-only
+// users may read: ClickHouse 18.16 can only allow or deny whole databases, and
+// checks a view's underlying tables against its reader's databases too, so the
+// split must be physical. Only the ingester's writer user and the migrator may
+// use PHIDatabase(db).
+func PHIDatabase(db string) string { return db + PHISuffix }
+
+// EventsTable is the qualified name of the raw events table of database db,
+// what the ingester inserts into: PHIDatabase(db).events.
+func EventsTable(db string) string { return PHIDatabase(db) + ".events" }

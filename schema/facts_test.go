@@ -61,13 +61,13 @@ func TestReferralFacts(t *testing.T) {
 		checkFacts(t, e, db, "after one delivery")
 		e.Insert(t, db, redelivered(fixture))
 		checkFacts(t, e, db, "after a second delivery")
-		for _, table := range []string{"events", "referral_facts", "appointment_facts"} {
-			if err := e.Exec(context.Background(), "OPTIMIZE TABLE "+db+"."+table+" FINAL"); err != nil {
+		for _, table := range []string{schema.EventsTable(db), db + ".referral_facts", db + ".appointment_facts"} {
+			if err := e.Exec(context.Background(), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
 				t.Fatal(err)
 			}
 		}
 		checkFacts(t, e, db, "after OPTIMIZE FINAL")
-		rows, err := e.Query(context.Background(), "SELECT count() FROM "+db+".events")
+		rows, err := e.Query(context.Background(), "SELECT count() FROM "+schema.EventsTable(db))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func TestBackfill(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		e.Insert(t, db, fixture)
+		e.InsertInto(t, db+".events", fixture) // where 0001 put it; 0009 moves it
 		if _, err := schema.Migrate(ctx, e, e.Dialect, db); err != nil {
 			t.Fatal(err)
 		}

@@ -87,9 +87,10 @@ func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
 }
 
 // partials are the templates parsed into every migration: the cluster
-// variant's (sql/cluster.sql) and the analyst views' closed-loop rule
-// (sql/analyst_views.sql).
-var partials = []string{clusterPartials, "sql/analyst_views.sql"}
+// variant's (sql/cluster.sql), the analyst views' closed-loop rule
+// (sql/analyst_views.sql) and the materialized views' SELECTs
+// (sql/fact_selects.sql).
+var partials = []string{clusterPartials, "sql/analyst_views.sql", "sql/fact_selects.sql"}
 
 // parseMigration parses a schema template with the partials.
 func parseMigration(fsys fs.FS, path string) (*template.Template, error) {
@@ -131,7 +132,28 @@ type templateData struct {
 	Enum          string // the column type of enum-like strings
 	RetentionDays int
 	onShard       bool // rendering a materialized view's SELECT; see From
+	eventsInPHI   bool // `events` is in PHIDB (since 0009); see From
 }
+
+// PHIDB is the database of the raw events (PHIDatabase).
+func (t templateData) PHIDB() string { return PHIDatabase(t.DB) }
+
+// PHI is the data for naming tables of the PHI database: {{.PHI.Local
+// "events"}} is PHIDB's events (or events_local on a cluster).
+func (t templateData) PHI() templateData {
+	t.DB = t.PHIDB()
+	return t
+}
+
+// WithEventsInPHI is the data for a SELECT from `events` after migration 0009
+// moved it into PHIDB (sql/fact_selects.sql).
+func (t templateData) WithEventsInPHI() templateData {
+	t.eventsInPHI = true
+	return t
+}
+
+// EventsInPHI reports whether the data is WithEventsInPHI's.
+func (t templateData) EventsInPHI() bool { return t.eventsInPHI }
 
 func render(t *template.Template, d clickhouse.Dialect, db string) ([]string, error) {
 	if d.Cluster != "" {
@@ -253,7 +275,10 @@ func Script(d clickhouse.Dialect, db string) (string, error) {
 // is empty, on an upgrade the DSN's read_timeout must cover the scan.
 //
 // A crash between statements leaves the version unrecorded, so the next run
-// repeats the whole migration; idempotence makes that correct.
+// repeats the whole migration; idempotence makes that correct (execOnce for
+// the two statements ClickHouse 18.16 cannot write idempotently). A statement
+// that fails because a concurrent process has gone further (its migration is
+// recorded by then) is not an error (runMigration).
 func Migrate(ctx context.Context, exec clickhouse.Executor, d clickhouse.Dialect, db string) (applied []int, err error) {
 	return MigrateTo(ctx, exec, d, db, math.MaxInt)
 }
@@ -296,10 +321,12 @@ func MigrateTo(ctx context.Context, exec clickhouse.Executor, d clickhouse.Diale
 		if err != nil {
 			return applied, fmt.Errorf("migrate %s: %s: %w", db, m, err)
 		}
-		for i, s := range stmts {
-			if err := execIdempotent(ctx, exec, s); err != nil {
-				return applied, fmt.Errorf("migrate %s: %s statement %d: %w", db, m, i+1, err)
-			}
+		recorded, err := runMigration(ctx, exec, db, m, stmts)
+		if err != nil {
+			return applied, err
+		}
+		if recorded {
+			continue // by a concurrent process, since we read the versions
 		}
 		if err := exec.Exec(ctx, recordSQL(db, m)); err != nil {
 			return applied, fmt.Errorf("migrate %s: record %s: %w", db, m, err)
@@ -371,6 +398,78 @@ func execIdempotent(ctx context.Context, exec clickhouse.Executor, stmt string) 
 		case <-time.After(time.Duration(i) * 100 * time.Millisecond):
 		}
 	}
+}
+
+// runMigration runs m's statements. When one fails and a concurrent process
+// has recorded m meanwhile, it reports m as recorded instead: that process
+// may already be past m, e.g. have moved `events` (0009), which m's backfill
+// reads by its old name.
+func runMigration(ctx context.Context, exec clickhouse.Executor, db string, m Migration, stmts []string) (recorded bool, err error) {
+	for i, s := range stmts {
+		if err := execOnce(ctx, exec, s); err != nil {
+			if done, readErr := AppliedVersions(ctx, exec, db); readErr == nil && slices.Contains(done, m.Version) {
+				return true, nil
+			}
+			return false, fmt.Errorf("migrate %s: %s statement %d: %w", db, m, i+1, err)
+		}
+	}
+	return false, nil
+}
+
+// The two statements of the migrations that ClickHouse 18.16 cannot make
+// idempotent with IF [NOT] EXISTS (migrations/0009).
+var (
+	renameTable = regexp.MustCompile(`^RENAME TABLE (\w+\.\w+) TO (\w+\.\w+)(?: ON CLUSTER \w+)?$`)
+	dropColumn  = regexp.MustCompile(`^ALTER TABLE (\w+)\.(\w+)(?: ON CLUSTER \w+)? DROP COLUMN (\w+)$`)
+)
+
+// execOnce runs a migration statement with execIdempotent, except a RENAME
+// TABLE or DROP COLUMN whose effect is already there: a re-run after a crash,
+// or a concurrent migration that got there first (checked again after an
+// error). On a cluster the check reads the connected server, which ON CLUSTER
+// changed like the others.
+func execOnce(ctx context.Context, exec clickhouse.Executor, stmt string) error {
+	done, err := alreadyDone(ctx, exec, stmt)
+	if err != nil || done {
+		return err
+	}
+	err = execIdempotent(ctx, exec, stmt)
+	if err != nil {
+		if done, checkErr := alreadyDone(ctx, exec, stmt); checkErr == nil && done {
+			return nil
+		}
+	}
+	return err
+}
+
+// alreadyDone reports whether stmt is a RENAME TABLE whose source is gone and
+// whose target exists, or a DROP COLUMN of a column that is gone. Any other
+// statement is never done.
+func alreadyDone(ctx context.Context, q clickhouse.Querier, stmt string) (bool, error) {
+	if m := renameTable.FindStringSubmatch(stmt); m != nil {
+		from, err := tableExists(ctx, q, m[1])
+		if err != nil {
+			return false, err
+		}
+		to, err := tableExists(ctx, q, m[2])
+		return !from && to, err
+	}
+	if m := dropColumn.FindStringSubmatch(stmt); m != nil {
+		rows, err := q.Query(ctx, fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = '%s' AND name = '%s'", m[1], m[2], m[3]))
+		if err != nil {
+			return false, fmt.Errorf("look up column %s.%s.%s: %w", m[1], m[2], m[3], err)
+		}
+		return len(rows) == 1 && len(rows[0]) == 1 && rows[0][0] == "0", nil
+	}
+	return false, nil
+}
+
+func tableExists(ctx context.Context, q clickhouse.Querier, table string) (bool, error) {
+	rows, err := q.Query(ctx, "EXISTS TABLE "+table)
+	if err != nil {
+		return false, fmt.Errorf("look up table %s: %w", table, err)
+	}
+	return len(rows) == 1 && len(rows[0]) == 1 && rows[0][0] == "1", nil
 }
 
 // isAlreadyExists tells the errors of a table or database that exists already.

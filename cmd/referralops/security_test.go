@@ -19,6 +19,7 @@ import (
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // TestSecurityTLSEndpoints runs ingest and export against ClickHouse 18.16's
@@ -72,7 +73,7 @@ func TestSecurityTLSEndpoints(t *testing.T) {
 		"--web.config.file", webConfig}, chTLS...)...)
 	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
 	var stored uint64
-	if err := db.Conn.QueryRow(context.Background(), "SELECT uniqExact(event_id) FROM "+db.Database+".events").Scan(&stored); err != nil {
+	if err := db.Conn.QueryRow(context.Background(), "SELECT uniqExact(event_id) FROM "+schema.EventsTable(db.Database)).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	ids := map[string]bool{}

@@ -21,6 +21,7 @@ import (
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/schema"
 )
 
 // TestDemo runs `referralops demo --exit` on the real servers, with the real
@@ -112,7 +113,7 @@ func runDemo(t *testing.T, standardFeeds bool, now time.Time) (out, kpis, facts 
 	if !strings.Contains(buf.String(), "Kafka "+kc.Brokers.String()) {
 		t.Errorf("demo output does not name the broker:\n%s", buf.String())
 	}
-	if n := count(t, ch, "SELECT uniqExact(referral_id) FROM "+ch.Database+".events WHERE event_type = 'referral.created'"); n < 1000 {
+	if n := count(t, ch, "SELECT uniqExact(referral_id) FROM "+schema.EventsTable(ch.Database)+" WHERE event_type = 'referral.created'"); n < 1000 {
 		t.Errorf("%d referrals stored, want about 1500", n)
 	}
 	snap, err := kpi.Request{DB: ch.Database, AsOf: now, Windows: kp.Windows}.Evaluate(ctx, ch.Querier())
@@ -217,7 +218,7 @@ func TestDemoEmbedded(t *testing.T) {
 	if out, err := produce.CombinedOutput(); err != nil {
 		t.Fatalf("kcat -P: %v\n%s", err, out)
 	}
-	query := "SELECT count() FROM " + ch.Database + ".events WHERE event_id = '" + id + "'"
+	query := "SELECT count() FROM " + schema.EventsTable(ch.Database) + " WHERE event_id = '" + id + "'"
 	testenv.Eventually(t, time.Minute, func() bool { return count(t, ch, query) == 1 },
 		func() string { return "the event produced with kcat was not stored\n" + p.Output() })
 
@@ -235,7 +236,7 @@ func TestDemoEmbedded(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
-	referralsStored := count(t, ch, "SELECT uniqExact(referral_id) FROM "+ch.Database+".events WHERE event_type = 'referral.created'")
+	referralsStored := count(t, ch, "SELECT uniqExact(referral_id) FROM "+schema.EventsTable(ch.Database)+" WHERE event_type = 'referral.created'")
 
 	// A second run finds the data and resumes; nothing is doubled.
 	p = testenv.Start(t, nil, append(args, "--exit")...)
@@ -246,11 +247,11 @@ func TestDemoEmbedded(t *testing.T) {
 	if !strings.Contains(p.Output(), "already holds the demo's") {
 		t.Errorf("second run does not say it resumes:\n%s", p.Output())
 	}
-	dupes := count(t, ch, "SELECT count() FROM (SELECT event_id FROM "+ch.Database+".events FINAL GROUP BY event_id HAVING count() > 1)")
+	dupes := count(t, ch, "SELECT count() FROM (SELECT event_id FROM "+schema.EventsTable(ch.Database)+" FINAL GROUP BY event_id HAVING count() > 1)")
 	if dupes != 0 {
 		t.Errorf("%d event ids stored twice after the second run", dupes)
 	}
-	if again := count(t, ch, "SELECT uniqExact(referral_id) FROM "+ch.Database+".events WHERE event_type = 'referral.created'"); again < referralsStored {
+	if again := count(t, ch, "SELECT uniqExact(referral_id) FROM "+schema.EventsTable(ch.Database)+" WHERE event_type = 'referral.created'"); again < referralsStored {
 		t.Errorf("%d referrals after the second run, %d before", again, referralsStored)
 	}
 }

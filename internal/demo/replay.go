@@ -8,6 +8,7 @@ import (
 
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
+	"github.com/referralops/referralops/schema"
 )
 
 // resumeMargin is how far before the newest stored event a resumed demo
@@ -34,7 +35,7 @@ func planReplay(ctx context.Context, q clickhouse.Querier, db string, c *Config)
 	end := c.now().Add(-c.catchUp).Truncate(time.Second)
 	p := replayPlan{from: end.Add(-time.Duration(c.days) * 24 * time.Hour), end: end}
 	like := "referral_id LIKE '" + generator.StreamReferralLike + "'"
-	rows, err := q.Query(ctx, "SELECT uniqExact(referral_id), toUnixTimestamp(min(event_time)) FROM "+db+".events WHERE event_type = 'referral.created' AND "+like)
+	rows, err := q.Query(ctx, "SELECT uniqExact(referral_id), toUnixTimestamp(min(event_time)) FROM "+schema.EventsTable(db)+" WHERE event_type = 'referral.created' AND "+like)
 	if err != nil {
 		return p, fmt.Errorf("reading what %s holds: %w", db, err)
 	}
@@ -45,7 +46,7 @@ func planReplay(ctx context.Context, q clickhouse.Querier, db string, c *Config)
 		return p, nil
 	}
 	first, _ := strconv.ParseInt(rows[0][1], 10, 64)
-	rows, err = q.Query(ctx, "SELECT toUnixTimestamp(max(event_time)) FROM "+db+".events WHERE "+like)
+	rows, err = q.Query(ctx, "SELECT toUnixTimestamp(max(event_time)) FROM "+schema.EventsTable(db)+" WHERE "+like)
 	if err != nil || len(rows) != 1 {
 		return p, fmt.Errorf("reading what %s holds: %w", db, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/metrics/kpi"
 	"github.com/referralops/referralops/metrics/selfmetrics"
+	"github.com/referralops/referralops/schema"
 )
 
 // printWhere tells where everything is.
@@ -69,12 +70,12 @@ func promReady(url string) bool {
 // input format (formats maps each input topic to its format) and what it
 // dead-lettered.
 func printSummary(ctx context.Context, out io.Writer, conn clickhouse.Querier, db string, reg prometheus.Gatherer, formats map[string]string) error {
-	byType, err := conn.Query(ctx, "SELECT event_type, uniqExact(event_id) FROM "+db+".events GROUP BY event_type ORDER BY event_type")
+	byType, err := conn.Query(ctx, "SELECT event_type, uniqExact(event_id) FROM "+schema.EventsTable(db)+" GROUP BY event_type ORDER BY event_type")
 	if err != nil {
 		return err
 	}
-	byLine, err := conn.Query(ctx, "SELECT service_line, uniqExact(referral_id) FROM "+db+
-		".events WHERE event_type = 'referral.created' GROUP BY service_line ORDER BY service_line")
+	byLine, err := conn.Query(ctx, "SELECT service_line, uniqExact(referral_id) FROM "+schema.EventsTable(db)+
+		" WHERE event_type = 'referral.created' GROUP BY service_line ORDER BY service_line")
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func printSummary(ctx context.Context, out io.Writer, conn clickhouse.Querier, d
 			fmt.Fprintf(w, "  %s\t%10s\n", r[0], r[1])
 		}
 	}
-	section("events by type (distinct ids in "+db+".events)", "events", byType)
+	section("events by type (distinct ids in "+schema.EventsTable(db)+")", "events", byType)
 	fmt.Fprintf(w, "\nby input format (this run)\t%10s\t%10s\t%10s\t%10s\n", "messages", "events", "skipped", "dead letters")
 	for _, r := range byFormat(reg, formats) {
 		fmt.Fprintf(w, "  %s\t%10d\t%10d\t%10d\t%10d\n", r.format, r.messages, r.events, r.skipped, r.dead)

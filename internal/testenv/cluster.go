@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/schema"
 )
 
 // LiveCluster is the local distributed stack of `make cluster-up`
@@ -91,8 +92,10 @@ func (c *LiveCluster) Database(t testing.TB) *ClusterDB {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := first.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+c.Name); err != nil {
-			t.Logf("drop %s on cluster %s: %v", db, c.Name, err)
+		for _, name := range []string{schema.PHIDatabase(db), db} {
+			if err := first.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" ON CLUSTER "+c.Name); err != nil {
+				t.Logf("drop %s on cluster %s: %v", name, c.Name, err)
+			}
 		}
 	})
 	out := &ClusterDB{ClickHouseDB: ClickHouseDB{DSN: first.DSN(db), Database: db, Conn: first.conn}}

@@ -171,8 +171,8 @@ func (e *Engine) DSN(db string) string {
 	return "clickhouse://" + e.addr + "/" + db
 }
 
-// Database names a fresh database, not created yet, and drops it when the test
-// ends.
+// Database names a fresh database, not created yet, and drops it and its PHI
+// database (schema.PHIDatabase) when the test ends.
 func (e *Engine) Database(t testing.TB) string {
 	t.Helper()
 	db := UniqueName("rt_")
@@ -180,8 +180,11 @@ func (e *Engine) Database(t testing.TB) string {
 		// Bounded: on 18.16 a DROP can wait on a cancelled query's locks.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := e.exec.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			t.Logf("%s: drop %s: %v", e.Name, db, err)
+		// The PHI database first: its views write into db.
+		for _, name := range []string{schema.PHIDatabase(db), db} {
+			if err := e.exec.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+				t.Logf("%s: drop %s: %v", e.Name, name, err)
+			}
 		}
 	})
 	return db

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/internal/generator"
+	"github.com/referralops/referralops/schema"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -35,7 +36,7 @@ func TestEngineInsert(t *testing.T) {
 		e.Insert(t, db, rows)
 		got, err := e.Query(context.Background(), "SELECT event_id, referral_id, source, reason, patient_token, channel, "+
 			"arrayStringConcat(missing, '|'), toString(toUInt32(scheduled_for)), kafka_topic, kafka_partition, kafka_offset, "+
-			"toString(toUInt32(ingested_at)) FROM "+db+".events ORDER BY event_id")
+			"toString(toUInt32(ingested_at)) FROM "+schema.EventsTable(db)+" ORDER BY event_id")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +68,7 @@ func TestGenerateAndLoad(t *testing.T) {
 		db := e.Migrated(t)
 		e.Load(t, db, events)
 		got, err := e.Query(context.Background(), "SELECT toString(uniqExact(event_id)), toString(countIf(ingested_at != toDateTime('"+
-			LoadIngestedAt.Format(time.DateTime)+"', 'UTC'))) FROM "+db+".events")
+			LoadIngestedAt.Format(time.DateTime)+"', 'UTC'))) FROM "+schema.EventsTable(db))
 		if err != nil {
 			t.Fatal(err)
 		}

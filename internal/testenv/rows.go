@@ -78,34 +78,41 @@ func (c *ClickHouseDB) Load(t testing.TB, events []event.Event) {
 	t.Helper()
 	rows := eventRows(events)
 	for start := 0; start < len(rows); start += loadBatch {
-		insertNative(t, c.Conn, c.Database, rows[start:min(start+loadBatch, len(rows))])
+		insertNative(t, c.Conn, schema.EventsTable(c.Database), rows[start:min(start+loadBatch, len(rows))])
 	}
 }
 
-// Insert stores rows in db's `events` table in one INSERT: on the server a
-// batch with named columns over the native protocol, what the ingester sends;
-// on chDB, which has no batch API, TabSeparated data.
+// Insert stores rows in db's `events` table (schema.EventsTable) in one
+// INSERT: on the server a batch with named columns over the native protocol,
+// what the ingester sends; on chDB, which has no batch API, TabSeparated data.
 func (e *Engine) Insert(t testing.TB, db string, rows []Row) {
+	t.Helper()
+	e.InsertInto(t, schema.EventsTable(db), rows)
+}
+
+// InsertInto is Insert into a table with the columns of `events` named
+// db.table: the events table where an older schema kept it.
+func (e *Engine) InsertInto(t testing.TB, table string, rows []Row) {
 	t.Helper()
 	if len(rows) == 0 {
 		return // nothing to send
 	}
 	if e.conn != nil {
-		insertNative(t, e.conn, db, rows)
+		insertNative(t, e.conn, table, rows)
 		return
 	}
-	if err := e.exec.Exec(context.Background(), insertQuery(db)+" FORMAT TSV\n"+tsv(rows)); err != nil {
-		t.Fatalf("%s: insert %d rows into %s.events: %v", e.Name, len(rows), db, err)
+	if err := e.exec.Exec(context.Background(), insertQuery(table)+" FORMAT TSV\n"+tsv(rows)); err != nil {
+		t.Fatalf("%s: insert %d rows into %s: %v", e.Name, len(rows), table, err)
 	}
 }
 
-func insertQuery(db string) string {
-	return "INSERT INTO " + db + ".events (" + strings.Join(schema.EventColumns, ", ") + ")"
+func insertQuery(table string) string {
+	return "INSERT INTO " + table + " (" + strings.Join(schema.EventColumns, ", ") + ")"
 }
 
-func insertNative(t testing.TB, conn driver.Conn, db string, rows []Row) {
+func insertNative(t testing.TB, conn driver.Conn, table string, rows []Row) {
 	t.Helper()
-	b, err := conn.PrepareBatch(context.Background(), insertQuery(db))
+	b, err := conn.PrepareBatch(context.Background(), insertQuery(table))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +122,7 @@ func insertNative(t testing.TB, conn driver.Conn, db string, rows []Row) {
 		}
 	}
 	if err := b.Send(); err != nil {
-		t.Fatalf("insert %d rows into %s.events: %v", len(rows), db, err)
+		t.Fatalf("insert %d rows into %s: %v", len(rows), table, err)
 	}
 }
 

@@ -65,43 +65,6 @@ ORDER BY referral_id;
 
 {{template "distributed" .Distributed "referral_facts" "cityHash64(referral_id)"}}
 
-{{- /* The view's SELECT, also used by the backfill below. Column order = table order. */}}
-{{define "referral_facts_select"}}
-SELECT
-    referral_id,
-    minState(event_time) AS first_event_at,
-    maxState(event_time) AS last_event_at,
-    minIfState(event_time, event_type = 'referral.created') AS created_at,
-    argMinIfState(CAST(source AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_source,
-    argMinIfState(CAST(service_line AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_service_line,
-    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_location_id,
-    argMinIfState(referrer_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_id,
-    argMinIfState(referrer_org_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_org_id,
-    argMinIfState(CAST(referrer_type AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_type,
-    argMinIfState(CAST(referrer_network AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_network,
-    argMinIfState(CAST(payer_class AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_payer_class,
-    argMinIfState(CAST(priority AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_priority,
-    argMinIfState(CAST(channel AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_channel,
-    argMinIfState(patient_token, tuple(event_time, event_id), event_type = 'referral.created') AS dim_patient_token,
-    groupUniqArrayIfState(
-        tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
-        event_type IN ('referral.created', 'referral.redirected')) AS destinations,
-    minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
-    minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
-    minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
-    minIfState(event_time, event_type = 'referral.info_received') AS info_received_at,
-    minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
-    groupUniqArrayIfState(
-        tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
-        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions,
-    minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
-    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
-    minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
-    groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
-FROM {{.From "events"}}
-GROUP BY referral_id
-{{- end}}
-
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.referral_facts_mv{{.OnCluster}} TO {{.Local "referral_facts"}} AS
 {{- template "referral_facts_select" .OnShard}};
 

@@ -27,30 +27,6 @@ ORDER BY (referral_id, appointment_id);
 
 {{template "distributed" .Distributed "appointment_facts" "cityHash64(referral_id)"}}
 
-{{define "appointment_facts_select"}}
-SELECT
-    referral_id,
-    appointment_id,
-    groupUniqArrayState(tuple(
-        event_time,
-        toUInt8(multiIf(
-            event_type = 'appointment.booked', {{rank "booked"}},
-            event_type = 'appointment.rescheduled', {{rank "rescheduled"}},
-            event_type = 'appointment.cancelled', {{rank "cancelled"}},
-            event_type = 'appointment.no_show', {{rank "no_show"}},
-            {{rank "completed"}})),
-        event_id,
-        scheduled_for)) AS history,
-    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
-    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
-    argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
-FROM {{.From "events"}}
-WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
-                     'appointment.no_show', 'appointment.completed')
-  AND appointment_id != ''
-GROUP BY referral_id, appointment_id
-{{- end}}
-
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.appointment_facts_mv{{.OnCluster}} TO {{.Local "appointment_facts"}} AS
 {{- template "appointment_facts_select" .OnShard}};
 

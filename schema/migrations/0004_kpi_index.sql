@@ -49,33 +49,6 @@ SETTINGS index_granularity = 1024;
 
 {{template "distributed" .Distributed "kpi_index" "cityHash64(referral)"}}
 
-{{- /* The view's SELECT, also used by the backfill. Aliases differ from every
-`events` column (ClickHouse 18.16 resolves aliases inside expressions). */}}
-{{define "kpi_index_select"}}
-SELECT
-    tupleElement(entry, 1) AS kind,
-    tupleElement(entry, 2) AS key_value,
-    tupleElement(entry, 3) AS at,
-    tupleElement(entry, 4) AS referral
-FROM {{.From "events"}}
-ARRAY JOIN multiIf(
-    event_type = 'referral.created', [
-        tuple(toUInt8({{kind "created"}}), '', event_time, referral_id),
-        tuple(toUInt8({{kind "service_line_created"}}), CAST(service_line AS String), event_time, referral_id),
-        tuple(toUInt8({{kind "referrer_created"}}), referrer_id, event_time, referral_id),
-        tuple(toUInt8({{kind "service_line"}}), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
-    event_type = 'appointment.completed', [tuple(toUInt8({{kind "completed"}}), '', event_time, referral_id)],
-    event_type = 'appointment.booked', [
-        tuple(toUInt8({{kind "slot"}}), '', scheduled_for, referral_id),
-        tuple(toUInt8({{kind "booked"}}), '', event_time, referral_id)],
-    event_type = 'appointment.rescheduled', [tuple(toUInt8({{kind "slot"}}), '', scheduled_for, referral_id)],
-    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8({{kind "closed"}}), '', event_time, referral_id)],
-    [tuple(toUInt8({{kind "decided"}}), '', event_time, referral_id)]) AS entry
-WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
-                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
-GROUP BY kind, key_value, at, referral
-{{- end}}
-
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_index_mv{{.OnCluster}} TO {{.Local "kpi_index"}} AS
 {{- template "kpi_index_select" .OnShard}};
 
@@ -106,16 +79,6 @@ ORDER BY referrer_id
 SETTINGS index_granularity = 8;
 
 {{template "distributed" .Distributed "kpi_referrers" "cityHash64(referrer_id)"}}
-
-{{define "kpi_referrers_select"}}
-SELECT
-    referrer_id,
-    minState(event_time) AS first_created,
-    argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
-FROM {{.From "events"}}
-WHERE event_type = 'referral.created'
-GROUP BY referrer_id
-{{- end}}
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_referrers_mv{{.OnCluster}} TO {{.Local "kpi_referrers"}} AS
 {{- template "kpi_referrers_select" .OnShard}};
@@ -148,13 +111,6 @@ ORDER BY (referral_id, event_time, event_id)
 SETTINGS index_granularity = 16;
 
 {{template "distributed" .Distributed "kpi_created" "cityHash64(referral_id)"}}
-
-{{define "kpi_created_select"}}
-SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
-       referrer_network, payer_class, priority
-FROM {{.From "events"}}
-WHERE event_type = 'referral.created'
-{{- end}}
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_created_mv{{.OnCluster}} TO {{.Local "kpi_created"}} AS
 {{- template "kpi_created_select" .OnShard}};

@@ -26,19 +26,6 @@ ORDER BY referral_id;
 
 {{template "distributed" .Distributed "referral_stages" "cityHash64(referral_id)"}}
 
-{{- /* The view's SELECT, also used by the backfill. State names differ from
-every `events` column (ClickHouse 18.16 resolves aliases inside aggregates). */}}
-{{define "referral_stages_select"}}
-SELECT
-    referral_id,
-    minIfState(event_time, event_type = 'referral.rejected') AS rejected_at,
-    groupUniqArrayIfState(event_time, event_type = 'referral.info_received') AS info_received,
-    argMinIfState(CAST(reason AS String), tuple(event_time, event_id), event_type = 'referral.leaked') AS leak_reason
-FROM {{.From "events"}}
-WHERE event_type IN ('referral.rejected', 'referral.info_received', 'referral.leaked')
-GROUP BY referral_id
-{{- end}}
-
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.referral_stages_mv{{.OnCluster}} TO {{.Local "referral_stages"}} AS
 {{- template "referral_stages_select" .OnShard}};
 

@@ -616,3 +616,137 @@ GROUP BY referral_id;
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 8, 'referral_stages', now();
 
+-- 0009_phi_database
+CREATE DATABASE IF NOT EXISTS referralops_phi ON CLUSTER c1;
+
+DROP TABLE IF EXISTS referralops.events ON CLUSTER c1;
+
+RENAME TABLE referralops.events_local TO referralops_phi.events_local ON CLUSTER c1;
+
+CREATE TABLE IF NOT EXISTS referralops_phi.events ON CLUSTER c1 AS referralops_phi.events_local
+ENGINE = Distributed(c1, referralops_phi, events_local, cityHash64(referral_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.referral_facts_mv ON CLUSTER c1 TO referralops.referral_facts_local AS
+SELECT
+    referral_id,
+    minState(event_time) AS first_event_at,
+    maxState(event_time) AS last_event_at,
+    minIfState(event_time, event_type = 'referral.created') AS created_at,
+    argMinIfState(CAST(source AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_source,
+    argMinIfState(CAST(service_line AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_service_line,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_location_id,
+    argMinIfState(referrer_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_id,
+    argMinIfState(referrer_org_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_org_id,
+    argMinIfState(CAST(referrer_type AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_type,
+    argMinIfState(CAST(referrer_network AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_network,
+    argMinIfState(CAST(payer_class AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_payer_class,
+    argMinIfState(CAST(priority AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_priority,
+    argMinIfState(CAST(channel AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_channel,
+    groupUniqArrayIfState(
+        tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
+        event_type IN ('referral.created', 'referral.redirected')) AS destinations,
+    minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
+    minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
+    minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
+    minIfState(event_time, event_type = 'referral.info_received') AS info_received_at,
+    minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
+    groupUniqArrayIfState(
+        tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
+        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions,
+    minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
+    groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
+FROM referralops_phi.events_local
+GROUP BY referral_id;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.appointment_facts_mv ON CLUSTER c1 TO referralops.appointment_facts_local AS
+SELECT
+    referral_id,
+    appointment_id,
+    groupUniqArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', 1,
+            event_type = 'appointment.rescheduled', 2,
+            event_type = 'appointment.cancelled', 3,
+            event_type = 'appointment.no_show', 4,
+            5)),
+        event_id,
+        scheduled_for)) AS history,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
+    argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
+FROM referralops_phi.events_local
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_index_mv ON CLUSTER c1 TO referralops.kpi_index_local AS
+SELECT
+    tupleElement(entry, 1) AS kind,
+    tupleElement(entry, 2) AS key_value,
+    tupleElement(entry, 3) AS at,
+    tupleElement(entry, 4) AS referral
+FROM referralops_phi.events_local
+ARRAY JOIN multiIf(
+    event_type = 'referral.created', [
+        tuple(toUInt8(1), '', event_time, referral_id),
+        tuple(toUInt8(11), CAST(service_line AS String), event_time, referral_id),
+        tuple(toUInt8(12), referrer_id, event_time, referral_id),
+        tuple(toUInt8(20), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
+    event_type = 'appointment.completed', [tuple(toUInt8(2), '', event_time, referral_id)],
+    event_type = 'appointment.booked', [
+        tuple(toUInt8(3), '', scheduled_for, referral_id),
+        tuple(toUInt8(5), '', event_time, referral_id)],
+    event_type = 'appointment.rescheduled', [tuple(toUInt8(3), '', scheduled_for, referral_id)],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8(6), '', event_time, referral_id)],
+    [tuple(toUInt8(4), '', event_time, referral_id)]) AS entry
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_referrers_mv ON CLUSTER c1 TO referralops.kpi_referrers_local AS
+SELECT
+    referrer_id,
+    minState(event_time) AS first_created,
+    argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
+FROM referralops_phi.events_local
+WHERE event_type = 'referral.created'
+GROUP BY referrer_id;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_created_mv ON CLUSTER c1 TO referralops.kpi_created_local AS
+SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
+       referrer_network, payer_class, priority
+FROM referralops_phi.events_local
+WHERE event_type = 'referral.created';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.referral_stages_mv ON CLUSTER c1 TO referralops.referral_stages_local AS
+SELECT
+    referral_id,
+    minIfState(event_time, event_type = 'referral.rejected') AS rejected_at,
+    groupUniqArrayIfState(event_time, event_type = 'referral.info_received') AS info_received,
+    argMinIfState(CAST(reason AS String), tuple(event_time, event_id), event_type = 'referral.leaked') AS leak_reason
+FROM referralops_phi.events_local
+WHERE event_type IN ('referral.rejected', 'referral.info_received', 'referral.leaked')
+GROUP BY referral_id;
+
+DROP TABLE IF EXISTS referralops.referral_facts_mv ON CLUSTER c1;
+
+DROP TABLE IF EXISTS referralops.appointment_facts_mv ON CLUSTER c1;
+
+DROP TABLE IF EXISTS referralops.kpi_index_mv ON CLUSTER c1;
+
+DROP TABLE IF EXISTS referralops.kpi_referrers_mv ON CLUSTER c1;
+
+DROP TABLE IF EXISTS referralops.kpi_created_mv ON CLUSTER c1;
+
+DROP TABLE IF EXISTS referralops.referral_stages_mv ON CLUSTER c1;
+
+ALTER TABLE referralops.referral_facts_local ON CLUSTER c1 DROP COLUMN dim_patient_token;
+
+ALTER TABLE referralops.referral_facts ON CLUSTER c1 DROP COLUMN dim_patient_token;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 9, 'phi_database', now();
+

@@ -1,0 +1,125 @@
+{{- /* The SELECTs of the materialized views that feed the PHI-free tables
+from `events`, also used by the backfills of migrations 0002-0004 and 0008
+and by 0009, which moved `events` into the PHI database (schema.PHIDatabase) and
+recreated the views there. Parsed with every migration. Each reads
+.From "events", which names the PHI database's table when rendered with
+.WithEventsInPHI (migrate.go); then referral_facts' select also leaves out
+dim_patient_token, the column 0009 drops. Column order = table order. */ -}}
+{{define "referral_facts_select"}}
+SELECT
+    referral_id,
+    minState(event_time) AS first_event_at,
+    maxState(event_time) AS last_event_at,
+    minIfState(event_time, event_type = 'referral.created') AS created_at,
+    argMinIfState(CAST(source AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_source,
+    argMinIfState(CAST(service_line AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_service_line,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_location_id,
+    argMinIfState(referrer_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_id,
+    argMinIfState(referrer_org_id, tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_org_id,
+    argMinIfState(CAST(referrer_type AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_type,
+    argMinIfState(CAST(referrer_network AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_referrer_network,
+    argMinIfState(CAST(payer_class AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_payer_class,
+    argMinIfState(CAST(priority AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_priority,
+    argMinIfState(CAST(channel AS String), tuple(event_time, event_id), event_type = 'referral.created') AS dim_channel,
+{{- if not .EventsInPHI}}
+    argMinIfState(patient_token, tuple(event_time, event_id), event_type = 'referral.created') AS dim_patient_token,
+{{- end}}
+    groupUniqArrayIfState(
+        tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
+        event_type IN ('referral.created', 'referral.redirected')) AS destinations,
+    minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
+    minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
+    minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
+    minIfState(event_time, event_type = 'referral.info_received') AS info_received_at,
+    minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
+    groupUniqArrayIfState(
+        tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
+        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions,
+    minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
+    groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
+FROM {{.From "events"}}
+GROUP BY referral_id
+{{- end}}
+
+{{define "appointment_facts_select"}}
+SELECT
+    referral_id,
+    appointment_id,
+    groupUniqArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', {{rank "booked"}},
+            event_type = 'appointment.rescheduled', {{rank "rescheduled"}},
+            event_type = 'appointment.cancelled', {{rank "cancelled"}},
+            event_type = 'appointment.no_show', {{rank "no_show"}},
+            {{rank "completed"}})),
+        event_id,
+        scheduled_for)) AS history,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
+    argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
+FROM {{.From "events"}}
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id
+{{- end}}
+
+{{- /* kpi_index: aliases differ from every `events` column (ClickHouse 18.16
+resolves aliases inside expressions). */}}
+{{define "kpi_index_select"}}
+SELECT
+    tupleElement(entry, 1) AS kind,
+    tupleElement(entry, 2) AS key_value,
+    tupleElement(entry, 3) AS at,
+    tupleElement(entry, 4) AS referral
+FROM {{.From "events"}}
+ARRAY JOIN multiIf(
+    event_type = 'referral.created', [
+        tuple(toUInt8({{kind "created"}}), '', event_time, referral_id),
+        tuple(toUInt8({{kind "service_line_created"}}), CAST(service_line AS String), event_time, referral_id),
+        tuple(toUInt8({{kind "referrer_created"}}), referrer_id, event_time, referral_id),
+        tuple(toUInt8({{kind "service_line"}}), CAST(service_line AS String), toDateTime(0, 'UTC'), '')],
+    event_type = 'appointment.completed', [tuple(toUInt8({{kind "completed"}}), '', event_time, referral_id)],
+    event_type = 'appointment.booked', [
+        tuple(toUInt8({{kind "slot"}}), '', scheduled_for, referral_id),
+        tuple(toUInt8({{kind "booked"}}), '', event_time, referral_id)],
+    event_type = 'appointment.rescheduled', [tuple(toUInt8({{kind "slot"}}), '', scheduled_for, referral_id)],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [tuple(toUInt8({{kind "closed"}}), '', event_time, referral_id)],
+    [tuple(toUInt8({{kind "decided"}}), '', event_time, referral_id)]) AS entry
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral
+{{- end}}
+
+{{define "kpi_referrers_select"}}
+SELECT
+    referrer_id,
+    minState(event_time) AS first_created,
+    argMinState(referral_id, tuple(event_time, event_id)) AS first_referral
+FROM {{.From "events"}}
+WHERE event_type = 'referral.created'
+GROUP BY referrer_id
+{{- end}}
+
+{{define "kpi_created_select"}}
+SELECT referral_id, event_time, event_id, service_line, location_id, referrer_id, referrer_type,
+       referrer_network, payer_class, priority
+FROM {{.From "events"}}
+WHERE event_type = 'referral.created'
+{{- end}}
+
+{{- /* referral_stages (0008): state names differ from every `events` column
+(ClickHouse 18.16 resolves aliases inside aggregates). */}}
+{{define "referral_stages_select"}}
+SELECT
+    referral_id,
+    minIfState(event_time, event_type = 'referral.rejected') AS rejected_at,
+    groupUniqArrayIfState(event_time, event_type = 'referral.info_received') AS info_received,
+    argMinIfState(CAST(reason AS String), tuple(event_time, event_id), event_type = 'referral.leaked') AS leak_reason
+FROM {{.From "events"}}
+WHERE event_type IN ('referral.rejected', 'referral.info_received', 'referral.leaked')
+GROUP BY referral_id
+{{- end}}
