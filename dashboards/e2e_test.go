@@ -54,7 +54,7 @@ func TestE2EDashboardsAndRules(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
-	db := testenv.ClickHouse(t)
+	db := testenv.ReaderClickHouse(t) // the exporter reads as its own user
 	panels := prometheusPanels(t)
 
 	// The data ends at today 00:00 UTC, the exporter's evaluation time T.
@@ -165,7 +165,7 @@ func TestE2EDashboardsAndRules(t *testing.T) {
 // export target at instance.
 func weekAgoHistory(t *testing.T, events []event.Event, asOf time.Time, instance string) string {
 	t.Helper()
-	db := testenv.ClickHouse(t)
+	db := testenv.ReaderClickHouse(t) // the exporter reads as its own user
 	db.Load(t, events)
 	addr := testenv.FreeAddr(t)
 	p := startExport(t, addr, db, asOf, time.Hour)
@@ -483,7 +483,7 @@ func accessDataset(t *testing.T, asOf time.Time, slotDays int) ([]event.Event, t
 func accessPrometheus(t *testing.T, events []event.Event, asOf time.Time, rulesFile, alertmanager string, p90 time.Duration) *testenv.Prometheus {
 	t.Helper()
 	start := time.Now()
-	db := testenv.ClickHouse(t)
+	db := testenv.ReaderClickHouse(t) // the exporter reads as its own user
 	db.Load(t, events)
 	addr := testenv.FreeAddr(t)
 	startExport(t, addr, db, asOf, time.Second)

@@ -107,7 +107,7 @@ func TestExportGolden(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads a generated dataset")
 	}
-	db := testenv.ClickHouse(t)
+	db := testenv.ReaderClickHouse(t)
 	events := testenv.GenerateEvents(t, fixedDataset())
 	db.Load(t, events)
 	p, base := testenv.StartExport(t, "", nil, "--clickhouse-dsn", db.ExporterDSN(), "--as-of", goldenEnd.Format(time.RFC3339),

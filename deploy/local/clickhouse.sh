@@ -20,6 +20,10 @@
 #   CLICKHOUSE_EXPORTER_PASSWORD   password of referralops_exporter (dev default)
 #   CLICKHOUSE_GRAFANA_PASSWORD    password of referralops_grafana (dev default)
 #   CLICKHOUSE_ANALYST_PASSWORD    password of referralops_analyst (dev default)
+#   CLICKHOUSE_WRITER_PASSWORD     password of referralops_writer, the ingester (dev default)
+#   CLICKHOUSE_MIGRATOR_PASSWORD   password of referralops_migrator, `migrate` (dev default)
+#   CLICKHOUSE_DATABASE            the database readers may read (default referralops); the
+#                                  writer and migrator also get its PHI database, <name>_phi
 #   CLICKHOUSE_GRAFANA_MAX_RESULT_ROWS  result row limit of the grafana profile (default 100000)
 #   CLICKHOUSE_START_TIMEOUT       seconds to wait for the server to answer (default 60)
 set -euo pipefail
@@ -82,10 +86,16 @@ render_config() {
 			"CA_FILE=$(xml_escape "${CLICKHOUSE_TLS_CA_FILE:-}")"
 	fi
 	# Dev-default passwords: loopback-only users on a developer's machine.
+	# The PHI database's name is schema.PHIDatabase's (the suffix _phi).
+	local database=${CLICKHOUSE_DATABASE:-referralops}
+	[[ $database =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "CLICKHOUSE_DATABASE: $database is not a plain identifier"
 	render_template "$LIB_DIR/clickhouse/users.xml.tmpl" "$ETC_DIR/users.xml" \
 		"EXPORTER_PASSWORD_SHA256=$(sha256 "${CLICKHOUSE_EXPORTER_PASSWORD:-exporter-dev}")" \
 		"GRAFANA_PASSWORD_SHA256=$(sha256 "${CLICKHOUSE_GRAFANA_PASSWORD:-grafana-dev}")" \
 		"ANALYST_PASSWORD_SHA256=$(sha256 "${CLICKHOUSE_ANALYST_PASSWORD:-analyst-dev}")" \
+		"WRITER_PASSWORD_SHA256=$(sha256 "${CLICKHOUSE_WRITER_PASSWORD:-writer-dev}")" \
+		"MIGRATOR_PASSWORD_SHA256=$(sha256 "${CLICKHOUSE_MIGRATOR_PASSWORD:-migrator-dev}")" \
+		"DATABASE=$database" "PHI_DATABASE=${database}_phi" \
 		"GRAFANA_MAX_RESULT_ROWS=${CLICKHOUSE_GRAFANA_MAX_RESULT_ROWS:-100000}"
 	# Running as root is fine for 18.16 (it has no "owner of the data directory"
 	# check, which newer releases have): the directories are created by, and so

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -28,31 +27,48 @@ type ClickHouseDB struct {
 func (c *ClickHouseDB) Querier() clickhouse.Querier { return clickhouse.Native{Conn: c.Conn} }
 
 // ExporterDSN is DSN with the read-only exporter user of
-// deploy/local/clickhouse.sh (password CLICKHOUSE_EXPORTER_PASSWORD, or its dev
-// default), as deployments run the exporter.
-func (c *ClickHouseDB) ExporterDSN() string {
-	return withUser(c.DSN, schema.ExporterUser, "CLICKHOUSE_EXPORTER_PASSWORD", "exporter-dev")
+// deploy/local/clickhouse.sh, as deployments run the exporter. Its users.xml
+// allows the readers one database: use it on a ReaderClickHouse database.
+func (c *ClickHouseDB) ExporterDSN() string { return c.UserDSN(schema.ExporterUser) }
+
+// Users of deploy/local/clickhouse/users.xml.tmpl beside schema's readers,
+// and the environment variables of their passwords (clickhouse.sh).
+const (
+	WriterUser   = "referralops_writer"
+	MigratorUser = "referralops_migrator"
+)
+
+var passwordEnv = map[string][2]string{
+	schema.ExporterUser: {"CLICKHOUSE_EXPORTER_PASSWORD", "exporter-dev"},
+	schema.GrafanaUser:  {"CLICKHOUSE_GRAFANA_PASSWORD", "grafana-dev"},
+	schema.AnalystUser:  {"CLICKHOUSE_ANALYST_PASSWORD", "analyst-dev"},
+	WriterUser:          {"CLICKHOUSE_WRITER_PASSWORD", "writer-dev"},
+	MigratorUser:        {"CLICKHOUSE_MIGRATOR_PASSWORD", "migrator-dev"},
 }
 
-// GrafanaDSN is dsn (a user-less clickhouse:// DSN) with the read-only Grafana
-// user of deploy/local/clickhouse.sh (password CLICKHOUSE_GRAFANA_PASSWORD, or
-// its dev default), with the limits of the dashboards' datasource.
-func GrafanaDSN(dsn string) string {
-	return withUser(dsn, schema.GrafanaUser, "CLICKHOUSE_GRAFANA_PASSWORD", "grafana-dev")
-}
-
-// withUser puts a user of deploy/local/clickhouse.sh into dsn, its password
-// from passwordEnv or else the script's dev default.
-func withUser(dsn, user, passwordEnv, devDefault string) string {
-	password := os.Getenv(passwordEnv)
-	if password == "" {
-		password = devDefault
+// UserDSN is DSN with one of the users of deploy/local/clickhouse.sh and its
+// password (its environment variable, or the dev default).
+func (c *ClickHouseDB) UserDSN(user string) string {
+	env, ok := passwordEnv[user]
+	if !ok {
+		panic("testenv: no user " + user + " in deploy/local/clickhouse/users.xml.tmpl")
 	}
-	return strings.Replace(dsn, "clickhouse://", "clickhouse://"+user+":"+password+"@", 1)
+	password := envOr(env[0], env[1])
+	return strings.Replace(c.DSN, "clickhouse://", "clickhouse://"+user+":"+password+"@", 1)
+}
+
+// ReaderClickHouse gives the test a migrated database on a ClickHouse server
+// of its own (StartClickHouseServer): for tests that connect as the
+// read-only users, which deploy/local/clickhouse/users.xml.tmpl allows that
+// one database.
+func ReaderClickHouse(t testing.TB) *ClickHouseDB {
+	t.Helper()
+	return StartClickHouseServer(t).Database(t)
 }
 
 // ClickHouse gives the test a fresh, migrated database on the shared server
-// (REFERRALOPS_TEST_CLICKHOUSE_ADDR, default 127.0.0.1:9000), dropped at cleanup.
+// (REFERRALOPS_TEST_CLICKHOUSE_ADDR, default 127.0.0.1:9000), dropped at
+// cleanup. Its readers are not allowed it: see ReaderClickHouse.
 func ClickHouse(t testing.TB) *ClickHouseDB {
 	t.Helper()
 	return database(t, clickHouseAddr())
@@ -80,15 +96,19 @@ func database(t testing.TB, addr string) *ClickHouseDB {
 
 // ClickHouseServer is a ClickHouse server of the test's own, started with
 // deploy/local/clickhouse.sh on free ports with its data in a temporary
-// directory, for tests that stop and start the server.
+// directory, for tests that stop and start the server or connect as the
+// users of its users.xml, which name its one database (Database).
 type ClickHouseServer struct {
 	// SecureAddr is the native protocol over TLS (host:port), for a server
 	// from StartClickHouseTLSServer.
 	SecureAddr string
-	dataDir    string
-	env        []string
-	addr       string
-	stoppedAt  time.Time
+	// HTTPAddr is the HTTP interface (host:port).
+	HTTPAddr  string
+	dataDir   string
+	env       []string
+	addr      string
+	db        string // CLICKHOUSE_DATABASE
+	stoppedAt time.Time
 }
 
 // StartClickHouseServer starts a dedicated server and stops it at cleanup.
@@ -110,31 +130,54 @@ func StartClickHouseTLSServer(t testing.TB, ca *CA, clientCA bool) *ClickHouseSe
 	return startClickHouseServer(t, env)
 }
 
-func startClickHouseServer(t testing.TB, tlsEnv []string) *ClickHouseServer {
+// startClickHouseServer starts a server with clickhouse.sh's settings plus
+// env; with CLICKHOUSE_TCP_PORT_SECURE's files (StartClickHouseTLSServer)
+// it also serves TLS.
+func startClickHouseServer(t testing.TB, env []string) *ClickHouseServer {
 	t.Helper()
 	if _, err := exec.LookPath("clickhouse-server"); err != nil {
 		unavailable(t, "clickhouse-server", err)
 	}
 	tcp, http := FreeAddr(t), FreeAddr(t)
 	dir := t.TempDir()
-	s := &ClickHouseServer{addr: tcp, dataDir: dir, env: []string{
+	s := &ClickHouseServer{addr: tcp, HTTPAddr: http, dataDir: dir, db: UniqueName("rs_"), env: []string{
 		"REFERRALOPS_DATA_DIR=" + dir,
 		"CLICKHOUSE_TCP_PORT=" + port(tcp),
 		"CLICKHOUSE_HTTP_PORT=" + port(http),
 	}}
-	if tlsEnv != nil {
-		s.SecureAddr = FreeAddr(t)
-		s.env = append(append(s.env, "CLICKHOUSE_TCP_PORT_SECURE="+port(s.SecureAddr)), tlsEnv...)
+	s.env = append(s.env, "CLICKHOUSE_DATABASE="+s.db)
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "CLICKHOUSE_TLS_CERT_FILE=") {
+			s.SecureAddr = FreeAddr(t)
+			s.env = append(s.env, "CLICKHOUSE_TCP_PORT_SECURE="+port(s.SecureAddr))
+		}
 	}
+	s.env = append(s.env, env...)
 	s.Start(t)
 	t.Cleanup(func() { s.run(t, "down") })
 	return s
 }
 
-// Database gives the test a migrated database on this server.
+// Database is the server's database, the one its users.xml names, migrated
+// as the migrator user (again on every call, which changes nothing); Conn is
+// the admin user's, for setting up.
 func (s *ClickHouseServer) Database(t testing.TB) *ClickHouseDB {
 	t.Helper()
-	return database(t, s.addr)
+	e := server(t, s.addr)
+	c := &ClickHouseDB{DSN: e.DSN(s.db), Database: s.db, Conn: e.conn}
+	cfg := clickhouse.DefaultConfig()
+	cfg.DSN = c.UserDSN(MigratorUser)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := clickhouse.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", MigratorUser, err)
+	}
+	defer conn.Close()
+	if _, _, err := schema.MigrateConn(ctx, conn, cfg); err != nil {
+		t.Fatalf("migrate %s as %s: %v", s.db, MigratorUser, err)
+	}
+	return c
 }
 
 // UsersFile is the server's rendered users.xml, which it re-reads when it
