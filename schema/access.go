@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -15,14 +16,67 @@ import (
 	"github.com/referralops/referralops/internal/clickhouse"
 )
 
-// The users `referralops access` creates: read-only, each with its own
-// settings profile. The same names are in deploy/local/clickhouse/users.xml.tmpl
+// The users `referralops access` creates: three readers, each with its own
+// settings profile, allowed only the PHI-free database; the ingester's writer
+// and the migrator. The same names are in deploy/local/clickhouse/users.xml.tmpl
 // for ClickHouse 18.16, which has no SQL user management.
 const (
 	ExporterUser = "referralops_exporter"
 	GrafanaUser  = "referralops_grafana"
 	AnalystUser  = "referralops_analyst"
+	WriterUser   = "referralops_writer"
+	MigratorUser = "referralops_migrator"
 )
+
+// Limits bound what the readers may take from the server, so that one query
+// or one runaway client cannot starve ingestion: the analyst's settings and
+// the ceilings it cannot raise them past, and hourly quotas. users.xml.tmpl
+// holds the same numbers for 18.16 (a test compares them), where the analyst
+// is readonly=1 and so stays at the setting itself.
+type Limits struct {
+	AnalystMaxExecutionSeconds, AnalystMaxExecutionSecondsCeiling int
+	AnalystMaxMemoryBytes, AnalystMaxRowsToRead                   int64
+
+	ReaderQueriesPerHour, ReaderErrorsPerHour, ReaderExecutionSecondsPerHour    int
+	ReaderResultRowsPerHour, ReaderReadRowsPerHour                              int64
+	AnalystQueriesPerHour, AnalystErrorsPerHour, AnalystExecutionSecondsPerHour int
+	AnalystResultRowsPerHour, AnalystReadRowsPerHour                            int64
+}
+
+// DefaultLimits are the limits of the access SQL and users.xml.tmpl.
+var DefaultLimits = Limits{
+	AnalystMaxExecutionSeconds: 300, AnalystMaxExecutionSecondsCeiling: 3600,
+	AnalystMaxMemoryBytes: 4_000_000_000, AnalystMaxRowsToRead: 1_000_000_000,
+	ReaderQueriesPerHour: 20_000, ReaderErrorsPerHour: 2_000, ReaderExecutionSecondsPerHour: 36_000,
+	ReaderResultRowsPerHour: 1_000_000_000, ReaderReadRowsPerHour: 200_000_000_000,
+	AnalystQueriesPerHour: 1_000, AnalystErrorsPerHour: 200, AnalystExecutionSecondsPerHour: 7_200,
+	AnalystResultRowsPerHour: 100_000_000, AnalystReadRowsPerHour: 50_000_000_000,
+}
+
+// Relation is a table or view of the PHI-free database that the readers may
+// read; Located when it has a plain location_id column a site scope filters.
+type Relation struct {
+	Name          string
+	View, Located bool
+}
+
+// ReaderRelations are the relations the readers may read (everything in the
+// database since migrations/0008), in schema order; a test compares them with
+// a migrated database.
+var ReaderRelations = []Relation{
+	{Name: "schema_migrations"},
+	{Name: "referral_facts"}, {Name: "appointment_facts"},
+	{Name: "kpi_index"}, {Name: "kpi_referrers"}, {Name: "kpi_created", Located: true},
+	{Name: "v_referrals", View: true, Located: true},
+	{Name: "v_unscheduled_worklist", View: true, Located: true},
+	{Name: "v_referrer_scorecard", View: true},
+	{Name: "v_loops", View: true, Located: true},
+	{Name: "v_referrer_attention", View: true},
+}
+
+// locationID is what a site scope's location ids may be: they are pasted
+// into SQL string literals.
+var locationID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
 
 // ErrNoSQLAccess means the server predates SQL-driven access control (20.5).
 var ErrNoSQLAccess = errors.New("this ClickHouse server has no SQL user management (CREATE USER needs 20.5+); define the users in its users.xml, as deploy/local/clickhouse/users.xml.tmpl does")
@@ -40,8 +94,11 @@ type AccessConfig struct {
 	// Host is the HOST clause of the users: "ANY", "LOCAL", "IP '10.0.0.0/8'",
 	// "NAME 'grafana.example'", ... (see ParseHosts).
 	Host string
-	// Passwords of the three users; none may be empty.
-	ExporterPassword, GrafanaPassword, AnalystPassword string
+	// Passwords of the five users; none may be empty.
+	ExporterPassword, GrafanaPassword, AnalystPassword, WriterPassword, MigratorPassword string
+	// GrafanaLocations and AnalystLocations, when set, scope those users to
+	// the rows of these location_ids (row policies; current servers only).
+	GrafanaLocations, AnalystLocations []string
 	// GrafanaMaxResultRows and GrafanaMaxExecutionSeconds bound dashboard queries.
 	GrafanaMaxResultRows       int
 	GrafanaMaxExecutionSeconds int
@@ -63,9 +120,15 @@ func (c AccessConfig) Validate() error {
 	}
 	for _, p := range []struct{ user, password string }{
 		{ExporterUser, c.ExporterPassword}, {GrafanaUser, c.GrafanaPassword}, {AnalystUser, c.AnalystPassword},
+		{WriterUser, c.WriterPassword}, {MigratorUser, c.MigratorPassword},
 	} {
 		if p.password == "" {
 			errs = append(errs, fmt.Errorf("password of %s: must not be empty", p.user))
+		}
+	}
+	for _, l := range slices.Concat(c.GrafanaLocations, c.AnalystLocations) {
+		if !locationID.MatchString(l) {
+			errs = append(errs, fmt.Errorf("locations: %q is not a location id (letters, digits, _ . : -; at most 64)", l))
 		}
 	}
 	if c.GrafanaMaxResultRows <= 0 || c.GrafanaMaxExecutionSeconds <= 0 {
@@ -97,19 +160,34 @@ func AccessStatements(c AccessConfig) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var hashes [3]string
-	for i, p := range []string{c.ExporterPassword, c.GrafanaPassword, c.AnalystPassword} {
+	var hashes [5]string
+	for i, p := range []string{c.ExporterPassword, c.GrafanaPassword, c.AnalystPassword, c.WriterPassword, c.MigratorPassword} {
 		h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.DefaultCost)
 		if err != nil {
 			return nil, fmt.Errorf("hash password: %w", err)
 		}
 		hashes[i] = string(h)
 	}
+	type scope struct{ User, Locations string }
+	var scoped []scope
+	var scopedUsers []string
+	for _, s := range []struct {
+		user      string
+		locations []string
+	}{{GrafanaUser, c.GrafanaLocations}, {AnalystUser, c.AnalystLocations}} {
+		if len(s.locations) > 0 {
+			scoped = append(scoped, scope{User: s.user, Locations: "'" + strings.Join(s.locations, "', '") + "'"})
+			scopedUsers = append(scopedUsers, s.user)
+		}
+	}
 	var sb strings.Builder
 	err = t.Execute(&sb, map[string]any{
-		"DB": c.Database, "OnCluster": onCluster, "ClusterSettings": clusterSettings, "Host": host,
+		"DB": c.Database, "PHIDB": PHIDatabase(c.Database), "Cluster": c.Cluster,
+		"OnCluster": onCluster, "ClusterSettings": clusterSettings, "Host": host,
 		"ExporterPasswordHash": hashes[0], "GrafanaPasswordHash": hashes[1], "AnalystPasswordHash": hashes[2],
+		"WriterPasswordHash": hashes[3], "MigratorPasswordHash": hashes[4],
 		"GrafanaMaxResultRows": c.GrafanaMaxResultRows, "GrafanaMaxExecutionSeconds": c.GrafanaMaxExecutionSeconds,
+		"L": DefaultLimits, "Relations": ReaderRelations, "Scoped": scoped, "ScopedUsers": strings.Join(scopedUsers, ", "),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render access SQL: %w", err)

@@ -56,7 +56,7 @@ func TestSecurityReaders(t *testing.T) {
 
 	// The writer stores the events with the ingester's INSERT; the views
 	// feed the facts.
-	writer := &testenv.ClickHouseDB{DSN: admin.DSN, Database: db, Conn: connect(t, admin.UserDSN(testenv.WriterUser))}
+	writer := &testenv.ClickHouseDB{DSN: admin.DSN, Database: db, Conn: connect(t, admin.UserDSN(schema.WriterUser))}
 	writer.Load(t, events)
 	for _, ddl := range []string{"CREATE TABLE " + db + ".intruder (x UInt8) ENGINE = Memory", "DROP TABLE " + schema.EventsTable(db)} {
 		if err := writer.Conn.Exec(context.Background(), ddl); err == nil {

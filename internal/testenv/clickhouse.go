@@ -31,19 +31,14 @@ func (c *ClickHouseDB) Querier() clickhouse.Querier { return clickhouse.Native{C
 // allows the readers one database: use it on a ReaderClickHouse database.
 func (c *ClickHouseDB) ExporterDSN() string { return c.UserDSN(schema.ExporterUser) }
 
-// Users of deploy/local/clickhouse/users.xml.tmpl beside schema's readers,
-// and the environment variables of their passwords (clickhouse.sh).
-const (
-	WriterUser   = "referralops_writer"
-	MigratorUser = "referralops_migrator"
-)
-
+// passwordEnv: the environment variables of the passwords of the users of
+// deploy/local/clickhouse/users.xml.tmpl and their dev defaults (clickhouse.sh).
 var passwordEnv = map[string][2]string{
 	schema.ExporterUser: {"CLICKHOUSE_EXPORTER_PASSWORD", "exporter-dev"},
 	schema.GrafanaUser:  {"CLICKHOUSE_GRAFANA_PASSWORD", "grafana-dev"},
 	schema.AnalystUser:  {"CLICKHOUSE_ANALYST_PASSWORD", "analyst-dev"},
-	WriterUser:          {"CLICKHOUSE_WRITER_PASSWORD", "writer-dev"},
-	MigratorUser:        {"CLICKHOUSE_MIGRATOR_PASSWORD", "migrator-dev"},
+	schema.WriterUser:   {"CLICKHOUSE_WRITER_PASSWORD", "writer-dev"},
+	schema.MigratorUser: {"CLICKHOUSE_MIGRATOR_PASSWORD", "migrator-dev"},
 }
 
 // UserDSN is DSN with one of the users of deploy/local/clickhouse.sh and its
@@ -166,16 +161,16 @@ func (s *ClickHouseServer) Database(t testing.TB) *ClickHouseDB {
 	e := server(t, s.addr)
 	c := &ClickHouseDB{DSN: e.DSN(s.db), Database: s.db, Conn: e.conn}
 	cfg := clickhouse.DefaultConfig()
-	cfg.DSN = c.UserDSN(MigratorUser)
+	cfg.DSN = c.UserDSN(schema.MigratorUser)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := clickhouse.Open(ctx, cfg)
 	if err != nil {
-		t.Fatalf("connect as %s: %v", MigratorUser, err)
+		t.Fatalf("connect as %s: %v", schema.MigratorUser, err)
 	}
 	defer conn.Close()
 	if _, _, err := schema.MigrateConn(ctx, conn, cfg); err != nil {
-		t.Fatalf("migrate %s as %s: %v", s.db, MigratorUser, err)
+		t.Fatalf("migrate %s as %s: %v", s.db, schema.MigratorUser, err)
 	}
 	return c
 }
