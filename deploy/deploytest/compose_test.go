@@ -379,25 +379,32 @@ func TestComposeWiring(t *testing.T) {
 		return u.User.Username(), p, u.Hostname()
 	}
 
-	// ClickHouse: the admin user of the image's entrypoint migrates, grants
-	// and ingests; the exporter reads as the user `access` created.
+	// ClickHouse: the admin user of the image's entrypoint only runs
+	// `access`, which creates the users the others run as: the migrator
+	// migrates, the writer ingests, the exporter reads.
 	ch := svc("clickhouse").Environment
 	if ch["CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT"] != "1" {
 		t.Error("clickhouse: CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT is not 1; `referralops access` cannot create users")
 	}
-	for _, name := range []string{"migrate", "access", "ingest"} {
-		user, pw, host := dsn(name)
-		if user != ch["CLICKHOUSE_USER"] || pw != ch["CLICKHOUSE_PASSWORD"] || host != "clickhouse" {
-			t.Errorf("service %s: DSN user %q password %q host %q, want the clickhouse service's admin %q / %q",
-				name, user, pw, host, ch["CLICKHOUSE_USER"], ch["CLICKHOUSE_PASSWORD"])
-		}
+	if user, pw, host := dsn("access"); user != ch["CLICKHOUSE_USER"] || pw != ch["CLICKHOUSE_PASSWORD"] || host != "clickhouse" {
+		t.Errorf("service access: DSN user %q password %q host %q, want the clickhouse service's admin %q / %q",
+			user, pw, host, ch["CLICKHOUSE_USER"], ch["CLICKHOUSE_PASSWORD"])
 	}
 	access := svc("access").invocation("access")
 	exporterPW, _ := flagValue(access, "exporter-password")
 	grafanaPW, _ := flagValue(access, "grafana-password")
 	analystPW, _ := flagValue(access, "analyst-password")
-	if exporterPW == "" || grafanaPW == "" || analystPW == "" {
-		t.Errorf("access: passwords exporter %q grafana %q analyst %q; all three are required", exporterPW, grafanaPW, analystPW)
+	writerPW, _ := flagValue(access, "writer-password")
+	migratorPW, _ := flagValue(access, "migrator-password")
+	if exporterPW == "" || grafanaPW == "" || analystPW == "" || writerPW == "" || migratorPW == "" {
+		t.Errorf("access: passwords exporter %q grafana %q analyst %q writer %q migrator %q; all are required", exporterPW, grafanaPW, analystPW, writerPW, migratorPW)
+	}
+	for _, u := range []struct{ service, user, password string }{
+		{"migrate", schema.MigratorUser, migratorPW}, {"ingest", schema.WriterUser, writerPW},
+	} {
+		if user, pw, host := dsn(u.service); user != u.user || pw != u.password || host != "clickhouse" {
+			t.Errorf("%s: DSN user %q password %q host %q, want %s with access's password %q", u.service, user, pw, host, u.user, u.password)
+		}
 	}
 	if user, pw, host := dsn("export"); user != schema.ExporterUser || pw != exporterPW || host != "clickhouse" {
 		t.Errorf("export: DSN user %q password %q host %q, want %s with access's exporter password %q", user, pw, host, schema.ExporterUser, exporterPW)
