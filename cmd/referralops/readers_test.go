@@ -35,8 +35,7 @@ func TestSecurityReaders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a ClickHouse server")
 	}
-	srv := testenv.StartClickHouseServer(t)
-	admin := srv.Database(t) // migrated as the migrator
+	admin := testenv.ReaderClickHouse(t) // migrated as the migrator
 	db := admin.Database
 	phi := schema.PHIDatabase(db)
 
@@ -102,13 +101,8 @@ func TestSecurityReaders(t *testing.T) {
 
 			// Every row of every relation the user can read, as text (the
 			// aggregate states too), holds no generated patient token.
-			readable := 0
-			for _, r := range allTables(t, q) {
-				body, ok := httpSelect(t, srv.HTTPAddr, user, dsn, "SELECT * FROM "+r+" LIMIT 1000000 FORMAT TSV")
-				if !ok {
-					continue
-				}
-				readable++
+			rows := readableRows(t, admin, user)
+			for r, body := range rows {
 				for tok := range tokens {
 					if strings.Contains(body, tok) {
 						t.Errorf("%s reads patient token %s in %s", user, tok, r)
@@ -116,8 +110,8 @@ func TestSecurityReaders(t *testing.T) {
 					}
 				}
 			}
-			if readable < 10 {
-				t.Errorf("%s could read %d relations, want the database's and system's", user, readable)
+			if len(rows) < 10 {
+				t.Errorf("%s could read %d relations, want the database's and system's", user, len(rows))
 			}
 
 			for _, v := range []string{"v_referrals", "v_referrer_scorecard", "v_unscheduled_worklist", "v_referrer_attention", "v_loops"} {
@@ -187,40 +181,44 @@ func panels(t *testing.T, q clickhouse.Querier, db string) {
 	}
 }
 
-// allTables lists every relation the server shows, qualified, except the
-// endless number generators.
-func allTables(t *testing.T, q clickhouse.Querier) []string {
+// readableRows reads, as user, every row (up to a million) of every relation
+// the server lists to it, except the endless number generators, over the
+// HTTP interface (TSV shows aggregate states as their bytes): relation →
+// rows, for the relations it may read.
+func readableRows(t *testing.T, db *testenv.ClickHouseDB, user string) map[string]string {
 	t.Helper()
-	rows, err := q.Query(context.Background(), "SELECT database, name FROM system.tables WHERE NOT (database = 'system' AND name IN ('numbers', 'numbers_mt', 'zeros', 'zeros_mt')) ORDER BY database, name")
+	if db.HTTPAddr == "" {
+		t.Fatal("readableRows needs a server of the test's own (testenv.ReaderClickHouse)")
+	}
+	dsn, err := url.Parse(db.UserDSN(user))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r[0] + "." + r[1]
+	password, _ := dsn.User.Password()
+	query := func(q string) (string, bool) {
+		t.Helper()
+		resp, err := http.Post("http://"+db.HTTPAddr+"/?"+url.Values{"user": {user}, "password": {password}}.Encode(), "text/plain", strings.NewReader(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), resp.StatusCode == http.StatusOK
+	}
+	list, ok := query("SELECT concat(database, '.', name) FROM system.tables WHERE NOT (database = 'system' AND name IN ('numbers', 'numbers_mt', 'zeros', 'zeros_mt')) ORDER BY database, name FORMAT TSV")
+	if !ok {
+		t.Fatalf("%s cannot list the tables: %s", user, list)
+	}
+	out := map[string]string{}
+	for _, r := range strings.Fields(list) {
+		if body, ok := query("SELECT * FROM " + r + " LIMIT 1000000 FORMAT TSV"); ok {
+			out[r] = body
+		}
 	}
 	return out
-}
-
-// httpSelect runs query as user over the HTTP interface (TSV shows aggregate
-// states as their bytes) and reports whether it succeeded.
-func httpSelect(t *testing.T, addr, user, dsn, query string) (string, bool) {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	password, _ := u.User.Password()
-	resp, err := http.Post("http://"+addr+"/?"+url.Values{"user": {user}, "password": {password}}.Encode(), "text/plain", strings.NewReader(query))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b), resp.StatusCode == http.StatusOK
 }
 
 func connect(t *testing.T, dsn string) driver.Conn {

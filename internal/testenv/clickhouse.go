@@ -21,6 +21,9 @@ type ClickHouseDB struct {
 	DSN      string // names the database
 	Database string
 	Conn     driver.Conn
+	// HTTPAddr is the server's HTTP interface (host:port) on a server of the
+	// test's own (ClickHouseServer.Database); "" on the shared server.
+	HTTPAddr string
 }
 
 // Querier reads the database with the package clickhouse helpers.
@@ -159,7 +162,7 @@ func startClickHouseServer(t testing.TB, env []string) *ClickHouseServer {
 func (s *ClickHouseServer) Database(t testing.TB) *ClickHouseDB {
 	t.Helper()
 	e := server(t, s.addr)
-	c := &ClickHouseDB{DSN: e.DSN(s.db), Database: s.db, Conn: e.conn}
+	c := &ClickHouseDB{DSN: e.DSN(s.db), Database: s.db, Conn: e.conn, HTTPAddr: s.HTTPAddr}
 	cfg := clickhouse.DefaultConfig()
 	cfg.DSN = c.UserDSN(schema.MigratorUser)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
