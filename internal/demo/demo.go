@@ -60,10 +60,13 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 	defer conn.Close() // for the returns before the process runs; closing again is harmless
 	q := clickhouse.Native{Conn: conn}
 	if c.fresh {
-		if err := q.Exec(setupCtx, "DROP DATABASE IF EXISTS "+db); err != nil {
-			return fmt.Errorf("--fresh: drop database %s: %w", db, err)
+		// The PHI database first: its views write into db.
+		for _, name := range []string{schema.PHIDatabase(db), db} {
+			if err := q.Exec(setupCtx, "DROP DATABASE IF EXISTS "+name); err != nil {
+				return fmt.Errorf("--fresh: drop database %s: %w", name, err)
+			}
 		}
-		fmt.Fprintf(out, "--fresh: dropped ClickHouse database %s; it is created again, empty\n", db)
+		fmt.Fprintf(out, "--fresh: dropped ClickHouse databases %s and %s; they are created again, empty\n", db, schema.PHIDatabase(db))
 	}
 	if _, _, err := schema.MigrateConn(setupCtx, conn, *c.ClickHouse); err != nil {
 		return err

@@ -229,7 +229,7 @@ func TestDemoEmbedded(t *testing.T) {
 		t.Fatalf("exit %d after SIGTERM, want 0:\n%s", code, p.Output())
 	}
 	out := p.Output()
-	for _, want := range []string{"--fresh: dropped ClickHouse database " + ch.Database, "embedded Kafka broker at " + kafkaAddr,
+	for _, want := range []string{"--fresh: dropped ClickHouse databases " + ch.Database + " and " + schema.PHIDatabase(ch.Database), "embedded Kafka broker at " + kafkaAddr,
 		"kcat -b " + kafkaAddr, "clickhouse-client", "referralops_analyst", "http://" + exportAddr + "/metrics",
 		"deploy/grafana/dashboards", "replaying 3 days", "streaming live", "stopped cleanly"} {
 		if !strings.Contains(out, want) {
