@@ -22,6 +22,7 @@ import (
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/selfmetrics"
+	"github.com/referralops/referralops/schema"
 )
 
 // The TestLiveCluster tests run on the local distributed stack of `make
@@ -335,10 +336,10 @@ func checkReplicas(t *testing.T, lc *testenv.LiveCluster, db *testenv.ClusterDB)
 	counts := make([]uint64, len(lc.ClickHouse))
 	for i, addr := range lc.ClickHouse {
 		e := testenv.ServerAt(t, addr)
-		if err := e.Exec(ctx, "SYSTEM SYNC REPLICA "+db.Database+".events_local"); err != nil {
+		if err := e.Exec(ctx, "SYSTEM SYNC REPLICA "+schema.PHIDatabase(db.Database)+".events_local"); err != nil {
 			t.Fatalf("%s: sync replica: %v", addr, err)
 		}
-		rows, err := e.Query(ctx, "SELECT uniqExact(event_id) FROM "+db.Database+".events_local")
+		rows, err := e.Query(ctx, "SELECT uniqExact(event_id) FROM "+schema.PHIDatabase(db.Database)+".events_local")
 		if err != nil {
 			t.Fatalf("%s: %v", addr, err)
 		}

@@ -183,6 +183,9 @@ LARGE_ONLY="${BENCH_ONLY_LARGE_MESSAGES:-0}"
 [[ $LARGE_MESSAGES =~ ^[1-9][0-9]*$ ]] || die "BENCH_LARGE_MESSAGES=$LARGE_MESSAGES must be a positive integer"
 DB_INGEST="bench_${RUN_ID//-/_}_ingest"
 DB_ENGINE="bench_${RUN_ID//-/_}_kafka_engine"
+# Their raw events and the views that read them: schema.PHIDatabase (<db>_phi).
+PHI_INGEST="${DB_INGEST}_phi"
+PHI_ENGINE="${DB_ENGINE}_phi"
 KAFKA_FLAGS=(--kafka-brokers "$BROKERS" --topic-referrals "$TOPIC_REFERRALS" --topic-scheduling "$TOPIC_SCHEDULING"
 	--topic-communications "$TOPIC_COMMUNICATIONS" --topic-dlq "$TOPIC_DLQ")
 
@@ -401,14 +404,14 @@ measure_ingest() {
 		tail -n 30 "$WORK/ingest.log" >&2
 		die "the ingester exited with status $INGEST_RC on SIGTERM (its log above)"
 	}
-	rows="$(ch_http "SELECT count() FROM $DB_INGEST.events")"
+	rows="$(ch_http "SELECT count() FROM $PHI_INGEST.events")"
 	# The server's side of the ingester's inserts (query_log; log_queries=1 in the
 	# default profile of users.xml).
 	INGEST_INSERTS="$(ch_http "SYSTEM FLUSH LOGS" 60 >/dev/null && ch_http "SELECT concat(toString(count()), ' INSERTs took ',
 		toString(round(sum(query_duration_ms) / 1000, 3)), 's of server time in total (max ', toString(max(query_duration_ms)), ' ms, peak memory ',
 		toString(round(max(memory_usage) / 1048576)), ' MiB)') FROM system.query_log
-		WHERE type = 2 AND query LIKE 'INSERT INTO $DB_INGEST.events%'" 60)" || INGEST_INSERTS="query_log unavailable"
-	((rows + dead >= MESSAGES)) || die "$DB_INGEST.events holds $rows rows, but the ingester counted $n records settled ($dead dead-lettered)"
+		WHERE type = 2 AND query LIKE 'INSERT INTO $PHI_INGEST.events%'" 60)" || INGEST_INSERTS="query_log unavailable"
+	((rows + dead >= MESSAGES)) || die "$PHI_INGEST.events holds $rows rows, but the ingester counted $n records settled ($dead dead-lettered)"
 	INGEST_ROWS="$rows"
 	log "ingest: $MESSAGES messages in ${INGEST_SECONDS}s = $INGEST_RATE events/s, peak RSS $INGEST_RSS bytes"
 }
@@ -445,10 +448,10 @@ engine_select() {
 		expr[$name]=$e
 	done <"$BENCH_DIR/kafka_engine_mapping.txt"
 	while IFS=$'\t' read -r name type; do
-		[[ -n ${expr[$name]+set} ]] || die "$DB_ENGINE.events has a column $name that $BENCH_DIR/kafka_engine_mapping.txt does not map"
+		[[ -n ${expr[$name]+set} ]] || die "$PHI_ENGINE.events has a column $name that $BENCH_DIR/kafka_engine_mapping.txt does not map"
 		items+=("CAST(${expr[$name]} AS $type) AS $name")
-	done < <(ch_http "SELECT name, type FROM system.columns WHERE database = '$DB_ENGINE' AND table = 'events' FORMAT TSVRaw")
-	((${#items[@]} > 0)) || die "no columns found in $DB_ENGINE.events"
+	done < <(ch_http "SELECT name, type FROM system.columns WHERE database = '$PHI_ENGINE' AND table = 'events' FORMAT TSVRaw")
+	((${#items[@]} > 0)) || die "no columns found in $PHI_ENGINE.events"
 	printf 'SELECT'
 	for e in "${items[@]}"; do
 		printf '%s\n    %s' "$sep" "$e"
@@ -470,19 +473,19 @@ engine_select() {
 build_engine_views() {
 	local mapping views=() mv q target n=0
 	mapping="$(engine_select)"
-	mapfile -t views < <(ch_http "SELECT name FROM system.tables WHERE database = '$DB_ENGINE'
+	mapfile -t views < <(ch_http "SELECT name FROM system.tables WHERE database = '$PHI_ENGINE'
 		AND engine = 'MaterializedView' ORDER BY name FORMAT TSVRaw")
 	{
-		printf 'CREATE MATERIALIZED VIEW %s.kafka_consumer TO %s.events AS\n%s;\n' "$DB_ENGINE" "$DB_ENGINE" "$mapping"
+		printf 'CREATE MATERIALIZED VIEW %s.kafka_consumer TO %s.events AS\n%s;\n' "$PHI_ENGINE" "$PHI_ENGINE" "$mapping"
 		for mv in "${views[@]}"; do
-			q="$(ch_http "SELECT create_table_query FROM system.tables WHERE database = '$DB_ENGINE' AND name = '$mv' FORMAT TSVRaw")"
-			[[ $q == *" FROM $DB_ENGINE.events"* ]] || continue
+			q="$(ch_http "SELECT create_table_query FROM system.tables WHERE database = '$PHI_ENGINE' AND name = '$mv' FORMAT TSVRaw")"
+			[[ $q == *" FROM $PHI_ENGINE.events"* ]] || continue
 			target="$(sed -n 's/^CREATE MATERIALIZED VIEW [^ ]* TO \([^ ]*\) .*/\1/p' <<<"$q")"
-			[[ -n $target && $q == *" AS SELECT "* ]] || die "cannot read the target and query of the view $DB_ENGINE.$mv: $q"
+			[[ -n $target && $q == *" AS SELECT "* ]] || die "cannot read the target and query of the view $PHI_ENGINE.$mv: $q"
 			q="SELECT ${q#* AS SELECT }"
-			printf 'CREATE MATERIALIZED VIEW %s.kafka_%s TO %s AS %s;\n' "$DB_ENGINE" "$mv" "$target" \
-				"${q//" FROM $DB_ENGINE.events"/" FROM $DB_ENGINE.kafka_consumer"}"
-			printf 'DROP TABLE %s.%s;\n' "$DB_ENGINE" "$mv"
+			printf 'CREATE MATERIALIZED VIEW %s.kafka_%s TO %s AS %s;\n' "$PHI_ENGINE" "$mv" "$target" \
+				"${q//" FROM $PHI_ENGINE.events"/" FROM $PHI_ENGINE.kafka_consumer"}"
+			printf 'DROP TABLE %s.%s;\n' "$PHI_ENGINE" "$mv"
 			ENGINE_VIEWS+=("${target#"$DB_ENGINE".}")
 			n=$((n + 1))
 		done
@@ -527,7 +530,7 @@ SETTINGS
 			engine_diagnostics "$err_offset"
 			die "the dedicated ClickHouse server died during the Kafka engine measurement"
 		}
-		n="$(ch_http "SELECT count() FROM $DB_ENGINE.events")" || n=$last_n
+		n="$(ch_http "SELECT count() FROM $PHI_ENGINE.events")" || n=$last_n
 		if ((n != last_n)); then
 			last_n=$n
 			last_change=$(now_s)
@@ -555,7 +558,7 @@ SETTINGS
 	ENGINE_SECONDS="$(fsub "$t1" "$t0")"
 	ENGINE_FIRST_SECONDS="$(fsub "$first" "$t0")"
 	ENGINE_CH_CPU="$(fsub "$ch_cpu1" "$ch_cpu0")"
-	ENGINE_ROWS="$(ch_http "SELECT count() FROM $DB_ENGINE.events")"
+	ENGINE_ROWS="$(ch_http "SELECT count() FROM $PHI_ENGINE.events")"
 	ENGINE_RATE="$(rate "$MESSAGES" "$ENGINE_SECONDS")"
 	ENGINE_ERRORS="$(tail -c +"$((err_offset + 1))" "$CH_ERR_LOG" 2>/dev/null | grep -c '<Error>' || true)"
 	# An error in a view makes the engine consume the block again: rows are then
@@ -591,7 +594,7 @@ checksum_query() {
 			keys+=("$name")
 		fi
 		cols+=("$name")
-	done < <(ch_http "SELECT name, type FROM system.columns WHERE database = '$DB_INGEST' AND table = '$table' FORMAT TSVRaw")
+	done < <(ch_http "SELECT name, type FROM system.columns WHERE database = '$db' AND table = '$table' FORMAT TSVRaw")
 	CHECKSUM_COLUMNS=("${cols[@]}")
 	if ((${#aggs[@]} == 0)); then
 		for name in "${cols[@]}"; do exprs+=("sum(cityHash64($name))"); done
@@ -612,26 +615,28 @@ checksum_query() {
 	CHECKSUM_QUERY="SELECT count(), $(IFS=,; printf '%s' "${exprs[*]}") FROM (SELECT $keylist, $(IFS=,; printf '%s' "${aggs[*]}") FROM $db.$table GROUP BY $keylist) FORMAT TSV"
 }
 
-# compare_tables sets EQUIVALENCE to a sentence on whether the two databases hold
-# the same data: every MergeTree table of the ingester's database (events and
+# compare_tables sets EQUIVALENCE to a sentence on whether the two sides hold
+# the same data: every MergeTree table of the ingester's databases (events and
 # the fact tables), column by column.
 compare_tables() {
-	local tables=() table mode pid a=() b=() i differ=() ncols=0
-	mapfile -t tables < <(ch_http "SELECT name FROM system.tables WHERE database = '$DB_INGEST'
+	local tables=() table mode pid a=() b=() i differ=() ncols=0 ing eng
+	mapfile -t tables < <(ch_http "SELECT name FROM system.tables WHERE database IN ('$DB_INGEST', '$PHI_INGEST')
 		AND engine LIKE '%MergeTree' AND name != 'schema_migrations' ORDER BY name FORMAT TSVRaw")
 	((${#tables[@]} > 0)) || die "no tables found in $DB_INGEST"
 	for table in "${tables[@]}"; do
+		ing=$DB_INGEST eng=$DB_ENGINE
+		[[ $table != events ]] || ing=$PHI_INGEST eng=$PHI_ENGINE
 		for mode in raw distinct; do
 			# Distinct rows only when the raw ones differ: ReplacingMergeTree collapses
 			# duplicates only when it merges, so the raw rows of a table like kpi_index
 			# depend on how the inserts were cut into blocks.
 			# Both databases at once (each query keeps about one core busy).
-			checksum_query "$DB_INGEST" "$table" "$mode"
+			checksum_query "$ing" "$table" "$mode"
 			ch_http "$CHECKSUM_QUERY" 600 >"$WORK/checksum-ingest.tsv" &
 			pid=$!
-			checksum_query "$DB_ENGINE" "$table" "$mode"
-			ch_http "$CHECKSUM_QUERY" 600 >"$WORK/checksum-engine.tsv" || die "the checksums of $DB_ENGINE.$table failed"
-			wait "$pid" || die "the checksums of $DB_INGEST.$table failed"
+			checksum_query "$eng" "$table" "$mode"
+			ch_http "$CHECKSUM_QUERY" 600 >"$WORK/checksum-engine.tsv" || die "the checksums of $eng.$table failed"
+			wait "$pid" || die "the checksums of $ing.$table failed"
 			IFS=$'\t' read -r -a a <"$WORK/checksum-ingest.tsv"
 			IFS=$'\t' read -r -a b <"$WORK/checksum-engine.tsv"
 			[[ "${a[*]}" != "${b[*]}" && $mode == raw ]] || break
@@ -771,13 +776,13 @@ measure_kafka_engine
 compare_tables
 # Inserted blocks and merges per side, from system.part_log: how each side writes.
 PARTS="$(ch_http "SYSTEM FLUSH LOGS" 60 >/dev/null && ch_http "SELECT arrayStringConcat(groupArray(s), '; ') FROM (
-	SELECT concat(if(database = '$DB_INGEST', 'ingest', 'kafka engine'), ': ',
+	SELECT concat(side, ': ',
 		toString(countIf(event_type = 1 AND table = 'events')), ' parts inserted into events (',
 		toString(round(sumIf(rows, event_type = 1 AND table = 'events') / greatest(countIf(event_type = 1 AND table = 'events'), 1))),
 		' rows each), ', toString(countIf(event_type = 1)), ' parts in all, ', toString(countIf(event_type = 2)), ' merges (',
 		toString(round(sumIf(duration_ms, event_type = 2) / 1000, 1)), 's)') AS s
-	FROM system.part_log WHERE database IN ('$DB_INGEST', '$DB_ENGINE') AND table != 'schema_migrations'
-	GROUP BY database ORDER BY database)" 60)" || PARTS="part_log unavailable"
+	FROM system.part_log WHERE database IN ('$DB_INGEST', '$DB_ENGINE', '$PHI_INGEST', '$PHI_ENGINE') AND table != 'schema_migrations'
+	GROUP BY if(database IN ('$DB_INGEST', '$PHI_INGEST'), 'ingest', 'kafka engine') AS side ORDER BY side)" 60)" || PARTS="part_log unavailable"
 measure_decode
 measure_large_messages
 

@@ -57,5 +57,9 @@ DROP TABLE IF EXISTS {{.DB}}.referral_stages_mv{{.OnCluster}};
 -- panel); readers may read referral_facts, so the column goes.
 ALTER TABLE {{.Local "referral_facts"}}{{.OnCluster}} DROP COLUMN dim_patient_token;
 {{- if .Cluster}}
-ALTER TABLE {{.DB}}.referral_facts{{.OnCluster}} DROP COLUMN dim_patient_token;
+-- The Distributed referral_facts takes its columns anew from referral_facts_local
+-- (18.16 refuses ALTER ... ON CLUSTER of a table that is not replicated).
+DROP TABLE IF EXISTS {{.DB}}.referral_facts{{.OnCluster}};
 {{- end}}
+
+{{template "distributed" .Distributed "referral_facts" "cityHash64(referral_id)"}}

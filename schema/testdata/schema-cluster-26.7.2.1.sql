@@ -748,7 +748,10 @@ DROP TABLE IF EXISTS referralops.referral_stages_mv ON CLUSTER c1;
 
 ALTER TABLE referralops.referral_facts_local ON CLUSTER c1 DROP COLUMN dim_patient_token;
 
-ALTER TABLE referralops.referral_facts ON CLUSTER c1 DROP COLUMN dim_patient_token;
+DROP TABLE IF EXISTS referralops.referral_facts ON CLUSTER c1;
+
+CREATE TABLE IF NOT EXISTS referralops.referral_facts ON CLUSTER c1 AS referralops.referral_facts_local
+ENGINE = Distributed(c1, referralops, referral_facts_local, cityHash64(referral_id));
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 9, 'phi_database', now();
 
