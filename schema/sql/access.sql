@@ -9,7 +9,7 @@
 -- role referralops_analysis adds what analysts need; the three users differ in
 -- their settings profiles: what they may run, for how long, and how much they
 -- get back. The writer may only INSERT into the events; the migrator owns both
--- databases. The limits and quotas are the numbers of schema.Limits, which
+-- databases. The limits and quotas are schema.DefaultLimits, which
 -- users.xml.tmpl holds for 18.16 too.
 CREATE ROLE IF NOT EXISTS referralops_reader{{.OnCluster}};
 GRANT{{.OnCluster}} SELECT ON {{.DB}}.* TO referralops_reader;
