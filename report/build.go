@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/referralops/referralops/internal/clickhouse"
@@ -77,8 +78,8 @@ type Report struct {
 	Points []kpi.Snapshot
 	// Worklist is the top of the liaison worklist as of AsOf.
 	Worklist []kpi.AttentionRow
-	// LatestEvent is the latest event time stored at or before AsOf; zero when
-	// there is none.
+	// LatestEvent is the time of the latest referral milestone stored at or
+	// before AsOf (see latestEvent); zero when there is none.
 	LatestEvent time.Time
 	// Generated is when the report was built (wall clock).
 	Generated time.Time
@@ -137,15 +138,24 @@ func Build(ctx context.Context, q clickhouse.Querier, o Options, progress Progre
 	return r, nil
 }
 
-// latestEvent is the latest event_time stored at or before asOf (zero when
-// none): what the pipeline has delivered by then. A scan of one column of
-// `events` (schema.EventsTable), once per report: the one read of the PHI
-// database outside ingest, so the report needs a user allowed it.
+// milestoneKinds are the kpi_index kinds indexed at an event's own time:
+// referrals created, booked, completed, decided and closed.
+var milestoneKinds = []schema.IndexKind{schema.KindCreated, schema.KindBooked, schema.KindCompleted, schema.KindDecided, schema.KindClosed}
+
+// latestEvent is the time of the latest referral milestone (milestoneKinds)
+// stored at or before asOf (zero when none): what the pipeline has delivered
+// by then. It reads kpi_index, a key range per kind, not the raw events,
+// which are in the PHI database the report's read-only user may not read.
 func latestEvent(ctx context.Context, q clickhouse.Querier, db string, asOf time.Time) (time.Time, error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return time.Time{}, err
 	}
-	rows, err := q.Query(ctx, fmt.Sprintf("SELECT toInt64(max(event_time)), count() FROM %s WHERE event_time <= toDateTime(%d, 'UTC')", schema.EventsTable(db), asOf.Unix()))
+	kinds := make([]string, len(milestoneKinds))
+	for i, k := range milestoneKinds {
+		kinds[i] = strconv.Itoa(int(k))
+	}
+	rows, err := q.Query(ctx, fmt.Sprintf("SELECT toInt64(max(at)), count() FROM %s.kpi_index WHERE kind IN (%s) AND key_value = '' AND at <= toDateTime(%d, 'UTC')",
+		db, strings.Join(kinds, ", "), asOf.Unix()))
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -343,10 +343,10 @@ func (r Report) worklistSection() section {
 }
 
 func (r Report) healthSection() section {
-	fresh := "No event is stored at or before " + r.AsOf.Format(time.RFC3339) + "."
+	fresh := "No referral milestone is stored at or before " + r.AsOf.Format(time.RFC3339) + "."
 	if !r.LatestEvent.IsZero() {
 		lag := r.AsOf.Sub(r.LatestEvent)
-		fresh = fmt.Sprintf("Latest event stored at or before T: %s, %s before T.", r.LatestEvent.Format(time.RFC3339), lag.Round(time.Second))
+		fresh = fmt.Sprintf("Latest referral milestone stored at or before T: %s, %s before T.", r.LatestEvent.Format(time.RFC3339), lag.Round(time.Second))
 	}
 	return section{
 		Title: "Pipeline health",
@@ -354,6 +354,6 @@ func (r Report) healthSection() section {
 			{Text: fresh},
 			{Text: "Dead letters are not in ClickHouse: they go to the Kafka dead-letter topic and the ingester's referralops_ingest_dead_letters_total metric (Grafana, pipeline dashboard), which this report does not read."},
 		},
-		Notes: []string{"Data freshness: max(event_time) of the events table at or before T; the KPIs above count only what had arrived when the report was built (" + r.Generated.Format(time.RFC3339) + "), so a late event changes a replayed week."},
+		Notes: []string{"Data freshness: the latest referral created, booked, completed, authorization decided or closed at or before T (the KPI index; the raw events are not read); the KPIs above count only what had arrived when the report was built (" + r.Generated.Format(time.RFC3339) + "), so a late event changes a replayed week."},
 	}
 }

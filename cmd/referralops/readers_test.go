@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -30,7 +32,7 @@ import (
 // lists, finds no generated patient_token in any row it can read, cannot read
 // the PHI database nor change a setting (so not raise its limits), and still
 // runs what it is for: the analyst views, the KPI SQL (`referralops kpi`) and
-// every dashboard ClickHouse panel.
+// every dashboard ClickHouse panel, and the analyst the weekly report.
 func TestSecurityReaders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a ClickHouse server")
@@ -136,6 +138,18 @@ func TestSecurityReaders(t *testing.T) {
 
 			if user == schema.GrafanaUser {
 				panels(t, q, db)
+			}
+			if user == schema.AnalystUser { // the weekly report's user in compose and Kubernetes
+				dir := t.TempDir()
+				report := exec.Command(testenv.Binary(t), "report", "--clickhouse-dsn", dsn, "--as-of", gen.End.Format(time.RFC3339),
+					"--format", "html", "--weeks", "2", "--out", dir)
+				if out, err := report.CombinedOutput(); err != nil {
+					t.Errorf("%s: referralops report: %v\n%s", user, err, out)
+				} else if html, _ := filepath.Glob(filepath.Join(dir, "*.html")); len(html) != 1 {
+					t.Errorf("%s: referralops report wrote %v", user, html)
+				} else if b, _ := os.ReadFile(html[0]); !strings.Contains(string(b), "Latest referral milestone stored at or before T") {
+					t.Errorf("%s: the report has no data freshness", user)
+				}
 			}
 		})
 	}
