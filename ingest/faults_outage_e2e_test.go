@@ -39,7 +39,7 @@ func (d *dataset) part(i, j int) *dataset {
 // cannot be read).
 func storedCount(ch *testenv.ClickHouseDB) int {
 	var n uint64
-	if err := ch.Conn.QueryRow(context.Background(), "SELECT uniqExact(event_id) FROM "+ch.Database+".events").Scan(&n); err != nil {
+	if err := ch.Conn.QueryRow(context.Background(), "SELECT uniqExact(event_id) FROM "+schema.EventsTable(ch.Database)).Scan(&n); err != nil {
 		return -1
 	}
 	return int(n)

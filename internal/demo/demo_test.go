@@ -127,8 +127,8 @@ func runDemo(t *testing.T, standardFeeds bool, now time.Time) (out, kpis, facts 
 	var f strings.Builder
 	for _, q := range []string{
 		"SELECT referral_id, toUnixTimestamp(event_time), referrer_id, referrer_org_id, referrer_type, referrer_network, service_line, location_id, " +
-			"destination_network, payer_class, priority FROM " + ch.Database + ".events FINAL WHERE event_type = 'referral.created' ORDER BY referral_id",
-		"SELECT event_type, uniqExact(event_id) FROM " + ch.Database + ".events GROUP BY event_type ORDER BY event_type",
+			"destination_network, payer_class, priority FROM " + schema.EventsTable(ch.Database) + " FINAL WHERE event_type = 'referral.created' ORDER BY referral_id",
+		"SELECT event_type, uniqExact(event_id) FROM " + schema.EventsTable(ch.Database) + " GROUP BY event_type ORDER BY event_type",
 	} {
 		rows, err := ch.Querier().Query(ctx, q)
 		if err != nil {
