@@ -1,12 +1,15 @@
 // Package schema is referralops' ClickHouse schema and what it means: the
 // embedded, templated migrations (Migrate, Script), the per-referral facts
 // of KPIS.md as of any time T (ReferralFacts, sql/referral_facts_asof.sql),
-// the KPI index the KPI SQL reads, the analyst views, the read-only users
-// (AccessStatements) and the replicated variant for a cluster (cluster.go).
+// the KPI index the KPI SQL reads, the analyst views, the users, their grants,
+// limits and site scopes (AccessStatements) and the replicated variant for a
+// cluster (cluster.go).
 //
-// Data flows one way: `events` (raw, deduplicated by event id) feeds, through
-// materialized views, `referral_facts`, `referral_stages` (the stage facts
-// referral_facts lacks, migrations/0008) and `appointment_facts`, whose
+// Data flows one way: `events` (raw, deduplicated by event id), in its own
+// database PHIDatabase(db) since migrations/0009 so that the database the
+// read-only users read holds no PHI, feeds, through materialized views,
+// `referral_facts`, `referral_stages` (the stage facts referral_facts lacks,
+// migrations/0008) and `appointment_facts`, whose
 // aggregate states are idempotent (min, argMin, sets of event tuples; never
 // count or sum), so a duplicate delivery, a replay or a backfill changes
 // nothing and every fact can be evaluated exactly as of a past T. The same
