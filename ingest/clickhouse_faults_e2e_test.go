@@ -40,7 +40,7 @@ func TestFaultBackfill120Months(t *testing.T) {
 	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
 	checkStored(t, ch, d.validIDs)
 	var months uint64
-	if err := ch.Conn.QueryRow(context.Background(), "SELECT uniqExact(toYYYYMM(event_time)) FROM "+ch.Database+".events").Scan(&months); err != nil {
+	if err := ch.Conn.QueryRow(context.Background(), "SELECT uniqExact(toYYYYMM(event_time)) FROM "+schema.EventsTable(ch.Database)).Scan(&months); err != nil {
 		t.Fatal(err)
 	}
 	if months != 120 {
@@ -120,11 +120,12 @@ func TestFaultSchemaBehind(t *testing.T) {
 	waitReady(t, base)
 }
 
-// TestFaultAccessDenied runs the ingester as the read-only exporter user of a
-// ClickHouse server of the test's own: 18.16 refuses its INSERT (READONLY,
-// 164). The ingester is not ready, names the grant, logs it, commits nothing
-// and retries slowly; once the user may write (its profile edited in
-// users.xml, which the server re-reads), everything flows.
+// TestFaultAccessDenied runs the ingester as the writer user of a ClickHouse
+// server of the test's own, whose profile an operator made read-only in
+// users.xml: 18.16 refuses its INSERT (READONLY, 164). The ingester is not
+// ready, names the grant, logs it, commits nothing and retries slowly; once
+// the user may write again (users.xml edited back, which the server
+// re-reads), everything flows.
 func TestFaultAccessDenied(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
@@ -132,11 +133,38 @@ func TestFaultAccessDenied(t *testing.T) {
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
 	server := testenv.StartClickHouseServer(t)
 	ch := server.Database(t)
+	users, err := os.ReadFile(server.UsersFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writerProfile := regexp.MustCompile(`(<writer>\s*)(<allow_ddl>)`)
+	if !writerProfile.Match(users) {
+		t.Fatalf("%s has no writer profile to change", server.UsersFile())
+	}
+	// 18.16 re-reads users.xml when its mtime (in seconds) changes, checked
+	// every 2 s; the file is replaced whole, by rename, so the server never
+	// reads half of it, and again until the server has taken it.
+	setUsers := func(b []byte, mayWrite bool) {
+		testenv.Eventually(t, time.Minute, func() bool {
+			tmp := server.UsersFile() + ".new"
+			if err := os.WriteFile(tmp, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, server.UsersFile()); err != nil {
+				t.Fatal(err)
+			}
+			return writerMayWrite(t, ch) == mayWrite
+		}, func() string {
+			return fmt.Sprintf("the server did not take the writer's profile (may write: %v)", mayWrite)
+		})
+	}
+	setUsers(writerProfile.ReplaceAll(users, []byte("${1}<readonly>1</readonly>\n            ${2}")), false)
+
 	d := smallDataset(t, 100)
 	d.produce(t, kc, nil)
 	group := testenv.UniqueName("g")
-	in, base := ingester(t, kc, ch.ExporterDSN(), group)
-	waitRefused(t, in, base, "INSERT on "+ch.Database+".events")
+	in, base := ingester(t, kc, ch.UserDSN(schema.WriterUser), group)
+	waitRefused(t, in, base, "INSERT on "+schema.EventsTable(ch.Database))
 	if !strings.Contains(in.Output(), `"class":"access denied"`) {
 		t.Errorf("the log does not classify the refusal as access denied:\n%s", in.Output())
 	}
@@ -146,33 +174,8 @@ func TestFaultAccessDenied(t *testing.T) {
 		t.Errorf("insert_errors_total{code=164} = 0 while the INSERT is refused")
 	}
 
-	if exporterMayWrite(t, ch) {
-		t.Fatal("the exporter user is not read-only before the fix")
-	}
-	// The operator's fix: the exporter's profile may write.
-	users, err := os.ReadFile(server.UsersFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	readonly := regexp.MustCompile(`(<exporter>\s*<readonly>)1(</readonly>)`)
-	if !readonly.Match(users) {
-		t.Fatalf("%s has no readonly exporter profile to change", server.UsersFile())
-	}
-	fixed := readonly.ReplaceAll(users, []byte("${1}0${2}"))
-	// 18.16 re-reads users.xml when its mtime (in seconds) changes, checked
-	// every 2 s; the file is replaced whole, by rename, so the server never
-	// reads half of it, and again until the server has taken it: only then
-	// is the ingester's recovery in question.
-	testenv.Eventually(t, time.Minute, func() bool {
-		tmp := server.UsersFile() + ".new"
-		if err := os.WriteFile(tmp, fixed, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, server.UsersFile()); err != nil {
-			t.Fatal(err)
-		}
-		return exporterMayWrite(t, ch)
-	}, func() string { return "the server did not take the exporter's writable profile" })
+	// The operator's fix: the writer's profile as it was.
+	setUsers(users, true)
 	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
 	checkStored(t, ch, d.validIDs)
 	waitReady(t, base)
@@ -181,16 +184,16 @@ func TestFaultAccessDenied(t *testing.T) {
 	}
 }
 
-// exporterMayWrite reports whether a new session of the exporter user may
+// writerMayWrite reports whether a new session of the writer user may
 // insert, into a scratch table of the test database.
-func exporterMayWrite(t *testing.T, ch *testenv.ClickHouseDB) bool {
+func writerMayWrite(t *testing.T, ch *testenv.ClickHouseDB) bool {
 	t.Helper()
 	ctx := context.Background()
 	if err := ch.Conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+ch.Database+".access_probe (x UInt8) ENGINE = Memory"); err != nil {
 		t.Fatal(err)
 	}
 	cfg := clickhouse.DefaultConfig()
-	cfg.DSN = ch.ExporterDSN()
+	cfg.DSN = ch.UserDSN(schema.WriterUser)
 	conn, err := clickhouse.Connect(cfg)
 	if err != nil {
 		return false

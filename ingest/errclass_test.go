@@ -12,6 +12,7 @@ import (
 
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // TestClassify classifies errors as the ingester meets them: raised by the
@@ -20,7 +21,7 @@ import (
 // a state this server cannot be put in, kafka-go's error values).
 func TestClassify(t *testing.T) {
 	ctx := context.Background()
-	ch := testenv.ClickHouse(t)
+	ch := testenv.ReaderClickHouse(t) // its readers may read its database
 	open := func(dsn string) (pingErr error, exec func(string) error) {
 		cfg := clickhouse.DefaultConfig()
 		cfg.DSN = dsn
@@ -47,7 +48,7 @@ func TestClassify(t *testing.T) {
 	<-timedOut.Done()
 	tooLarge := (&kafka.Writer{Addr: kafka.TCP("127.0.0.1:1"), BatchBytes: 100}).
 		WriteMessages(ctx, kafka.Message{Value: make([]byte, 1000)})
-	events := ch.Database + ".events"
+	events := schema.EventsTable(ch.Database)
 
 	for _, c := range []struct {
 		name string
@@ -62,7 +63,8 @@ func TestClassify(t *testing.T) {
 		{"too many parts", &proto.Exception{Code: 252, Message: "Too many parts (300). Merges are processing significantly slower than inserts."}, transient, 252},
 		{"replica read-only", &proto.Exception{Code: 242, Message: "Table is in readonly mode"}, transient, 242},
 		{"server overloaded", &proto.Exception{Code: 745, Message: "The server is overloaded"}, transient, 745},
-		{"readonly user", exporter("INSERT INTO " + events + " (event_id) SELECT 'x'"), accessDenied, clickhouse.CodeReadonly},
+		{"readonly user", exporter("INSERT INTO " + ch.Database + ".kpi_created (event_id) SELECT 'x'"), accessDenied, clickhouse.CodeReadonly},
+		{"database not allowed", exporter("INSERT INTO " + events + " (event_id) SELECT 'x'"), accessDenied, clickhouse.CodeDatabaseAccessDenied},
 		{"wrong password", wrongPassword, accessDenied, clickhouse.CodeWrongPassword},
 		{"access denied", &proto.Exception{Code: 497, Message: "referralops_ingest: Not enough privileges. To execute this query, it's necessary to have the grant INSERT"}, accessDenied, 497},
 		{"unknown table", exec("INSERT INTO " + ch.Database + ".no_such_table (a) SELECT 1"), schemaBehind, clickhouse.CodeUnknownTable},

@@ -83,7 +83,7 @@ func TestMonthBlocksOnCurrentClickHouse(t *testing.T) {
 		for _, i := range idx {
 			values = append(values, fmt.Sprintf("('e%d', 'referral.created', '%s', 'r%d')", i, times[i].Format(time.DateTime), i))
 		}
-		return e.Exec(ctx, "INSERT INTO "+db+".events (event_id, event_type, event_time, referral_id) VALUES "+strings.Join(values, ", "))
+		return e.Exec(ctx, "INSERT INTO "+schema.EventsTable(db)+" (event_id, event_type, event_time, referral_id) VALUES "+strings.Join(values, ", "))
 	}
 	all := make([]int, len(times))
 	for i := range all {
@@ -101,7 +101,7 @@ func TestMonthBlocksOnCurrentClickHouse(t *testing.T) {
 			t.Fatalf("block %d of %d rows: %v", b, len(idx), err)
 		}
 	}
-	rows, err := e.Query(ctx, "SELECT count(), uniqExact(toYYYYMM(event_time)) FROM "+db+".events")
+	rows, err := e.Query(ctx, "SELECT count(), uniqExact(toYYYYMM(event_time)) FROM "+schema.EventsTable(db))
 	if err != nil {
 		t.Fatal(err)
 	}

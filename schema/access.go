@@ -65,7 +65,7 @@ type Relation struct {
 // a migrated database.
 var ReaderRelations = []Relation{
 	{Name: "schema_migrations"},
-	{Name: "referral_facts"}, {Name: "appointment_facts"},
+	{Name: "referral_facts"}, {Name: "referral_stages"}, {Name: "appointment_facts"},
 	{Name: "kpi_index"}, {Name: "kpi_referrers"}, {Name: "kpi_created", Located: true},
 	{Name: "v_referrals", View: true, Located: true},
 	{Name: "v_unscheduled_worklist", View: true, Located: true},

@@ -35,12 +35,14 @@ CREATE USER OR REPLACE referralops_grafana{{.OnCluster}} IDENTIFIED WITH bcrypt_
 CREATE USER OR REPLACE referralops_analyst{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.AnalystPasswordHash}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_analyst';
 GRANT{{.OnCluster}} referralops_reader TO referralops_exporter, referralops_grafana;
 GRANT{{.OnCluster}} referralops_analysis TO referralops_analyst;
--- The ingester's user: INSERT into the raw events and nothing else. The
+-- The ingester's user: INSERT into the raw events (and reading which schema
+-- versions are applied, checked before it inserts), nothing else. The
 -- materialized views that feed the facts from them run as their definer, the
 -- migrator that created them (SQL SECURITY DEFINER, current servers' default),
 -- so the writer needs no right on the facts.
 CREATE USER OR REPLACE referralops_writer{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.WriterPasswordHash}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_writer';
 GRANT{{.OnCluster}} INSERT ON {{.PHIDB}}.events TO referralops_writer;
+GRANT{{.OnCluster}} SELECT ON {{.DB}}.schema_migrations TO referralops_writer;
 -- `referralops migrate`: creates and changes both databases.
 CREATE USER OR REPLACE referralops_migrator{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.MigratorPasswordHash}}' HOST {{.Host}};
 GRANT{{.OnCluster}} ALL ON {{.DB}}.* TO referralops_migrator;

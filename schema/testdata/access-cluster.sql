@@ -15,6 +15,7 @@ GRANT ON CLUSTER c1 referralops_reader TO referralops_exporter, referralops_graf
 GRANT ON CLUSTER c1 referralops_analysis TO referralops_analyst;
 CREATE USER OR REPLACE referralops_writer ON CLUSTER c1 IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY SETTINGS PROFILE 'referralops_writer';
 GRANT ON CLUSTER c1 INSERT ON referralops_phi.events TO referralops_writer;
+GRANT ON CLUSTER c1 SELECT ON referralops.schema_migrations TO referralops_writer;
 CREATE USER OR REPLACE referralops_migrator ON CLUSTER c1 IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY;
 GRANT ON CLUSTER c1 ALL ON referralops.* TO referralops_migrator;
 GRANT ON CLUSTER c1 ALL ON referralops_phi.* TO referralops_migrator;
@@ -28,6 +29,7 @@ ALTER TABLE referralops.v_loops ON CLUSTER c1 MODIFY SQL SECURITY DEFINER DEFINE
 ALTER TABLE referralops.v_referrer_attention ON CLUSTER c1 MODIFY SQL SECURITY DEFINER DEFINER = referralops_migrator;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.schema_migrations FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.referral_facts FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.referral_stages FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.appointment_facts FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_index FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_referrers FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
@@ -39,6 +41,7 @@ CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.v
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.v_referrer_attention FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_facts FOR SELECT USING 0 TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_stages FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.appointment_facts FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_index FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_referrers FOR SELECT USING 0 TO referralops_grafana;
@@ -50,6 +53,7 @@ CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referral
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.v_referrer_attention FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_facts FOR SELECT USING 0 TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_stages FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.appointment_facts FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_index FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_referrers FOR SELECT USING 0 TO referralops_analyst;

@@ -15,6 +15,7 @@ GRANT referralops_reader TO referralops_exporter, referralops_grafana;
 GRANT referralops_analysis TO referralops_analyst;
 CREATE USER OR REPLACE referralops_writer IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY SETTINGS PROFILE 'referralops_writer';
 GRANT INSERT ON referralops_phi.events TO referralops_writer;
+GRANT SELECT ON referralops.schema_migrations TO referralops_writer;
 CREATE USER OR REPLACE referralops_migrator IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY;
 GRANT ALL ON referralops.* TO referralops_migrator;
 GRANT ALL ON referralops_phi.* TO referralops_migrator;
@@ -27,6 +28,7 @@ ALTER TABLE referralops.v_loops MODIFY SQL SECURITY DEFINER DEFINER = referralop
 ALTER TABLE referralops.v_referrer_attention MODIFY SQL SECURITY DEFINER DEFINER = referralops_migrator;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.schema_migrations FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.referral_facts FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.referral_stages FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.appointment_facts FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.kpi_index FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.kpi_referrers FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
@@ -38,6 +40,7 @@ CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.v_loops FOR SEL
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.v_referrer_attention FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.referral_facts FOR SELECT USING 0 TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.referral_stages FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.appointment_facts FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.kpi_index FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.kpi_referrers FOR SELECT USING 0 TO referralops_grafana;
@@ -49,6 +52,7 @@ CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.v_loops FO
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.v_referrer_attention FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.referral_facts FOR SELECT USING 0 TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.referral_stages FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.appointment_facts FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.kpi_index FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.kpi_referrers FOR SELECT USING 0 TO referralops_analyst;
