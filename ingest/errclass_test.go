@@ -64,7 +64,7 @@ func TestClassify(t *testing.T) {
 		{"replica read-only", &proto.Exception{Code: 242, Message: "Table is in readonly mode"}, transient, 242},
 		{"server overloaded", &proto.Exception{Code: 745, Message: "The server is overloaded"}, transient, 745},
 		{"readonly user", exporter("INSERT INTO " + ch.Database + ".kpi_created (event_id) SELECT 'x'"), accessDenied, clickhouse.CodeReadonly},
-		{"database not allowed", exporter("INSERT INTO " + events + " (event_id) SELECT 'x'"), accessDenied, clickhouse.CodeDatabaseAccessDenied},
+		{"database not allowed", exporter("SELECT count() FROM " + events), accessDenied, clickhouse.CodeDatabaseAccessDenied},
 		{"wrong password", wrongPassword, accessDenied, clickhouse.CodeWrongPassword},
 		{"access denied", &proto.Exception{Code: 497, Message: "referralops_ingest: Not enough privileges. To execute this query, it's necessary to have the grant INSERT"}, accessDenied, 497},
 		{"unknown table", exec("INSERT INTO " + ch.Database + ".no_such_table (a) SELECT 1"), schemaBehind, clickhouse.CodeUnknownTable},
