@@ -70,8 +70,10 @@ func TestSecurityReaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(adminTables) != 17 {
-		t.Fatalf("%d tables in %s and %s, want the schema's 17: %v", len(adminTables), db, phi, adminTables)
+	// Every relation the readers may read, and the PHI database's events and
+	// views: the checks below would prove little on fewer.
+	if len(adminTables) < len(schema.ReaderRelations)+2 {
+		t.Fatalf("%d tables in %s and %s, want the %d readable relations and the PHI ones: %v", len(adminTables), db, phi, len(schema.ReaderRelations), adminTables)
 	}
 
 	for _, user := range []string{schema.ExporterUser, schema.GrafanaUser, schema.AnalystUser} {
