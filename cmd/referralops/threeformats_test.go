@@ -18,6 +18,7 @@ import (
 
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // TestThreeFormatsSameKPIs: one seed generated as CloudEvents, as an HL7 v2
@@ -132,7 +133,7 @@ func TestThreeFormatsSameKPIs(t *testing.T) {
 func noteRecipients(t *testing.T, ch *testenv.ClickHouseDB) string {
 	t.Helper()
 	rows, err := ch.Conn.Query(context.Background(), "SELECT if(recipient = '', 'referrer', recipient) AS r, toUInt64(uniqExact(referral_id, event_time)) FROM "+
-		ch.Database+".events WHERE event_type = 'communication.consult_note_sent' GROUP BY r ORDER BY r")
+		schema.EventsTable(ch.Database)+" WHERE event_type = 'communication.consult_note_sent' GROUP BY r ORDER BY r")
 	if err != nil {
 		t.Fatal(err)
 	}
