@@ -137,8 +137,14 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 				return nil
 			}
 			in.metrics.fetchErrors.WithLabelValues(topic).Inc()
-			in.broker.failed(fmt.Errorf("fetch %s/%d: %w", topic, p.ID, err))
-			if !sleep(ctx, retry.next()) {
+			class, need, wait := classify(err), "", retry.next()
+			if class.permanent() {
+				// A denied topic or group does not heal by itself: say which
+				// grant is missing and ask again only slowly.
+				need, wait = "READ on topic "+topic+" and group "+in.cfg.Group+" for the ingester's Kafka principal", retry.slow()
+			}
+			in.broker.failedWith(fmt.Errorf("fetch %s/%d: %w", topic, p.ID, err), class, need)
+			if !sleep(ctx, wait) {
 				return nil
 			}
 			continue
