@@ -130,12 +130,14 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 		return nil
 	}
 	retry := backoff{min: in.cfg.RetryBackoffMin, max: in.cfg.RetryBackoffMax}
+	failing := false // this partition's last fetch failed
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			failing = true
 			in.metrics.fetchErrors.WithLabelValues(topic).Inc()
 			class, need, wait := classify(err), "", retry.next()
 			if class.permanent() {
@@ -150,6 +152,10 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 			continue
 		}
 		retry.reset()
+		if failing { // a granted READ ends the refusal without a new join
+			failing = false
+			in.broker.ok()
+		}
 		if _, err := in.outOfRange(ctx, topic, p.ID, next, m.Offset); err != nil {
 			return err
 		}

@@ -49,6 +49,11 @@ func (in *Ingester) unhealthy() error {
 		}
 		return fmt.Errorf("dead-letter topic %s refuses writes", in.kafka.Topics.DeadLetters)
 	}
+	// A transient Kafka failure passes by itself (kafka-go retries); a
+	// refusal waits for an operator's grant.
+	if need := in.broker.needs(); need != "" {
+		return fmt.Errorf("Kafka refuses the ingester; needs %s", need)
+	}
 	return nil
 }
 

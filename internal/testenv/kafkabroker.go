@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,6 +46,11 @@ type KafkaOptions struct {
 	// Users are SCRAM credentials (name → password, for both SCRAM
 	// mechanisms; PLAIN accepts them too) of a secure broker.
 	Users map[string]string
+	// Authorizer turns on the KRaft StandardAuthorizer: a SASL_SSL or SSL
+	// client may do only what an ACL (Allow) grants it. The PLAINTEXT
+	// listeners' principal, ANONYMOUS (the test's administration, the
+	// inter-broker and controller traffic), is a super user.
+	Authorizer bool
 }
 
 // StartKafka formats a fresh KRaft store, starts the broker on free ports,
@@ -84,6 +90,13 @@ func StartKafka(t testing.TB, opts KafkaOptions) *KafkaBroker {
 		k.SASLSSL, k.MTLS = FreeAddr(t), FreeAddr(t)
 		listeners = append(listeners, "SASL_SSL://"+k.SASLSSL, "SSL://"+k.MTLS)
 		props = append(props, k.secureProps(t, dir, opts.Users)...)
+	}
+	if opts.Authorizer {
+		props = append(props,
+			"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+			"super.users=User:ANONYMOUS",
+			"allow.everyone.if.no.acl.found=false",
+		)
 	}
 	props = append(props,
 		"listeners="+strings.Join(append(listeners, "CONTROLLER://"+controller), ","),
@@ -192,6 +205,24 @@ func (k *KafkaBroker) Start(t testing.TB) {
 		meta, err := client.Metadata(context.Background(), &kafka.MetadataRequest{})
 		return err == nil && meta.Controller.ID >= 0
 	}, func() string { return "the test's Kafka broker does not answer on " + k.Plain })
+}
+
+// Allow grants user (a SCRAM user's name) op on the resource of type rt
+// named name, as an administrator on the PLAINTEXT listener; a broker with
+// Authorizer denies what no ACL allows.
+func (k *KafkaBroker) Allow(t testing.TB, user string, op kafka.ACLOperationType, rt kafka.ResourceType, name string) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(k.Plain), Timeout: 10 * time.Second}
+	resp, err := client.CreateACLs(context.Background(), &kafka.CreateACLsRequest{ACLs: []kafka.ACLEntry{{
+		ResourceType: rt, ResourceName: name, ResourcePatternType: kafka.PatternTypeLiteral,
+		Principal: "User:" + user, Host: "*", Operation: op, PermissionType: kafka.ACLPermissionTypeAllow,
+	}}})
+	if err == nil {
+		err = errors.Join(resp.Errors...)
+	}
+	if err != nil {
+		t.Fatalf("allow %s %s on %s: %v", user, op, name, err)
+	}
 }
 
 // Kill sends the broker SIGKILL, as a crash or the OOM killer would, and
