@@ -15,6 +15,7 @@ import (
 	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
+	"github.com/referralops/referralops/schema"
 )
 
 // Sections are the settings the demo shares with the ingest and export
@@ -55,6 +56,7 @@ type Config struct {
 	site          mapping.Config
 	key           []byte // the patient token key
 	randomKey     bool   // no key was set: key is this run's own
+	users         users
 }
 
 // NewConfig is the demo's defaults; it also sets the demo's own defaults of
@@ -81,6 +83,7 @@ func NewConfig(s Sections) *Config {
 		dashboards:     "deploy/grafana/dashboards",
 		now:            time.Now,
 		standardFeeds:  true,
+		users:          defaultUsers(),
 	}
 }
 
@@ -102,6 +105,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.viewInterval, "view-interval", c.viewInterval, "how often the live view is printed")
 
 	c.ClickHouse.RegisterFlags("", fs)
+	if f := fs.Lookup("clickhouse-dsn"); f != nil {
+		f.Usage = "ClickHouse native-protocol DSN: the server and the database (it must be one the referralops_* users may use: CLICKHOUSE_DATABASE of deploy/local/clickhouse.sh). Without a user, the migrations run as " +
+			schema.MigratorUser + ", the ingester as " + schema.WriterUser + " and the exporter as " + schema.ExporterUser + " (the passwords below); with one, e.g. clickhouse://default@127.0.0.1:9000/db, every part runs as that user"
+	}
+	c.users.registerFlags(fs)
 	c.Kafka.RegisterFlags(fs)
 	if f := fs.Lookup("kafka-brokers"); f != nil {
 		f.DefValue = ""

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/referralops/referralops/ingest/mapping"
@@ -51,26 +52,36 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 		kc.Brokers = []string{b.Addr()}
 	}
 
-	setupCtx, cancelSetup := context.WithTimeout(ctx, c.timeout)
-	defer cancelSetup()
-	conn, err := clickhouse.Open(setupCtx, *c.ClickHouse)
+	// Every part connects first, so that a wrong password stops the demo
+	// before it changes anything.
+	migrator, writer, exporter, err := c.roles()
 	if err != nil {
 		return err
 	}
-	defer conn.Close() // for the returns before the process runs; closing again is harmless
-	q := clickhouse.Native{Conn: conn}
+	setupCtx, cancelSetup := context.WithTimeout(ctx, c.timeout)
+	defer cancelSetup()
+	conns := make([]driver.Conn, 3)
+	for i, r := range []role{migrator, writer, exporter} {
+		if conns[i], err = r.open(setupCtx); err != nil {
+			return err
+		}
+		defer conns[i].Close() // the process closes the writer's again, harmlessly
+	}
+	mconn, conn, xconn := conns[0], conns[1], conns[2]
 	if c.fresh {
 		// The PHI database first: its views write into db.
 		for _, name := range []string{schema.PHIDatabase(db), db} {
-			if err := q.Exec(setupCtx, "DROP DATABASE IF EXISTS "+name); err != nil {
+			if err := (clickhouse.Native{Conn: mconn}).Exec(setupCtx, "DROP DATABASE IF EXISTS "+name); err != nil {
 				return fmt.Errorf("--fresh: drop database %s: %w", name, err)
 			}
 		}
 		fmt.Fprintf(out, "--fresh: dropped ClickHouse databases %s and %s; they are created again, empty\n", db, schema.PHIDatabase(db))
 	}
-	if _, _, err := schema.MigrateConn(setupCtx, conn, *c.ClickHouse); err != nil {
+	if _, _, err := schema.MigrateConn(setupCtx, mconn, migrator.cfg); err != nil {
 		return err
 	}
+	mconn.Close() // the migrator's part is done
+	q := clickhouse.Native{Conn: conn}
 	plan, err := planReplay(setupCtx, q, db, c)
 	if err != nil {
 		return err
@@ -108,7 +119,8 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 		}
 	}
 	var latest atomic.Pointer[kpi.Snapshot]
-	chSource := metrics.ClickHouseSource(q, db)
+	xq := clickhouse.Native{Conn: xconn}
+	chSource := metrics.ClickHouseSource(xq, db)
 	source := func(ctx context.Context, r kpi.Request) (kpi.Snapshot, error) {
 		s, err := chSource(ctx, r)
 		if err == nil {
@@ -125,7 +137,7 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 	printWhere(out, c, kc, in.Server.URL(), exp.Server.URL())
 
 	err = service.Process{ClickHouse: conn, Ingest: in, Export: exp, Driver: func(runCtx context.Context) error {
-		err := phases(runCtx, c, kc, plan, stream, q, ingestReg, &latest, logger, out)
+		err := phases(runCtx, c, kc, plan, stream, q, xq, ingestReg, &latest, logger, out)
 		// Let the ingester store what was produced, unless a part failed.
 		if err == nil && context.Cause(runCtx) == context.Cause(ctx) {
 			drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -147,8 +159,10 @@ func Run(ctx context.Context, logger *slog.Logger, c *Config, out io.Writer) err
 }
 
 // phases replays, summarizes and then streams live until ctx ends. It
-// returns nil when ctx ends (Ctrl-C is a clean stop at any point).
-func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, stream *generator.Stream, q clickhouse.Querier,
+// returns nil when ctx ends (Ctrl-C is a clean stop at any point). q is the
+// writer's (the summary reads the raw events), kq the exporter's (the KPI
+// table).
+func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, stream *generator.Stream, q, kq clickhouse.Querier,
 	ingestReg prometheus.Gatherer, latest *atomic.Pointer[kpi.Snapshot], logger *slog.Logger, out io.Writer) (err error) {
 	db := c.ClickHouse.Database()
 	if !plan.skip.IsZero() {
@@ -203,7 +217,7 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, s
 	if err := printSummary(ctx, out, q, db, ingestReg, formatsOf(c, kc)); err != nil {
 		return stopped(ctx, err)
 	}
-	snap, err := kpi.Request{DB: db, AsOf: c.now(), Windows: c.KPI.Windows, Calendar: &c.KPI.SLA}.Evaluate(ctx, q)
+	snap, err := kpi.Request{DB: db, AsOf: c.now(), Windows: c.KPI.Windows, Calendar: &c.KPI.SLA}.Evaluate(ctx, kq)
 	if err != nil {
 		return stopped(ctx, err)
 	}

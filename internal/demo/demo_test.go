@@ -16,6 +16,7 @@ import (
 
 	"github.com/referralops/referralops/ingest"
 	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/httpserver"
 	"github.com/referralops/referralops/internal/testenv"
@@ -36,7 +37,7 @@ func TestDemo(t *testing.T) {
 		t.Skip("needs the servers")
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	mixed, mixedKPIs, mixedFacts := runDemo(t, true, now)
+	mixed, mixedKPIs, mixedFacts := runDemo(t, testenv.ClickHouse(t), true, now)
 	for _, want := range []string{"replaying 30 days", "events by type", "referral.created", "by input format",
 		"dead letters by reason", "too_large", "referrals by service line", "KPIs as of", "window 30d", "window 90d",
 		"Unscheduled backlog", "Referrer activity", "not answering", "stopped cleanly", "through the MLLP receiver at"} {
@@ -58,7 +59,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the HL7 v2 feed had %d skipped and %d dead-lettered messages, want none", r[2], r[3])
 	}
 
-	all, allKPIs, allFacts := runDemo(t, false, now)
+	all, allKPIs, allFacts := runDemo(t, testenv.ClickHouse(t), false, now)
 	if rows := formatRows(t, all); len(rows) != 1 || rows["cloudevents"][1] == 0 {
 		t.Errorf("--standard-feeds=false: by input format %v, want cloudevents only", rows)
 	}
@@ -75,35 +76,13 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// runDemo runs the demo with --exit as of now on fresh topics and database
-// and returns its output, its KPIs as of now (JSON), and what it stored:
-// every referral with the fields the KPIs group by, and the events by type.
-func runDemo(t *testing.T, standardFeeds bool, now time.Time) (out, kpis, facts string) {
+// runDemo runs the demo with --exit as of now on fresh topics and ch, as
+// the admin user, and returns its output, its KPIs as of now (JSON), and
+// what it stored: every referral with the fields the KPIs group by, and the
+// events by type.
+func runDemo(t *testing.T, ch *testenv.ClickHouseDB, standardFeeds bool, now time.Time) (out, kpis, facts string) {
 	t.Helper()
-	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
-	if err := testenv.CreateTopics(context.Background(), kc.Brokers, kc.Topics.HL7v2, kc.Topics.FHIR); err != nil {
-		t.Fatal(err)
-	}
-	brokers := kc.Brokers
-	ch := testenv.ClickHouse(t)
-	chc, ec, ic, kp, xc := clickhouse.DefaultConfig(), event.DefaultConfig(), ingest.DefaultConfig(), kpi.DefaultConfig(), metrics.DefaultConfig()
-	hc := httpserver.DefaultConfig()
-	c := NewConfig(Sections{ClickHouse: &chc, Kafka: &kc, Event: &ec, Ingest: &ic, KPI: &kp, Export: &xc, HTTP: &hc})
-	kc.Brokers = brokers // named, so none is embedded
-	chc.DSN = ch.DSN
-	ic.Group = testenv.UniqueName("demo")
-	ic.Listen = testenv.FreeAddr(t)
-	xc.Listen = testenv.FreeAddr(t)
-	c.referrals, c.days = 1500, 30
-	c.stream.InvalidRatio = 0.01 // enough for every dead-letter reason
-	c.exit = true
-	c.timeout = 4 * time.Minute
-	c.prometheusURL = "http://" + testenv.FreeAddr(t) // nobody there
-	c.standardFeeds = standardFeeds
-	c.now = func() time.Time { return now }
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	c, kc, kp := demoConfig(t, adminDSN(ch), standardFeeds, now)
 	var buf syncBuffer // the logger writes from other goroutines
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -143,6 +122,124 @@ func runDemo(t *testing.T, standardFeeds bool, now time.Time) (out, kpis, facts 
 
 // formatRows reads the demo's "by input format" table: format → messages,
 // events, skipped, dead letters.
+// demoConfig is a validated --exit configuration of a small replay on dsn
+// and fresh topics of the real broker, as of now.
+func demoConfig(t *testing.T, dsn string, standardFeeds bool, now time.Time) (*Config, *broker.Config, *kpi.Config) {
+	t.Helper()
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	if err := testenv.CreateTopics(context.Background(), kc.Brokers, kc.Topics.HL7v2, kc.Topics.FHIR); err != nil {
+		t.Fatal(err)
+	}
+	brokers := kc.Brokers
+	chc, ec, ic, kp, xc := clickhouse.DefaultConfig(), event.DefaultConfig(), ingest.DefaultConfig(), kpi.DefaultConfig(), metrics.DefaultConfig()
+	hc := httpserver.DefaultConfig()
+	c := NewConfig(Sections{ClickHouse: &chc, Kafka: &kc, Event: &ec, Ingest: &ic, KPI: &kp, Export: &xc, HTTP: &hc})
+	kc.Brokers = brokers // named, so none is embedded
+	chc.DSN = dsn
+	ic.Group = testenv.UniqueName("demo")
+	ic.Listen = testenv.FreeAddr(t)
+	xc.Listen = testenv.FreeAddr(t)
+	c.referrals, c.days = 1500, 30
+	c.stream.InvalidRatio = 0.01 // enough for every dead-letter reason
+	c.exit = true
+	c.timeout = 4 * time.Minute
+	c.prometheusURL = "http://" + testenv.FreeAddr(t) // nobody there
+	c.standardFeeds = standardFeeds
+	c.now = func() time.Time { return now }
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return c, &kc, &kp
+}
+
+// adminDSN is ch's DSN naming the admin user: the demo then runs every part
+// as it, on a database the referralops_* users of the shared server are not
+// allowed.
+func adminDSN(ch *testenv.ClickHouseDB) string {
+	return strings.Replace(ch.DSN, "clickhouse://", "clickhouse://default@", 1)
+}
+
+// TestDemoUsers runs the demo as `make demo` does, with a DSN that names no
+// user, on a ClickHouse server of its own with deploy/local's users.xml: it
+// connects as the least-privilege users with their dev passwords, and
+// system.query_log shows --fresh's DROP and the migrations run as
+// referralops_migrator, the inserts as referralops_writer, the exporter's
+// queries as referralops_exporter, and nothing as the admin user. With a
+// wrong writer password it fails naming the user and its flag, before
+// --fresh drops anything.
+func TestDemoUsers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the servers")
+	}
+	ch := testenv.ReaderClickHouse(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	c, _, _ := demoConfig(t, ch.DSN, false, now)
+	c.referrals, c.days, c.fresh = 300, 3, true
+	c.users.writer = "not-the-writer-password"
+	var buf syncBuffer
+	err := Run(ctx, slog.New(slog.NewJSONHandler(&buf, nil)), c, &buf)
+	if err == nil || !strings.Contains(err.Error(), "connect as "+schema.WriterUser+" (its password: --writer-password or REFERRALOPS_WRITER_PASSWORD") {
+		t.Fatalf("with a wrong writer password: %v, want an error naming %s and its flag\n%s", err, schema.WriterUser, buf.String())
+	}
+	if n := count(t, ch, "SELECT count() FROM system.databases WHERE name = '"+ch.Database+"'"); n != 1 {
+		t.Fatalf("the demo dropped %s although it could not connect as the writer", ch.Database)
+	}
+
+	// The log is kept per second: from the first second after the admin set
+	// the server up, what runs is the demo's (and the clock's polls below).
+	const clock = "SELECT toUnixTimestamp(now())"
+	serverNow := func() string {
+		rows, err := ch.Querier().Query(ctx, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows[0][0]
+	}
+	setUp := serverNow()
+	var since string
+	testenv.Eventually(t, 10*time.Second, func() bool { since = serverNow(); return since > setUp },
+		func() string { return "the server's clock stays at " + setUp })
+	c, _, _ = demoConfig(t, ch.DSN, false, now)
+	c.referrals, c.days, c.fresh = 300, 3, true
+	var out syncBuffer
+	if err := Run(ctx, slog.New(slog.NewJSONHandler(&out, nil)), c, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if err := ch.Conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ch.Querier().Query(ctx, "SELECT user, countIf(query LIKE 'DROP DATABASE%'), countIf(query LIKE 'CREATE%'), "+
+		"countIf(query LIKE 'INSERT INTO "+schema.EventsTable(ch.Database)+"%'), count() FROM system.query_log "+
+		"WHERE type = 2 AND event_time >= toDateTime("+since+") AND query NOT LIKE '%system.query_log%' AND query != '"+clock+"' AND query NOT LIKE 'SYSTEM FLUSH%' "+
+		"GROUP BY user ORDER BY user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r[0]] = strings.Join(r[1:], " ")
+	}
+	check := func(user, what string, ok func(drops, creates, inserts, all int64) bool) {
+		var drops, creates, inserts, all int64
+		fmt.Sscan(got[user], &drops, &creates, &inserts, &all)
+		if !ok(drops, creates, inserts, all) {
+			t.Errorf("%s: %s; per user DROP DATABASE, CREATE, INSERT INTO events, all queries: %v", user, what, got)
+		}
+	}
+	check(schema.MigratorUser, "want both DROP DATABASEs, CREATEs, no INSERT", func(d, c, i, _ int64) bool { return d == 2 && c > 0 && i == 0 })
+	check(schema.WriterUser, "want INSERTs, no DDL", func(d, c, i, _ int64) bool { return d == 0 && c == 0 && i > 0 })
+	check(schema.ExporterUser, "want queries, no DDL or INSERT", func(d, c, i, a int64) bool { return d == 0 && c == 0 && i == 0 && a > 0 })
+	if len(got) != 3 {
+		t.Errorf("queries by users other than the demo's three: %v", got)
+	}
+	if n := count(t, ch, "SELECT uniqExact(referral_id) FROM "+schema.EventsTable(ch.Database)+" WHERE event_type = 'referral.created'"); n == 0 {
+		t.Errorf("the demo stored no referrals:\n%s", out.String())
+	}
+}
+
 func formatRows(t *testing.T, out string) map[string][4]int64 {
 	t.Helper()
 	_, table, ok := strings.Cut(out, "\nby input format")
@@ -180,7 +277,7 @@ func TestDemoEmbedded(t *testing.T) {
 		t.Skipf("kcat unavailable: %v", err)
 	}
 	kafkaAddr, exportAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
-	args := []string{"demo", "--embedded-kafka-listen", kafkaAddr, "--clickhouse-dsn", ch.DSN,
+	args := []string{"demo", "--embedded-kafka-listen", kafkaAddr, "--clickhouse-dsn", adminDSN(ch),
 		"--referrals", "600", "--days", "3", "--listen", testenv.FreeAddr(t), "--export-listen", exportAddr,
 		"--refresh-interval", "1s", "--view-interval", "1s", "--live-speed", "600",
 		"--prometheus-url", "http://" + testenv.FreeAddr(t)}
