@@ -21,9 +21,10 @@
 #     server's default profile, which needs input_format_import_nested_json=1 to
 #     reach the CloudEvents `data` object (bench/clickhouse-users.d.xml). Both
 #     measurements use this server, so they compare like with like. Two fresh
-#     databases are migrated by `referralops migrate`: one per measurement, so both
+#     databases are migrated by `referralops migrate` (ours as referralops_migrator,
+#     the Kafka engine's as the admin): one per measurement, so both
 #     write into the same `events` table with the same downstream fact views.
-#  3. Ours: `referralops ingest` with a fresh group. Done when the sum of
+#  3. Ours: `referralops ingest` as referralops_writer with a fresh group. Done when the sum of
 #     referralops_ingest_records_total (counted only once a batch is stored and its
 #     offsets committed) reaches the message count; events/s = messages / (process
 #     start -> done). Peak RSS is VmHWM from /proc just before SIGTERM.
@@ -259,7 +260,16 @@ trap 'exit 143' TERM
 CH_TCP="$(free_port "${BENCH_CLICKHOUSE_TCP_PORT:-19000}")"
 CH_HTTP="$(free_port "${BENCH_CLICKHOUSE_HTTP_PORT:-18123}")"
 [[ $CH_HTTP != "$CH_TCP" ]] || CH_HTTP="$(free_port $((CH_TCP + 1)))"
-CH_ENV=(REFERRALOPS_DATA_DIR="$WORK" CLICKHOUSE_TCP_PORT="$CH_TCP" CLICKHOUSE_HTTP_PORT="$CH_HTTP")
+# CLICKHOUSE_DATABASE: the users.xml clickhouse.sh renders allows its users
+# that database and its _phi twin only, so the referralops side, migrated as
+# referralops_migrator and ingested as referralops_writer as deployments run
+# them, is that one. The Kafka engine's database and the large-message run's
+# are the admin's (`ch`), as ClickHouse's own side of the comparison is.
+CH_ENV=(REFERRALOPS_DATA_DIR="$WORK" CLICKHOUSE_TCP_PORT="$CH_TCP" CLICKHOUSE_HTTP_PORT="$CH_HTTP" CLICKHOUSE_DATABASE="$DB_INGEST")
+# dsn USER PASSWORD DB: the dedicated server's DSN; USER "" is the admin.
+dsn() { printf 'clickhouse://%s127.0.0.1:%s/%s' "${1:+$1:$2@}" "$CH_TCP" "$3"; }
+MIGRATOR_DSN="$(dsn referralops_migrator "${CLICKHOUSE_MIGRATOR_PASSWORD:-migrator-dev}" "$DB_INGEST")"
+WRITER_DSN="$(dsn referralops_writer "${CLICKHOUSE_WRITER_PASSWORD:-writer-dev}" "$DB_INGEST")"
 CH_DIR="$WORK/clickhouse"
 CH_ERR_LOG="$CH_DIR/log/clickhouse-server.err.log"
 
@@ -354,12 +364,11 @@ measure_ingest() {
 	local port url t0 t1 first="" n=0 dead=0 last_n=-1 last_change deadline rows
 	port="$(free_port "${BENCH_INGEST_PORT:-19465}")"
 	url="http://127.0.0.1:$port/metrics"
-	local dsn="clickhouse://127.0.0.1:$CH_TCP/$DB_INGEST"
 	local ch_cpu0 ch_cpu1
 	log "measuring referralops ingest (group $GROUP_INGEST, database $DB_INGEST, metrics $url)"
 	ch_cpu0="$(cpu_seconds "$(ch_pid)")"
 	t0="$(now_f)"
-	"$BIN" ingest "${KAFKA_FLAGS[@]}" --group "$GROUP_INGEST" --clickhouse-dsn "$dsn" \
+	"$BIN" ingest "${KAFKA_FLAGS[@]}" --group "$GROUP_INGEST" --clickhouse-dsn "$WRITER_DSN" \
 		--listen "127.0.0.1:$port" --log-format json "${INGEST_ARGS[@]}" >"$WORK/ingest.log" 2>&1 &
 	INGEST_PID=$!
 	deadline=$(($(now_s) + TIMEOUT))
@@ -691,7 +700,7 @@ measure_large_messages() {
 		run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BROKERS" --create \
 			--topic "$topic" --partitions "$PARTITIONS" --replication-factor 1 >/dev/null || die "could not create the topic $topic"
 	done
-	"$BIN" migrate --clickhouse-dsn "clickhouse://127.0.0.1:$CH_TCP/$db" --log-format text >"$WORK/migrate-$db.log" 2>&1 || {
+	"$BIN" migrate --clickhouse-dsn "$(dsn "" "" "$db")" --log-format text >"$WORK/migrate-$db.log" 2>&1 || {
 		cat "$WORK/migrate-$db.log" >&2
 		die "referralops migrate failed for $db"
 	}
@@ -710,7 +719,7 @@ measure_large_messages() {
 	url="http://127.0.0.1:$port/metrics"
 	"$BIN" ingest --kafka-brokers "$BROKERS" --topic-referrals "${topics[0]}" --topic-scheduling "${topics[1]}" \
 		--topic-communications "${topics[2]}" --topic-dlq "${topics[3]}" --group "$GROUP_LARGE" \
-		--clickhouse-dsn "clickhouse://127.0.0.1:$CH_TCP/$db" --listen "127.0.0.1:$port" --log-format json \
+		--clickhouse-dsn "$(dsn "" "" "$db")" --listen "127.0.0.1:$port" --log-format json \
 		>"$WORK/ingest-large.log" 2>&1 &
 	INGEST_PID=$!
 	deadline=$(($(now_s) + TIMEOUT))
@@ -764,7 +773,9 @@ CH_VERSION="$(ch --query 'SELECT version()')"
 RDKAFKA_VERSION="$(dpkg-query -W -f='${Version}' librdkafka1 2>/dev/null || echo '?')"
 create_topics
 for db in "$DB_INGEST" "$DB_ENGINE"; do
-	"$BIN" migrate --clickhouse-dsn "clickhouse://127.0.0.1:$CH_TCP/$db" --log-format text >"$WORK/migrate-$db.log" 2>&1 || {
+	migrate_dsn="$MIGRATOR_DSN"
+	[[ $db == "$DB_INGEST" ]] || migrate_dsn="$(dsn "" "" "$db")"
+	"$BIN" migrate --clickhouse-dsn "$migrate_dsn" --log-format text >"$WORK/migrate-$db.log" 2>&1 || {
 		cat "$WORK/migrate-$db.log" >&2
 		die "referralops migrate failed for $db"
 	}
