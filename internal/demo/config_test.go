@@ -103,3 +103,36 @@ func TestConfigSite(t *testing.T) {
 		t.Errorf("--site-config with a key: %v, random key %v", err, c.randomKey)
 	}
 }
+
+// TestConfigRoles: a DSN without a user gives each part its user with its
+// password (the dev defaults of deploy/local/clickhouse.sh unless set) on
+// the DSN's server, database and options; a DSN with a user is every part's.
+func TestConfigRoles(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want [3]string
+	}{
+		{nil, [3]string{
+			"clickhouse://referralops_migrator:migrator-dev@127.0.0.1:9000/referralops",
+			"clickhouse://referralops_writer:writer-dev@127.0.0.1:9000/referralops",
+			"clickhouse://referralops_exporter:exporter-dev@127.0.0.1:9000/referralops",
+		}},
+		{[]string{"--clickhouse-dsn", "clickhouse://ch:9000/demo?dial_timeout=2s", "--writer-password", "w", "--migrator-password", "m", "--exporter-password", "x"}, [3]string{
+			"clickhouse://referralops_migrator:m@ch:9000/demo?dial_timeout=2s",
+			"clickhouse://referralops_writer:w@ch:9000/demo?dial_timeout=2s",
+			"clickhouse://referralops_exporter:x@ch:9000/demo?dial_timeout=2s",
+		}},
+		{[]string{"--clickhouse-dsn", "clickhouse://default@127.0.0.1:9000/mydb", "--writer-password", "ignored"}, [3]string{
+			"clickhouse://default@127.0.0.1:9000/mydb", "clickhouse://default@127.0.0.1:9000/mydb", "clickhouse://default@127.0.0.1:9000/mydb",
+		}},
+	} {
+		c := newTestConfig(t, tc.args...)
+		m, w, x, err := c.roles()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [3]string{m.cfg.DSN, w.cfg.DSN, x.cfg.DSN}; got != tc.want {
+			t.Errorf("%v: DSNs %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
