@@ -79,6 +79,9 @@ var (
 //	{{rank "no_show"}}           an appointment status rank (StatusRank), e.g. 4
 //	{{loopClosedWithinDays}}     LoopClosedWithin in days, 14
 //	{{loopClosedWithinSeconds}}  LoopClosedWithin in seconds, 1209600
+//	{{decidedAt "acc" "rej" T}}  a stage fact as of T (stages.go), also
+//	{{authDecidedAt ...}}, {{infoReceivedAt ...}}, {{leakReason ...}}
+//	{{viewBusinessDays "a" "b"}} bd(a, b) of the analyst views' calendar (ViewCalendar)
 //
 // An unknown name fails the render, so a typo cannot become a wrong number.
 func Funcs() template.FuncMap {
@@ -99,6 +102,11 @@ func Funcs() template.FuncMap {
 		},
 		"loopClosedWithinDays":    func() int64 { return int64(LoopClosedWithin / (24 * time.Hour)) },
 		"loopClosedWithinSeconds": func() int64 { return int64(LoopClosedWithin / time.Second) },
+		"decidedAt":               DecidedAtSQL,
+		"authDecidedAt":           AuthDecidedAtSQL,
+		"infoReceivedAt":          InfoReceivedAtSQL,
+		"leakReason":              LeakReasonSQL,
+		"viewBusinessDays":        ViewCalendar.BusinessDaysSQL,
 	}
 }
 

@@ -71,6 +71,9 @@ type refReferral struct {
 	hasInfoTurnaround                      bool
 	infoTurnaround                         int64
 	leakReason                             string // "" when not leaked
+	// the earliest auth_requested and info_requested (0 when none): with the
+	// turnarounds, the stage times of the analyst view v_referrals
+	authRequestedAt, infoRequestedAt int64
 }
 
 type refAppointment struct {
@@ -174,6 +177,7 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 			r.priority, r.payerClass, r.firstDestination = first.d.Priority, first.d.PayerClass, first.d.DestinationNetwork
 		}
 		if authRequested != nil {
+			r.authRequestedAt = authRequested.at
 			for _, d := range r.authDecisions {
 				if d.at >= authRequested.at && (!r.hasAuthTurnaround || d.at-authRequested.at < r.authTurnaround) {
 					r.hasAuthTurnaround, r.authTurnaround = true, d.at-authRequested.at
@@ -190,6 +194,7 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 			r.leakReason = "destination_out"
 		}
 		if infoRequested != nil {
+			r.infoRequestedAt = infoRequested.at
 			for _, at := range infoReceived {
 				if at >= infoRequested.at && (!r.hasInfoTurnaround || at-infoRequested.at < r.infoTurnaround) {
 					r.hasInfoTurnaround, r.infoTurnaround = true, at-infoRequested.at

@@ -70,24 +70,16 @@ FROM
                toUInt8({{.BusinessDays "m_created" "clock_end"}} > {{.TriageSLA "prio"}}) AS sla_breach,
                m_auth_req,
                toUInt8(m_auth_req > toDateTime(0, 'UTC') AND m_auth_req <= {{.T}}) AS has_auth_req,
-               -- auth_decided_at: the earliest decision at or after the
-               -- earliest request, by T (0 when none)
-               arrayReduce('min', arrayMap(d -> toInt64(d.1), arrayFilter(d -> d.1 >= m_auth_req AND d.1 <= {{.T}}, auths))) AS auth_at,
-               -- decided_at: the earliest accepted or rejected by T (0 when none)
-               multiIf(m_accepted > toDateTime(0, 'UTC') AND m_accepted <= {{.T}}
-                           AND NOT (m_rejected > toDateTime(0, 'UTC') AND m_rejected < m_accepted), toInt64(m_accepted),
-                       m_rejected > toDateTime(0, 'UTC') AND m_rejected <= {{.T}}, toInt64(m_rejected),
-                       toInt64(0)) AS triage_at,
-               -- info_received_at: the earliest at or after the earliest
-               -- request, by T (0 when none)
+               -- the stage facts as of T, written once (schema/stages.go; the
+               -- analyst view v_referrals renders them as of now):
+               -- auth_decided_at, decided_at, info_received_at (0 when none)
+               -- and leak_reason ('' when not leaked)
+               {{authDecidedAt "m_auth_req" "auths" .T}} AS auth_at,
+               {{decidedAt "m_accepted" "m_rejected" .T}} AS triage_at,
                m_info,
-               arrayReduce('min', arrayMap(x -> toInt64(x), arrayFilter(x -> x >= m_info AND x <= {{.T}}, info_rcvd))) AS info_at,
-               -- leak_reason: that of the earliest referral.leaked by T,
-               -- else destination_out when leaked by its destination
+               {{infoReceivedAt "m_info" "info_rcvd" .T}} AS info_at,
                m_leaked,
-               multiIf(is_leaked = 0, '',
-                       m_leaked > toDateTime(0, 'UTC') AND m_leaked <= {{.T}}, if(first_leak_reason = '', 'other', first_leak_reason),
-                       'destination_out') AS lreason
+               {{leakReason "is_leaked" "m_leaked" "first_leak_reason" .T}} AS lreason
         FROM
         (
             SELECT *
