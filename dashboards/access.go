@@ -158,8 +158,8 @@ func (g *generator) stages(b *dashboard.DashboardBuilder) {
 	stageCols := []struct{ ref, name, expr string }{
 		{"A", "Triage p90, urgent", quantile(metrics.TimeToTriageQuantileSeconds, sla.Urgent)},
 		{"B", "Triage p90, routine", quantile(metrics.TimeToTriageQuantileSeconds, sla.Routine)},
-		{"C", "Authorization p90", g.histogramQuantileDays(metrics.AuthTurnaroundSeconds, 0.9, metrics.LabelServiceLine)},
-		{"D", "Information p90", g.histogramQuantileDays(metrics.InfoTurnaroundSeconds, 0.9, metrics.LabelServiceLine)},
+		{"C", "Authorization p90", g.quantileDays(metrics.AuthTurnaroundQuantileSeconds, "0.9")},
+		{"D", "Information p90", g.quantileDays(metrics.InfoTurnaroundQuantileSeconds, "0.9")},
 		{"E", "Appointment p90, urgent", quantile(metrics.PriorityTimeToAppointmentQuantileSeconds, sla.Urgent)},
 		{"F", "Appointment p90, routine", quantile(metrics.PriorityTimeToAppointmentQuantileSeconds, sla.Routine)},
 	}
@@ -172,9 +172,9 @@ func (g *generator) stages(b *dashboard.DashboardBuilder) {
 		cols = append(cols, column{name: c.name, unit: unitDays})
 	}
 	stageTable := g.tablePanel(spec{title: "Where the days go: p90 of each stage by service line", unit: unitDays, w: 24, h: 9,
-		desc: "Per service line, in the selected window, at the latest refresh: the p90 time from referral to triage decision (accepted or rejected) and from referral to appointment for urgent and routine referrals (exact nearest-rank), " +
-			"and the p90 prior-authorization and missing-information turnarounds (all priorities, interpolated from the histograms). Calendar days; empty where a stage has no referral. " + daysNote + " " +
-			g.help(metrics.TimeToTriageQuantileSeconds) + " " + g.help(metrics.AuthTurnaroundSeconds) + " " + g.help(metrics.InfoTurnaroundSeconds)},
+		desc: "Per service line, in the selected window, at the latest refresh: the exact nearest-rank p90 time from referral to triage decision (accepted or rejected) and from referral to appointment for urgent and routine referrals, " +
+			"and the p90 prior-authorization and missing-information turnarounds (all priorities). Calendar days; empty where a stage has no referral. " + daysNote + " " +
+			g.help(metrics.TimeToTriageQuantileSeconds) + " " + g.help(metrics.AuthTurnaroundQuantileSeconds) + " " + g.help(metrics.InfoTurnaroundQuantileSeconds)},
 		promDS, queries...)
 	mergeColumns(stageTable, names)
 	g.columns(stageTable, cols...)

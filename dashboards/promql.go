@@ -141,8 +141,8 @@ func (g *generator) quantileDays(f metrics.Family, quantile string) string {
 
 // histogramQuantileDays interpolates a quantile of a duration histogram over
 // the selected service lines, in days.
-func (g *generator) histogramQuantileDays(f metrics.Family, p float64, by ...string) string {
-	return "histogram_quantile(" + num(p) + ", " + metrics.SumBy(append([]string{"le"}, by...), g.sel(f).String()) + ") / 86400"
+func (g *generator) histogramQuantileDays(f metrics.Family, p float64) string {
+	return "histogram_quantile(" + num(p) + ", " + metrics.SumBy([]string{"le"}, g.sel(f).String()) + ") / 86400"
 }
 
 // p90TargetDays is the p90 time-to-appointment target of every service line of

@@ -62,19 +62,19 @@ func (g *generator) sources() *dashboard.DashboardBuilder {
 		desc: "Referrals of the selected window's cohort per referrer type over the selected service lines (a rolling window count). " + g.help(metrics.SourceReferrals)},
 		promDS, promQuery("A", metrics.SumBy(byType, g.sel(metrics.SourceReferrals).String()), "{{referrer_type}}", false))))
 
-	b.WithRow(g.row("Leakage by payer class and reason"))
+	b.WithRow(g.row("Leakage by payer class and reason (all service lines)"))
 	byPayer, byReason := []string{metrics.LabelPayerClass}, []string{metrics.LabelReason}
 	b.WithPanel(g.barGaugePanel(spec{title: "Leaked referrals by payer class, now", unit: unitCount, w: 12, h: 8,
-		desc: "Leaked referrals of the selected service lines' cohorts in the selected window per payer class of the referral, at the latest refresh (the metric has no location). " + g.help(metrics.LeakedByPayerClassReferrals)},
+		desc: "Leaked referrals of the selected window's cohort per payer class of the referral, at the latest refresh, over every service line (the metric has neither service line nor location, to keep the series few). " + g.help(metrics.LeakedByPayerClassReferrals)},
 		promDS, promQuery("A", metrics.SumBy(byPayer, g.sel(metrics.LeakedByPayerClassReferrals).String()), "{{payer_class}}", true)))
 	b.WithPanel(g.barGaugePanel(spec{title: "Leaked referrals by reason, now", unit: unitCount, w: 12, h: 8,
-		desc: "Leaked referrals of the selected service lines' cohorts in the selected window per leak reason, at the latest refresh: the reason of the referral's referral.leaked (patient choice, access, payer; other when it gives none), or destination_out when it leaked by its final destination only (the metric has no location). " + g.help(metrics.LeakedByReasonReferrals)},
+		desc: "Leaked referrals of the selected window's cohort per leak reason, at the latest refresh, over every service line: the reason of the referral's referral.leaked (patient choice, access, payer; other when it gives none), or destination_out when it leaked by its final destination only (the metric has neither service line nor location; v_referrals.leak_reason has each referral's). " + g.help(metrics.LeakedByReasonReferrals)},
 		promDS, promQuery("A", metrics.SumBy(byReason, g.sel(metrics.LeakedByReasonReferrals).String()), "{{reason}}", true)))
 	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Leaked referrals by payer class", unit: unitCount, w: 12, h: 8,
-		desc: "Leaked referrals of the selected window's cohort per payer class over the selected service lines (a rolling window count). " + g.help(metrics.LeakedByPayerClassReferrals)},
+		desc: "Leaked referrals of the selected window's cohort per payer class over every service line (a rolling window count). " + g.help(metrics.LeakedByPayerClassReferrals)},
 		promDS, promQuery("A", metrics.SumBy(byPayer, g.sel(metrics.LeakedByPayerClassReferrals).String()), "{{payer_class}}", false))))
 	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Leaked referrals by reason", unit: unitCount, w: 12, h: 8,
-		desc: "Leaked referrals of the selected window's cohort per leak reason over the selected service lines (a rolling window count). " + g.help(metrics.LeakedByReasonReferrals)},
+		desc: "Leaked referrals of the selected window's cohort per leak reason over every service line (a rolling window count). " + g.help(metrics.LeakedByReasonReferrals)},
 		promDS, promQuery("A", metrics.SumBy(byReason, g.sel(metrics.LeakedByReasonReferrals).String()), "{{reason}}", false))))
 
 	b.WithRow(g.row("Referrers (ClickHouse scorecard, all service lines)"))

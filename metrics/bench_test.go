@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // BenchmarkScrape measures GET /metrics of an exporter serving a realistic
@@ -34,23 +35,13 @@ func BenchmarkScrape(b *testing.B) {
 		return n
 	}
 	b.SetBytes(scrape())
-	series := 0
 	mfs, err := e.Gatherer(reg).Gather()
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if kpiFamily.MatchString(mf.GetName()) {
-			for _, m := range mf.GetMetric() {
-				series++
-				if h := m.GetHistogram(); h != nil {
-					series += len(h.GetBucket()) + 2 // and le="+Inf", _sum, _count
-				}
-				if s := m.GetSummary(); s != nil {
-					series += len(s.GetQuantile()) + 1 // and _sum, _count
-				}
-			}
-		}
+	series := 0
+	for _, n := range kpiSeries(mfs) {
+		series += n
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -59,4 +50,27 @@ func BenchmarkScrape(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "seconds/scrape")
 	b.ReportMetric(float64(series), "series")
+}
+
+// kpiSeries counts the time series Prometheus stores per KPI family of a
+// gather: a histogram's buckets, le="+Inf", _sum and _count, a summary's
+// quantiles, _sum and _count.
+func kpiSeries(mfs []*dto.MetricFamily) map[string]int {
+	out := map[string]int{}
+	for _, mf := range mfs {
+		if !kpiFamily.MatchString(mf.GetName()) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			n := 1
+			if h := m.GetHistogram(); h != nil {
+				n += len(h.GetBucket()) + 2
+			}
+			if s := m.GetSummary(); s != nil {
+				n += len(s.GetQuantile()) + 1
+			}
+			out[mf.GetName()] += n
+		}
+	}
+	return out
 }

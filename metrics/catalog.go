@@ -36,14 +36,19 @@ const (
 	KindQuantiles Kind = "quantiles"
 	// KindPriorityHistogram: a duration distribution per window and priority.
 	KindPriorityHistogram Kind = "priority_histogram"
+	// KindSiteHistogram: a duration distribution per window over every
+	// referral (the totals), for stages whose per-line view is the exact
+	// quantiles.
+	KindSiteHistogram Kind = "site_histogram"
 	// KindPriorityQuantiles: the distribution's exact p50 and p90 per window,
 	// service line and priority, as a summary (absent when empty): access
 	// targets differ by priority and by line.
 	KindPriorityQuantiles Kind = "priority_quantiles"
 	// KindPriority: a count per window, service line and priority.
 	KindPriority Kind = "priority"
-	// KindLeakedBy: leaked referrals per window, service line and one more
-	// label (payer class or leak reason), read from a count per label value.
+	// KindLeakedBy: leaked referrals per window and one more label (payer
+	// class or leak reason) over every referral, read from a count per label
+	// value.
 	KindLeakedBy Kind = "leaked_by"
 	// KindBacklog: the unscheduled backlog per service line, location and age.
 	KindBacklog Kind = "backlog"
@@ -234,9 +239,12 @@ var (
 )
 
 // The stage, priority and payer KPIs (KPIS.md version 2). Their labels keep
-// a 12-line, 20-location site to a few thousand series: priority and the
-// payer and reason breakdowns go with the service line only, never with the
-// location; the priority histograms have the window and priority only.
+// a 12-line, 20-location site to a few thousand series (TestSeriesBudget):
+// none has the location; priority goes with the service line only in the
+// exact quantiles and the SLA counts the alerts read per line; the
+// histograms have the window and priority (triage, appointment) or the
+// window only (authorization, information, whose per-line view is the exact
+// quantiles); leakage by payer class and by reason is over every line.
 var (
 	TimeToTriageSeconds = Family{Name: "referral_time_to_triage_seconds", Type: Histogram, Unit: "seconds",
 		Labels: []string{LabelWindow, LabelPriority}, Kind: KindPriorityHistogram, KPI: "time_to_triage",
@@ -260,19 +268,27 @@ var (
 		Labels: priorityLabels, Kind: KindPriority, KPI: "triage_sla_breaches",
 		Help:  "Referrals of S not accepted, rejected or cancelled within their priority's triage SLA in business days of the site calendar, by T. By window, service line and priority.",
 		Count: func(f kpi.Fields) int64 { return f.TriageSLABreaches }}
-	AuthTurnaroundSeconds = distribution(KindHistogram, "referral_auth_turnaround_seconds", "auth_turnaround",
-		"Prior-authorization turnaround, calendar time from the earliest referral.auth_requested to its decision, over the cohort's referrals with both; a snapshot of the window, use without rate().",
+	AuthTurnaroundSeconds = Family{Name: "referral_auth_turnaround_seconds", Type: Histogram, Unit: "seconds",
+		Labels: []string{LabelWindow}, Kind: KindSiteHistogram, KPI: "auth_turnaround",
+		Help:         "Prior-authorization turnaround, calendar time from the earliest referral.auth_requested to its decision, over the cohort's referrals with both, by window (every service line); a snapshot of the window, use without rate().",
+		Distribution: func(f kpi.Fields) kpi.Distribution { return f.AuthTurnaround }}
+	AuthTurnaroundQuantileSeconds = distribution(KindQuantiles, "referral_auth_turnaround_quantile_seconds", "auth_turnaround_p50_seconds, auth_turnaround_p90_seconds",
+		"Exact nearest-rank p50 and p90 of the prior-authorization turnaround (calendar time) over the cohort; absent when no referral of it has both. Not aggregatable.",
 		func(f kpi.Fields) kpi.Distribution { return f.AuthTurnaround })
-	InfoTurnaroundSeconds = distribution(KindHistogram, "referral_info_turnaround_seconds", "info_turnaround",
-		"Missing-information turnaround, calendar time from the earliest referral.info_requested to the information received, over the cohort's referrals with both; a snapshot of the window, use without rate().",
+	InfoTurnaroundSeconds = Family{Name: "referral_info_turnaround_seconds", Type: Histogram, Unit: "seconds",
+		Labels: []string{LabelWindow}, Kind: KindSiteHistogram, KPI: "info_turnaround",
+		Help:         "Missing-information turnaround, calendar time from the earliest referral.info_requested to the information received, over the cohort's referrals with both, by window (every service line); a snapshot of the window, use without rate().",
+		Distribution: func(f kpi.Fields) kpi.Distribution { return f.InfoTurnaround }}
+	InfoTurnaroundQuantileSeconds = distribution(KindQuantiles, "referral_info_turnaround_quantile_seconds", "info_turnaround_p50_seconds, info_turnaround_p90_seconds",
+		"Exact nearest-rank p50 and p90 of the missing-information turnaround (calendar time) over the cohort; absent when no referral of it has both. Not aggregatable.",
 		func(f kpi.Fields) kpi.Distribution { return f.InfoTurnaround })
 	LeakedByPayerClassReferrals = Family{Name: "referral_leaked_by_payer_class_referrals", Type: Gauge, Unit: "referrals",
-		Labels: []string{LabelWindow, LabelServiceLine, LabelPayerClass}, Kind: KindLeakedBy, KPI: "leaked_by_payer_class",
-		Help:   "Leaked referrals of the cohort by window, service line and payer class.",
+		Labels: []string{LabelWindow, LabelPayerClass}, Kind: KindLeakedBy, KPI: "leaked_by_payer_class",
+		Help:   "Leaked referrals of the cohort by window and payer class, over every service line.",
 		Values: event.EnumValues(LabelPayerClass), By: func(f kpi.Fields) map[string]int64 { return f.LeakedByPayerClass }}
 	LeakedByReasonReferrals = Family{Name: "referral_leaked_by_reason_referrals", Type: Gauge, Unit: "referrals",
-		Labels: []string{LabelWindow, LabelServiceLine, LabelReason}, Kind: KindLeakedBy, KPI: "leaked_by_reason",
-		Help:   "Leaked referrals of the cohort by window, service line and leak reason: a referral.leaked's reason (other when it has none), else destination_out.",
+		Labels: []string{LabelWindow, LabelReason}, Kind: KindLeakedBy, KPI: "leaked_by_reason",
+		Help:   "Leaked referrals of the cohort by window and leak reason, over every service line: a referral.leaked's reason (other when it has none), else destination_out.",
 		Values: kpi.LeakReasons, By: func(f kpi.Fields) map[string]int64 { return f.LeakedByReason }}
 )
 
@@ -330,7 +346,8 @@ var Catalog = []Family{
 	TimeToScheduleSeconds, TimeToAppointmentSeconds, TimeToScheduleQuantileSeconds, TimeToAppointmentQuantileSeconds,
 
 	TimeToTriageSeconds, TimeToTriageQuantileSeconds, PriorityTimeToAppointmentSeconds, PriorityTimeToAppointmentQuantileSeconds,
-	TriageSLACohortReferrals, TriageSLABreachedReferrals, AuthTurnaroundSeconds, InfoTurnaroundSeconds,
+	TriageSLACohortReferrals, TriageSLABreachedReferrals,
+	AuthTurnaroundSeconds, AuthTurnaroundQuantileSeconds, InfoTurnaroundSeconds, InfoTurnaroundQuantileSeconds,
 	LeakedByPayerClassReferrals, LeakedByReasonReferrals,
 
 	SourceReferrals, SourceLeakedReferrals,

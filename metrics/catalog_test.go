@@ -59,7 +59,7 @@ func TestCatalog(t *testing.T) {
 				if f.By == nil || len(f.Values) == 0 || f.Type != metrics.Gauge {
 					t.Error("a leaked-by family is a gauge with a By accessor and its label's values")
 				}
-			case metrics.KindHistogram, metrics.KindQuantiles, metrics.KindPriorityHistogram, metrics.KindPriorityQuantiles:
+			case metrics.KindHistogram, metrics.KindQuantiles, metrics.KindPriorityHistogram, metrics.KindSiteHistogram, metrics.KindPriorityQuantiles:
 				if f.Distribution == nil {
 					t.Error("a distribution family needs a Distribution accessor")
 				}

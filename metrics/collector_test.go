@@ -202,13 +202,9 @@ func checkSums(t *testing.T, s kpi.Snapshot, mfs map[string]*dto.MetricFamily) {
 					}
 				}
 			case metrics.KindLeakedBy:
-				for line, lf := range w.ByServiceLine {
-					var want int64
-					for _, v := range f.Values {
-						want += f.By(lf)[v]
-					}
-					if got := sumWhere(mfs[f.Name], metrics.LabelWindow, win, metrics.LabelServiceLine, line); got != want {
-						t.Errorf("%s{window=%s,service_line=%s} sums to %d, want %d", f.Name, win, line, got, want)
+				for _, v := range f.Values {
+					if got, want := sumWhere(mfs[f.Name], metrics.LabelWindow, win, f.Labels[1], v), f.By(w.Totals)[v]; got != want {
+						t.Errorf("%s{window=%s,%s=%s} = %d, want %d", f.Name, win, f.Labels[1], v, got, want)
 					}
 				}
 			}

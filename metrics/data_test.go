@@ -118,6 +118,19 @@ func synthetic(lines, locs int, asOf time.Time) kpi.Snapshot {
 			}
 			addCounts(&totals, perLine)
 		}
+		// the distributions and maps of every line, as the KPI SQL gives them
+		totals.TimeToTriage = dist(totals.Referrals*9/10, 1, bounds)
+		totals.AuthTurnaround = dist(totals.AuthDecisions, 2, bounds)
+		totals.InfoTurnaround = dist(totals.Incomplete, 3, bounds)
+		totals.LeakedByPayerClass, totals.LeakedByReason = map[string]int64{}, map[string]int64{}
+		for _, f := range ws.ByServiceLine {
+			for c, n := range f.LeakedByPayerClass {
+				totals.LeakedByPayerClass[c] += n
+			}
+			for r, n := range f.LeakedByReason {
+				totals.LeakedByReason[r] += n
+			}
+		}
 		ws.Totals = totals
 		ws.Groups = append(ws.Groups, kpi.Group{Fields: totals})
 		s.Windows = append(s.Windows, ws)

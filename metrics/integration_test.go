@@ -206,9 +206,10 @@ type stageFields struct {
 
 // checkStagesAreKPI: the triage SLA pair summed over service lines is the
 // JSON's by_priority, over priorities its by_service_line; the leaked
-// referrals by payer class and by reason are its by_service_line's; each
-// priority's and service line's histogram puts the JSON's exact p90 in the
-// bucket where its cumulative count reaches the nearest rank ceil(0.9 n).
+// referrals by payer class and by reason are its totals'; each priority's
+// histogram and the turnaround histograms (every line) put the JSON's exact
+// p90 in the bucket where its cumulative count reaches the nearest rank
+// ceil(0.9 n); the turnarounds' per-line quantiles are the JSON's p90.
 func checkStagesAreKPI(t *testing.T, served testenv.Metrics, dsn string, asOf time.Time) {
 	t.Helper()
 	out, err := exec.Command(testenv.Binary(t), "kpi", "--clickhouse-dsn", dsn, "--as-of", asOf.Format(time.RFC3339),
@@ -217,6 +218,7 @@ func checkStagesAreKPI(t *testing.T, served testenv.Metrics, dsn string, asOf ti
 		t.Fatalf("referralops kpi: %v", err)
 	}
 	var doc struct {
+		Totals        stageFields            `json:"totals"`
 		ByServiceLine map[string]stageFields `json:"by_service_line"`
 		ByPriority    map[string]stageFields `json:"by_priority"`
 	}
@@ -239,21 +241,52 @@ func checkStagesAreKPI(t *testing.T, served testenv.Metrics, dsn string, asOf ti
 		checkP90Bucket(t, served, metrics.PriorityTimeToAppointmentSeconds, pf.AppointmentP90, metrics.LabelPriority, p)
 	}
 	var leaked float64
+	for c, n := range doc.Totals.LeakedByPayerClass {
+		equal(metrics.LeakedByPayerClassReferrals, n, metrics.LabelPayerClass, c)
+		leaked += n
+	}
+	for r, n := range doc.Totals.LeakedByReason {
+		equal(metrics.LeakedByReasonReferrals, n, metrics.LabelReason, r)
+	}
+	checkP90Bucket(t, served, metrics.AuthTurnaroundSeconds, doc.Totals.AuthP90)
+	checkP90Bucket(t, served, metrics.InfoTurnaroundSeconds, doc.Totals.InfoP90)
 	for line, lf := range doc.ByServiceLine {
 		equal(metrics.TriageSLACohortReferrals, lf.TriageSLACohort, metrics.LabelServiceLine, line)
 		equal(metrics.TriageSLABreachedReferrals, lf.TriageSLABreaches, metrics.LabelServiceLine, line)
-		for c, n := range lf.LeakedByPayerClass {
-			equal(metrics.LeakedByPayerClassReferrals, n, metrics.LabelServiceLine, line, metrics.LabelPayerClass, c)
-			leaked += n
-		}
-		for r, n := range lf.LeakedByReason {
-			equal(metrics.LeakedByReasonReferrals, n, metrics.LabelServiceLine, line, metrics.LabelReason, r)
-		}
-		checkP90Bucket(t, served, metrics.AuthTurnaroundSeconds, lf.AuthP90, metrics.LabelServiceLine, line)
-		checkP90Bucket(t, served, metrics.InfoTurnaroundSeconds, lf.InfoP90, metrics.LabelServiceLine, line)
+		checkP90(t, served, metrics.AuthTurnaroundQuantileSeconds, lf.AuthP90, metrics.LabelServiceLine, line)
+		checkP90(t, served, metrics.InfoTurnaroundQuantileSeconds, lf.InfoP90, metrics.LabelServiceLine, line)
 	}
 	if len(doc.ByPriority) != 3 || breaches == 0 || leaked == 0 {
 		t.Errorf("kpi JSON %s: want three priorities, triage SLA breaches and leaked referrals", out)
+	}
+}
+
+// checkP90: the summary series of f with labels pairs (window 30d) has the
+// exact p90 want as its 0.9 quantile, or is absent when want is nil.
+func checkP90(t *testing.T, served testenv.Metrics, f metrics.Family, want *float64, pairs ...string) {
+	t.Helper()
+	pairs = append(pairs, metrics.LabelWindow, "30d")
+	var sum *dto.Summary
+series:
+	for _, m := range served[f.Name].GetMetric() {
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if label(m, pairs[i]) != pairs[i+1] {
+				continue series
+			}
+		}
+		sum = m.GetSummary()
+	}
+	switch {
+	case want == nil && sum != nil:
+		t.Errorf("%s%v: a series, kpi JSON has no p90", f.Name, pairs)
+	case want != nil && sum == nil:
+		t.Errorf("%s%v: no series, kpi JSON p90 is %v", f.Name, pairs, *want)
+	case want != nil:
+		for _, q := range sum.GetQuantile() {
+			if q.GetQuantile() == 0.9 && q.GetValue() != *want {
+				t.Errorf("%s%v: p90 %v, kpi JSON says %v", f.Name, pairs, q.GetValue(), *want)
+			}
+		}
 	}
 }
 

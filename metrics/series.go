@@ -93,12 +93,15 @@ func (c *Collector) build(s kpi.Snapshot) *built {
 			for _, fs := range distributions {
 				fs.get([]string{window, line}).dist = fs.family.Distribution(f)
 			}
-			for _, fs := range families[KindLeakedBy] {
-				counts := fs.family.By(f)
-				for _, v := range fs.family.Values {
-					fs.add(counts[v], window, line, v)
-				}
+		}
+		for _, fs := range families[KindLeakedBy] {
+			counts := fs.family.By(w.Totals)
+			for _, v := range fs.family.Values {
+				fs.add(counts[v], window, v)
 			}
+		}
+		for _, fs := range families[KindSiteHistogram] {
+			fs.get([]string{window}).dist = fs.family.Distribution(w.Totals)
 		}
 		for p, f := range w.ByPriority {
 			for _, fs := range families[KindPriorityHistogram] {

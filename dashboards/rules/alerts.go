@@ -108,20 +108,20 @@ func urgentTriageSLABreached(o Options) alert {
 	}
 }
 
-// authTurnaround fires per service line whose prior-authorization p90
-// turnaround, estimated from the histogram, is above the target as calendar
-// time (Targets.AuthTurnaroundP90), where MinDenominator referrals have one.
+// authTurnaround fires per service line whose exact p90 prior-authorization
+// turnaround is above the target as calendar time (Targets.AuthTurnaroundP90),
+// where MinDenominator referrals have one.
 func authTurnaround(o Options) alert {
-	w, h := o.Window.String(), metrics.AuthTurnaroundSeconds.Name
+	w, q := o.Window.String(), metrics.AuthTurnaroundQuantileSeconds.Name
 	target := o.Targets.AuthTurnaroundP90()
 	return alert{
 		Name: AlertAuthTurnaroundAboveTarget, Category: CategoryAccess, Severity: SeverityWarning, For: time.Hour,
-		Expr: fmt.Sprintf("histogram_quantile(0.9, sum by (window, service_line, le) (%s_bucket{window=%q})) > %s\n"+
+		Expr: fmt.Sprintf("max by (window, service_line) (%s{quantile=\"0.9\", window=%q}) > %s\n"+
 			"and on (window, service_line)\nsum by (window, service_line) (%s_count{window=%q}) >= %d",
-			h, w, seconds(target), h, w, o.MinDenominator),
+			q, w, seconds(target), q, w, o.MinDenominator),
 		Summary: "{{ $labels.service_line }}: prior-authorization p90 turnaround above target",
 		Description: "The p90 prior-authorization turnaround of {{ $labels.service_line }} referrals created in the last {{ $labels.window }} " +
-			fmt.Sprintf("is about {{ $value | humanizeDuration }} (calendar time, from the histogram), above the target of %d business days "+
+			fmt.Sprintf("is {{ $value | humanizeDuration }} (calendar time), above the target of %d business days "+
 				"(%g calendar days).", o.Targets.AuthTurnaroundP90BusinessDays, target.Hours()/24),
 	}
 }

@@ -259,7 +259,7 @@ func TestTargetsShapeRules(t *testing.T) {
 		"expr: vector(864000)\n        labels:\n          service_line: cardiology\n",
 		"expr: vector(432000)\n        labels:\n          service_line: dermatology\n",
 		"{priority=\"urgent\", service_line!~`dermatology`})\n          * 691200\n",
-		"(referral_auth_turnaround_seconds_bucket{window=\"90d\"})) > 604800\n",
+		"(referral_auth_turnaround_quantile_seconds{quantile=\"0.9\", window=\"90d\"}) > 604800\n",
 		"above the target of 5 business days (7 calendar days).",
 		"service_line!~`cardiology`})\n          * 1728000\n",
 		`service_line:referral_leakage:ratio{window="90d"} > 0.25`,
