@@ -16,13 +16,16 @@
 // views feed `kpi_index`, `kpi_referrers` and `kpi_created`, the lookups that
 // let the KPI queries (package metrics/kpi) read only what a window needs
 // (migrations/0004). The analyst views (v_referrals and those built on it,
-// migrations/0005 and 0006) evaluate the facts as of now for people and
-// Grafana's panels; v_loops holds the closed-loop rule as columns.
+// migrations/0005 and 0006; v_referrals remade with the stage facts in 0011)
+// evaluate the facts as of now for people and Grafana's panels; v_loops
+// holds the closed-loop rule as columns.
 //
 // The storage contract shared with the KPI SQL and the panels is named once,
 // in contract.go: the kpi_index kinds (IndexKind), the appointment status
-// ranks (StatusRank) and the closed-loop time (LoopClosedWithin), rendered by
-// name into every SQL template that uses them (Funcs). The closed-loop rule
+// ranks (StatusRank), the closed-loop time (LoopClosedWithin) and the stage
+// facts of KPIS.md version 2 (stages.go: decided_at, auth_decided_at,
+// info_received_at, leak_reason, and the views' business-day calendar),
+// rendered by name into every SQL template that uses them (Funcs). The closed-loop rule
 // itself is written once in SQL, sql/analyst_views.sql, for the views; so is
 // KPIS.md's referrer attention, sql/referrer_attention.sql, which the view
 // v_referrer_attention (migrations/0007) renders as of now and package
