@@ -56,7 +56,7 @@ func TestClickHousePanelsRun(t *testing.T) {
 	wantRows := map[string]bool{
 		"unscheduled_worklist": true, "referrals_daily": true, "top_referrers": true,
 		"loop_delay_by_service_line": true, "loop_closed_weekly": true,
-		"liaison_worklist": true, "referrer_trend": true,
+		"liaison_worklist": true, "referrer_trend": true, "leaked_by_reason_and_payer": true,
 	}
 	selectAll := AllSelected
 	selectAll.Referrer = busiestReferrer(events)

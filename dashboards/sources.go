@@ -76,6 +76,9 @@ func (g *generator) sources() *dashboard.DashboardBuilder {
 	b.WithPanel(stacked(g.timeSeriesPanel(spec{title: "Leaked referrals by reason", unit: unitCount, w: 12, h: 8,
 		desc: "Leaked referrals of the selected window's cohort per leak reason over every service line (a rolling window count). " + g.help(metrics.LeakedByReasonReferrals)},
 		promDS, promQuery("A", metrics.SumBy(byReason, g.sel(metrics.LeakedByReasonReferrals).String()), "{{reason}}", false))))
+	b.WithPanel(g.tablePanel(spec{title: "Leaked referrals by service line, reason and payer class", unit: unitCount, w: 24, h: 9,
+		desc: "Leaked referrals created in the dashboard's time range per service line, leak reason and payer class, most first (first 1000), filtered by the selected service lines and locations: ClickHouse's v_referrals (evaluated now; its leak_reason is the KPIs'), the drill-down the metrics above leave out. No patient data."},
+		chDS, g.chQuery("A", "leaked_by_reason_and_payer.sql", false)))
 
 	b.WithRow(g.row("Referrers (ClickHouse scorecard, all service lines)"))
 	scoreCols := []column{
