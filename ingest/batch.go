@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/segmentio/kafka-go"
 
@@ -22,17 +23,47 @@ func insertQuery(table string) string {
 	return "INSERT INTO " + table + " (" + strings.Join(eventColumns, ", ") + ")"
 }
 
-// rows holds a batch column by column, the layout the native protocol sends, so
-// an insert (and each retry of it) is a handful of slice appends.
+// rows holds a batch column by column, the layout the native protocol sends,
+// in buffers without pointers: the garbage collector never scans them, and a
+// batch's memory is a few slices reused from one batch to the next. Strings
+// are copied in as their bytes end to end; an insert hands clickhouse-go views
+// of them (blockViews).
 type rows struct {
-	strs       [][]string // the String columns, in eventColumns order, by index in stringCols
-	eventTime  []time.Time
-	scheduled  []time.Time
-	missing    [][]string
-	partition  []int32
-	offset     []int64
-	ingestedAt []time.Time
+	strs        [numStringCols]strCol // the String columns, in eventColumns order, by index
+	eventTime   []int64               // Unix seconds
+	scheduled   []int64               // Unix seconds, 0 when the event has none
+	missing     strCol                // every row's `missing` items, end to end
+	missingEnds []uint32              // per row: the end of its items in missing
+	partition   []int32
+	offset      []int64
 }
+
+// strCol is one String column: its values' bytes end to end, and where each
+// ends.
+type strCol struct {
+	buf  []byte
+	ends []uint32 // a batch holds far less than 4 GiB
+}
+
+func (c *strCol) add(s string) {
+	c.buf = append(c.buf, s...)
+	c.ends = append(c.ends, uint32(len(c.buf)))
+}
+
+// at is value i, sharing the column's memory: valid until the column is
+// reset or added to.
+func (c *strCol) at(i int) string {
+	var start uint32
+	if i > 0 {
+		start = c.ends[i-1]
+	}
+	if c.ends[i] == start {
+		return ""
+	}
+	return unsafe.String(&c.buf[start], c.ends[i]-start)
+}
+
+func (c *strCol) reset() { c.buf, c.ends = c.buf[:0], c.ends[:0] }
 
 // Indexes into rows.strs, in the order the String columns appear in eventColumns.
 const (
@@ -62,86 +93,148 @@ const (
 	numStringCols
 )
 
-func newRows(capacity int) *rows {
-	r := &rows{strs: make([][]string, numStringCols)}
-	for i := range r.strs {
-		r.strs[i] = make([]string, 0, capacity)
-	}
-	r.eventTime = make([]time.Time, 0, capacity)
-	r.scheduled = make([]time.Time, 0, capacity)
-	r.missing = make([][]string, 0, capacity)
-	r.partition = make([]int32, 0, capacity)
-	r.offset = make([]int64, 0, capacity)
-	r.ingestedAt = make([]time.Time, 0, capacity)
-	return r
-}
-
 func (r *rows) len() int { return len(r.eventTime) }
 
 func (r *rows) reset() {
 	for i := range r.strs {
-		clear(r.strs[i]) // drop references so old batches' strings can be collected
-		r.strs[i] = r.strs[i][:0]
+		r.strs[i].reset()
 	}
-	clear(r.missing)
-	r.eventTime, r.scheduled, r.missing = r.eventTime[:0], r.scheduled[:0], r.missing[:0]
-	r.partition, r.offset, r.ingestedAt = r.partition[:0], r.offset[:0], r.ingestedAt[:0]
+	r.missing.reset()
+	r.eventTime, r.scheduled, r.missingEnds = r.eventTime[:0], r.scheduled[:0], r.missingEnds[:0]
+	r.partition, r.offset = r.partition[:0], r.offset[:0]
 }
 
-var epoch = time.Unix(0, 0).UTC()
-
-func (r *rows) add(e *event.Event, topic string, partition int, offset int64, now time.Time) {
+func (r *rows) add(e *event.Event, topic string, partition int, offset int64) {
 	d := &e.Data
-	s := r.strs
-	s[colEventID] = append(s[colEventID], e.ID)
-	s[colEventType] = append(s[colEventType], string(e.Type))
-	s[colReferralID] = append(s[colReferralID], e.Subject)
-	s[colSource] = append(s[colSource], e.Source)
-	s[colReferrerID] = append(s[colReferrerID], d.ReferrerID)
-	s[colReferrerOrgID] = append(s[colReferrerOrgID], d.ReferrerOrgID)
-	s[colReferrerType] = append(s[colReferrerType], d.ReferrerType)
-	s[colReferrerNetwork] = append(s[colReferrerNetwork], d.ReferrerNetwork)
-	s[colServiceLine] = append(s[colServiceLine], d.ServiceLine)
-	s[colLocationID] = append(s[colLocationID], d.LocationID)
-	s[colDestinationNetwork] = append(s[colDestinationNetwork], d.DestinationNetwork)
-	s[colDestinationOrgID] = append(s[colDestinationOrgID], d.DestinationOrgID)
-	s[colPayerClass] = append(s[colPayerClass], d.PayerClass)
-	s[colPriority] = append(s[colPriority], d.Priority)
-	s[colChannel] = append(s[colChannel], d.Channel)
-	s[colPatientToken] = append(s[colPatientToken], d.PatientToken)
-	s[colReason] = append(s[colReason], d.Reason)
-	s[colAppointmentID] = append(s[colAppointmentID], d.AppointmentID)
-	s[colVisitType] = append(s[colVisitType], d.VisitType)
-	s[colCancelledBy] = append(s[colCancelledBy], d.CancelledBy)
-	s[colRecipient] = append(s[colRecipient], d.Recipient)
-	s[colOutcome] = append(s[colOutcome], d.Outcome)
-	s[colKafkaTopic] = append(s[colKafkaTopic], topic)
-	r.eventTime = append(r.eventTime, e.Time)
-	scheduled := d.ScheduledFor
-	if scheduled.IsZero() {
-		scheduled = epoch
+	s := &r.strs
+	s[colEventID].add(e.ID)
+	s[colEventType].add(string(e.Type))
+	s[colReferralID].add(e.Subject)
+	s[colSource].add(e.Source)
+	s[colReferrerID].add(d.ReferrerID)
+	s[colReferrerOrgID].add(d.ReferrerOrgID)
+	s[colReferrerType].add(d.ReferrerType)
+	s[colReferrerNetwork].add(d.ReferrerNetwork)
+	s[colServiceLine].add(d.ServiceLine)
+	s[colLocationID].add(d.LocationID)
+	s[colDestinationNetwork].add(d.DestinationNetwork)
+	s[colDestinationOrgID].add(d.DestinationOrgID)
+	s[colPayerClass].add(d.PayerClass)
+	s[colPriority].add(d.Priority)
+	s[colChannel].add(d.Channel)
+	s[colPatientToken].add(d.PatientToken)
+	s[colReason].add(d.Reason)
+	s[colAppointmentID].add(d.AppointmentID)
+	s[colVisitType].add(d.VisitType)
+	s[colCancelledBy].add(d.CancelledBy)
+	s[colRecipient].add(d.Recipient)
+	s[colOutcome].add(d.Outcome)
+	s[colKafkaTopic].add(topic)
+	r.eventTime = append(r.eventTime, e.Time.Unix())
+	var scheduled int64 // the epoch, ClickHouse's zero DateTime
+	if !d.ScheduledFor.IsZero() {
+		scheduled = d.ScheduledFor.Unix()
 	}
 	r.scheduled = append(r.scheduled, scheduled)
-	missing := d.Missing
-	if missing == nil {
-		missing = []string{}
+	for _, m := range d.Missing {
+		r.missing.add(m)
 	}
-	r.missing = append(r.missing, missing)
+	r.missingEnds = append(r.missingEnds, uint32(len(r.missing.ends)))
 	r.partition = append(r.partition, int32(partition))
 	r.offset = append(r.offset, offset)
-	r.ingestedAt = append(r.ingestedAt, now)
+}
+
+// blockViews are the columns of one block of rows as clickhouse-go appends
+// them, in slices reused from block to block. The strings share the rows'
+// memory: clickhouse-go copies them into its own block as they are appended.
+type blockViews struct {
+	strs         [numStringCols][]string
+	eventTime    []int64
+	scheduled    []int64
+	missing      []any // per row a []string: appended row by row (appendColumns)
+	missingItems []string
+	missingAt    []int // scratch of fill
+	partition    []int32
+	offset       []int64
+	ingestedAt   []int64
+}
+
+// fill makes v the rows idx[lo:hi] of r, or the rows lo to hi-1 when idx is
+// nil, each with ingested_at ingested (Unix seconds).
+func (v *blockViews) fill(r *rows, idx []int, lo, hi int, ingested int64) {
+	v.reset()
+	for k := lo; k < hi; k++ {
+		i := k
+		if idx != nil {
+			i = idx[k]
+		}
+		for c := range v.strs {
+			v.strs[c] = append(v.strs[c], r.strs[c].at(i))
+		}
+		v.eventTime = append(v.eventTime, r.eventTime[i])
+		v.scheduled = append(v.scheduled, r.scheduled[i])
+		v.partition = append(v.partition, r.partition[i])
+		v.offset = append(v.offset, r.offset[i])
+		v.ingestedAt = append(v.ingestedAt, ingested)
+	}
+	// The `missing` lists are cut from one slice of items once every item
+	// is in it, so that none is moved by a later append. An empty list is
+	// an empty array, never nil.
+	at := v.missingAt[:0]
+	for k := lo; k < hi; k++ {
+		i := k
+		if idx != nil {
+			i = idx[k]
+		}
+		var first uint32
+		if i > 0 {
+			first = r.missingEnds[i-1]
+		}
+		at = append(at, len(v.missingItems))
+		for j := first; j < r.missingEnds[i]; j++ {
+			v.missingItems = append(v.missingItems, r.missing.at(int(j)))
+		}
+	}
+	for n, start := range at {
+		end := len(v.missingItems)
+		if n+1 < len(at) {
+			end = at[n+1]
+		}
+		list := emptyList
+		if end > start {
+			list = v.missingItems[start:end:end]
+		}
+		v.missing = append(v.missing, list)
+	}
+	v.missingAt = at
+}
+
+// emptyList is the `missing` of most rows, converted to an interface once.
+var emptyList any = []string{}
+
+// reset empties v, dropping its views of the last rows.
+func (v *blockViews) reset() {
+	for c := range v.strs {
+		clear(v.strs[c])
+		v.strs[c] = v.strs[c][:0]
+	}
+	clear(v.missing)
+	clear(v.missingItems)
+	v.missing, v.missingItems = v.missing[:0], v.missingItems[:0]
+	v.eventTime, v.scheduled, v.ingestedAt = v.eventTime[:0], v.scheduled[:0], v.ingestedAt[:0]
+	v.partition, v.offset = v.partition[:0], v.offset[:0]
 }
 
 // columns returns the column slices in eventColumns order.
-func (r *rows) columns() []any {
-	s := r.strs
+func (v *blockViews) columns() []any {
+	s := &v.strs
 	return []any{
-		s[colEventID], s[colEventType], r.eventTime, s[colReferralID], s[colSource],
+		s[colEventID], s[colEventType], v.eventTime, s[colReferralID], s[colSource],
 		s[colReferrerID], s[colReferrerOrgID], s[colReferrerType], s[colReferrerNetwork], s[colServiceLine],
 		s[colLocationID], s[colDestinationNetwork], s[colDestinationOrgID], s[colPayerClass], s[colPriority],
-		s[colChannel], s[colPatientToken], s[colReason], r.missing, s[colAppointmentID],
-		r.scheduled, s[colVisitType], s[colCancelledBy], s[colRecipient], s[colOutcome],
-		s[colKafkaTopic], r.partition, r.offset, r.ingestedAt,
+		s[colChannel], s[colPatientToken], s[colReason], v.missing, s[colAppointmentID],
+		v.scheduled, s[colVisitType], s[colCancelledBy], s[colRecipient], s[colOutcome],
+		s[colKafkaTopic], v.partition, v.offset, v.ingestedAt,
 	}
 }
 
@@ -162,8 +255,8 @@ type batch struct {
 	bytes      int64     // of the budget, given back once the batch is settled
 }
 
-func newBatch(capacity int) *batch {
-	return &batch{rows: newRows(capacity), next: map[string]map[int]int64{}, from: map[string]map[int]int64{}, stored: map[string]int{},
+func newBatch() *batch {
+	return &batch{rows: &rows{}, next: map[string]map[int]int64{}, from: map[string]map[int]int64{}, stored: map[string]int{},
 		skipped: map[skipSource]int{}, events: map[string]int{}}
 }
 
@@ -206,12 +299,17 @@ func (b *batch) addSkip(topic, format string, reason mapping.SkipReason) {
 }
 
 // addEvents adds the events of one record (a FHIR Bundle may carry several).
-func (b *batch) addEvents(evs []event.Event, format, topic string, partition int, offset int64, now time.Time) {
+func (b *batch) addEvents(evs []event.Event, format, topic string, partition int, offset int64) {
 	for i := range evs {
-		b.rows.add(&evs[i], topic, partition, offset, now)
+		b.rows.add(&evs[i], topic, partition, offset)
 	}
+	b.counted(topic, format, len(evs))
+}
+
+// counted counts a stored record of n events.
+func (b *batch) counted(topic, format string, n int) {
 	b.stored[topic]++
-	b.events[format] += len(evs)
+	b.events[format] += n
 }
 
 func (b *batch) track(topic string, partition int, offset int64, now time.Time) {

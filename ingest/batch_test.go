@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,18 +22,20 @@ func TestRowsColumnsMatchEventColumns(t *testing.T) {
 		Missing: []string{"a"}, AppointmentID: "A-1", ScheduledFor: slot, VisitType: "new",
 		CancelledBy: "patient", Recipient: "pcp", Outcome: "reached",
 	}}
-	r := newRows(1)
-	r.add(&e, "topic-x", 4, 42, now)
+	r := &rows{}
+	r.add(&e, "topic-x", 4, 42)
+	var v blockViews
+	v.fill(r, nil, 0, 1, now.Unix())
 	want := map[string]any{
-		"event_id": "id-1", "event_type": "appointment.booked", "event_time": at, "referral_id": "R-1", "source": "src",
+		"event_id": "id-1", "event_type": "appointment.booked", "event_time": at.Unix(), "referral_id": "R-1", "source": "src",
 		"referrer_id": "ref", "referrer_org_id": "org", "referrer_type": "primary_care", "referrer_network": "in",
 		"service_line": "cardiology", "location_id": "loc", "destination_network": "out", "destination_org_id": "dest",
 		"payer_class": "medicare", "priority": "urgent", "channel": "fax", "patient_token": "pt", "reason": "why",
-		"missing": "a", "appointment_id": "A-1", "scheduled_for": slot, "visit_type": "new", "cancelled_by": "patient",
+		"missing": "a", "appointment_id": "A-1", "scheduled_for": slot.Unix(), "visit_type": "new", "cancelled_by": "patient",
 		"recipient": "pcp", "outcome": "reached", "kafka_topic": "topic-x", "kafka_partition": int32(4),
-		"kafka_offset": int64(42), "ingested_at": now,
+		"kafka_offset": int64(42), "ingested_at": now.Unix(),
 	}
-	cols := r.columns()
+	cols := v.columns()
 	if len(cols) != len(eventColumns) || len(want) != len(eventColumns) {
 		t.Fatalf("%d column slices, %d column names, %d expectations", len(cols), len(eventColumns), len(want))
 	}
@@ -40,10 +44,8 @@ func TestRowsColumnsMatchEventColumns(t *testing.T) {
 		switch c := cols[i].(type) {
 		case []string:
 			got = c[0]
-		case []time.Time:
-			got = c[0]
-		case [][]string:
-			got = c[0][0]
+		case []any:
+			got = c[0].([]string)[0]
 		case []int32:
 			got = c[0]
 		case []int64:
@@ -58,17 +60,46 @@ func TestRowsColumnsMatchEventColumns(t *testing.T) {
 }
 
 func TestRowsZeroValues(t *testing.T) {
-	r := newRows(1)
-	r.add(&event.Event{ID: "x", Type: event.ReferralAccepted, Time: time.Unix(1e9, 0).UTC(), Subject: "R"}, "t", 0, 0, time.Now())
-	if got := r.scheduled[0]; !got.Equal(time.Unix(0, 0)) {
+	r := &rows{}
+	r.add(&event.Event{ID: "x", Type: event.ReferralAccepted, Time: time.Unix(1e9, 0).UTC(), Subject: "R"}, "t", 0, 0)
+	var v blockViews
+	v.fill(r, nil, 0, 1, 0)
+	if got := v.scheduled[0]; got != 0 {
 		t.Errorf("missing scheduled_for stored as %v, want the epoch (ClickHouse's zero DateTime)", got)
 	}
-	if r.missing[0] == nil || len(r.missing[0]) != 0 {
-		t.Errorf("missing list stored as %#v, want an empty array", r.missing[0])
+	if l, ok := v.missing[0].([]string); !ok || l == nil || len(l) != 0 {
+		t.Errorf("missing list stored as %#v, want an empty array", v.missing[0])
 	}
 	r.reset()
 	if r.len() != 0 {
 		t.Errorf("reset left %d rows", r.len())
+	}
+}
+
+// TestBlockViews: a block of rows picked by index holds each row's own
+// values, its `missing` list included, whatever lists its neighbours have.
+func TestBlockViews(t *testing.T) {
+	r := &rows{}
+	lists := [][]string{{"a", "b"}, nil, {"c"}, {"d", "", "e"}}
+	for i, l := range lists {
+		r.add(&event.Event{ID: fmt.Sprint("id-", i), Subject: fmt.Sprint("R-", i), Time: time.Unix(int64(1e9+i), 0), Data: event.Data{Missing: l}}, "t", i, int64(i))
+	}
+	var v blockViews
+	for _, pick := range [][]int{{0, 1, 2, 3}, {3, 1, 0}, {2}} {
+		v.fill(r, pick, 0, len(pick), 7)
+		for k, i := range pick {
+			if v.strs[colEventID][k] != fmt.Sprint("id-", i) || v.strs[colReferralID][k] != fmt.Sprint("R-", i) ||
+				v.eventTime[k] != int64(1e9+i) || v.partition[k] != int32(i) || v.offset[k] != int64(i) || v.ingestedAt[k] != 7 {
+				t.Errorf("rows %v, row %d: %v %v %d %d %d %d", pick, i, v.strs[colEventID][k], v.strs[colReferralID][k], v.eventTime[k], v.partition[k], v.offset[k], v.ingestedAt[k])
+			}
+			want := lists[i]
+			if want == nil {
+				want = []string{}
+			}
+			if l, ok := v.missing[k].([]string); !ok || l == nil || !slices.Equal(l, want) {
+				t.Errorf("rows %v, row %d: missing %#v, want %#v", pick, i, v.missing[k], want)
+			}
+		}
 	}
 }
 
@@ -99,7 +130,7 @@ func TestBackoffSlow(t *testing.T) {
 }
 
 func TestBatchTracksNextOffsets(t *testing.T) {
-	b := newBatch(4)
+	b := newBatch()
 	now := time.Now()
 	b.track("a", 0, 7, now)
 	b.track("a", 0, 5, now) // out of order within a batch cannot lower the commit
@@ -116,7 +147,7 @@ func TestBatchTracksNextOffsets(t *testing.T) {
 // TestBatchOffsets: a batch names its records by topic, partition and offset
 // range (sorted), which is what an operator reads when it was not stored.
 func TestBatchOffsets(t *testing.T) {
-	b := newBatch(4)
+	b := newBatch()
 	now := time.Now()
 	for _, r := range []struct {
 		topic     string

@@ -14,18 +14,22 @@ import (
 	"github.com/referralops/referralops/ingest/mapping"
 )
 
-// item is one fetched record, decoded.
+// fetched is one record as a fetcher hands it to the batcher, which decodes
+// it straight into its batch.
+type fetched struct {
+	msg   kafka.Message
+	bytes int64 // taken from the budget for it
+}
+
+// item is one record, decoded.
 type item struct {
-	topic     string
-	partition int
-	offset    int64
-	format    string        // cloudevents, hl7v2 or fhir
-	evs       []event.Event // a CloudEvent is one; a standard message any number (a Bundle)
-	skipped   mapping.SkipReason
-	dead      *kafka.Message // set for an invalid record: its dead letter
-	reason    event.Reason
-	reduced   string // how the dead letter was reduced to fit, or ""
-	bytes     int64  // taken from the budget for it
+	format  string        // cloudevents, hl7v2 or fhir
+	ev      event.Event   // a CloudEvent's
+	evs     []event.Event // a standard message's: any number (a Bundle)
+	skipped mapping.SkipReason
+	dead    *kafka.Message // set for an invalid record: its dead letter
+	reason  event.Reason
+	reduced string // how the dead letter was reduced to fit, or ""
 }
 
 // consume runs one generation: a fetcher per assigned partition feeding one
@@ -53,7 +57,7 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
-	items := make(chan item, 4096)
+	items := make(chan fetched, 4096)
 	var fetchers sync.WaitGroup
 	offsets := newCommitted(gen.Assignments)
 	for topic, parts := range gen.Assignments {
@@ -94,12 +98,12 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 	return err
 }
 
-// fetch reads one partition from the generation's starting offset, decoding
-// each record, until ctx ends. A full items channel or byte budget blocks it:
+// fetch reads one partition from the generation's starting offset, handing
+// each record to the batcher, until ctx ends. A full items channel or byte budget blocks it:
 // that is how fetching stops while a batch cannot be stored. It returns an
 // ErrOffsetOutOfRange when records the group has not consumed were deleted
 // and --offset-out-of-range=fail.
-func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAssignment, items chan<- item) error {
+func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAssignment, items chan<- fetched) error {
 	// The committed offset below the log start: the reader would start at the
 	// log start without a word.
 	skipped, err := in.outOfRange(ctx, topic, p.ID, p.Offset, beforeAnyFetch)
@@ -164,10 +168,8 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 		if err != nil {
 			return nil
 		}
-		it := item{topic: m.Topic, partition: m.Partition, offset: m.Offset, bytes: size}
-		in.decode(&m, &it)
 		select {
-		case items <- it:
+		case items <- fetched{msg: m, bytes: size}:
 		case <-ctx.Done():
 			in.buffer.give(size)
 			return nil // not committed: consumed again by whoever owns the partition next

@@ -18,10 +18,10 @@ import (
 // generation or ctx ends it stops the fetchers, settles everything they had
 // fetched, and returns.
 func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.Generation,
-	items chan item, offsets *committed, stopFetchers func()) error {
+	items chan fetched, offsets *committed, stopFetchers func()) error {
 	free := make(chan *batch, 2)
-	free <- newBatch(in.cfg.BatchRows)
-	free <- newBatch(in.cfg.BatchRows)
+	free <- newBatch()
+	free <- newBatch()
 	full := make(chan *batch, 1)
 	settled := make(chan error, 1)
 	go func() {
@@ -46,11 +46,11 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 			b = nil
 		}
 	}
-	add := func(it item) {
+	add := func(f *fetched) {
 		if b == nil {
 			b = <-free
 		}
-		in.add(b, it)
+		in.add(b, f)
 		// Half the byte budget: the other half is for the batch being
 		// settled, so the two alternate instead of waiting for the age.
 		if b.count >= in.cfg.BatchRows || b.bytes >= in.buffer.size/2 {
@@ -71,8 +71,8 @@ loop:
 			}
 		}
 		select {
-		case it := <-items:
-			add(it)
+		case f := <-items:
+			add(&f)
 		case <-tick.C:
 			if !b.empty() && time.Since(b.started) >= in.cfg.BatchMaxAge {
 				hand()
@@ -85,26 +85,36 @@ loop:
 	}
 	// Ending: what was fetched is settled before the partitions move on.
 	stopFetchers()
-	for it := range items {
-		add(it)
+	for f := range items {
+		add(&f)
 	}
 	hand()
 	close(full)
 	return <-settled
 }
 
-func (in *Ingester) add(b *batch, it item) {
-	b.track(it.topic, it.partition, it.offset, time.Now())
-	b.bytes += it.bytes
-	if it.dead != nil {
-		b.addDeadLetter(it.topic, *it.dead, it.reason, it.reduced)
-		return
+// add decodes a fetched record into b.
+func (in *Ingester) add(b *batch, f *fetched) {
+	m := &f.msg
+	var now time.Time // only a batch's first record reads the clock
+	if b.empty() {
+		now = time.Now()
 	}
-	if it.skipped != "" {
-		b.addSkip(it.topic, it.format, it.skipped)
-		return
+	b.track(m.Topic, m.Partition, m.Offset, now)
+	b.bytes += f.bytes
+	var it item
+	in.decode(m, &it)
+	switch {
+	case it.dead != nil:
+		b.addDeadLetter(m.Topic, *it.dead, it.reason, it.reduced)
+	case it.skipped != "":
+		b.addSkip(m.Topic, it.format, it.skipped)
+	case it.format == formatCloudEvents:
+		b.rows.add(&it.ev, m.Topic, m.Partition, m.Offset)
+		b.counted(m.Topic, it.format, 1)
+	default:
+		b.addEvents(it.evs, it.format, m.Topic, m.Partition, m.Offset)
 	}
-	b.addEvents(it.evs, it.format, it.topic, it.partition, it.offset, time.Now().UTC().Truncate(time.Second))
 }
 
 // settle stores a batch: dead letters to Kafka, events to ClickHouse, each retried

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -20,9 +19,9 @@ const maxMonthsPerInsert = 50
 // in batch order; it returns each block's row indexes. Nil means the batch
 // spans no more than limit months and goes as it is, the common case, which
 // costs one pass and no copy.
-func monthBlocks(times []time.Time, limit int) [][]int {
-	month := func(t time.Time) int {
-		t = t.UTC()
+func monthBlocks(times []int64, limit int) [][]int {
+	month := func(unix int64) int {
+		t := time.Unix(unix, 0).UTC()
 		return t.Year()*100 + int(t.Month())
 	}
 	seen := map[int]bool{}
@@ -48,29 +47,4 @@ func monthBlocks(times []time.Time, limit int) [][]int {
 		blocks = append(blocks, block)
 	}
 	return blocks
-}
-
-// gatherRows copies the rows at idx of one column slice of rows.columns.
-func gatherRows(col any, idx []int) any {
-	switch c := col.(type) {
-	case []string:
-		return gather(c, idx)
-	case []time.Time:
-		return gather(c, idx)
-	case [][]string:
-		return gather(c, idx)
-	case []int32:
-		return gather(c, idx)
-	case []int64:
-		return gather(c, idx)
-	}
-	panic(fmt.Sprintf("ingest: column type %T has no gathering case", col))
-}
-
-func gather[T any](s []T, idx []int) []T {
-	out := make([]T, len(idx))
-	for i, j := range idx {
-		out[i] = s[j]
-	}
-	return out
 }

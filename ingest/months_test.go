@@ -15,6 +15,15 @@ import (
 // TestMain closes the chDB session of TestMonthBlocksOnCurrentClickHouse.
 func TestMain(m *testing.M) { testenv.Main(m) }
 
+// unix is times as Unix seconds, as rows hold them.
+func unix(times []time.Time) []int64 {
+	out := make([]int64, len(times))
+	for i, t := range times {
+		out[i] = t.Unix()
+	}
+	return out
+}
+
 // spanMonths is n event times, one per month back from March 2026, in an
 // order that visits the months out of sequence (37 is prime to 120).
 func spanMonths(n int) []time.Time {
@@ -27,12 +36,12 @@ func spanMonths(n int) []time.Time {
 }
 
 func TestMonthBlocks(t *testing.T) {
-	if got := monthBlocks(spanMonths(50), 50); got != nil {
+	if got := monthBlocks(unix(spanMonths(50)), 50); got != nil {
 		t.Errorf("50 months, limit 50: %d blocks, want none (the batch as it is)", len(got))
 	}
 	// Two rows per month, the second of each month later in the batch.
 	times := append(spanMonths(120), spanMonths(120)...)
-	blocks := monthBlocks(times, 50)
+	blocks := monthBlocks(unix(times), 50)
 	if len(blocks) != 3 {
 		t.Fatalf("120 months, limit 50: %d blocks, want 3", len(blocks))
 	}
@@ -96,7 +105,7 @@ func TestMonthBlocksOnCurrentClickHouse(t *testing.T) {
 	if c := classify(err); c != rejected {
 		t.Errorf("classify(too many partitions) = %s, want rejected", c)
 	}
-	for b, idx := range monthBlocks(times, maxMonthsPerInsert) {
+	for b, idx := range monthBlocks(unix(times), maxMonthsPerInsert) {
 		if err := insert(idx); err != nil {
 			t.Fatalf("block %d of %d rows: %v", b, len(idx), err)
 		}

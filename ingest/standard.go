@@ -77,7 +77,7 @@ func (in *Ingester) decode(m *kafka.Message, it *item) {
 			in.deadItem(m, it, err)
 			return
 		}
-		it.evs, it.format = []event.Event{ev}, formatCloudEvents
+		it.ev, it.format = ev, formatCloudEvents
 		return
 	}
 	it.format = string(f)

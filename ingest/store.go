@@ -3,9 +3,11 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	chclient "github.com/referralops/referralops/internal/clickhouse"
@@ -54,38 +56,36 @@ func NewClickHouseStore(conn driver.Conn, database string, parallel int) *ClickH
 	return &ClickHouseStore{conn: conn, database: database, table: table, query: insertQuery(table), parallel: max(parallel, 1)}
 }
 
-// Insert stores the batch in blocks of at most maxMonthsPerInsert months,
+// Insert stores the batch in groups of at most maxMonthsPerInsert months,
 // one after the other, each in one or more concurrent INSERTs; it fails if
 // any fails, and a retry repeats them all (a repeated row is deduplicated, and
-// the offsets are committed only after Insert returned nil).
+// the offsets are committed only after Insert returned nil). ingested_at is
+// the time of the attempt.
 func (s *ClickHouseStore) Insert(ctx context.Context, r *rows) error {
-	cols := r.columns()
-	blocks := monthBlocks(r.eventTime, maxMonthsPerInsert)
-	if blocks == nil {
-		return s.insertBlock(ctx, cols, r.len())
+	now := time.Now().Unix()
+	groups := monthBlocks(r.eventTime, maxMonthsPerInsert)
+	if groups == nil {
+		return s.insertGroup(ctx, r, nil, r.len(), now)
 	}
-	for _, idx := range blocks {
-		block := make([]any, len(cols))
-		for i, col := range cols {
-			block[i] = gatherRows(col, idx)
-		}
-		if err := s.insertBlock(ctx, block, len(idx)); err != nil {
+	for _, idx := range groups {
+		if err := s.insertGroup(ctx, r, idx, len(idx), now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// insertBlock stores the n rows of cols in up to s.parallel concurrent INSERTs.
-func (s *ClickHouseStore) insertBlock(ctx context.Context, cols []any, n int) error {
+// insertGroup stores n rows of r, those at idx or the first n when idx is
+// nil, in up to s.parallel concurrent INSERTs.
+func (s *ClickHouseStore) insertGroup(ctx context.Context, r *rows, idx []int, n int, now int64) error {
 	parts := min(s.parallel, max(n/minRowsPerInsert, 1))
 	if parts == 1 {
-		return s.insert(ctx, cols, 0, n)
+		return s.insert(ctx, r, idx, 0, n, now)
 	}
 	errs := make(chan error, parts)
 	for i := range parts {
 		lo, hi := i*n/parts, (i+1)*n/parts
-		go func() { errs <- s.insert(ctx, cols, lo, hi) }()
+		go func() { errs <- s.insert(ctx, r, idx, lo, hi, now) }()
 	}
 	var first error
 	for range parts {
@@ -96,20 +96,69 @@ func (s *ClickHouseStore) insertBlock(ctx context.Context, cols []any, n int) er
 	return first
 }
 
-// insert sends rows [lo, hi) of the columns in one INSERT.
-func (s *ClickHouseStore) insert(ctx context.Context, cols []any, lo, hi int) error {
+// insertBlockRows is the size of the blocks an INSERT is sent in. The server
+// squashes them back into blocks of up to min_insert_block_size_rows before
+// writing parts and running the views, so the size only bounds clickhouse-go's
+// copy of the rows, which it reuses from one block to the next.
+const insertBlockRows = 8192
+
+// views are blockViews to reuse across INSERTs.
+var views = sync.Pool{New: func() any { return new(blockViews) }}
+
+// insert sends rows [lo, hi) of the group in one INSERT, in blocks of
+// insertBlockRows.
+func (s *ClickHouseStore) insert(ctx context.Context, r *rows, idx []int, lo, hi int, now int64) (err error) {
 	b, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(insertSettings)), s.query)
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", s.table, err)
 	}
-	defer b.Close()
-	for i, col := range cols {
-		if err := b.Column(i).Append(sliceRows(col, lo, hi)); err != nil {
-			return fmt.Errorf("insert into %s: column %s: %w", s.table, eventColumns[i], err)
+	defer func() {
+		if err != nil { // the connection is closed: the server drops what it had of the INSERT
+			_ = b.Abort()
+		}
+	}()
+	v := views.Get().(*blockViews)
+	defer func() {
+		v.reset()
+		views.Put(v)
+	}()
+	cols := b.Columns() // the block's, which Flush empties for the next
+	for at := lo; at < hi; at += insertBlockRows {
+		if at > lo {
+			if err := b.Flush(); err != nil {
+				return fmt.Errorf("insert into %s: %w", s.table, err)
+			}
+		}
+		v.fill(r, idx, at, min(at+insertBlockRows, hi), now)
+		if err := appendColumns(v, cols); err != nil {
+			return fmt.Errorf("insert into %s: %w", s.table, err)
 		}
 	}
 	if err := b.Send(); err != nil {
 		return fmt.Errorf("insert into %s: %w", s.table, err)
+	}
+	return nil
+}
+
+// appendColumns appends each column of v to the column of cols at its index
+// in eventColumns. A column given as []any is appended row by row: for an
+// Array, clickhouse-go appends a whole column by reflection, allocating per
+// row, but a row of a plain type without.
+func appendColumns(v *blockViews, cols []column.Interface) error {
+	for i, col := range v.columns() {
+		var err error
+		if byRow, ok := col.([]any); ok {
+			for _, row := range byRow {
+				if err = cols[i].AppendRow(row); err != nil {
+					break
+				}
+			}
+		} else {
+			_, err = cols[i].Append(col)
+		}
+		if err != nil {
+			return fmt.Errorf("column %s: %w", eventColumns[i], err)
+		}
 	}
 	return nil
 }
@@ -133,21 +182,4 @@ func (s *ClickHouseStore) Schema(ctx context.Context) ([]string, error) {
 		names[i] = m.String()
 	}
 	return names, nil
-}
-
-// sliceRows cuts one column slice of rows.columns to [lo, hi).
-func sliceRows(col any, lo, hi int) any {
-	switch c := col.(type) {
-	case []string:
-		return c[lo:hi]
-	case []time.Time:
-		return c[lo:hi]
-	case [][]string:
-		return c[lo:hi]
-	case []int32:
-		return c[lo:hi]
-	case []int64:
-		return c[lo:hi]
-	}
-	panic(fmt.Sprintf("ingest: column type %T has no slicing case", col))
 }
