@@ -21,6 +21,9 @@ type Config struct {
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
 	Listen          string        `yaml:"listen"`
 	InsertParallel  int           `yaml:"insert_parallelism"`
+	// ParallelViews has the server run an INSERT's materialized views in
+	// parallel (parallel_view_processing).
+	ParallelViews bool `yaml:"parallel_views"`
 	// StallTimeout is how long records may wait with nothing committed before
 	// /readyz says the ingester is stalled.
 	StallTimeout time.Duration `yaml:"stall_timeout"`
@@ -73,6 +76,7 @@ func DefaultConfig() Config {
 		RetryBackoffMax:  15 * time.Second,
 		Listen:           ":9465",
 		InsertParallel:   1,
+		ParallelViews:    true,
 		StallTimeout:     selfmetrics.StallAfter,
 		MemoryLimit:      256 << 20,
 		OffsetOutOfRange: OffsetOutOfRangeEarliest,
@@ -94,6 +98,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OffsetOutOfRange, "offset-out-of-range", c.OffsetOutOfRange,
 		"when retention deleted records the group had not consumed: earliest (skip them, counted and logged) or fail (exit, naming the partition)")
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", c.StallTimeout, "/readyz fails once records have waited this long with nothing committed")
+	fs.BoolVar(&c.ParallelViews, "parallel-views", c.ParallelViews, "have ClickHouse run each INSERT's materialized views in parallel (parallel_view_processing)")
 	fs.IntVar(&c.InsertParallel, "insert-parallelism", c.InsertParallel, "concurrent INSERTs a batch is split into (ClickHouse runs each on one thread)")
 }
 

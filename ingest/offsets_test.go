@@ -71,7 +71,7 @@ func TestOffsetOutOfRangeFailIsNotReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dlq.Close()
-	in := New(cfg, kc, event.NewDecoder(event.DefaultConfig()), NewClickHouseStore(ch.Conn, ch.Database, 1), dlq,
+	in := New(cfg, kc, event.NewDecoder(event.DefaultConfig()), NewClickHouseStore(ch.Conn, ch.Database, 1, true), dlq,
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	runCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()

@@ -96,7 +96,7 @@ func TestFaultDecoderPanic(t *testing.T) {
 	var log syncBuffer
 	reg := prometheus.NewRegistry()
 	dec := panicking{Decoder: event.NewDecoder(event.DefaultConfig()), on: trigger}
-	in := New(cfg, kc, dec, NewClickHouseStore(ch.Conn, ch.Database, 1), dlq, slog.New(slog.NewJSONHandler(&log, nil)), reg)
+	in := New(cfg, kc, dec, NewClickHouseStore(ch.Conn, ch.Database, 1, true), dlq, slog.New(slog.NewJSONHandler(&log, nil)), reg)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- in.Run(runCtx) }()

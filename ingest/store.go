@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -21,6 +22,11 @@ import (
 // when every shard's part is written on a replica of that shard. On a single
 // server the setting has nothing to do.
 var insertSettings = clickhouse.Settings{"insert_distributed_sync": 1}
+
+// parallelViews is the setting of --parallel-views: the server runs an
+// INSERT's materialized views on threads of their own instead of one after
+// the other (18.16 has it, off by default).
+const parallelViews = "parallel_view_processing"
 
 // Store is where valid events go.
 type Store interface {
@@ -41,6 +47,7 @@ type ClickHouseStore struct {
 	table    string
 	query    string
 	parallel int
+	settings clickhouse.Settings
 }
 
 // minRowsPerInsert keeps parallel inserts from cutting batches into blocks so
@@ -50,10 +57,15 @@ const minRowsPerInsert = 10000
 // NewClickHouseStore inserts into schema.EventsTable(database) over conn, splitting a batch
 // into up to parallel concurrent INSERTs: ClickHouse processes one INSERT (its
 // sorting and materialized views) on one thread, so concurrent ones use more
-// cores. The connection pool must allow that many connections.
-func NewClickHouseStore(conn driver.Conn, database string, parallel int) *ClickHouseStore {
+// cores. The connection pool must allow that many connections. views runs each
+// INSERT's materialized views in parallel (--parallel-views).
+func NewClickHouseStore(conn driver.Conn, database string, parallel int, views bool) *ClickHouseStore {
 	table := schema.EventsTable(database)
-	return &ClickHouseStore{conn: conn, database: database, table: table, query: insertQuery(table), parallel: max(parallel, 1)}
+	settings := maps.Clone(insertSettings)
+	if views {
+		settings[parallelViews] = 1
+	}
+	return &ClickHouseStore{conn: conn, database: database, table: table, query: insertQuery(table), parallel: max(parallel, 1), settings: settings}
 }
 
 // Insert stores the batch in groups of at most maxMonthsPerInsert months,
@@ -108,7 +120,7 @@ var views = sync.Pool{New: func() any { return new(blockViews) }}
 // insert sends rows [lo, hi) of the group in one INSERT, in blocks of
 // insertBlockRows.
 func (s *ClickHouseStore) insert(ctx context.Context, r *rows, idx []int, lo, hi int, now int64) (err error) {
-	b, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(insertSettings)), s.query)
+	b, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(s.settings)), s.query)
 	if err != nil {
 		return fmt.Errorf("insert into %s: %w", s.table, err)
 	}
