@@ -73,6 +73,12 @@ loop:
 		select {
 		case f := <-items:
 			add(&f)
+			// What is already buffered is taken by plain receives: a select
+			// per record cost more than the batching itself.
+			for n := len(items); n > 0; n-- {
+				f := <-items
+				add(&f)
+			}
 		case <-tick.C:
 			if !b.empty() && time.Since(b.started) >= in.cfg.BatchMaxAge {
 				hand()
