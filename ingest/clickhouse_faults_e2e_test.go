@@ -108,9 +108,10 @@ func TestFaultSchemaBehind(t *testing.T) {
 	in, base := ingester(t, kc, ch.DSN, group)
 	waitRefused(t, in, base, "migrations "+last.String()+" (run `referralops migrate`)")
 	checkNothingCommitted(t, kc, group, len(d.messages))
-	// Nothing stored: one migration behind, the events are where 0001 put them.
+	// Nothing stored: one migration behind, `events` is already where the
+	// binary writes it.
 	var stored uint64
-	if err := ch.Conn.QueryRow(context.Background(), "SELECT count() FROM "+ch.Database+".events").Scan(&stored); err != nil || stored != 0 {
+	if err := ch.Conn.QueryRow(context.Background(), "SELECT count() FROM "+schema.EventsTable(ch.Database)).Scan(&stored); err != nil || stored != 0 {
 		t.Errorf("stored %d events before the migration (%v), want none", stored, err)
 	}
 
