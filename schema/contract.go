@@ -60,6 +60,34 @@ const (
 // views and panels count it in days.
 const LoopClosedWithin = 14 * 24 * time.Hour
 
+// CreatedDimensions are the dimensions of a referral's earliest
+// referral.created, in the order referral_facts' created_event state
+// (migrations/0012) holds them, after the event's time and id:
+// minIf(tuple(event_time, event_id, service_line, ...)) is the earliest
+// creation, ties by event id, with that event's dimensions. Stored, so the
+// order never changes; a new dimension goes at the end, by a migration.
+var CreatedDimensions = []string{
+	"service_line", "location_id", "referrer_id", "referrer_org_id", "referrer_type",
+	"referrer_network", "payer_class", "priority", "channel",
+}
+
+// createdField is the 1-based position in created_event of "at" (the
+// creation time), "event_id" or one of CreatedDimensions.
+func createdField(name string) (int, error) {
+	switch name {
+	case "at":
+		return 1, nil
+	case "event_id":
+		return 2, nil
+	}
+	for i, d := range CreatedDimensions {
+		if d == name {
+			return 3 + i, nil
+		}
+	}
+	return 0, fmt.Errorf("no field %q in created_event", name)
+}
+
 // The template names of the contract (see Funcs).
 var (
 	kindNames = map[string]IndexKind{
@@ -82,6 +110,9 @@ var (
 //	{{decidedAt "acc" "rej" T}}  a stage fact as of T (stages.go), also
 //	{{authDecidedAt ...}}, {{infoReceivedAt ...}}, {{leakReason ...}}
 //	{{viewBusinessDays "a" "b"}} bd(a, b) of the analyst views' calendar (ViewCalendar)
+//	{{created "priority"}}       a field's position in referral_facts' created_event
+//	                             tuple ("at", "event_id", CreatedDimensions), e.g. 10
+//	{{createdDimensions}}        CreatedDimensions, in order
 //
 // An unknown name fails the render, so a typo cannot become a wrong number.
 func Funcs() template.FuncMap {
@@ -107,6 +138,8 @@ func Funcs() template.FuncMap {
 		"infoReceivedAt":          InfoReceivedAtSQL,
 		"leakReason":              LeakReasonSQL,
 		"viewBusinessDays":        ViewCalendar.BusinessDaysSQL,
+		"created":                 createdField,
+		"createdDimensions":       func() []string { return CreatedDimensions },
 	}
 }
 

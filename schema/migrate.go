@@ -79,7 +79,7 @@ func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := template.New(path).Option("missingkey=error").Funcs(Funcs()).Funcs(template.FuncMap{"asof": asOfSQL, "referrerAttention": ReferrerAttentionSQL}).Parse(string(b))
+	t, err := template.New(path).Option("missingkey=error").Funcs(Funcs()).Funcs(template.FuncMap{"asof": asOfSQL, "asofArgMinDims": asOfArgMinDimsSQL, "referrerAttention": ReferrerAttentionSQL}).Parse(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -113,13 +113,23 @@ func parseMigration(fsys fs.FS, path string) (*template.Template, error) {
 // asOfSQL renders the per-referral facts query (sql/referral_facts_asof.sql)
 // for database db as of the SQL expression t, so that a migration's view can
 // reuse the one definition of the facts instead of repeating it.
-func asOfSQL(db, t string) (string, error) {
+func asOfSQL(db, t string) (string, error) { return renderAsOf(db, t, false) }
+
+// asOfArgMinDimsSQL is asOfSQL over referral_facts as migrations 0002-0011
+// left it, for the views of 0005 and 0011 (sql/analyst_views.sql), which 0012
+// makes again.
+func asOfArgMinDimsSQL(db, t string) (string, error) { return renderAsOf(db, t, true) }
+
+func renderAsOf(db, t string, argMinDims bool) (string, error) {
 	tmpl, err := referralFactsTemplate()
 	if err != nil {
 		return "", err
 	}
 	var sb strings.Builder
-	err = tmpl.Execute(&sb, struct{ DB, T string }{DB: db, T: t})
+	err = tmpl.Execute(&sb, struct {
+		DB, T      string
+		ArgMinDims bool
+	}{DB: db, T: t, ArgMinDims: argMinDims})
 	return sb.String(), err
 }
 
@@ -133,6 +143,7 @@ type templateData struct {
 	RetentionDays int
 	onShard       bool // rendering a materialized view's SELECT; see From
 	eventsInPHI   bool // `events` is in PHIDB (since 0009); see From
+	argMinDims    bool // referral_facts before 0012; see WithArgMinDims
 }
 
 // PHIDB is the database of the raw events (PHIDatabase).
@@ -154,6 +165,17 @@ func (t templateData) WithEventsInPHI() templateData {
 
 // EventsInPHI reports whether the data is WithEventsInPHI's.
 func (t templateData) EventsInPHI() bool { return t.eventsInPHI }
+
+// WithArgMinDims is the data for a statement over referral_facts as
+// migrations 0002-0011 left it, with an argMinIf state per dimension, before
+// 0012 folded them into created_event (sql/analyst_views.sql's v_referrals).
+func (t templateData) WithArgMinDims() templateData {
+	t.argMinDims = true
+	return t
+}
+
+// ArgMinDims reports whether the data is WithArgMinDims'.
+func (t templateData) ArgMinDims() bool { return t.argMinDims }
 
 func render(t *template.Template, d clickhouse.Dialect, db string) ([]string, error) {
 	if d.Cluster != "" {
@@ -416,18 +438,26 @@ func runMigration(ctx context.Context, exec clickhouse.Executor, db string, m Mi
 	return false, nil
 }
 
-// The two statements of the migrations that ClickHouse 18.16 cannot make
-// idempotent with IF [NOT] EXISTS (migrations/0009).
+// The statements of the migrations that ClickHouse 18.16 cannot make
+// idempotent with IF [NOT] EXISTS (migrations/0009, 0012), and the state
+// conversion of 0012, which reads columns that the same migration drops.
 var (
 	renameTable = regexp.MustCompile(`^RENAME TABLE (\w+\.\w+) TO (\w+\.\w+)(?: ON CLUSTER \w+)?$`)
-	dropColumn  = regexp.MustCompile(`^ALTER TABLE (\w+)\.(\w+)(?: ON CLUSTER \w+)? DROP COLUMN (\w+)$`)
+	dropColumns = regexp.MustCompile(`^ALTER TABLE (\w+)\.(\w+)(?: ON CLUSTER \w+)? (DROP COLUMN \w+(?:, DROP COLUMN \w+)*)$`)
+	addColumn   = regexp.MustCompile(`^ALTER TABLE (\w+)\.(\w+)(?: ON CLUSTER \w+)? ADD COLUMN (\w+) `)
+	// A statement that reads a column a later statement of its migration
+	// drops marks the column after the table it reads: FROM db.table
+	// /* until column is dropped */.
+	untilDropped = regexp.MustCompile(`\bFROM (\w+)\.(\w+) /\* until (\w+) is dropped \*/`)
 )
 
-// execOnce runs a migration statement with execIdempotent, except a RENAME
-// TABLE or DROP COLUMN whose effect is already there: a re-run after a crash,
-// or a concurrent migration that got there first (checked again after an
-// error). On a cluster the check reads the connected server, which ON CLUSTER
-// changed like the others.
+// execOnce runs a migration statement with execIdempotent, except one whose
+// effect is already there: a RENAME TABLE whose source is gone and target
+// exists, an ADD COLUMN of a column that exists, a DROP COLUMN of columns that
+// are gone, or a statement marked /* until column is dropped */ whose column
+// is gone; a re-run after a crash, or a concurrent migration that got there
+// first (checked again after an error). On a cluster the check reads the
+// connected server, which ON CLUSTER changed like the others.
 func execOnce(ctx context.Context, exec clickhouse.Executor, stmt string) error {
 	done, err := alreadyDone(ctx, exec, stmt)
 	if err != nil || done {
@@ -442,8 +472,7 @@ func execOnce(ctx context.Context, exec clickhouse.Executor, stmt string) error 
 	return err
 }
 
-// alreadyDone reports whether stmt is a RENAME TABLE whose source is gone and
-// whose target exists, or a DROP COLUMN of a column that is gone. Any other
+// alreadyDone reports whether stmt's effect is there (see execOnce). Any other
 // statement is never done.
 func alreadyDone(ctx context.Context, q clickhouse.Querier, stmt string) (bool, error) {
 	if m := renameTable.FindStringSubmatch(stmt); m != nil {
@@ -454,14 +483,36 @@ func alreadyDone(ctx context.Context, q clickhouse.Querier, stmt string) (bool, 
 		to, err := tableExists(ctx, q, m[2])
 		return !from && to, err
 	}
-	if m := dropColumn.FindStringSubmatch(stmt); m != nil {
-		rows, err := q.Query(ctx, fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = '%s' AND name = '%s'", m[1], m[2], m[3]))
-		if err != nil {
-			return false, fmt.Errorf("look up column %s.%s.%s: %w", m[1], m[2], m[3], err)
+	if m := dropColumns.FindStringSubmatch(stmt); m != nil {
+		for _, drop := range strings.Split(m[3], ", ") {
+			n, err := columnCount(ctx, q, m[1], m[2], strings.TrimPrefix(drop, "DROP COLUMN "))
+			if err != nil || n != 0 {
+				return false, err
+			}
 		}
-		return len(rows) == 1 && len(rows[0]) == 1 && rows[0][0] == "0", nil
+		return true, nil
+	}
+	if m := addColumn.FindStringSubmatch(stmt); m != nil {
+		n, err := columnCount(ctx, q, m[1], m[2], m[3])
+		return n == 1, err
+	}
+	if m := untilDropped.FindStringSubmatch(stmt); m != nil {
+		n, err := columnCount(ctx, q, m[1], m[2], m[3])
+		return n == 0, err
 	}
 	return false, nil
+}
+
+// columnCount is 1 when table db.table has the column, else 0.
+func columnCount(ctx context.Context, q clickhouse.Querier, db, table, column string) (int, error) {
+	rows, err := q.Query(ctx, fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = '%s' AND name = '%s'", db, table, column))
+	if err != nil {
+		return 0, fmt.Errorf("look up column %s.%s.%s: %w", db, table, column, err)
+	}
+	if len(rows) != 1 || len(rows[0]) != 1 {
+		return 0, fmt.Errorf("look up column %s.%s.%s: unexpected result %q", db, table, column, rows)
+	}
+	return strconv.Atoi(rows[0][0])
 }
 
 func tableExists(ctx context.Context, q clickhouse.Querier, table string) (bool, error) {

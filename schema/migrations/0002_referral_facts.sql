@@ -66,11 +66,11 @@ ORDER BY referral_id;
 {{template "distributed" .Distributed "referral_facts" "cityHash64(referral_id)"}}
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.referral_facts_mv{{.OnCluster}} TO {{.Local "referral_facts"}} AS
-{{- template "referral_facts_select" .OnShard}};
+{{- template "referral_facts_select_argmin" .OnShard}};
 
 -- Backfill events stored before the view existed (an upgrade, or an ingester
 -- that raced the migration). Idempotent states make the overlap with rows the
 -- view already fed, and a re-run of this migration, harmless. On a cluster it
 -- reads and writes the Distributed tables, so every shard is backfilled.
 INSERT INTO {{.DB}}.referral_facts{{.BackfillSettings}}
-{{- template "referral_facts_select" .}};
+{{- template "referral_facts_select_argmin" .}};

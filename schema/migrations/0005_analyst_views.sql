@@ -35,7 +35,7 @@ SELECT
     if(first_completed_at = 0 OR loop_closed_at = 0, NULL, (toInt64(loop_closed_at) - toInt64(first_completed_at)) / 86400) AS days_to_loop_close
 FROM
 (
-{{asof .DB "now()"}}
+{{asofArgMinDims .DB "now()"}}
 );
 
 -- v_unscheduled_worklist: the referrals waiting for a booking, oldest first, as

@@ -29,7 +29,7 @@ RENAME TABLE {{.Local "events"}} TO {{.PHI.Local "events"}}{{.OnCluster}};
 {{template "distributed" .PHI.Distributed "events" "cityHash64(referral_id)"}}
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.referral_facts_mv{{.OnCluster}} TO {{.Local "referral_facts"}} AS
-{{- template "referral_facts_select" .WithEventsInPHI.OnShard}};
+{{- template "referral_facts_select_argmin" .WithEventsInPHI.OnShard}};
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.appointment_facts_mv{{.OnCluster}} TO {{.Local "appointment_facts"}} AS
 {{- template "appointment_facts_select" .WithEventsInPHI.OnShard}};

@@ -3,9 +3,43 @@ from `events`, also used by the backfills of migrations 0002-0004 and 0008
 and by 0009, which moved `events` into the PHI database (schema.PHIDatabase) and
 recreated the views there. Parsed with every migration. Each reads
 .From "events", which names the PHI database's table when rendered with
-.WithEventsInPHI (migrate.go); then referral_facts' select also leaves out
-dim_patient_token, the column 0009 drops. Column order = table order. */ -}}
+.WithEventsInPHI (migrate.go). Column order = table order. */ -}}
+
+{{- /* referral_facts_select: referral_facts as migration 0012 left it. The
+earliest referral.created is one minIf state of the tuple (event_time,
+event_id, schema.CreatedDimensions...): the tuple order makes the minimum the
+earliest creation, ties by event id, carrying that event's dimensions, which
+is what one argMinIf state per dimension held, for a fraction of the insert
+and merge work. */}}
 {{define "referral_facts_select"}}
+SELECT
+    referral_id,
+    minState(event_time) AS first_event_at,
+    minIfState(tuple(event_time, event_id{{range createdDimensions}}, CAST({{.}} AS String){{end}}),
+        event_type = 'referral.created') AS created_event,
+    groupUniqArrayIfState(
+        tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
+        event_type IN ('referral.created', 'referral.redirected')) AS destinations,
+    minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
+    minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
+    minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
+    minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
+    groupUniqArrayIfState(
+        tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
+        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions,
+    minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
+    groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
+FROM {{.From "events"}}
+GROUP BY referral_id
+{{- end}}
+
+{{- /* referral_facts_select_argmin: referral_facts as migrations 0002-0011
+had it (an argMinIf state per dimension), which those migrations create on a
+new database before 0012 converts it; with .WithEventsInPHI it leaves out
+dim_patient_token, the column 0009 drops. */}}
+{{define "referral_facts_select_argmin"}}
 SELECT
     referral_id,
     minState(event_time) AS first_event_at,

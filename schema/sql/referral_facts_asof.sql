@@ -3,6 +3,8 @@
 -- or before T, sorted by referral_id. Times are Unix seconds, 0 meaning none.
 -- The reference for KPI SQL; it runs unchanged on ClickHouse 18.16 and 26.7
 -- (no window functions, no DateTime64, no WITH reaching into subqueries).
+-- With .ArgMinDims it reads referral_facts as migrations 0002-0011 left it
+-- (an argMinIf state per dimension), for the views 0005 and 0011 create.
 SELECT
     referral_id,
     toUInt32(created) AS created_at,
@@ -32,6 +34,7 @@ FROM
     SELECT
         referral_id,
         minMerge(first_event_at) AS m_first_event,
+{{- if .ArgMinDims}}
         minIfMerge(created_at) AS m_created,
         if(m_created > toDateTime(0, 'UTC') AND m_created <= {{.T}}, m_created, toDateTime(0, 'UTC')) AS created,
         argMinIfMerge(dim_service_line) AS service_line,
@@ -43,6 +46,15 @@ FROM
         argMinIfMerge(dim_payer_class) AS payer_class,
         argMinIfMerge(dim_priority) AS priority,
         argMinIfMerge(dim_channel) AS channel,
+{{- else}}
+        -- the earliest referral.created and its dimensions (migration 0012)
+        minIfMerge(created_event) AS m_created_event,
+        tupleElement(m_created_event, {{created "at"}}) AS m_created,
+        if(m_created > toDateTime(0, 'UTC') AND m_created <= {{.T}}, m_created, toDateTime(0, 'UTC')) AS created,
+{{- range createdDimensions}}
+        tupleElement(m_created_event, {{created .}}) AS {{.}},
+{{- end}}
+{{- end}}
         tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayIfMerge(destinations))), 4)
             AS destination_network,
         minIfMerge(leaked_at) AS m_leaked,

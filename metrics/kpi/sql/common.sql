@@ -66,15 +66,17 @@ Columns a query does not use are not computed. */ -}}
 {{define "referrals" -}}
 SELECT
     referral_id AS rid,
-    minIfMerge(created_at) AS m_created,
-    argMinIfMerge(dim_service_line) AS sl,
-    argMinIfMerge(dim_location_id) AS loc,
-    argMinIfMerge(dim_referrer_type) AS rtype,
-    argMinIfMerge(dim_referrer_network) AS rnet,
-    argMinIfMerge(dim_payer_class) AS payer,
-    argMinIfMerge(dim_priority) AS prio,
-    argMinIfMerge(dim_referrer_id) AS referrer,
-    argMinIfMerge(dim_referrer_org_id) AS rorg,
+    -- the earliest referral.created and its dimensions (schema.CreatedDimensions)
+    minIfMerge(created_event) AS creation,
+    tupleElement(creation, {{created "at"}}) AS m_created,
+    tupleElement(creation, {{created "service_line"}}) AS sl,
+    tupleElement(creation, {{created "location_id"}}) AS loc,
+    tupleElement(creation, {{created "referrer_type"}}) AS rtype,
+    tupleElement(creation, {{created "referrer_network"}}) AS rnet,
+    tupleElement(creation, {{created "payer_class"}}) AS payer,
+    tupleElement(creation, {{created "priority"}}) AS prio,
+    tupleElement(creation, {{created "referrer_id"}}) AS referrer,
+    tupleElement(creation, {{created "referrer_org_id"}}) AS rorg,
     {{template "destination" .}} AS dest,
     -- the destination network of the earliest referral.created (ties by event id)
     tupleElement(arrayReduce('min', arrayFilter(x -> x.2 = 0, groupUniqArrayIfMerge(destinations))), 4) AS first_dest,
@@ -122,9 +124,9 @@ tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayIf
 
 {{- /* created: the referrals of "ids" with their created_at (m_created) and
 dimensions: the first row of each in kpi_created, i.e. its earliest
-referral.created, ties by event id (referral_facts' argMinIf keys). Plain
-columns: for a whole year of referrals, where merging three argMinIf states
-each would dominate the referrer activity query. The caller keeps the rows
+referral.created, ties by event id (the order of referral_facts'
+created_event). Plain columns: for a whole year of referrals, where merging
+referral_facts' states would dominate the referrer activity query. The caller keeps the rows
 with m_created <= T. */ -}}
 {{define "created" -}}
 SELECT {{template "created_columns"}}
