@@ -145,21 +145,6 @@ func (t templateData) BackfillSettings() string {
 	return " SETTINGS parallel_distributed_insert_select = 2"
 }
 
-// SyncBackfillSettings is BackfillSettings for an INSERT that later statements
-// of its migration rely on: on a cluster it returns only once every shard has
-// its rows (insert_distributed_sync), where an INSERT into a Distributed table
-// would otherwise queue them, and a DROP of that table discard the queue.
-func (t templateData) SyncBackfillSettings() string {
-	if t.Cluster == "" {
-		return ""
-	}
-	s := " SETTINGS insert_distributed_sync = 1"
-	if t.ParallelInsertSelect() {
-		s += ", parallel_distributed_insert_select = 2"
-	}
-	return s
-}
-
 // clusterPartials are sql/cluster.sql's templates, parsed into every migration.
 const clusterPartials = "sql/cluster.sql"
 

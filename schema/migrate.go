@@ -15,6 +15,7 @@ import (
 	"text/template"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/referralops/referralops/internal/clickhouse"
@@ -234,7 +235,8 @@ func recordSQL(db string, m Migration) string {
 // Script is what Migrate runs on an empty database db, as one SQL text for
 // review (`referralops migrate --print`): the bookkeeping table, then each
 // migration's statements under a `-- NNNN_name` line, followed by the statement
-// that records it. Every statement ends with `;` and a blank line.
+// that records it. Every statement ends with `;` and a blank line. On a
+// cluster, Migrate runs them with insert_distributed_sync = 1.
 func Script(d clickhouse.Dialect, db string) (string, error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return "", fmt.Errorf("database: %w", err)
@@ -310,6 +312,12 @@ func Migrate(ctx context.Context, exec clickhouse.Executor, d clickhouse.Dialect
 func MigrateTo(ctx context.Context, exec clickhouse.Executor, d clickhouse.Dialect, db string, last int) (applied []int, err error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return nil, fmt.Errorf("migrate: database: %w", err)
+	}
+	if d.Cluster != "" {
+		// An INSERT into a Distributed table returns once the shards have the
+		// rows, not when they are queued: a later statement may drop the
+		// table (0012) or read the shards.
+		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_distributed_sync": 1}))
 	}
 	ms, err := Migrations()
 	if err != nil {

@@ -154,7 +154,7 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"kpi_created_mv", "MaterializedView"},
 				{"kpi_index_mv", "MaterializedView"},
 				{"kpi_referrers_mv", "MaterializedView"},
-				{"referral_facts_mv", "MaterializedView"},
+				{"referral_facts_light_mv", "MaterializedView"},
 				{"referral_stages_mv", "MaterializedView"},
 			}
 			if !slices.EqualFunc(rows, wantPHI, slices.Equal) {

@@ -25,6 +25,9 @@
 -- A re-run (a crash before the version was recorded) repeats each step: ADD
 -- and DROP COLUMN are skipped when done, and so is the conversion once the
 -- columns it reads are gone (Migrate's execOnce; the /* until */ mark).
+-- On a cluster the conversion must reach the shards before the Distributed
+-- table is made again, which would discard rows still queued: Migrate runs
+-- with insert_distributed_sync = 1 there.
 -- Readers fail between DROP and CREATE of v_referrals (and, on a cluster, of
 -- the Distributed referral_facts), not the ingester.
 ALTER TABLE {{.Local "referral_facts"}}{{.OnCluster}} ADD COLUMN created_event AggregateFunction(minIf, Tuple(DateTime('UTC'), String{{range createdDimensions}}, String{{end}}), UInt8) AFTER first_event_at;
@@ -39,7 +42,7 @@ DROP TABLE IF EXISTS {{.DB}}.referral_facts{{.OnCluster}};
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.referral_facts_light_mv{{.OnCluster}} TO {{.Local "referral_facts"}} AS
 {{- template "referral_facts_select" .WithEventsInPHI.OnShard}};
 
-INSERT INTO {{.DB}}.referral_facts (referral_id, created_event){{.SyncBackfillSettings}}
+INSERT INTO {{.DB}}.referral_facts (referral_id, created_event){{.BackfillSettings}}
 SELECT referral_id, minIfState(tuple(tupleElement(first_created, 1), tupleElement(first_created, 3){{range createdDimensions}}, d_{{.}}{{end}}), toUInt8(1))
 FROM
 (

@@ -942,7 +942,7 @@ SELECT
 FROM referralops_phi.events_local
 GROUP BY referral_id;
 
-INSERT INTO referralops.referral_facts (referral_id, created_event) SETTINGS insert_distributed_sync = 1
+INSERT INTO referralops.referral_facts (referral_id, created_event)
 SELECT referral_id, minIfState(tuple(tupleElement(first_created, 1), tupleElement(first_created, 3), d_service_line, d_location_id, d_referrer_id, d_referrer_org_id, d_referrer_type, d_referrer_network, d_payer_class, d_priority, d_channel), toUInt8(1))
 FROM
 (
