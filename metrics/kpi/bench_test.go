@@ -3,72 +3,83 @@ package kpi_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/metrics"
 	"github.com/referralops/referralops/metrics/kpi"
 	"github.com/referralops/referralops/schema"
 )
 
-// TestRefreshFigures measures what issue #3 asks of the KPI SQL: the time of
-// one snapshot refresh (30-day window) and the rows it reads, for 1 M and 10 M
-// stored events at the same daily rate (1 and 10 years of history), on the
-// ClickHouse 18.16 server. It takes minutes (loading 11 M events through the
-// views), so it runs only with REFERRALOPS_KPI_BENCH=1:
+// TestRefreshFigures measures what issue #13 asks of the KPI refresh: the
+// exporter's real request (Exporter.Refresh: both default windows, all of
+// metrics.Breakdowns, the attention levels and every version-2 field the
+// request carries, then the collector's update) and the rows it reads, on the
+// ClickHouse 18.16 server, for three datasets at the same daily rate:
 //
-//	REFERRALOPS_KPI_BENCH=1 go test ./metrics/kpi -run TestRefreshFigures -v -timeout 60m
+//	1m             base events over 365 days, sequential referral ids
+//	10m            scale × base events over scale × 365 days, sequential ids
+//	10m_random_ids the same with random (UUID) ids, which do not sort by time
+//
+// It takes minutes (loading 21 M events through the views), so it runs only
+// with REFERRALOPS_KPI_BENCH=1:
+//
+//	REFERRALOPS_KPI_BENCH=1 go test ./metrics/kpi -run TestRefreshFigures -v -timeout 120m
 //
 // It prints `name value unit` lines for `make bench` (with -v; also written to
 // the file REFERRALOPS_KPI_BENCH_OUT names, if set):
 //
-//	kpi_refresh_seconds_1m, kpi_refresh_seconds_10m  median of 5 refreshes
-//	kpi_rows_read_1m, kpi_rows_read_10m              rows read by one refresh
+//	kpi_refresh_seconds_{1m,10m,10m_random_ids}  median of 5 refreshes
+//	kpi_rows_read_{1m,10m,10m_random_ids}        rows read by one refresh
 //
 // Rows read is the sum of system.query_log's read_rows over the refresh's
 // queries. That is all they read: they use no IN (subquery), whose reads
 // ClickHouse 18.16 leaves out of read_rows (a JOIN's are counted; see
-// sql/common.sql). The facts tables are merged first (OPTIMIZE ... FINAL), the
-// steady state of a server that has had time to merge. Both datasets have the
+// sql/common.sql). Every MergeTree table of the database is merged first and
+// checked to be (one active part per partition, no merge running): the steady
+// state of a server that has had time to merge. Both datasets have the
 // generator's shape, which grows the referrer population with the referrals.
-// REFERRALOPS_KPI_BENCH_EVENTS scales the smaller dataset (default 1000000; the
-// larger is 10 times it). REFERRALOPS_KPI_BENCH_KEEP=name only loads that many
-// events over REFERRALOPS_KPI_BENCH_DAYS (default 365) into database name and
-// keeps it; REFERRALOPS_KPI_BENCH_DB=name then measures it again.
+// REFERRALOPS_KPI_BENCH_EVENTS scales the smaller dataset (default 1000000;
+// the larger ones are REFERRALOPS_KPI_BENCH_SCALE times it, default 10; a
+// smaller scale checks the bench quickly, the names stay).
+// REFERRALOPS_KPI_BENCH_KEEP=name only loads that many events over
+// REFERRALOPS_KPI_BENCH_DAYS (default 365) into database name and keeps it
+// (REFERRALOPS_KPI_BENCH_IDS picks the id format, default sequential);
+// REFERRALOPS_KPI_BENCH_DB=name then measures it again.
 func TestRefreshFigures(t *testing.T) {
 	if os.Getenv("REFERRALOPS_KPI_BENCH") != "1" {
 		t.Skip("set REFERRALOPS_KPI_BENCH=1 to measure (takes minutes)")
 	}
-	base := 1_000_000
-	if v := os.Getenv("REFERRALOPS_KPI_BENCH_EVENTS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 10_000 {
-			t.Fatalf("REFERRALOPS_KPI_BENCH_EVENTS=%q: want a number >= 10000", v)
-		}
-		base = n
-	}
+	base := envInt(t, "REFERRALOPS_KPI_BENCH_EVENTS", 1_000_000, 10_000)
+	scale := envInt(t, "REFERRALOPS_KPI_BENCH_SCALE", 10, 1)
 	end := time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
 	if keep := os.Getenv("REFERRALOPS_KPI_BENCH_KEEP"); keep != "" {
 		// Load base events over REFERRALOPS_KPI_BENCH_DAYS (default 365) into a
 		// database that outlives the test, to study the queries; then stop.
-		days := 365
-		if v := os.Getenv("REFERRALOPS_KPI_BENCH_DAYS"); v != "" {
-			if days, _ = strconv.Atoi(v); days < 1 {
-				t.Fatalf("REFERRALOPS_KPI_BENCH_DAYS=%q: want a number of days", v)
+		days := envInt(t, "REFERRALOPS_KPI_BENCH_DAYS", 365, 1)
+		ids := generator.IDSequential
+		if v := os.Getenv("REFERRALOPS_KPI_BENCH_IDS"); v != "" {
+			if err := ids.Set(v); err != nil {
+				t.Fatalf("REFERRALOPS_KPI_BENCH_IDS=%q: %v", v, err)
 			}
 		}
 		db := keptDatabase(t, keep)
-		loadGenerated(t, db, base, days, end)
-		optimize(t, db)
+		loadGenerated(t, db, base, days, end, ids)
+		mergeFully(t, db)
 		t.Logf("loaded into %s (drop it when done)", keep)
 		return
 	}
@@ -83,16 +94,25 @@ func TestRefreshFigures(t *testing.T) {
 		name   string
 		events int
 		days   int
-	}{{"1m", base, 365}, {"10m", 10 * base, 3650}} {
+		ids    generator.IDFormat
+	}{
+		{"1m", base, 365, generator.IDSequential},
+		{"10m", scale * base, scale * 365, generator.IDSequential},
+		{"10m_random_ids", scale * base, scale * 365, generator.IDRandom},
+	} {
 		db := testenv.ClickHouse(t)
-		n := loadGenerated(t, db, ds.events, ds.days, end)
-		optimize(t, db)
+		n := loadGenerated(t, db, ds.events, ds.days, end, ds.ids)
+		parts := mergeFully(t, db)
 		m := measure(t, db, end)
-		t.Logf("%s: %d events over %d days; refresh %.3fs (runs %v); rows read %d by %d queries",
-			ds.name, n, ds.days, m.seconds, m.runs, m.rows, m.queries)
+		t.Logf("%s: %d events over %d days, %s ids, %s; refresh %.3fs (runs %v); rows read %d by %d queries",
+			ds.name, n, ds.days, ds.ids, parts, m.seconds, m.runs, m.rows, m.queries)
 		lines = append(lines,
 			fmt.Sprintf("kpi_refresh_seconds_%s %.3f s", ds.name, m.seconds),
 			fmt.Sprintf("kpi_rows_read_%s %d rows", ds.name, m.rows))
+		// Free the server's disk and caches for the next dataset.
+		if err := db.Conn.Exec(context.Background(), "TRUNCATE TABLE "+schema.PHIDatabase(db.Database)+".events"); err != nil {
+			t.Logf("truncating the raw events: %v", err)
+		}
 	}
 	for _, l := range lines {
 		fmt.Println(l)
@@ -104,14 +124,30 @@ func TestRefreshFigures(t *testing.T) {
 	}
 }
 
-// loadGenerated streams about n generated events over days into db's events
-// table, in batches like the ingester's, and returns the count.
-func loadGenerated(t *testing.T, db *testenv.ClickHouseDB, n, days int, end time.Time) int {
+// envInt reads the integer variable name (def when unset), at least min.
+func envInt(t *testing.T, name string, def, min int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min {
+		t.Fatalf("%s=%q: want a number >= %d", name, v, min)
+	}
+	return n
+}
+
+// loadGenerated streams about n generated events over days, with referral ids
+// in format ids, into db's events table, in batches like the ingester's, and
+// returns the count.
+func loadGenerated(t *testing.T, db *testenv.ClickHouseDB, n, days int, end time.Time, ids generator.IDFormat) int {
 	t.Helper()
 	cfg := generator.DefaultConfig()
 	cfg.Seed = 11
 	cfg.Days = days
 	cfg.End = end
+	cfg.IDFormat = ids
 	cfg.Referrals = 1000
 	per := float64(generator.EstimateMessages(cfg)) / 1000 // events per referral over this period
 	cfg.Referrals = int(float64(n) / per)
@@ -150,15 +186,55 @@ func keptDatabase(t *testing.T, name string) *testenv.ClickHouseDB {
 	return &testenv.ClickHouseDB{DSN: cfg.DSN, Database: name, Conn: conn}
 }
 
-// optimize merges the facts and the index, the steady state of a server that
-// has had time to merge; unmerged parts only add rows to read.
-func optimize(t *testing.T, db *testenv.ClickHouseDB) {
+// mergeFully merges every MergeTree table of db (the facts, the index, the
+// KPI tables) down to one part per partition, the steady state of a server
+// that has had time to merge, and checks it: 18.16's OPTIMIZE ... FINAL can
+// return without merging (a merge of the same parts already running, no
+// disk reservation), so it is repeated until system.parts shows one active
+// part per partition and system.merges nothing of db. It describes the result.
+func mergeFully(t *testing.T, db *testenv.ClickHouseDB) string {
 	t.Helper()
-	for _, table := range []string{"referral_facts", "referral_stages", "appointment_facts", "kpi_index", "kpi_created", "kpi_referrers"} {
-		if err := db.Conn.Exec(context.Background(), "OPTIMIZE TABLE "+db.Database+"."+table+" FINAL"); err != nil {
-			t.Fatal(err)
+	ctx := context.Background()
+	q := db.Querier()
+	tables, err := q.Query(ctx, fmt.Sprintf(
+		"SELECT name FROM system.tables WHERE database = '%s' AND engine LIKE '%%MergeTree' ORDER BY name", db.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	for _, r := range tables {
+		table := r[0]
+		for attempt := 0; ; attempt++ {
+			// Parts left to merge in the table, and merges of it still running.
+			state, err := q.Query(ctx, fmt.Sprintf(`SELECT
+				(SELECT count() FROM (SELECT partition FROM system.parts WHERE database = '%[1]s' AND table = '%[2]s' AND active
+					GROUP BY partition HAVING count() > 1)),
+				(SELECT count() FROM system.merges WHERE database = '%[1]s' AND table = '%[2]s')`, db.Database, table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if state[0][0] == "0" && state[0][1] == "0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s.%s: still %s partitions with several parts and %s merges running after %d OPTIMIZE FINAL",
+					db.Database, table, state[0][0], state[0][1], attempt)
+			}
+			if state[0][1] != "0" {
+				time.Sleep(200 * time.Millisecond) // poll: a merge of the table is running
+				continue
+			}
+			if err := db.Conn.Exec(ctx, "OPTIMIZE TABLE "+db.Database+"."+table+" FINAL"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	parts, err := q.Query(ctx, fmt.Sprintf(
+		"SELECT count(), sum(rows) FROM system.parts WHERE database = '%s' AND active", db.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("merged into %s parts of %s rows in all", parts[0][0], parts[0][1])
 }
 
 type measurement struct {
@@ -168,16 +244,28 @@ type measurement struct {
 	queries int
 }
 
-// measure refreshes the 30-day snapshot as of T five times (after a warm-up)
+// refresher is the exporter as deployments run it (default windows and
+// settings, as of T) over db through q; its Refresh is one production
+// refresh. The timeout is lifted: a slow refresh is measured, not cut off.
+func refresher(db *testenv.ClickHouseDB, q clickhouse.Querier, T time.Time) *metrics.Exporter {
+	cfg := metrics.DefaultConfig()
+	cfg.AsOf = T
+	kc := kpi.DefaultConfig()
+	kc.Timeout = time.Hour
+	return metrics.NewExporter(cfg, kc, metrics.ClickHouseSource(q, db.Database),
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+}
+
+// measure runs the exporter's refresh as of T five times (after a warm-up)
 // and then once more with every query tagged, to count its rows.
 func measure(t *testing.T, db *testenv.ClickHouseDB, T time.Time) measurement {
 	t.Helper()
 	ctx := context.Background()
-	windows := []kpi.Window{kpi.Window(30 * 24 * time.Hour)}
+	e := refresher(db, db.Querier(), T)
 	var m measurement
 	for i := range 6 {
 		start := time.Now()
-		if _, err := kpi.Evaluate(ctx, db.Querier(), db.Database, T, windows); err != nil {
+		if err := e.Refresh(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if i > 0 {
@@ -189,7 +277,7 @@ func measure(t *testing.T, db *testenv.ClickHouseDB, T time.Time) measurement {
 	m.seconds = sorted[len(sorted)/2].Seconds()
 
 	tq := &taggedQuerier{q: db.Querier(), prefix: testenv.UniqueName("kpibench-")}
-	if _, err := kpi.Evaluate(ctx, tq, db.Database, T, windows); err != nil {
+	if err := refresher(db, tq, T).Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	m.queries = len(tq.sql)
@@ -215,14 +303,18 @@ func measure(t *testing.T, db *testenv.ClickHouseDB, T time.Time) measurement {
 }
 
 // taggedQuerier gives every query its own query_id, prefix-N, and keeps its text.
+// The refresh runs queries concurrently (kpi.DefaultParallelism).
 type taggedQuerier struct {
 	q      clickhouse.Querier
 	prefix string
+	mu     sync.Mutex
 	sql    []string
 }
 
 func (tq *taggedQuerier) Query(ctx context.Context, query string) ([][]string, error) {
+	tq.mu.Lock()
 	id := fmt.Sprintf("%s-%d", tq.prefix, len(tq.sql))
 	tq.sql = append(tq.sql, query)
+	tq.mu.Unlock()
 	return tq.q.Query(ch.Context(ctx, ch.WithQueryID(id)), query)
 }
