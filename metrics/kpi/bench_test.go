@@ -281,16 +281,24 @@ func measure(t *testing.T, db *testenv.ClickHouseDB, T time.Time) measurement {
 		t.Fatal(err)
 	}
 	m.queries = len(tq.sql)
-	if err := db.Conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := db.Querier().Query(ctx, fmt.Sprintf(
-		"SELECT query_id, read_rows, query_duration_ms FROM system.query_log WHERE type = 2 AND event_date >= today() - 1 AND query_id LIKE '%s-%%'", tq.prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != len(tq.sql) {
-		t.Fatalf("query_log has %d of the %d queries", len(rows), len(tq.sql))
+	// A query's log entry can come after its result reached the client: poll.
+	var rows [][]string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		if err := db.Conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		rows, err = db.Querier().Query(ctx, fmt.Sprintf(
+			"SELECT query_id, read_rows, query_duration_ms FROM system.query_log WHERE type = 2 AND event_date >= today() - 1 AND query_id LIKE '%s-%%'", tq.prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == len(tq.sql) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("query_log has %d of the %d queries", len(rows), len(tq.sql))
+		}
 	}
 	for _, r := range rows {
 		n, _ := strconv.ParseInt(r[1], 10, 64)
