@@ -534,16 +534,18 @@ end_offsets_sum() {
 		END { if (n != want) { print "kcat -Q returned " n " offsets, expected " want > "/dev/stderr"; exit 1 } printf "%d", sum }'
 }
 
-# referrals_for N prints how many referrals give at least N events (+2% for
-# the randomness), from a pilot run: events per referral do not depend on the
-# number of referrals (arrivals are spread over the same month).
-PILOT_EVENTS=""
+# pilot sets PILOT_EVENTS to the events of PILOT_REFERRALS referrals: events
+# per referral do not depend on the number of referrals (arrivals are spread
+# over the same month).
+pilot() {
+	PILOT_EVENTS="$("$BIN" generate --referrals "$PILOT_REFERRALS" "${GEN_ARGS[@]}" --out - 2>/dev/null | wc -l)"
+	((PILOT_EVENTS > 0)) || die "the pilot run (referralops generate --out -) produced nothing"
+	log "pilot: $PILOT_EVENTS events for $PILOT_REFERRALS referrals"
+}
+
+# referrals_for N prints how many referrals give at least N events, +2% for
+# the randomness (after pilot).
 referrals_for() {
-	if [[ -z $PILOT_EVENTS ]]; then
-		PILOT_EVENTS="$("$BIN" generate --referrals "$PILOT_REFERRALS" "${GEN_ARGS[@]}" --out - 2>/dev/null | wc -l)"
-		((PILOT_EVENTS > 0)) || die "the pilot run (referralops generate --out -) produced nothing"
-		log "pilot: $PILOT_EVENTS events for $PILOT_REFERRALS referrals"
-	fi
 	awk -v t="$1" -v m="$PILOT_EVENTS" -v r="$PILOT_REFERRALS" \
 		'BEGIN { n = t * 1.02 * r / m; printf "%d", (n == int(n)) ? n : int(n) + 1 }'
 }
@@ -1073,7 +1075,7 @@ measure_steady() {
 		die "[steady] the ingester did not catch up: $STALL (its log above)"
 	}
 	STEADY_CPU="$(fsub "$(cpu_seconds "$INGEST_PID")" "$cpu0")"
-	STEADY_LAG="$(awk -v a="$LAST_US" -v b="$end_us" 'BEGIN { d = (a - b) / 1e6; printf "%.3f", d > 0 ? d : 0 }')"
+	STEADY_LAG="$(awk -v a="$LAST_US" -v b="$end_us" 'BEGIN { d = (a - b) / 1e6; printf "%.3f", (d > 0 ? d : 0) }')"
 	quiesce
 	STEADY_CH_CPU="$(fsub "$(cpu_seconds "$(ch_pid)")" "$ch_cpu0")"
 	stop_ingester
@@ -1105,6 +1107,7 @@ CH_VERSION="$(ch --query 'SELECT version()')"
 RDKAFKA_VERSION="$(dpkg-query -W -f='${Version}' librdkafka1 2>/dev/null || echo '?')"
 use_backlog main
 create_topics
+pilot
 [[ -n $REFERRALS ]] || REFERRALS="$(referrals_for "$MIN_EVENTS")"
 produce_events main
 ((MESSAGES >= MIN_EVENTS)) ||
