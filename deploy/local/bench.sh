@@ -15,8 +15,11 @@
 #   ingest_vs_tuned_kafka_engine_ratio       ratio     ingest / tuned engine, per run, median
 #   ingest_cpu_seconds_per_million_events    s         the ingester process's CPU (user + system) per
 #                                                      million events, up to its last stored row (median)
-#   ingest_gc_cpu_seconds_per_million_events s         of which the Go GC (the runtime metric
-#                                                      /cpu/classes/gc/total:cpu-seconds) (median)
+#   ingest_gc_cpu_seconds_per_million_events s         the Go GC's CPU (the runtime metric
+#                                                      /cpu/classes/gc/total:cpu-seconds) (median): the
+#                                                      runtime's estimate from the time its workers ran, not
+#                                                      OS CPU time; it includes marking on otherwise idle CPUs
+#                                                      (shown per run), so it can exceed the process's share
 #   ingest_alloc_bytes_per_event             bytes     go_memstats_alloc_bytes_total / events (median)
 #   ingest_total_cpu_seconds_per_million_events s      ingester + ClickHouse server CPU per million,
 #                                                      up to quiescence (merges included) (median)
@@ -625,7 +628,7 @@ ingest_consumed() {
 
 # measure_ingest LABEL: one measurement of our ingester over the current
 # backlog. Sets M_RATE, M_SECONDS, M_FIRST, M_CPU (the ingester's, up to the
-# end of the clock), M_GC, M_ALLOC (bytes per event), M_RSS, M_CH_CPU (the
+# end of the clock), M_GC and M_GC_IDLE (the Go runtime's estimates), M_ALLOC (bytes per event), M_RSS, M_CH_CPU (the
 # server's, to quiescence), M_TOTAL_CPU, M_QUIESCE, M_WRITES, M_BATCHES.
 measure_ingest() {
 	local label=$1 t0 ch_cpu0 metrics="$WORK/metrics-$1.txt" alloc
@@ -647,6 +650,7 @@ measure_ingest() {
 	M_RSS="$(awk '/^VmHWM:/ { printf "%.0f", $2 * 1024 }' "/proc/$INGEST_PID/status")"
 	curl -fsS --max-time 5 "$INGEST_URL" >"$metrics" || die "[$label] could not read the ingester's /metrics"
 	M_GC="$(metric_value "$metrics" go_cpu_classes_gc_total_cpu_seconds_total)"
+	M_GC_IDLE="$(metric_value "$metrics" go_cpu_classes_gc_mark_idle_cpu_seconds_total)"
 	alloc="$(metric_value "$metrics" go_memstats_alloc_bytes_total)"
 	M_ALLOC="?"
 	[[ $alloc == "?" ]] || M_ALLOC="$(rate "$alloc" "$MESSAGES")"
@@ -1128,7 +1132,7 @@ for ((r = 1; r <= RUNS; r++)); do
 			measure_ingest "r$r-ingest"
 			I_RATE+=("$M_RATE") I_CPU+=("$(per_million "$M_CPU" "$MESSAGES")") I_GC+=("$(per_million "$M_GC" "$MESSAGES")")
 			I_ALLOC+=("$M_ALLOC") I_RSS+=("$M_RSS") I_TOTAL+=("$(per_million "$M_TOTAL_CPU" "$MESSAGES")")
-			line+="; ingest $M_RATE events/s (${M_SECONDS}s, first rows ${M_FIRST}s; ingester CPU ${M_CPU}s, GC ${M_GC}s, $M_ALLOC B/event allocated, peak RSS $M_RSS B; server CPU ${M_CH_CPU}s to quiescence at ${M_QUIESCE}s; $M_BATCHES; $M_WRITES)"
+			line+="; ingest $M_RATE events/s (${M_SECONDS}s, first rows ${M_FIRST}s; ingester CPU ${M_CPU}s, GC ${M_GC}s (idle-priority marking ${M_GC_IDLE}s), $M_ALLOC B/event allocated, peak RSS $M_RSS B; server CPU ${M_CH_CPU}s to quiescence at ${M_QUIESCE}s; $M_BATCHES; $M_WRITES)"
 			;;
 		engine)
 			measure_engine "r$r-engine" "$NUM_CONSUMERS" 0
