@@ -190,8 +190,10 @@ func keptDatabase(t *testing.T, name string) *testenv.ClickHouseDB {
 // KPI tables) down to one part per partition, the steady state of a server
 // that has had time to merge, and checks it: 18.16's OPTIMIZE ... FINAL can
 // return without merging (a merge of the same parts already running, no
-// disk reservation), so it is repeated until system.parts shows one active
-// part per partition and system.merges nothing of db. It describes the result.
+// disk reservation, and without PARTITION one partition at a time), so each
+// partition left with several active parts is optimized again until
+// system.parts shows one active part per partition and system.merges nothing
+// of db. It describes the result.
 func mergeFully(t *testing.T, db *testenv.ClickHouseDB) string {
 	t.Helper()
 	ctx := context.Background()
@@ -205,27 +207,32 @@ func mergeFully(t *testing.T, db *testenv.ClickHouseDB) string {
 	for _, r := range tables {
 		table := r[0]
 		for attempt := 0; ; attempt++ {
-			// Parts left to merge in the table, and merges of it still running.
-			state, err := q.Query(ctx, fmt.Sprintf(`SELECT
-				(SELECT count() FROM (SELECT partition FROM system.parts WHERE database = '%[1]s' AND table = '%[2]s' AND active
-					GROUP BY partition HAVING count() > 1)),
-				(SELECT count() FROM system.merges WHERE database = '%[1]s' AND table = '%[2]s')`, db.Database, table))
+			// The partitions left to merge, and the merges of the table running.
+			split, err := q.Query(ctx, fmt.Sprintf(`SELECT partition_id FROM system.parts
+				WHERE database = '%s' AND table = '%s' AND active GROUP BY partition_id HAVING count() > 1`, db.Database, table))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if state[0][0] == "0" && state[0][1] == "0" {
+			running, err := q.Query(ctx, fmt.Sprintf(
+				"SELECT count() FROM system.merges WHERE database = '%s' AND table = '%s'", db.Database, table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(split) == 0 && running[0][0] == "0" {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s.%s: still %s partitions with several parts and %s merges running after %d OPTIMIZE FINAL",
-					db.Database, table, state[0][0], state[0][1], attempt)
+				t.Fatalf("%s.%s: still %d partitions with several parts and %s merges running after %d rounds of OPTIMIZE FINAL",
+					db.Database, table, len(split), running[0][0], attempt)
 			}
-			if state[0][1] != "0" {
+			if running[0][0] != "0" {
 				time.Sleep(200 * time.Millisecond) // poll: a merge of the table is running
 				continue
 			}
-			if err := db.Conn.Exec(ctx, "OPTIMIZE TABLE "+db.Database+"."+table+" FINAL"); err != nil {
-				t.Fatal(err)
+			for _, p := range split {
+				if err := db.Conn.Exec(ctx, fmt.Sprintf("OPTIMIZE TABLE %s.%s PARTITION ID '%s' FINAL", db.Database, table, p[0])); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 	}
