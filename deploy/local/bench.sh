@@ -84,7 +84,10 @@
 #  6. Then the server quiesces: no merge running and the active parts (outside
 #     `system`) unchanged for BENCH_QUIESCE_SECONDS; the server's CPU (and the
 #     ingester's) is taken up to there, so that each side pays its own merges and
-#     none spill into the next measurement.
+#     none spill into the next measurement. The engine's views are dropped when
+#     it is done (18.16 streams only to a Kafka table with views), its Kafka
+#     table after quiescence: 18.16's librdkafka can abort the server while
+#     destroying a consumer (seen with 2 consumers), which is then restarted.
 #  7. Runs alternate their order (ingest, engine, tuned; then tuned, engine,
 #     ingest; ...); the figures are medians. The last run's databases are
 #     compared table by table, column by column (checksums).
@@ -751,6 +754,25 @@ ENGINE_VIEWS=()
 
 engine_consumed() { (($1 >= MESSAGES)); }
 
+# drop_kafka_table drops $DB_ENGINE.kafka_queue (its consumers leave the
+# group). 18.16 with librdkafka can abort while destroying a consumer
+# (rd_kafka_cgrp_destroy_final: assert: !rkcg->rkcg_subscription, seen with
+# kafka_num_consumers=2): the server is then restarted and the drop retried.
+drop_kafka_table() {
+	local try
+	for try in 1 2 3; do
+		if ch --query "DROP TABLE IF EXISTS $DB_ENGINE.kafka_queue" 2>>"$WORK/kafka-drop.log"; then
+			ENGINE_CREATED=0
+			return 0
+		fi
+		pid_alive "$CH_DIR/clickhouse-server.pid" "$CH_DIR/etc/config.xml" &&
+			die "could not drop the Kafka table $DB_ENGINE.kafka_queue ($WORK/kafka-drop.log)"
+		log "the server died dropping the Kafka table (librdkafka's consumer destroy, attempt $try); restarting it"
+		restart_clickhouse 0
+	done
+	die "could not drop the Kafka table $DB_ENGINE.kafka_queue in 3 attempts"
+}
+
 # engine_check dies when the server died or logged an error: an error in a
 # view makes the engine consume the block again, so rows would be duplicated
 # and the time not the engine's.
@@ -814,21 +836,21 @@ SETTINGS
 		engine_diagnostics
 		die "[$label] the Kafka engine did not finish: $STALL (server log above)"
 	}
-	# Stop consuming: the Kafka table first (its consumer leaves the group), then
-	# its views, so that the database keeps plain tables across restarts.
-	ch --query "DROP TABLE $DB_ENGINE.kafka_queue" || die "could not drop the Kafka table"
-	ENGINE_CREATED=0
-	engine_check
+	# Stop streaming: the views go first (18.16's engine streams only to a table
+	# with views), so that the database keeps plain tables across restarts.
 	while read -r mv; do
 		ch --query "DROP TABLE $PHI_ENGINE.$mv" || die "could not drop the view $PHI_ENGINE.$mv"
-	done < <(ch_http "SELECT name FROM system.tables WHERE database = '$PHI_ENGINE' AND engine = 'MaterializedView' FORMAT TSVRaw")
+	done < <(ch_http "SELECT name FROM system.tables WHERE database = '$PHI_ENGINE' AND engine = 'MaterializedView'
+		ORDER BY name != 'kafka_consumer' FORMAT TSVRaw")
 	M_SECONDS="$(us_s "$LAST_US" "$t0")"
 	M_FIRST="$(us_s "$FIRST_US" "$t0")"
 	M_RATE="$(rate "$MESSAGES" "$M_SECONDS")"
 	quiesce
+	engine_check
 	M_CH_CPU="$(fsub "$(cpu_seconds "$(ch_pid)")" "$ch_cpu0")"
 	M_TOTAL_CPU=$M_CH_CPU
 	M_QUIESCE="$(us_s "$QUIESCED_US" "$t0")"
+	drop_kafka_table
 	M_WRITES="$(side_writes "$DB_ENGINE" "$PHI_ENGINE" "$t0")"
 	log "[$label] $M_RATE events/s (${M_SECONDS}s, $INSERTED_EVENTS rows into events), server CPU ${M_CH_CPU}s to quiescence at ${M_QUIESCE}s"
 }
