@@ -90,8 +90,8 @@ func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
 // partials are the templates parsed into every migration: the cluster
 // variant's (sql/cluster.sql), the analyst views' closed-loop rule
 // (sql/analyst_views.sql) and the materialized views' SELECTs
-// (sql/fact_selects.sql).
-var partials = []string{clusterPartials, "sql/analyst_views.sql", "sql/fact_selects.sql"}
+// (sql/fact_selects.sql) and the patient order recompute (sql/patient_order.sql).
+var partials = []string{clusterPartials, "sql/analyst_views.sql", "sql/fact_selects.sql", "sql/patient_order.sql"}
 
 // parseMigration parses a schema template with the partials.
 func parseMigration(fsys fs.FS, path string) (*template.Template, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/schema"
 )
 
@@ -78,7 +79,9 @@ func (c *ClickHouseDB) Load(t testing.TB, events []event.Event) {
 	t.Helper()
 	rows := eventRows(events)
 	for start := 0; start < len(rows); start += loadBatch {
-		insertNative(t, c.Conn, schema.EventsTable(c.Database), rows[start:min(start+loadBatch, len(rows))])
+		batch := rows[start:min(start+loadBatch, len(rows))]
+		insertNative(t, c.Conn, schema.EventsTable(c.Database), batch)
+		refreshPatientOrder(t, clickhouse.Native{Conn: c.Conn}, c.Database, batch)
 	}
 }
 
@@ -88,6 +91,33 @@ func (c *ClickHouseDB) Load(t testing.TB, events []event.Event) {
 func (e *Engine) Insert(t testing.TB, db string, rows []Row) {
 	t.Helper()
 	e.InsertInto(t, schema.EventsTable(db), rows)
+	refreshPatientOrder(t, e.exec, db, rows)
+}
+
+// refreshPatientOrder does what the ingester does after storing a batch:
+// recompute referral_patient_order for the batch's patients (migration 0010;
+// nothing before it).
+func refreshPatientOrder(t testing.TB, exec clickhouse.Executor, db string, rows []Row) {
+	t.Helper()
+	var tokens []string
+	for _, r := range rows {
+		if r.EventType == string(event.ReferralCreated) && r.PatientToken != "" {
+			tokens = append(tokens, r.PatientToken)
+		}
+	}
+	if len(tokens) == 0 {
+		return
+	}
+	ok, err := exec.Query(context.Background(), "EXISTS TABLE "+db+".referral_patient_order")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ok) != 1 || len(ok[0]) != 1 || ok[0][0] != "1" {
+		return // a database migrated to before 0010
+	}
+	if err := schema.RefreshPatientOrder(context.Background(), exec, db, tokens); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // InsertInto is Insert into a table with the columns of `events` named

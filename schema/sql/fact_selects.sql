@@ -157,3 +157,22 @@ FROM {{.From "events"}}
 WHERE event_type IN ('referral.rejected', 'referral.info_received', 'referral.leaked')
 GROUP BY referral_id
 {{- end}}
+
+{{- /* patient_referrals (0010, PHI): per token and referral, the earliest
+referral.created's (event_time, event_id), the order of referral_facts'
+created_at and argMinIf keys. */}}
+{{define "patient_referrals_select"}}
+SELECT patient_token, referral_id, minState(tuple(event_time, event_id)) AS created
+FROM {{.From "events"}}
+WHERE event_type = 'referral.created' AND patient_token != ''
+GROUP BY patient_token, referral_id
+{{- end}}
+
+{{- /* referrer_notes (0010): the consult notes to the referrer (recipient
+referrer or, by default, none). */}}
+{{define "referrer_notes_select"}}
+SELECT referral_id, groupUniqArrayState(event_time) AS note_times
+FROM {{.From "events"}}
+WHERE event_type = 'communication.consult_note_sent' AND recipient IN ('referrer', '')
+GROUP BY referral_id
+{{- end}}

@@ -1,0 +1,81 @@
+package schema_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
+)
+
+// TestCMS50PatientOrder: referral_patient_order (migration 0010) holds, per
+// referral with a patient token, the created_at of the same patient's
+// previous referral in (created_at, referral_id) order, kept current by the
+// writer's recompute (testenv.Insert runs it like the ingester) across
+// out-of-order batches, and rebuilt alike by the migration's backfill; a
+// referral without a token has no row; referrer_notes keeps only notes to
+// the referrer (or with no recipient).
+func TestCMS50PatientOrder(t *testing.T) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		ctx := context.Background()
+		db := e.Migrated(t)
+		tok := func(s string) func(*row) { return func(r *row) { r.PatientToken = s } }
+		to := func(s string) func(*row) { return func(r *row) { r.Recipient = s } }
+		// Patient P: R-3 first, then created at the same second
+		// (R-1 before R-2 by id), delivered in reverse; Q has one referral,
+		// R-5 none.
+		e.Insert(t, db, []row{
+			ev("e1", "referral.created", "2026-01-10 09:00:00", "R-2", tok("P")),
+			ev("e2", "referral.created", "2026-01-10 09:00:00", "R-1", tok("P")),
+			ev("e3", "referral.created", "2026-01-05 08:00:00", "R-4", tok("Q")),
+		})
+		e.Insert(t, db, []row{
+			ev("e4", "referral.created", "2026-01-01 08:00:00", "R-3", tok("P")),
+			ev("e4", "referral.created", "2026-01-01 08:00:00", "R-3", tok("P")), // a duplicate
+			ev("e5", "referral.created", "2026-01-02 08:00:00", "R-5"),
+			ev("n1", "communication.consult_note_sent", "2026-01-12 08:00:00", "R-1", to("pcp")),
+			ev("n2", "communication.consult_note_sent", "2026-01-13 08:00:00", "R-1", to("referrer")),
+			ev("n3", "communication.consult_note_sent", "2026-01-14 08:00:00", "R-3"),
+		})
+		want := [][]string{{"R-1", unix("2026-01-01 08:00:00")}, {"R-2", unix("2026-01-10 09:00:00")}, {"R-3", "0"}, {"R-4", "0"}}
+		order := func() [][]string {
+			t.Helper()
+			rows, err := e.Query(ctx, "SELECT referral_id, toString(toInt64(argMax(prev_patient_referral_created_at, version))) FROM "+db+
+				".referral_patient_order GROUP BY referral_id ORDER BY referral_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rows
+		}
+		if got := order(); !slices.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("after the writer's recomputes: %v, want %v", got, want)
+		}
+		// The backfill over every patient writes the same values.
+		if err := e.Exec(ctx, "TRUNCATE TABLE "+db+".referral_patient_order"); err != nil {
+			t.Fatal(err)
+		}
+		stmt, err := schema.PatientOrderSQL(db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+		if got := order(); !slices.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("after the backfill: %v, want %v", got, want)
+		}
+		notes, err := e.Query(ctx, "SELECT referral_id, toString(arraySort(groupUniqArrayMerge(note_times))) FROM "+db+
+			".referrer_notes GROUP BY referral_id ORDER BY referral_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantNotes := [][]string{{"R-1", "['2026-01-13 08:00:00']"}, {"R-3", "['2026-01-14 08:00:00']"}}
+		if !slices.EqualFunc(notes, wantNotes, slices.Equal) {
+			t.Errorf("referrer_notes %v, want %v", notes, wantNotes)
+		}
+	})
+}
+
+func unix(s string) string { return strconv.FormatInt(ts(s).Unix(), 10) }

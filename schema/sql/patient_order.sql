@@ -1,0 +1,32 @@
+{{- /* patient_order (migration 0010; RefreshPatientOrder): recompute
+referral_patient_order for the patients .Tokens (a list of SQL string
+literals; all patients when empty) from PHIDB's patient_referrals: per
+patient, the referrals sorted by (created_at, referral_id), each with the
+created_at of the one before it (0 for the first). No window functions (18.16):
+groupArray, arraySort and arrayEnumerate. The version grows with the number of
+the patient's referrals, then with the second it was computed, so a later
+recompute from more data wins; a repeat of the same one writes the same
+values. Aliases differ from every column name (18.16 resolves aliases inside
+expressions). */ -}}
+{{define "patient_order" -}}
+INSERT INTO {{.DB}}.referral_patient_order (referral_id, prev_patient_referral_created_at, version)
+SELECT tupleElement(entry, 2) AS entry_referral, prev_at, order_version
+FROM
+(
+    SELECT
+        arraySort(groupArray(tuple(first_at, rid))) AS entries,
+        arrayMap(i -> if(i = 1, toDateTime(0, 'UTC'), tupleElement(entries[i - 1], 1)), arrayEnumerate(entries)) AS prevs,
+        toUInt64(length(entries)) * 4294967296 + toUInt64(toUInt32(now())) AS order_version
+    FROM
+    (
+        SELECT patient_token AS token, referral_id AS rid, tupleElement(minMerge(created), 1) AS first_at
+        FROM {{.PHIDB}}.patient_referrals
+        {{- if .Tokens}}
+        WHERE patient_token IN ({{.Tokens}})
+        {{- end}}
+        GROUP BY patient_token, referral_id
+    )
+    GROUP BY token
+)
+ARRAY JOIN entries AS entry, prevs AS prev_at
+{{- end}}
