@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/referralops/referralops/ingest/event"
 	chclient "github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/schema"
 )
@@ -69,23 +72,52 @@ func NewClickHouseStore(conn driver.Conn, database string, parallel int, views b
 }
 
 // Insert stores the batch in groups of at most maxMonthsPerInsert months,
-// one after the other, each in one or more concurrent INSERTs; it fails if
-// any fails, and a retry repeats them all (a repeated row is deduplicated, and
-// the offsets are committed only after Insert returned nil). ingested_at is
-// the time of the attempt.
+// one after the other, each in one or more concurrent INSERTs, then
+// recomputes the patient order of the batch's patients; it fails if any
+// statement fails, and a retry repeats them all (a repeated row is
+// deduplicated, the recompute is idempotent, and the offsets are committed
+// only after Insert returned nil). ingested_at is the time of the attempt.
 func (s *ClickHouseStore) Insert(ctx context.Context, r *rows) error {
 	now := time.Now().Unix()
 	groups := monthBlocks(r.eventTime, maxMonthsPerInsert)
 	if groups == nil {
-		return s.insertGroup(ctx, r, nil, r.len(), now)
+		if err := s.insertGroup(ctx, r, nil, r.len(), now); err != nil {
+			return err
+		}
+		return s.refreshPatientOrder(ctx, r)
 	}
 	for _, idx := range groups {
 		if err := s.insertGroup(ctx, r, idx, len(idx), now); err != nil {
 			return err
 		}
 	}
+	return s.refreshPatientOrder(ctx, r)
+}
+
+// refreshPatientOrder recomputes referral_patient_order (migration 0010) for
+// the patients of the batch's referral.created events: a view cannot, since
+// a patient's previous referral may be in any earlier batch. It names the
+// referrals, never a token (system.query_log keeps statements, and readers
+// may read it). Through the Distributed table on a cluster, synchronously
+// like the events.
+func (s *ClickHouseStore) refreshPatientOrder(ctx context.Context, r *rows) error {
+	var referrals []string
+	for i := range r.len() {
+		if r.strs[colEventType].at(i) == string(event.ReferralCreated) && r.strs[colPatientToken].at(i) != "" {
+			referrals = append(referrals, strings.Clone(r.strs[colReferralID].at(i)))
+		}
+	}
+	err := schema.RefreshPatientOrder(clickhouse.Context(ctx, clickhouse.WithSettings(insertSettings)),
+		chclient.Native{Conn: s.conn}, s.database, referrals)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errPatientOrder, err)
+	}
 	return nil
 }
+
+// errPatientOrder marks a failed patient-order recompute, classified like an
+// INSERT's failure, for Locate to name its grants.
+var errPatientOrder = errors.New("patient order")
 
 // insertGroup stores n rows of r, those at idx or the first n when idx is
 // nil, in up to s.parallel concurrent INSERTs.

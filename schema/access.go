@@ -67,6 +67,7 @@ var ReaderRelations = []Relation{
 	{Name: "schema_migrations"},
 	{Name: "referral_facts"}, {Name: "referral_stages"}, {Name: "appointment_facts"},
 	{Name: "kpi_index"}, {Name: "kpi_referrers"}, {Name: "kpi_created", Located: true},
+	{Name: "referral_patient_order"}, {Name: "referrer_notes"},
 	{Name: "v_referrals", View: true, Located: true},
 	{Name: "v_unscheduled_worklist", View: true, Located: true},
 	{Name: "v_referrer_scorecard", View: true},

@@ -81,10 +81,11 @@ func TestAccessStatements(t *testing.T) {
 			onCluster = " ON CLUSTER " + cluster
 		}
 		beyondSelect := map[string]bool{
-			"GRANT" + onCluster + " INSERT ON referralops_phi.events TO referralops_writer": true,
-			"GRANT" + onCluster + " ALL ON referralops.* TO referralops_migrator":           true,
-			"GRANT" + onCluster + " ALL ON referralops_phi.* TO referralops_migrator":       true,
-			"GRANT" + onCluster + " CLUSTER ON *.* TO referralops_migrator":                 cluster != "",
+			"GRANT" + onCluster + " INSERT ON referralops_phi.events TO referralops_writer":             true,
+			"GRANT" + onCluster + " INSERT ON referralops.referral_patient_order TO referralops_writer": true,
+			"GRANT" + onCluster + " ALL ON referralops.* TO referralops_migrator":                       true,
+			"GRANT" + onCluster + " ALL ON referralops_phi.* TO referralops_migrator":                   true,
+			"GRANT" + onCluster + " CLUSTER ON *.* TO referralops_migrator":                             cluster != "",
 		}
 		policies := 0
 		for _, s := range stmts {

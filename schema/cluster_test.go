@@ -96,7 +96,8 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 		"events": "cityHash64(referral_id)", "referral_facts": "cityHash64(referral_id)",
 		"appointment_facts": "cityHash64(referral_id)", "kpi_index": "cityHash64(referral)",
 		"kpi_created": "cityHash64(referral_id)", "kpi_referrers": "cityHash64(referrer_id)",
-		"referral_stages": "cityHash64(referral_id)",
+		"referral_stages": "cityHash64(referral_id)", "patient_referrals": "cityHash64(referral_id)",
+		"referral_patient_order": "cityHash64(referral_id)", "referrer_notes": "cityHash64(referral_id)",
 	}
 	for _, version := range []string{"18.16.1", "26.7.2.1"} {
 		t.Run(version, func(t *testing.T) {
@@ -146,7 +147,13 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 						t.Errorf("Keeper path %s used twice", p[1])
 					} else {
 						paths[p[1]] = true
-						wantPath, wantReplica := "/clickhouse/tables/{shard}/"+db+"/"+m[1], "{replica}"
+						// A table made in the PHI database (0010) has its Keeper path
+						// there; events_local kept the one it was created with.
+						pathDB := db
+						if strings.Contains(s, " "+phi+"."+m[1]+" ") {
+							pathDB = phi
+						}
+						wantPath, wantReplica := "/clickhouse/tables/{shard}/"+pathDB+"/"+m[1], "{replica}"
 						if m[1] == "schema_migrations" { // one replica set for the whole cluster
 							wantPath, wantReplica = "/clickhouse/tables/all/"+db+"/"+m[1], "{shard}-{replica}"
 						} else if !strings.HasSuffix(m[1], schema.LocalSuffix) {
@@ -184,9 +191,9 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 				t.Errorf("Distributed tables and sharding keys %v, want %v", sharding, wantSharding)
 			}
 			// 18.16 has no parallel_distributed_insert_select: its backfills go
-			// through the server that runs the migration. Six backfills and
-			// 0012's conversion.
-			want := 6 + 1
+			// through the server that runs the migration. Six backfills,
+			// 0010's two and 0012's conversion.
+			want := 8 + 1
 			if single.Major < 21 {
 				want = 0
 			}
@@ -271,14 +278,15 @@ func TestClusterSQLParsesOnChDB(t *testing.T) {
 	}
 	// schema_migrations (database, table); 7 tables × (local, Distributed) +
 	// 6 views + 5 analyst views + 0009's PHI database, its Distributed events
-	// and referral_facts and 6 views + 0011's v_referrals; 6 backfills + 10
-	// records; 0009's DROPs of the Distributed events and referral_facts,
-	// RENAME, 6 DROPs of views, an ALTER; 0011's DROP of v_referrals; 0012's
+	// and referral_facts and 6 views + 0010's 3 tables × 2 and 2 views +
+	// 0011's v_referrals; 8 backfills, 0010's patient order + 11 records;
+	// 0009's DROPs of the Distributed events and referral_facts, RENAME, 6
+	// DROPs of views, an ALTER; 0011's DROP of v_referrals; 0012's
 	// Distributed referral_facts twice, view, analyst view, its conversion and
 	// record, 2 ALTERs, 2 DROPs of the Distributed table, DROPs of a view and
 	// an analyst view.
-	if creates != 2+14+6+5+9+1+4 || inserts != 16+2 || others != 11+6 {
-		t.Errorf("%d CREATE, %d INSERT and %d other statements, want 41, 18 and 17", creates, inserts, others)
+	if creates != 2+14+6+5+9+8+1+4 || inserts != 20+2 || others != 11+6 {
+		t.Errorf("%d CREATE, %d INSERT and %d other statements, want 49, 22 and 17", creates, inserts, others)
 	}
 }
 

@@ -19,6 +19,10 @@
 // migrations/0005 and 0006; v_referrals remade with the stage facts in 0011)
 // evaluate the facts as of now for people and Grafana's panels; v_loops
 // holds the closed-loop rule as columns.
+// The CMS50-style loop is patient-based, but readers never see a patient:
+// the writer keeps `referral_patient_order` (each referral's same-patient
+// predecessor's created_at) current from the PHI table `patient_referrals`
+// after every batch (RefreshPatientOrder, migrations/0010).
 //
 // The storage contract shared with the KPI SQL and the panels is named once,
 // in contract.go: the kpi_index kinds (IndexKind), the appointment status

@@ -134,7 +134,9 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"kpi_index", "ReplacingMergeTree"},
 				{"kpi_referrers", "AggregatingMergeTree"},
 				{"referral_facts", "AggregatingMergeTree"},
+				{"referral_patient_order", "ReplacingMergeTree"},
 				{"referral_stages", "AggregatingMergeTree"},
+				{"referrer_notes", "AggregatingMergeTree"},
 				{"schema_migrations", "ReplacingMergeTree"},
 				{"v_loops", "View"}, {"v_referrals", "View"}, {"v_referrer_attention", "View"}, {"v_referrer_scorecard", "View"},
 				{"v_unscheduled_worklist", "View"},
@@ -154,8 +156,11 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"kpi_created_mv", "MaterializedView"},
 				{"kpi_index_mv", "MaterializedView"},
 				{"kpi_referrers_mv", "MaterializedView"},
+				{"patient_referrals", "AggregatingMergeTree"},
+				{"patient_referrals_mv", "MaterializedView"},
 				{"referral_facts_light_mv", "MaterializedView"},
 				{"referral_stages_mv", "MaterializedView"},
+				{"referrer_notes_mv", "MaterializedView"},
 			}
 			if !slices.EqualFunc(rows, wantPHI, slices.Equal) {
 				t.Errorf("round %d: tables of %s %q, want %q", round, phi, rows, wantPHI)

@@ -8,7 +8,7 @@
 -- events are in {{.PHIDB}}, schema.PHIDatabase, which no reader is granted);
 -- role referralops_analysis adds what analysts need; the three users differ in
 -- their settings profiles: what they may run, for how long, and how much they
--- get back. The writer may only INSERT into the events; the migrator owns both
+-- get back. The writer may only INSERT into the events (and keep the CMS50 patient order); the migrator owns both
 -- databases. The limits and quotas are schema.DefaultLimits, which
 -- users.xml.tmpl holds for 18.16 too.
 CREATE ROLE IF NOT EXISTS referralops_reader{{.OnCluster}};
@@ -36,13 +36,18 @@ CREATE USER OR REPLACE referralops_analyst{{.OnCluster}} IDENTIFIED WITH bcrypt_
 GRANT{{.OnCluster}} referralops_reader TO referralops_exporter, referralops_grafana;
 GRANT{{.OnCluster}} referralops_analysis TO referralops_analyst;
 -- The ingester's user: INSERT into the raw events (and reading which schema
--- versions are applied, checked before it inserts), nothing else. The
+-- versions are applied, checked before it inserts), and the CMS50 patient
+-- order it recomputes after each batch (migration 0010: it reads
+-- patient_referrals in {{.PHIDB}} and writes referral_patient_order), nothing
+-- else. The
 -- materialized views that feed the facts from them run as their definer, the
 -- migrator that created them (SQL SECURITY DEFINER, current servers' default),
 -- so the writer needs no right on the facts.
 CREATE USER OR REPLACE referralops_writer{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.WriterPasswordHash}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_writer';
 GRANT{{.OnCluster}} INSERT ON {{.PHIDB}}.events TO referralops_writer;
 GRANT{{.OnCluster}} SELECT ON {{.DB}}.schema_migrations TO referralops_writer;
+GRANT{{.OnCluster}} SELECT ON {{.PHIDB}}.patient_referrals TO referralops_writer;
+GRANT{{.OnCluster}} INSERT ON {{.DB}}.referral_patient_order TO referralops_writer;
 -- `referralops migrate`: creates and changes both databases.
 CREATE USER OR REPLACE referralops_migrator{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.MigratorPasswordHash}}' HOST {{.Host}};
 GRANT{{.OnCluster}} ALL ON {{.DB}}.* TO referralops_migrator;

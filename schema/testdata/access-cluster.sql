@@ -16,6 +16,8 @@ GRANT ON CLUSTER c1 referralops_analysis TO referralops_analyst;
 CREATE USER OR REPLACE referralops_writer ON CLUSTER c1 IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY SETTINGS PROFILE 'referralops_writer';
 GRANT ON CLUSTER c1 INSERT ON referralops_phi.events TO referralops_writer;
 GRANT ON CLUSTER c1 SELECT ON referralops.schema_migrations TO referralops_writer;
+GRANT ON CLUSTER c1 SELECT ON referralops_phi.patient_referrals TO referralops_writer;
+GRANT ON CLUSTER c1 INSERT ON referralops.referral_patient_order TO referralops_writer;
 CREATE USER OR REPLACE referralops_migrator ON CLUSTER c1 IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY;
 GRANT ON CLUSTER c1 ALL ON referralops.* TO referralops_migrator;
 GRANT ON CLUSTER c1 ALL ON referralops_phi.* TO referralops_migrator;
@@ -34,6 +36,8 @@ CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.a
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_index FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_referrers FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.referral_patient_order FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.referrer_notes FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.v_referrals FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.v_unscheduled_worklist FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.v_referrer_scorecard FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
@@ -46,6 +50,8 @@ CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referral
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_index FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_referrers FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_created FOR SELECT USING location_id IN ('LOC-MAIN-01', 'site-02') TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_patient_order FOR SELECT USING 0 TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referrer_notes FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.v_referrals FOR SELECT USING location_id IN ('LOC-MAIN-01', 'site-02') TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.v_unscheduled_worklist FOR SELECT USING location_id IN ('LOC-MAIN-01', 'site-02') TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.v_referrer_scorecard FOR SELECT USING 0 TO referralops_grafana;
@@ -58,6 +64,8 @@ CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referral
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_index FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_referrers FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_created FOR SELECT USING location_id IN ('site-02') TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_patient_order FOR SELECT USING 0 TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referrer_notes FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.v_referrals FOR SELECT USING location_id IN ('site-02') TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.v_unscheduled_worklist FOR SELECT USING location_id IN ('site-02') TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.v_referrer_scorecard FOR SELECT USING 0 TO referralops_analyst;

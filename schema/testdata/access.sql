@@ -16,6 +16,8 @@ GRANT referralops_analysis TO referralops_analyst;
 CREATE USER OR REPLACE referralops_writer IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY SETTINGS PROFILE 'referralops_writer';
 GRANT INSERT ON referralops_phi.events TO referralops_writer;
 GRANT SELECT ON referralops.schema_migrations TO referralops_writer;
+GRANT SELECT ON referralops_phi.patient_referrals TO referralops_writer;
+GRANT INSERT ON referralops.referral_patient_order TO referralops_writer;
 CREATE USER OR REPLACE referralops_migrator IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY;
 GRANT ALL ON referralops.* TO referralops_migrator;
 GRANT ALL ON referralops_phi.* TO referralops_migrator;
@@ -33,6 +35,8 @@ CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.appointment_fac
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.kpi_index FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.kpi_referrers FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.kpi_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.referral_patient_order FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.referrer_notes FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.v_referrals FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.v_unscheduled_worklist FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.v_referrer_scorecard FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
@@ -45,6 +49,8 @@ CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.appointmen
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.kpi_index FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.kpi_referrers FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.kpi_created FOR SELECT USING location_id IN ('LOC-MAIN-01', 'site-02') TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.referral_patient_order FOR SELECT USING 0 TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.referrer_notes FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.v_referrals FOR SELECT USING location_id IN ('LOC-MAIN-01', 'site-02') TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.v_unscheduled_worklist FOR SELECT USING location_id IN ('LOC-MAIN-01', 'site-02') TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.v_referrer_scorecard FOR SELECT USING 0 TO referralops_grafana;
@@ -57,6 +63,8 @@ CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.appointmen
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.kpi_index FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.kpi_referrers FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.kpi_created FOR SELECT USING location_id IN ('site-02') TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.referral_patient_order FOR SELECT USING 0 TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.referrer_notes FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.v_referrals FOR SELECT USING location_id IN ('site-02') TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.v_unscheduled_worklist FOR SELECT USING location_id IN ('site-02') TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.v_referrer_scorecard FOR SELECT USING 0 TO referralops_analyst;
