@@ -54,6 +54,7 @@ func (r Request) Evaluate(ctx context.Context, q clickhouse.Querier) (Snapshot, 
 		{"cohort", ev.cohort},
 		{"no_show", ev.noShow},
 		{"loop", ev.loop},
+		{"cms50", ev.cms50},
 		{"auth", ev.auth},
 	}
 	if r.Attention {
@@ -237,6 +238,12 @@ func distribution(v []string, p *ints) Distribution {
 func (e *evaluation) loop() error {
 	return e.windowed(loopSQL, 2, func(f *Fields, v []string, p *ints) {
 		f.LoopCohort, f.LoopClosed14d = p.int(v[0]), p.int(v[1])
+	})
+}
+
+func (e *evaluation) cms50() error {
+	return e.windowed(cms50SQL, 3, func(f *Fields, v []string, p *ints) {
+		f.CMS50Patients, f.CMS50Closed, f.CMS50NoPatientToken = p.int(v[0]), p.int(v[1]), p.int(v[2])
 	})
 }
 

@@ -48,6 +48,9 @@ type jsonFields struct {
 	TimeToAppointmentP90Seconds *int64           `json:"time_to_appointment_p90_seconds"`
 	LoopCohort                  int64            `json:"loop_cohort"`
 	LoopClosed14d               int64            `json:"loop_closed_14d"`
+	CMS50Patients               int64            `json:"cms50_patients"`
+	CMS50Closed                 int64            `json:"cms50_closed"`
+	CMS50NoPatientToken         int64            `json:"cms50_no_patient_token"`
 	AppointmentsKeptOrMissed    int64            `json:"appointments_kept_or_missed"`
 	NoShows                     int64            `json:"no_shows"`
 	AuthDecisions               int64            `json:"auth_decisions"`
@@ -116,6 +119,7 @@ func toJSONFields(f Fields) jsonFields {
 		TimeToScheduleP50Seconds: f.TimeToSchedule.P50, TimeToScheduleP90Seconds: f.TimeToSchedule.P90,
 		TimeToAppointmentP50Seconds: f.TimeToAppointment.P50, TimeToAppointmentP90Seconds: f.TimeToAppointment.P90,
 		LoopCohort: f.LoopCohort, LoopClosed14d: f.LoopClosed14d,
+		CMS50Patients: f.CMS50Patients, CMS50Closed: f.CMS50Closed, CMS50NoPatientToken: f.CMS50NoPatientToken,
 		AppointmentsKeptOrMissed: f.AppointmentsKeptOrMissed, NoShows: f.NoShows,
 		AuthDecisions: f.AuthDecisions, AuthDenied: f.AuthDenied,
 		Backlog:                  jsonBacklog(f.Backlog),

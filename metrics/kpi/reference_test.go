@@ -74,6 +74,9 @@ type refReferral struct {
 	// the earliest auth_requested and info_requested (0 when none): with the
 	// turnarounds, the stage times of the analyst view v_referrals
 	authRequestedAt, infoRequestedAt int64
+	// KPIS.md "CMS50-style closed loop"
+	patientToken  string  // of the earliest referral.created
+	referrerNotes []int64 // consult notes to the referrer (or to no one named)
 }
 
 type refAppointment struct {
@@ -145,6 +148,9 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 				r.authDecisions = append(r.authDecisions, *e)
 			case "communication.consult_note_sent":
 				notes = append(notes, e.at)
+				if e.d.Recipient == "referrer" || e.d.Recipient == "" {
+					r.referrerNotes = append(r.referrerNotes, e.at)
+				}
 			}
 			if (e.typ == "referral.accepted" || e.typ == "referral.rejected") && (!r.hasDecided || e.at < r.decided) {
 				r.hasDecided, r.decided = true, e.at
@@ -175,6 +181,7 @@ func referenceFacts(events []event.Event, T int64) map[string]*refReferral {
 			r.referrerType, r.referrerNetwork = first.d.ReferrerType, first.d.ReferrerNetwork
 			r.referrerOrg = first.d.ReferrerOrgID
 			r.priority, r.payerClass, r.firstDestination = first.d.Priority, first.d.PayerClass, first.d.DestinationNetwork
+			r.patientToken = first.d.PatientToken
 		}
 		if authRequested != nil {
 			r.authRequestedAt = authRequested.at
@@ -260,6 +267,7 @@ type refGroup struct {
 	leakedByPayer                                                                 map[string]int64
 	triage, info                                                                  []int64
 	leakedByReason                                                                map[string]int64
+	cms50Patients, cms50Closed, cms50NoToken                                      int64
 }
 
 func newRefGroup() *refGroup {
@@ -311,6 +319,8 @@ func (g *refGroup) json() map[string]any {
 		"info_turnaround_p50_seconds": nearestRank(g.info, 50),
 		"info_turnaround_p90_seconds": nearestRank(g.info, 90),
 		"leaked_by_reason":            g.leakedByReason,
+		"cms50_patients":              g.cms50Patients, "cms50_closed": g.cms50Closed,
+		"cms50_no_patient_token": g.cms50NoToken,
 	}
 }
 
@@ -469,6 +479,33 @@ func referenceKPIsCalendar(events []event.Event, asOf time.Time, window time.Dur
 			states["fading"]++
 		case rc.c > 0:
 			states["inactive"]++
+		}
+	}
+	// CMS50-style: each patient's earliest referral created in (T−W, T],
+	// ties by referral id; closed by a note to the referrer in (created, T].
+	earliest := map[string]*refReferral{}
+	for _, r := range facts {
+		if !r.hasCreated || !in(r.created, T-W, T) {
+			continue
+		}
+		if r.patientToken == "" {
+			for _, g := range groupsOf(r) {
+				g.cms50NoToken++
+			}
+			continue
+		}
+		e := earliest[r.patientToken]
+		if e == nil || r.created < e.created || r.created == e.created && r.id < e.id {
+			earliest[r.patientToken] = r
+		}
+	}
+	for _, r := range earliest {
+		closed := slices.ContainsFunc(r.referrerNotes, func(at int64) bool { return at > r.created && at <= T })
+		for _, g := range groupsOf(r) {
+			g.cms50Patients++
+			if closed {
+				g.cms50Closed++
+			}
 		}
 	}
 	byLine := map[string]any{}

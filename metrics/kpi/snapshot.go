@@ -64,6 +64,11 @@ type Fields struct {
 	// LoopCohort is |L|: referrals with first_completed_at in (T−W−14d, T−14d];
 	// LoopClosed14d those of L with the loop closed within 14 days.
 	LoopCohort, LoopClosed14d int64
+	// CMS50Patients is |P|: each patient's earliest referral created in
+	// (T−W, T] (ties by referral id); CMS50Closed those of P with a consult
+	// note to the referrer in (created_at, T]; CMS50NoPatientToken the
+	// referrals of C without a patient token, left out of P.
+	CMS50Patients, CMS50Closed, CMS50NoPatientToken int64
 	// AppointmentsKeptOrMissed: appointments with their slot in (T−W, T] and
 	// status completed or no_show as of T; NoShows those with no_show.
 	AppointmentsKeptOrMissed, NoShows int64

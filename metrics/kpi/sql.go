@@ -20,6 +20,7 @@ var sqlFiles embed.FS
 var (
 	cohortSQL        = mustParse("cohort.sql")
 	loopSQL          = mustParse("loop.sql")
+	cms50SQL         = mustParse("cms50.sql")
 	noShowSQL        = mustParse("no_show.sql")
 	authSQL          = mustParse("auth.sql")
 	backlogSQL       = mustParse("backlog.sql")
