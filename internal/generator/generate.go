@@ -278,7 +278,9 @@ func (g *generator) fillData(e *event.Event, rf *referral, se *storedEvent, t in
 			d.Priority = priorities[rf.prio]
 		}
 		d.Channel = channels[rf.channel]
-		d.PatientToken = g.patientToken(int(rf.patient))
+		if !g.untokened(rf) {
+			d.PatientToken = g.patientToken(int(rf.patient))
+		}
 	case kAccepted, kInfoReceived:
 		e.Source = srcReferrals
 	case kRejected:
@@ -330,6 +332,16 @@ func (g *generator) fillData(e *event.Event, rf *referral, se *storedEvent, t in
 
 func apptID(rf *referral, n uint8) string {
 	return "A-" + strings.TrimPrefix(rf.name, "R-") + "-" + strconv.Itoa(int(n))
+}
+
+// untokenedPer10k referrals in 10,000 arrive without a patient token (a fax
+// the MPI could not match): the CMS50-style loop leaves them out and counts
+// them. Decided by a hash of the referral's creation order, not the random
+// stream, so every other value of a seed stays what it was.
+const untokenedPer10k = 150
+
+func (g *generator) untokened(rf *referral) bool {
+	return mix64(uint64(rf.seq)^g.patKey^0x5ca1ab1e)%10_000 < untokenedPer10k
 }
 
 // patientToken is a stable pseudonym for patient number n of this seed.
