@@ -21,16 +21,21 @@ func (g *generator) closedLoop() *dashboard.DashboardBuilder {
 		"now-90d", "5m", g.kpiVars()...)
 
 	b.WithRow(g.row("Closed-loop rate"))
-	b.WithPanel(g.statPanel(spec{title: "Closed-loop rate", unit: unitRatio, w: 6, h: 4, th: g.targetTh(closed),
+	b.WithPanel(g.statPanel(spec{title: "Closed-loop rate", unit: unitRatio, w: 5, h: 4, th: g.targetTh(closed),
 		desc: g.ratioDesc("Share of the matured closed-loop cohort with a consult note sent within 14 days of the first completed visit", closed, scopeSelection) + " " + g.targetNote(closed, markStat, "")},
 		promDS, promQuery("A", g.ratio(closed, nil, ""), "", true)))
-	b.WithPanel(g.statPanel(spec{title: "Matured closed-loop cohort", unit: unitCount, w: 6, h: 4,
+	// The patient-based variant beside it: each patient's earliest referral of
+	// the window, closed by a note to the referrer (KPIS.md).
+	b.WithPanel(g.statPanel(spec{title: "CMS50-style closed-loop rate", unit: unitRatio, w: 5, h: 4,
+		desc: g.ratioDesc("Share of patients whose earliest referral created in the selected window got a consult note back to the referrer (CMS50-style, patient-based; not a certified eCQM)", metrics.CMS50ClosedReferrals, scopeSelection) + " " + g.help(metrics.CMS50CohortReferrals)},
+		promDS, promQuery("A", g.ratio(metrics.CMS50ClosedReferrals, nil, ""), "", true)))
+	b.WithPanel(g.statPanel(spec{title: "Matured closed-loop cohort", unit: unitCount, w: 5, h: 4,
 		desc: "Referrals whose first completed visit fell in the selected window shifted back 14 days, summed " + scopeSelection + ". " + cohortHelp},
 		promDS, promQuery("A", metrics.SumBy(nil, g.sel(metrics.LoopCohortReferrals).String()), "", true)))
-	b.WithPanel(g.statPanel(spec{title: "Consult notes within 14 days", unit: unitCount, w: 6, h: 4,
+	b.WithPanel(g.statPanel(spec{title: "Consult notes within 14 days", unit: unitCount, w: 5, h: 4,
 		desc: "Referrals of the matured cohort whose consult note was sent within 14 days of the first completed visit, summed " + scopeSelection + ". " + closedHelp},
 		promDS, promQuery("A", metrics.SumBy(nil, g.sel(closed).String()), "", true)))
-	b.WithPanel(g.statPanel(spec{title: "Open loops past 14 days", unit: unitCount, w: 6, h: 4,
+	b.WithPanel(g.statPanel(spec{title: "Open loops past 14 days", unit: unitCount, w: 4, h: 4,
 		desc: "Number of open loops: " + openLoops},
 		chDS, g.chQuery("A", "open_loops_by_service_line.sql", false)).
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"sum"}).Values(false).Fields("/^open_loops$/")))

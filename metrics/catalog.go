@@ -202,6 +202,13 @@ var (
 		dividedBy(LoopCohortReferrals, "referral_closed_loop").
 		judgedBy(TargetClosedLoopRateMin).
 		alert("ReferralClosedLoopRateBelowTarget", CategoryQuality, "closed-loop rate")
+	CMS50CohortReferrals = cohort("referral_cms50_cohort_referrals", "cms50_patients", "referrals",
+		"CMS50-style closed loop: each patient's earliest referral created in the window (ties by referral id); referrals without a patient token are left out.",
+		func(f kpi.Fields) int64 { return f.CMS50Patients })
+	CMS50ClosedReferrals = cohort("referral_cms50_closed_referrals", "cms50_closed", "referrals",
+		"Referrals of the CMS50-style cohort with a consult note to the referrer after their creation, by T.",
+		func(f kpi.Fields) int64 { return f.CMS50Closed }).
+		dividedBy(CMS50CohortReferrals, "referral_cms50_closed_loop")
 	KeptOrMissedAppointments = cohort("referral_kept_or_missed_appointments", "appointments_kept_or_missed", "appointments",
 		"Appointments with their slot in the window and status completed or no_show as of T.",
 		func(f kpi.Fields) int64 { return f.AppointmentsKeptOrMissed })
@@ -341,7 +348,7 @@ var (
 var Catalog = []Family{
 	Referrals, ScheduledReferrals, CompletedReferrals, LeakedReferrals, InternalReferrals,
 	InternalLeakedReferrals, IncompleteReferrals, LoopCohortReferrals, LoopClosedReferrals,
-	KeptOrMissedAppointments, NoShowAppointments, AuthDecisions, AuthDeniedDecisions,
+	CMS50CohortReferrals, CMS50ClosedReferrals, KeptOrMissedAppointments, NoShowAppointments, AuthDecisions, AuthDeniedDecisions,
 
 	TimeToScheduleSeconds, TimeToAppointmentSeconds, TimeToScheduleQuantileSeconds, TimeToAppointmentQuantileSeconds,
 
