@@ -120,6 +120,7 @@ func TestSecurityPHILeak(t *testing.T) {
 	ingest := testenv.Start(t, []string{"REFERRALOPS_CLICKHOUSE_DSN=" + db.UserDSN(schema.WriterUser)}, append([]string{"ingest", "--group", group,
 		"--listen", ingestAddr, "--batch-max-age", "200ms", "--log-format", "json"}, topics...)...)
 	testenv.WaitCommitted(t, kc, group, 2*time.Minute)
+	checkPatientOrder(t, db, testenv.GenerateEvents(t, gen))
 	export, exportURL := testenv.StartExport(t, "", []string{"REFERRALOPS_CLICKHOUSE_DSN=" + db.ExporterDSN()}, "--refresh-interval", "2s")
 	exportAddr := strings.TrimPrefix(exportURL, "http://")
 
@@ -233,6 +234,26 @@ func scanReaderRows(t *testing.T, db *testenv.ClickHouseDB, readers []string, s 
 	}
 	s.hits = append(s.hits, tokens.hits...)
 	t.Logf("ClickHouse: %d relations readable by %v scanned for %d patient tokens", relations, readers, tokens.count("patient_token"))
+}
+
+// checkPatientOrder: the ingester, as the writer, recomputed the CMS50
+// patient order (migration 0010) before committing: once the offsets are
+// committed, every referral with a patient token has its row.
+func checkPatientOrder(t *testing.T, db *testenv.ClickHouseDB, events []event.Event) {
+	t.Helper()
+	tokened := map[string]bool{}
+	for _, e := range events {
+		if e.Type == event.ReferralCreated && e.Data.PatientToken != "" {
+			tokened[e.Subject] = true
+		}
+	}
+	rows, err := db.Querier().Query(context.Background(), "SELECT uniqExact(referral_id) FROM "+db.Database+".referral_patient_order")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strconv.Itoa(len(tokened)); len(rows) != 1 || rows[0][0] != want {
+		t.Errorf("referral_patient_order has %v referrals after the ingester committed, want %s", rows, want)
+	}
 }
 
 // promSeriesAndLabels reads every series Prometheus holds (/api/v1/series,
