@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 
 	"github.com/referralops/referralops/internal/clickhouse"
+	"github.com/referralops/referralops/schema"
 )
 
 // InsertFailure says where an INSERT failed, for readiness and metrics: the
@@ -111,6 +112,10 @@ func (s *ClickHouseStore) need(ctx context.Context, c errClass, err error) strin
 	case accessDenied:
 		if code, _, _ := clickhouse.Exception(err); loginRefused(code) {
 			return "a ClickHouse user and password the server accepts (--clickhouse-dsn)"
+		}
+		if errors.Is(err, errPatientOrder) {
+			return "SELECT on " + schema.PHIDatabase(s.database) + ".patient_referrals and on the patient_token of " + s.table + ", INSERT on " + s.database +
+				".referral_patient_order for the ingester's ClickHouse user"
 		}
 		return "INSERT on " + s.table + " for the ingester's ClickHouse user"
 	case schemaBehind:

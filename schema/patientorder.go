@@ -12,16 +12,16 @@ import (
 )
 
 // patientOrderData is sql/patient_order.sql's: the readers' database, its PHI
-// database and the patients to recompute.
+// database and the referrals whose patients to recompute.
 type patientOrderData struct {
 	DB, PHIDB string
-	Tokens    string // SQL string literals, comma-separated; "" for all
+	Referrals string // SQL string literals, comma-separated; "" for all
 }
 
-// PatientOrder is the data of the "patient_order" template for tokens (SQL
-// literals, "" for every patient): migration 0010's backfill.
-func (t templateData) PatientOrder(tokens string) patientOrderData {
-	return patientOrderData{DB: t.DB, PHIDB: t.PHIDB(), Tokens: tokens}
+// PatientOrder is the data of the "patient_order" template for referrals
+// (SQL literals, "" for every patient): migration 0010's backfill.
+func (t templateData) PatientOrder(referrals string) patientOrderData {
+	return patientOrderData{DB: t.DB, PHIDB: t.PHIDB(), Referrals: referrals}
 }
 
 var patientOrderTemplate = sync.OnceValues(func() (*template.Template, error) {
@@ -29,10 +29,10 @@ var patientOrderTemplate = sync.OnceValues(func() (*template.Template, error) {
 })
 
 // PatientOrderSQL is the statement that recomputes referral_patient_order
-// (migration 0010) of database db for the referrals of the given patient
-// tokens, or of every patient when tokens is empty. The tokens only go to
-// the server in the statement; they are never logged by this package.
-func PatientOrderSQL(db string, tokens []string) (string, error) {
+// (migration 0010) of database db for every referral of the patients of the
+// given referrals, or of every patient when referrals is empty. It names
+// referral ids, never a patient token: the server looks the tokens up.
+func PatientOrderSQL(db string, referrals []string) (string, error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return "", err
 	}
@@ -40,30 +40,31 @@ func PatientOrderSQL(db string, tokens []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	quoted := make([]string, len(tokens))
-	for i, tok := range tokens {
-		quoted[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(tok) + "'"
+	quoted := make([]string, len(referrals))
+	for i, id := range referrals {
+		quoted[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(id) + "'"
 	}
 	var sb strings.Builder
-	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Tokens: strings.Join(quoted, ", ")})
+	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Referrals: strings.Join(quoted, ", ")})
 	return sb.String(), err
 }
 
 // RefreshPatientOrder recomputes referral_patient_order for the patients of
-// tokens (each distinct, non-empty one): what a writer runs after storing
-// events with referral.created, before committing them. Nothing to do without
-// tokens. It is idempotent, so a retry or a redelivery is harmless.
-func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db string, tokens []string) error {
-	tokens = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(tokens))), func(s string) bool { return s == "" })
-	if len(tokens) == 0 {
+// referrals (the stored referral.created events with a patient token): what a
+// writer runs after storing events, before committing them. Nothing to do
+// without referrals. It is idempotent, so a retry or a redelivery is
+// harmless.
+func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db string, referrals []string) error {
+	referrals = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(referrals))), func(s string) bool { return s == "" })
+	if len(referrals) == 0 {
 		return nil
 	}
-	stmt, err := PatientOrderSQL(db, tokens)
+	stmt, err := PatientOrderSQL(db, referrals)
 	if err != nil {
 		return err
 	}
 	if err := exec.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("refresh %s.referral_patient_order for %d patients: %w", db, len(tokens), err)
+		return fmt.Errorf("refresh %s.referral_patient_order for the patients of %d referrals: %w", db, len(referrals), err)
 	}
 	return nil
 }

@@ -99,13 +99,13 @@ func (e *Engine) Insert(t testing.TB, db string, rows []Row) {
 // nothing before it).
 func refreshPatientOrder(t testing.TB, exec clickhouse.Executor, db string, rows []Row) {
 	t.Helper()
-	var tokens []string
+	var referrals []string
 	for _, r := range rows {
 		if r.EventType == string(event.ReferralCreated) && r.PatientToken != "" {
-			tokens = append(tokens, r.PatientToken)
+			referrals = append(referrals, r.ReferralID)
 		}
 	}
-	if len(tokens) == 0 {
+	if len(referrals) == 0 {
 		return
 	}
 	ok, err := exec.Query(context.Background(), "EXISTS TABLE "+db+".referral_patient_order")
@@ -115,7 +115,7 @@ func refreshPatientOrder(t testing.TB, exec clickhouse.Executor, db string, rows
 	if len(ok) != 1 || len(ok[0]) != 1 || ok[0][0] != "1" {
 		return // a database migrated to before 0010
 	}
-	if err := schema.RefreshPatientOrder(context.Background(), exec, db, tokens); err != nil {
+	if err := schema.RefreshPatientOrder(context.Background(), exec, db, referrals); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -37,15 +37,16 @@ GRANT{{.OnCluster}} referralops_reader TO referralops_exporter, referralops_graf
 GRANT{{.OnCluster}} referralops_analysis TO referralops_analyst;
 -- The ingester's user: INSERT into the raw events (and reading which schema
 -- versions are applied, checked before it inserts), and the CMS50 patient
--- order it recomputes after each batch (migration 0010: it reads
--- patient_referrals in {{.PHIDB}} and writes referral_patient_order), nothing
--- else. The
+-- order it recomputes after each batch (migration 0010: it looks up the
+-- batch's patients in {{.PHIDB}}.events, reads patient_referrals there and
+-- writes referral_patient_order), nothing else. The
 -- materialized views that feed the facts from them run as their definer, the
 -- migrator that created them (SQL SECURITY DEFINER, current servers' default),
 -- so the writer needs no right on the facts.
 CREATE USER OR REPLACE referralops_writer{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.WriterPasswordHash}}' HOST {{.Host}} SETTINGS PROFILE 'referralops_writer';
 GRANT{{.OnCluster}} INSERT ON {{.PHIDB}}.events TO referralops_writer;
 GRANT{{.OnCluster}} SELECT ON {{.DB}}.schema_migrations TO referralops_writer;
+GRANT{{.OnCluster}} SELECT(referral_id, event_type, patient_token) ON {{.PHIDB}}.events TO referralops_writer;
 GRANT{{.OnCluster}} SELECT ON {{.PHIDB}}.patient_referrals TO referralops_writer;
 GRANT{{.OnCluster}} INSERT ON {{.DB}}.referral_patient_order TO referralops_writer;
 -- `referralops migrate`: creates and changes both databases.

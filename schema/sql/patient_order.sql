@@ -1,6 +1,9 @@
 {{- /* patient_order (migration 0010; RefreshPatientOrder): recompute
-referral_patient_order for the patients .Tokens (a list of SQL string
-literals; all patients when empty) from PHIDB's patient_referrals: per
+referral_patient_order for the patients of the referrals .Referrals (a list of
+SQL string literals; all patients when empty) from PHIDB's patient_referrals:
+the tokens are looked up on the server (events, in its primary-key order), so
+no token is ever in a statement's text, which system.query_log keeps and
+readers may read. Per
 patient, the referrals sorted by (created_at, referral_id), each with the
 created_at of the one before it (0 for the first). No window functions (18.16):
 groupArray, arraySort and arrayEnumerate. The version grows with the number of
@@ -21,8 +24,13 @@ FROM
     (
         SELECT patient_token AS token, referral_id AS rid, tupleElement(minMerge(created), 1) AS first_at
         FROM {{.PHIDB}}.patient_referrals
-        {{- if .Tokens}}
-        WHERE patient_token IN ({{.Tokens}})
+        {{- if .Referrals}}
+        -- GLOBAL: on a cluster the subquery runs once, over every shard
+        WHERE patient_token GLOBAL IN
+        (
+            SELECT patient_token FROM {{.PHIDB}}.events
+            WHERE referral_id IN ({{.Referrals}}) AND event_type = 'referral.created' AND patient_token != ''
+        )
         {{- end}}
         GROUP BY patient_token, referral_id
     )

@@ -16,6 +16,7 @@ GRANT ON CLUSTER c1 referralops_analysis TO referralops_analyst;
 CREATE USER OR REPLACE referralops_writer ON CLUSTER c1 IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY SETTINGS PROFILE 'referralops_writer';
 GRANT ON CLUSTER c1 INSERT ON referralops_phi.events TO referralops_writer;
 GRANT ON CLUSTER c1 SELECT ON referralops.schema_migrations TO referralops_writer;
+GRANT ON CLUSTER c1 SELECT(referral_id, event_type, patient_token) ON referralops_phi.events TO referralops_writer;
 GRANT ON CLUSTER c1 SELECT ON referralops_phi.patient_referrals TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.referral_patient_order TO referralops_writer;
 CREATE USER OR REPLACE referralops_migrator ON CLUSTER c1 IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY;

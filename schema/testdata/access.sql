@@ -16,6 +16,7 @@ GRANT referralops_analysis TO referralops_analyst;
 CREATE USER OR REPLACE referralops_writer IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY SETTINGS PROFILE 'referralops_writer';
 GRANT INSERT ON referralops_phi.events TO referralops_writer;
 GRANT SELECT ON referralops.schema_migrations TO referralops_writer;
+GRANT SELECT(referral_id, event_type, patient_token) ON referralops_phi.events TO referralops_writer;
 GRANT SELECT ON referralops_phi.patient_referrals TO referralops_writer;
 GRANT INSERT ON referralops.referral_patient_order TO referralops_writer;
 CREATE USER OR REPLACE referralops_migrator IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY;
