@@ -722,6 +722,82 @@ DROP TABLE IF EXISTS referralops.referral_stages_mv;
 -- phi_database
 ALTER TABLE referralops.referral_facts DROP COLUMN dim_patient_token;
 
+-- cms50
+CREATE TABLE IF NOT EXISTS referralops_phi.patient_referrals
+(
+    patient_token String,
+    referral_id String,
+    created AggregateFunction(min, Tuple(DateTime('UTC'), String))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (patient_token, referral_id);
+
+-- cms50
+CREATE TABLE IF NOT EXISTS referralops.referral_patient_order
+(
+    referral_id String,
+    prev_patient_referral_created_at DateTime('UTC'),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY referral_id;
+
+-- cms50
+CREATE TABLE IF NOT EXISTS referralops.referrer_notes
+(
+    referral_id String,
+    note_times AggregateFunction(groupUniqArray, DateTime('UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY referral_id;
+
+-- cms50
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.patient_referrals_mv TO referralops_phi.patient_referrals AS
+SELECT patient_token, referral_id, minState(tuple(event_time, event_id)) AS created
+FROM referralops_phi.events
+WHERE event_type = 'referral.created' AND patient_token != ''
+GROUP BY patient_token, referral_id;
+
+-- cms50
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.referrer_notes_mv TO referralops.referrer_notes AS
+SELECT referral_id, groupUniqArrayState(event_time) AS note_times
+FROM referralops_phi.events
+WHERE event_type = 'communication.consult_note_sent' AND recipient IN ('referrer', '')
+GROUP BY referral_id;
+
+-- cms50
+INSERT INTO referralops_phi.patient_referrals
+SELECT patient_token, referral_id, minState(tuple(event_time, event_id)) AS created
+FROM referralops_phi.events
+WHERE event_type = 'referral.created' AND patient_token != ''
+GROUP BY patient_token, referral_id;
+
+-- cms50
+INSERT INTO referralops.referrer_notes
+SELECT referral_id, groupUniqArrayState(event_time) AS note_times
+FROM referralops_phi.events
+WHERE event_type = 'communication.consult_note_sent' AND recipient IN ('referrer', '')
+GROUP BY referral_id;
+
+-- cms50
+INSERT INTO referralops.referral_patient_order (referral_id, prev_patient_referral_created_at, version)
+SELECT tupleElement(entry, 2) AS entry_referral, prev_at, order_version
+FROM
+(
+    SELECT
+        arraySort(groupArray(tuple(first_at, rid))) AS entries,
+        arrayMap(i -> if(i = 1, toDateTime(0, 'UTC'), tupleElement(entries[i - 1], 1)), arrayEnumerate(entries)) AS prevs,
+        toUInt64(length(entries)) * 4294967296 + toUInt64(toUInt32(now())) AS order_version
+    FROM
+    (
+        SELECT patient_token AS token, referral_id AS rid, tupleElement(minMerge(created), 1) AS first_at
+        FROM referralops_phi.patient_referrals
+        GROUP BY patient_token, referral_id
+    )
+    GROUP BY token
+)
+ARRAY JOIN entries AS entry, prevs AS prev_at;
+
 -- referral_stage_columns
 DROP TABLE IF EXISTS referralops.v_referrals;
 

@@ -753,6 +753,86 @@ ENGINE = Distributed(c1, referralops, referral_facts_local, cityHash64(referral_
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 9, 'phi_database', now();
 
+-- 0010_cms50
+CREATE TABLE IF NOT EXISTS referralops_phi.patient_referrals_local ON CLUSTER c1
+(
+    patient_token String,
+    referral_id String,
+    created AggregateFunction(min, Tuple(DateTime('UTC'), String))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops_phi/patient_referrals_local', '{replica}')
+ORDER BY (patient_token, referral_id);
+
+CREATE TABLE IF NOT EXISTS referralops_phi.patient_referrals ON CLUSTER c1 AS referralops_phi.patient_referrals_local
+ENGINE = Distributed(c1, referralops_phi, patient_referrals_local, cityHash64(referral_id));
+
+CREATE TABLE IF NOT EXISTS referralops.referral_patient_order_local ON CLUSTER c1
+(
+    referral_id String,
+    prev_patient_referral_created_at DateTime('UTC'),
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/referralops/referral_patient_order_local', '{replica}', version)
+ORDER BY referral_id;
+
+CREATE TABLE IF NOT EXISTS referralops.referral_patient_order ON CLUSTER c1 AS referralops.referral_patient_order_local
+ENGINE = Distributed(c1, referralops, referral_patient_order_local, cityHash64(referral_id));
+
+CREATE TABLE IF NOT EXISTS referralops.referrer_notes_local ON CLUSTER c1
+(
+    referral_id String,
+    note_times AggregateFunction(groupUniqArray, DateTime('UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/referrer_notes_local', '{replica}')
+ORDER BY referral_id;
+
+CREATE TABLE IF NOT EXISTS referralops.referrer_notes ON CLUSTER c1 AS referralops.referrer_notes_local
+ENGINE = Distributed(c1, referralops, referrer_notes_local, cityHash64(referral_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.patient_referrals_mv ON CLUSTER c1 TO referralops_phi.patient_referrals_local AS
+SELECT patient_token, referral_id, minState(tuple(event_time, event_id)) AS created
+FROM referralops_phi.events_local
+WHERE event_type = 'referral.created' AND patient_token != ''
+GROUP BY patient_token, referral_id;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.referrer_notes_mv ON CLUSTER c1 TO referralops.referrer_notes_local AS
+SELECT referral_id, groupUniqArrayState(event_time) AS note_times
+FROM referralops_phi.events_local
+WHERE event_type = 'communication.consult_note_sent' AND recipient IN ('referrer', '')
+GROUP BY referral_id;
+
+INSERT INTO referralops_phi.patient_referrals
+SELECT patient_token, referral_id, minState(tuple(event_time, event_id)) AS created
+FROM referralops_phi.events
+WHERE event_type = 'referral.created' AND patient_token != ''
+GROUP BY patient_token, referral_id;
+
+INSERT INTO referralops.referrer_notes
+SELECT referral_id, groupUniqArrayState(event_time) AS note_times
+FROM referralops_phi.events
+WHERE event_type = 'communication.consult_note_sent' AND recipient IN ('referrer', '')
+GROUP BY referral_id;
+
+INSERT INTO referralops.referral_patient_order (referral_id, prev_patient_referral_created_at, version)
+SELECT tupleElement(entry, 2) AS entry_referral, prev_at, order_version
+FROM
+(
+    SELECT
+        arraySort(groupArray(tuple(first_at, rid))) AS entries,
+        arrayMap(i -> if(i = 1, toDateTime(0, 'UTC'), tupleElement(entries[i - 1], 1)), arrayEnumerate(entries)) AS prevs,
+        toUInt64(length(entries)) * 4294967296 + toUInt64(toUInt32(now())) AS order_version
+    FROM
+    (
+        SELECT patient_token AS token, referral_id AS rid, tupleElement(minMerge(created), 1) AS first_at
+        FROM referralops_phi.patient_referrals
+        GROUP BY patient_token, referral_id
+    )
+    GROUP BY token
+)
+ARRAY JOIN entries AS entry, prevs AS prev_at;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 10, 'cms50', now();
+
 -- 0011_referral_stage_columns
 DROP TABLE IF EXISTS referralops.v_referrals ON CLUSTER c1;
 
