@@ -336,8 +336,17 @@ func checkReplicas(t *testing.T, lc *testenv.LiveCluster, db *testenv.ClusterDB)
 	counts := make([]uint64, len(lc.ClickHouse))
 	for i, addr := range lc.ClickHouse {
 		e := testenv.ServerAt(t, addr)
-		if err := e.Exec(ctx, "SYSTEM SYNC REPLICA "+schema.PHIDatabase(db.Database)+".events_local"); err != nil {
-			t.Fatalf("%s: sync replica: %v", addr, err)
+		// Every replicated table, not only events_local: a view's output and
+		// the ingester's own inserts (referral_patient_order, after the
+		// events) are parts of their own, fetched on their own time.
+		tables, err := e.Query(ctx, "SELECT database, table FROM system.replicas WHERE database IN ('"+db.Database+"', '"+schema.PHIDatabase(db.Database)+"') ORDER BY database, table")
+		if err != nil || len(tables) == 0 {
+			t.Fatalf("%s: replicated tables of %s: %v (%d)", addr, db.Database, err, len(tables))
+		}
+		for _, tb := range tables {
+			if err := e.Exec(ctx, "SYSTEM SYNC REPLICA "+tb[0]+"."+tb[1]); err != nil {
+				t.Fatalf("%s: sync replica %s.%s: %v", addr, tb[0], tb[1], err)
+			}
 		}
 		rows, err := e.Query(ctx, "SELECT uniqExact(event_id) FROM "+schema.PHIDatabase(db.Database)+".events_local")
 		if err != nil {

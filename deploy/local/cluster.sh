@@ -168,7 +168,15 @@ ch_fragment() {
 		echo "<?xml version=\"1.0\"?>"
 		echo "<!-- Rendered by deploy/local/cluster.sh. -->"
 		echo "<yandex><profiles>"
-		for r in default exporter grafana analyst; do
+		# The ingester recomputes the CMS50 patient order right after its
+		# INSERT and must read what it wrote: an INSERT through a Distributed
+		# table writes the local shard locally and another shard to a replica
+		# chosen by load_balancing, and in_order makes the recompute's reads
+		# choose the same ones (the first healthy replica; docs/scaling.md).
+		local balance="<load_balancing>in_order</load_balancing>"
+		echo "    <default><distributed_product_mode>local</distributed_product_mode>$balance</default>"
+		echo "    <writer>$balance</writer>"
+		for r in exporter grafana analyst; do
 			echo "    <$r><distributed_product_mode>local</distributed_product_mode></$r>"
 		done
 		echo "</profiles></yandex>"
