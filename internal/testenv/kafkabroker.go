@@ -108,7 +108,8 @@ func StartKafka(t testing.TB, opts KafkaOptions) *KafkaBroker {
 	}
 	// The broker's own tool writes the SCRAM credentials into the metadata
 	// log as the store is formatted.
-	format := []string{"kafka.tools.StorageTool", "format", "-t", clusterID(t), "-c", k.props}
+	// --cluster-id=ID: an id may begin with "-", which argparse would take for an option.
+	format := []string{"kafka.tools.StorageTool", "format", "--cluster-id=" + clusterID(t), "-c", k.props}
 	for name, password := range opts.Users {
 		for _, mech := range []string{"SCRAM-SHA-512", "SCRAM-SHA-256"} {
 			format = append(format, "--add-scram", fmt.Sprintf("%s=[name=%s,password=%s]", mech, name, password))
