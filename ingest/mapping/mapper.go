@@ -65,13 +65,19 @@ func New(cfg Config, key []byte) (*Mapper, error) {
 	return m, nil
 }
 
-// patientToken is the keyed HMAC-SHA256 of (assigning authority, MRN); ""
-// without an MRN. The separator keeps ("AB","C") and ("A","BC") apart.
+// patientToken is PatientToken under the mapper's key.
 func (m *Mapper) patientToken(authority, mrn string) string {
+	return PatientToken(m.key, authority, mrn)
+}
+
+// PatientToken is the keyed HMAC-SHA256 of (assigning authority, MRN), the
+// patient_token every input of one site must agree on (STANDARDS.md); ""
+// without an MRN. The separator keeps ("AB","C") and ("A","BC") apart.
+func PatientToken(key []byte, authority, mrn string) string {
 	if mrn == "" {
 		return ""
 	}
-	h := hmac.New(sha256.New, m.key)
+	h := hmac.New(sha256.New, key)
 	h.Write([]byte(authority))
 	h.Write([]byte{0})
 	h.Write([]byte(mrn))

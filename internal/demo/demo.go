@@ -179,7 +179,7 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, s
 	}
 	flush := p.Flush
 	if c.standardFeeds {
-		f, err := startFeeds(ctx, kc, p, logger)
+		f, err := startFeeds(ctx, kc, p, c.key, logger)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,6 +84,7 @@ type feeds struct {
 	kc        broker.Config
 	p         *broker.Producer
 	hl7, fhir *sitefeed.Feed
+	key       []byte // the mapping's: the CloudEvents third carries the tokens it gives
 
 	srv     *mllp.Server
 	w       *kafka.Writer
@@ -96,7 +99,7 @@ type feeds struct {
 
 // startFeeds starts the MLLP receiver (writing to kc's HL7 v2 topic) and the
 // engine's connections to it.
-func startFeeds(ctx context.Context, kc broker.Config, p *broker.Producer, logger *slog.Logger) (*feeds, error) {
+func startFeeds(ctx context.Context, kc broker.Config, p *broker.Producer, key []byte, logger *slog.Logger) (*feeds, error) {
 	w, err := broker.NewWriter(kc, "")
 	if err != nil {
 		return nil, err
@@ -110,7 +113,7 @@ func startFeeds(ctx context.Context, kc broker.Config, p *broker.Producer, logge
 		return nil, err
 	}
 	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	f := &feeds{kc: kc, p: p, hl7: sitefeed.New(mapping.FormatHL7v2), fhir: sitefeed.New(mapping.FormatFHIR),
+	f := &feeds{kc: kc, p: p, key: key, hl7: sitefeed.New(mapping.FormatHL7v2), fhir: sitefeed.New(mapping.FormatFHIR),
 		srv: srv, w: w, stopSrv: stop, srvDone: make(chan error, 1)}
 	go func() { f.srvDone <- srv.Run(srvCtx) }()
 	for range mllpConnections {
@@ -161,7 +164,28 @@ func (f *feeds) emit(ctx context.Context, m generator.Message) error {
 			return f.p.Send(ctx, f.kc.Topics.FHIR, r.Key, r.Value, broker.Headers(r.Headers))
 		}
 	}
-	return f.p.Send(ctx, f.kc.Topics.For(m.Stream), m.Key, m.Value, broker.Headers(m.Headers))
+	return f.p.Send(ctx, f.kc.Topics.For(m.Stream), m.Key, f.siteTokens(m), broker.Headers(m.Headers))
+}
+
+// tokenMember is how a patient token appears in a generated CloudEvent.
+var tokenMember = []byte(`"patient_token":"`)
+
+// siteTokens gives a CloudEvent the patient token the site's HL7 v2 and FHIR
+// feeds give the same patient (sitefeed.SiteToken), as an upstream hashing
+// MRNs under the same key would: one patient, one token, whatever the format
+// of each of its referrals (the CMS50-style cohort counts patients).
+func (f *feeds) siteTokens(m generator.Message) []byte {
+	i := bytes.Index(m.Value, tokenMember)
+	if m.Invalid != "" || i < 0 {
+		return m.Value
+	}
+	start := i + len(tokenMember)
+	end := bytes.IndexByte(m.Value[start:], '"')
+	if end <= 0 {
+		return m.Value
+	}
+	token := sitefeed.SiteToken(f.key, string(m.Value[start:start+end]))
+	return slices.Concat(m.Value[:start], []byte(token), m.Value[start+end:])
 }
 
 // flush returns once everything emitted is acknowledged: by Kafka, and for

@@ -30,7 +30,7 @@ func TestFeedsFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.Close(context.Background())
-		f, err := startFeeds(context.Background(), kc, p, logger)
+		f, err := startFeeds(context.Background(), kc, p, make([]byte, 32), logger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestFeedsFailures(t *testing.T) {
 		}
 		defer p.Close(context.Background())
 		sendCtx, stop := context.WithCancel(context.Background())
-		f, err := startFeeds(sendCtx, kc, p, logger)
+		f, err := startFeeds(sendCtx, kc, p, make([]byte, 32), logger)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/referralops/referralops/ingest/mapping"
 )
 
 // patient is a fake person: everything a real feed carries about the patient
@@ -38,6 +40,13 @@ var (
 		{"Riverton", "60698"}, {"Millbrook", "60597"}}
 )
 
+// SiteToken is the patient_token the site's mapping gives the fake person of
+// a generated token (the MRN the feeds send for it, hashed under key): a
+// CloudEvents source beside the feeds must send it for the same patient.
+func SiteToken(key []byte, generated string) string {
+	return mapping.PatientToken(key, mrnAuthority, personOf(generated).mrn)
+}
+
 // patient derives the fake person of a referral from its patient token (the
 // same patient for every referral of one simulated patient), else from the
 // referral id.
@@ -46,6 +55,11 @@ func (fd *Feed) patient(subject string) patient {
 	if tok, ok := fd.patients[subject]; ok {
 		seed = tok
 	}
+	return personOf(seed)
+}
+
+// personOf is the fake person seed stands for.
+func personOf(seed string) patient {
 	h := sha256.Sum256([]byte("sitefeed patient " + seed))
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(h[i*8:]) }
 	c := cities[u(1)%uint64(len(cities))]

@@ -75,10 +75,13 @@ func (fd *Feed) Convert(m generator.Message) Record {
 		return asIs // cannot happen for a valid generated event; keep it as it is
 	}
 	if e.Type == event.ReferralCreated {
-		if e.Data.PatientToken != "" {
-			fd.patients[e.Subject] = e.Data.PatientToken
-		}
 		fd.referrers[e.Subject] = e.Data.ReferrerID
+		if e.Data.PatientToken == "" {
+			// No patient identity: an HL7 or FHIR referral always names its
+			// patient (PID-3, Patient.identifier), so this one stays a CloudEvent.
+			return asIs
+		}
+		fd.patients[e.Subject] = e.Data.PatientToken
 	}
 	p := fd.patient(e.Subject)
 	var v []byte
