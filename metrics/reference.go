@@ -41,11 +41,12 @@ In the YAML file: ` + "`kpi: {windows: [30d, 90d], timeout: 2m}`" + ` and
   ` + "`histogram_quantile(0.9, sum by (le) (referral_time_to_appointment_seconds_bucket{window=\"30d\"}))`" + `
   (interpolated within buckets of 1 to 180 days). The ` + "`*_quantile_seconds`" + ` summaries carry the exact
   nearest-rank p50 and p90 per service line (and priority, for triage and appointment); they cannot be aggregated.
-- **Series.** A site of 12 service lines and 20 locations costs about 5,100 series with the defaults
+- **Series.** A site of 12 service lines and 20 locations costs about 5,350 series with the defaults
   (` + "`TestSeriesBudget`" + `; ` + "`BenchmarkScrape`" + ` prints the count). To keep it so, the stage, priority and payer
   families never carry the location; the authorization and information turnaround histograms have the
   window only (their per-line view is the exact quantiles), leakage by payer class and by reason is over
-  every service line, and only the exact quantiles and the triage SLA counts pair priority with service line.
+  every service line, and only the exact quantiles and the triage SLA counts pair priority with service line;
+  the CMS50-style pair keeps the location, like the 14-day closed-loop pair it sits beside.
 - **Labels** are bounded and never ids: ` + "`location`" + ` is the ` + "`--locations`" + ` allow-list or the top
   ` + "`--locations-top`" + ` by referrals in the largest window, every other location summed as ` + "`{{.Other}}`" + `
   (so sums over locations equal the totals). Each KPI family is capped at

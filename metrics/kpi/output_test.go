@@ -121,7 +121,7 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("window object keys %s", got)
 	}
 	fields := "appointments_kept_or_missed,auth_decisions,auth_denied,auth_turnaround_p50_seconds,auth_turnaround_p90_seconds," +
-		"backlog,completed,incomplete,info_turnaround_p50_seconds,info_turnaround_p90_seconds,internal_leaked,internal_referrals," +
+		"backlog,cms50_closed,cms50_no_patient_token,cms50_patients,completed,incomplete,info_turnaround_p50_seconds,info_turnaround_p90_seconds,internal_leaked,internal_referrals," +
 		"leaked,leaked_by_payer_class,leaked_by_reason,loop_closed_14d,loop_cohort,no_shows,referrals,scheduled," +
 		"time_to_appointment_p50_seconds,time_to_appointment_p90_seconds,time_to_schedule_p50_seconds,time_to_schedule_p90_seconds," +
 		"time_to_triage_p50_seconds,time_to_triage_p90_seconds,triage_sla_breaches,triage_sla_cohort"
