@@ -60,9 +60,13 @@ func newLiveRun(t *testing.T, referrals int, seed int64) *liveRun {
 		}
 		r.halves[i] = h
 	}
-	// Shard 1's first replica and shard 2's second: each ingester's
-	// Distributed INSERT sends the other shard's rows away synchronously.
-	for _, dsn := range []string{r.db.ServerDSNs[0], r.db.ServerDSNs[3]} {
+	// The first replica of each shard, as docs/scaling.md has writers
+	// deployed: each ingester's Distributed INSERT sends the other shard's
+	// rows away synchronously, and every INSERT and patient-order recompute
+	// meet on the same replicas (load_balancing in_order). Writers on other
+	// replicas can miss each other's referral of one patient within the
+	// replication lag (seen once in three runs with shard 2's second).
+	for _, dsn := range []string{r.db.ServerDSNs[0], r.db.ServerDSNs[2]} {
 		p, base := ingester(t, r.kc, dsn, r.group)
 		testenv.WaitReady(t, p, base, "cluster ingester")
 		r.bases = append(r.bases, base)
