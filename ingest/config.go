@@ -38,6 +38,9 @@ type Config struct {
 	// partition before the group consumed them: OffsetOutOfRangeEarliest or
 	// OffsetOutOfRangeFail.
 	OffsetOutOfRange string `yaml:"offset_out_of_range"`
+	// PatientOrderRecheck repeats each batch's patient-order recompute after
+	// this delay (0: never); for clusters (recheck.go).
+	PatientOrderRecheck time.Duration `yaml:"patient_order_recheck"`
 }
 
 // The policies of --offset-out-of-range.
@@ -98,6 +101,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.OffsetOutOfRange, "offset-out-of-range", c.OffsetOutOfRange,
 		"when retention deleted records the group had not consumed: earliest (skip them, counted and logged) or fail (exit, naming the partition)")
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", c.StallTimeout, "/readyz fails once records have waited this long with nothing committed")
+	fs.DurationVar(&c.PatientOrderRecheck, "patient-order-recheck", c.PatientOrderRecheck,
+		"on a ClickHouse cluster, recompute each batch's CMS50-style patient order again after this delay, once replicas have caught up (e.g. 1m; 0: never, enough for one server)")
 	fs.BoolVar(&c.ParallelViews, "parallel-views", c.ParallelViews, "have ClickHouse run each INSERT's materialized views in parallel (parallel_view_processing)")
 	fs.IntVar(&c.InsertParallel, "insert-parallelism", c.InsertParallel, "concurrent INSERTs a batch is split into (ClickHouse runs each on one thread)")
 }
@@ -131,6 +136,9 @@ func (c Config) Validate() error {
 	}
 	if c.OffsetOutOfRange != OffsetOutOfRangeEarliest && c.OffsetOutOfRange != OffsetOutOfRangeFail {
 		errs = append(errs, fmt.Errorf("offset-out-of-range: must be %s or %s, got %q", OffsetOutOfRangeEarliest, OffsetOutOfRangeFail, c.OffsetOutOfRange))
+	}
+	if c.PatientOrderRecheck < 0 {
+		errs = append(errs, fmt.Errorf("patient-order-recheck: must be >= 0, got %s", c.PatientOrderRecheck))
 	}
 	if c.InsertParallel < 1 || c.InsertParallel > 16 {
 		errs = append(errs, fmt.Errorf("insert-parallelism: must be 1 to 16, got %d", c.InsertParallel))

@@ -79,7 +79,7 @@ func New(cfg Config, kc broker.Config, dec Decoder, store Store, dlq DeadLetterW
 	for _, how := range []string{reducedHeadersDropped, reducedValueCut, reducedStub} {
 		m.deadLettersReduced.WithLabelValues(how)
 	}
-	return &Ingester{
+	in := &Ingester{
 		cfg: cfg, kafka: kc, decoder: dec, store: store, dlq: dlq, logger: logger,
 		metrics:    m,
 		clickhouse: newDependency("ClickHouse", logger, false),
@@ -88,6 +88,12 @@ func New(cfg Config, kc broker.Config, dec Decoder, store Store, dlq DeadLetterW
 		broker:     newDependency("Kafka", logger, true),
 		buffer:     newBudget(cfg.BufferedBytes(), m.bufferedBytes, m.bufferedPeakBytes),
 	}
+	if _, ok := in.rechecker(); ok {
+		for _, outcome := range []string{recheckDone, recheckFailed, recheckDropped} {
+			m.patientOrderRechecks.WithLabelValues(outcome)
+		}
+	}
+	return in
 }
 
 // Run consumes until ctx ends, then stops fetching, stores and commits what it
@@ -108,6 +114,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 
 	in.progressed() // starting counts: the stall timeout runs from here
 	go in.watchClickHouse(ctx)
+	if r, ok := in.rechecker(); ok {
+		go in.recheckPatientOrder(ctx, r)
+	}
 
 	// The dead-letter topic is waited for too, after the inputs so that
 	// readiness names it alone: without it the first invalid record would

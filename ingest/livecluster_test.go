@@ -67,7 +67,7 @@ func newLiveRun(t *testing.T, referrals int, seed int64) *liveRun {
 	// replicas can miss each other's referral of one patient within the
 	// replication lag (seen once in three runs with shard 2's second).
 	for _, dsn := range []string{r.db.ServerDSNs[0], r.db.ServerDSNs[2]} {
-		p, base := ingester(t, r.kc, dsn, r.group)
+		p, base := ingester(t, r.kc, dsn, r.group, "--patient-order-recheck=2s")
 		testenv.WaitReady(t, p, base, "cluster ingester")
 		r.bases = append(r.bases, base)
 	}

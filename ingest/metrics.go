@@ -42,6 +42,8 @@ type ingestMetrics struct {
 	offsetOutOfRange   *prometheus.CounterVec
 	bufferedBytes      prometheus.Gauge
 	bufferedPeakBytes  prometheus.Gauge
+	// patientOrderRechecks: referrals by recheck result (recheck.go)
+	patientOrderRechecks *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *ingestMetrics {
@@ -67,6 +69,8 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		offsetOutOfRange:   prometheus.NewCounterVec(counterOpts(selfmetrics.IngestOffsetOutOfRange), labels(selfmetrics.IngestOffsetOutOfRange)),
 		bufferedBytes:      prometheus.NewGauge(gaugeOpts(selfmetrics.IngestBufferedBytes)),
 		bufferedPeakBytes:  prometheus.NewGauge(gaugeOpts(selfmetrics.IngestBufferedPeakBytes)),
+		patientOrderRechecks: prometheus.NewCounterVec(counterOpts(selfmetrics.IngestPatientOrderRechecks),
+			labels(selfmetrics.IngestPatientOrderRechecks)),
 	}
 	// Every format's series start at zero, read or not: the set is small and
 	// fixed, and dashboards then show a feed that is not flowing.
@@ -80,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 	}
 	reg.MustRegister(m.records, m.deadLetters, m.skipped, m.events, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
 		m.deadLetterErrors, m.deadLettersReduced, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.lastProgress, m.assignedPartitions, m.rebalances,
-		m.offsetOutOfRange, m.bufferedBytes, m.bufferedPeakBytes)
+		m.offsetOutOfRange, m.bufferedBytes, m.bufferedPeakBytes, m.patientOrderRechecks)
 	return m
 }
 

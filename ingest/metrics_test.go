@@ -24,6 +24,7 @@ func TestMetricsServeTheirDeclaration(t *testing.T) {
 	m.insertErrors.WithLabelValues("242", "1", "2")
 	m.lag.WithLabelValues("t", partitionLabel(0))
 	m.offsetOutOfRange.WithLabelValues("t", partitionLabel(0))
+	m.patientOrderRechecks.WithLabelValues(recheckDone)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -51,6 +51,47 @@ type ClickHouseStore struct {
 	query    string
 	parallel int
 	settings clickhouse.Settings
+	recheck  *recheckQueue // nil: no recheck (RecheckPatientOrder)
+}
+
+// RecheckPatientOrder has the store recompute each stored batch's patient
+// order once more after the delay (--patient-order-recheck; see recheck.go),
+// run by the ingester's RecheckDue calls. 0 turns it off.
+func (s *ClickHouseStore) RecheckPatientOrder(after time.Duration) *ClickHouseStore {
+	s.recheck = nil
+	if after > 0 {
+		s.recheck = newRecheckQueue(after, maxRecheckReferrals)
+	}
+	return s
+}
+
+// RecheckDue implements patientOrderRechecker.
+func (s *ClickHouseStore) RecheckDue(ctx context.Context, now time.Time) (int, int, error) {
+	if s.recheck == nil {
+		return 0, 0, nil
+	}
+	due, dropped := s.recheck.take(now)
+	if err := s.recompute(ctx, due); err != nil {
+		s.recheck.add(now, due)
+		return len(due), dropped, err
+	}
+	return len(due), dropped, nil
+}
+
+// RecheckDelay implements patientOrderRechecker.
+func (s *ClickHouseStore) RecheckDelay() time.Duration {
+	if s.recheck == nil {
+		return 0
+	}
+	return s.recheck.after
+}
+
+// RecheckPending implements patientOrderRechecker.
+func (s *ClickHouseStore) RecheckPending() int {
+	if s.recheck == nil {
+		return 0
+	}
+	return s.recheck.pending()
 }
 
 // minRowsPerInsert keeps parallel inserts from cutting batches into blocks so
@@ -107,6 +148,16 @@ func (s *ClickHouseStore) refreshPatientOrder(ctx context.Context, r *rows) erro
 			referrals = append(referrals, strings.Clone(r.strs[colReferralID].at(i)))
 		}
 	}
+	if err := s.recompute(ctx, referrals); err != nil {
+		return err
+	}
+	if s.recheck != nil {
+		s.recheck.add(time.Now(), referrals)
+	}
+	return nil
+}
+
+func (s *ClickHouseStore) recompute(ctx context.Context, referrals []string) error {
 	err := schema.RefreshPatientOrder(clickhouse.Context(ctx, clickhouse.WithSettings(insertSettings)),
 		chclient.Native{Conn: s.conn}, s.database, referrals)
 	if err != nil {

@@ -2,9 +2,11 @@ package schema_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/schema"
@@ -79,3 +81,55 @@ func TestCMS50PatientOrder(t *testing.T) {
 }
 
 func unix(s string) string { return strconv.FormatInt(ts(s).Unix(), 10) }
+
+// TestRefreshPatientOrderManyReferrals: a batch naming more referrals than
+// fit in one statement (max_query_size, 256 KiB by default: 20,000 ids of 40
+// characters) is recomputed in several, each patient's order complete; a
+// patient with thousands of referrals (a feed that gives many patients one
+// token) costs memory in proportion, not in its square.
+func TestRefreshPatientOrderManyReferrals(t *testing.T) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		db := e.Migrated(t)
+		const n, patients = 20000, 5001 // patient 0 has every 5,001st referral too
+		batch := make([]row, n)
+		for i := range batch {
+			id := fmt.Sprintf("urn:uuid:%031d", i) // 40 characters, like a FHIR id
+			at := ts("2026-01-01 00:00:00").Add(time.Duration(i) * time.Minute).Format(time.DateTime)
+			p := i % patients
+			if i%4 == 0 {
+				p = 0
+			}
+			batch[i] = ev(fmt.Sprintf("e%d", i), "referral.created", at, id, func(r *row) { r.PatientToken = fmt.Sprintf("P%d", p) })
+		}
+		e.Insert(t, db, batch) // recomputes like the writer
+		want := map[string]int64{}
+		last := map[int]int64{}
+		for i, r := range batch {
+			p := i % patients
+			if i%4 == 0 {
+				p = 0
+			}
+			want[r.ReferralID] = last[p]
+			last[p] = r.EventTime.Unix()
+		}
+		got, err := e.Query(context.Background(), "SELECT referral_id, toString(toInt64(argMax(prev_patient_referral_created_at, version))) FROM "+
+			db+".referral_patient_order GROUP BY referral_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Errorf("%d referrals with an order row, want %d", len(got), n)
+		}
+		wrong := 0
+		for _, g := range got {
+			if w := strconv.FormatInt(want[g[0]], 10); g[1] != w {
+				if wrong++; wrong <= 3 {
+					t.Errorf("%s: previous referral at %s, want %s", g[0], g[1], w)
+				}
+			}
+		}
+		if wrong > 0 {
+			t.Errorf("%d of %d referrals with the wrong previous referral", wrong, n)
+		}
+	})
+}

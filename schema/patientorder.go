@@ -53,18 +53,30 @@ func PatientOrderSQL(db string, referrals []string) (string, error) {
 // referrals (the stored referral.created events with a patient token): what a
 // writer runs after storing events, before committing them. Nothing to do
 // without referrals. It is idempotent, so a retry or a redelivery is
-// harmless.
+// harmless. The referrals go in statements of at most patientOrderIDBytes of
+// ids, within the server's max_query_size (256 KiB by default; a batch of
+// 50,000 referrals with UUID ids names about 2 MB): a patient whose referrals
+// fall in two statements is recomputed twice, from all of them both times.
 func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db string, referrals []string) error {
 	referrals = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(referrals))), func(s string) bool { return s == "" })
-	if len(referrals) == 0 {
-		return nil
-	}
-	stmt, err := PatientOrderSQL(db, referrals)
-	if err != nil {
-		return err
-	}
-	if err := exec.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("refresh %s.referral_patient_order for the patients of %d referrals: %w", db, len(referrals), err)
+	for len(referrals) > 0 {
+		n, size := 0, 0
+		for n < len(referrals) && (n == 0 || size+len(referrals[n]) <= patientOrderIDBytes) {
+			size += len(referrals[n]) + len("'', ")
+			n++
+		}
+		stmt, err := PatientOrderSQL(db, referrals[:n])
+		if err != nil {
+			return err
+		}
+		if err := exec.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("refresh %s.referral_patient_order for the patients of %d referrals: %w", db, n, err)
+		}
+		referrals = referrals[n:]
 	}
 	return nil
 }
+
+// patientOrderIDBytes bounds the quoted referral ids of one recompute
+// statement, which holds about 1.5 KiB besides them.
+const patientOrderIDBytes = 128 << 10

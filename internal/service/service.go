@@ -48,7 +48,7 @@ func NewIngest(cfg ingest.Config, kc broker.Config, ec event.Config, conn driver
 	if err != nil {
 		return nil, err
 	}
-	store := ingest.NewClickHouseStore(conn, db, cfg.InsertParallel, cfg.ParallelViews)
+	store := ingest.NewClickHouseStore(conn, db, cfg.InsertParallel, cfg.ParallelViews).RecheckPatientOrder(cfg.PatientOrderRecheck)
 	in := ingest.New(cfg, kc, event.NewDecoder(ec), store, dlq, logger, reg)
 	srv := &httpserver.Server{Addr: cfg.Listen, Gatherer: reg, Ready: in.Ready, Logger: logger.With("component", "http"), Config: web}
 	if err := srv.Listen(); err != nil {

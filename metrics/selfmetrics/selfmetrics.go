@@ -101,6 +101,8 @@ var (
 		Help: "Bytes of the records held between fetch and commit (fetched, decoded, batched, dead letters waiting), bounded by --max-buffered-bytes."}
 	IngestBufferedPeakBytes = Metric{Name: "referralops_ingest_buffered_peak_bytes", Type: Gauge,
 		Help: "The highest referralops_ingest_buffered_bytes since the ingester started."}
+	IngestPatientOrderRechecks = Metric{Name: "referralops_ingest_patient_order_rechecks_total", Type: Counter, Labels: []string{LabelOutcome},
+		Help: "Referrals whose patients' CMS50-style order was recomputed once more after --patient-order-recheck (outcome rechecked), failed to (failed: queued again), or were dropped from the full queue unrechecked (dropped)."}
 )
 
 // Ingest is every metric the ingester registers, in registration order.
@@ -108,4 +110,5 @@ var Ingest = []Metric{
 	IngestRecords, IngestDeadLetters, IngestSkipped, IngestEvents, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors, IngestInsertErrors,
 	IngestDeadLetterErrors, IngestDeadLettersReduced, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
 	IngestLastProgress, IngestAssignedPartitions, IngestGenerations, IngestOffsetOutOfRange, IngestBufferedBytes, IngestBufferedPeakBytes,
+	IngestPatientOrderRechecks,
 }

@@ -788,7 +788,7 @@ FROM
 (
     SELECT
         arraySort(groupArray(tuple(first_at, rid))) AS entries,
-        arrayMap(i -> if(i = 1, toDateTime(0, 'UTC'), tupleElement(entries[i - 1], 1)), arrayEnumerate(entries)) AS prevs,
+        arrayPopBack(arrayPushFront(arrayMap(x -> tupleElement(x, 1), entries), toDateTime(0, 'UTC'))) AS prevs,
         toUInt64(length(entries)) * 4294967296 + toUInt64(toUInt32(now())) AS order_version
     FROM
     (
