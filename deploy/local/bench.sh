@@ -905,12 +905,15 @@ checksum_query() {
 # column by column.
 compare_tables() {
 	local engine_db=$1 tables=() table mode pid a=() b=() i differ=() ncols=0 ing eng
-	mapfile -t tables < <(ch_http "SELECT name FROM system.tables WHERE database IN ('$DB_INGEST', '$PHI_INGEST')
-		AND engine LIKE '%MergeTree' AND name != 'schema_migrations' ORDER BY name FORMAT TSVRaw")
+	# referral_patient_order is left out: the ingester recomputes it after each
+	# batch (migration 0010), which the engine cannot do.
+	mapfile -t tables < <(ch_http "SELECT concat(database, '.', name) FROM system.tables WHERE database IN ('$DB_INGEST', '$PHI_INGEST')
+		AND engine LIKE '%MergeTree' AND name NOT IN ('schema_migrations', 'referral_patient_order') ORDER BY name FORMAT TSVRaw")
 	((${#tables[@]} > 0)) || die "no tables found in $DB_INGEST"
-	for table in "${tables[@]}"; do
-		ing=$DB_INGEST eng=$engine_db
-		[[ $table != events ]] || ing=$PHI_INGEST eng=${engine_db}_phi
+	local qualified
+	for qualified in "${tables[@]}"; do
+		ing=${qualified%%.*} table=${qualified#*.} eng=$engine_db
+		[[ $ing != "$PHI_INGEST" ]] || eng=${engine_db}_phi
 		for mode in raw distinct; do
 			# Distinct rows only when the raw ones differ: ReplacingMergeTree collapses
 			# duplicates only when it merges, so the raw rows of a table like kpi_index
@@ -934,7 +937,7 @@ compare_tables() {
 		ncols=$((ncols + ${#CHECKSUM_COLUMNS[@]}))
 	done
 	if ((${#differ[@]} == 0)); then
-		EQUIVALENCE="the two databases hold the same data: ${tables[*]} compared on $ncols columns (aggregates merged, ReplacingMergeTree duplicates ignored; events without its Kafka coordinates and ingested_at)"
+		EQUIVALENCE="the two databases hold the same data: ${tables[*]} compared on $ncols columns (referral_patient_order, which only the ingester computes, left out; aggregates merged, ReplacingMergeTree duplicates ignored; events without its Kafka coordinates and ingested_at)"
 	else
 		EQUIVALENCE="WARNING: the two databases differ in ${differ[*]}"
 	fi
