@@ -3,8 +3,10 @@ package schema
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/referralops/referralops/internal/clickhouse"
@@ -152,14 +154,18 @@ const clusterPartials = "sql/cluster.sql"
 // (the name in the servers' remote_servers); an empty cluster is MigrateConn.
 // Connect to any server of the cluster: the DDL reaches every server through
 // ON CLUSTER, the backfills and the bookkeeping through replication and the
-// Distributed tables.
+// Distributed tables. The ALTERs of replicated tables go to each shard
+// directly (ShardExecutor), at the host and port remote_servers gives its
+// replicas, with cfg's user, password and TLS settings: those addresses must
+// be reachable from here.
 func MigrateConnOnCluster(ctx context.Context, conn driver.Conn, cfg clickhouse.Config, cluster string) (clickhouse.Dialect, []int, error) {
 	if cluster != "" {
 		if err := clickhouse.ValidateIdentifier(cluster); err != nil {
 			return clickhouse.Dialect{}, nil, fmt.Errorf("migrate: cluster: %w", err)
 		}
 	}
-	exec := clickhouse.Native{Conn: conn}
+	exec := &clusterExecutor{Native: clickhouse.Native{Conn: conn}, cfg: cfg}
+	defer exec.close()
 	d, err := clickhouse.DetectDialect(ctx, exec)
 	if err != nil {
 		return clickhouse.Dialect{}, nil, err
@@ -170,4 +176,62 @@ func MigrateConnOnCluster(ctx context.Context, conn driver.Conn, cfg clickhouse.
 	d.Cluster = cluster
 	applied, err := Migrate(ctx, exec, d, cfg.Database())
 	return d, applied, err
+}
+
+// clusterExecutor is the ShardExecutor of MigrateConnOnCluster. It connects to
+// the shards on first use and keeps the connections until close.
+type clusterExecutor struct {
+	clickhouse.Native
+	cfg    clickhouse.Config
+	shards []clickhouse.Executor
+	conns  []driver.Conn
+}
+
+// Shards connects to each shard of cluster in system.clusters, to the first of
+// its replicas that answers.
+func (c *clusterExecutor) Shards(ctx context.Context, cluster string) ([]clickhouse.Executor, error) {
+	if c.shards != nil {
+		return c.shards, nil
+	}
+	rows, err := c.Query(ctx, "SELECT shard_num, host_name, port FROM system.clusters WHERE cluster = '"+cluster+"' ORDER BY shard_num, replica_num")
+	if err != nil {
+		return nil, fmt.Errorf("look up the shards of cluster %s: %w", cluster, err)
+	}
+	var byShard [][]string
+	for i, r := range rows {
+		if len(r) != 3 {
+			return nil, fmt.Errorf("look up the shards of cluster %s: unexpected row %q", cluster, r)
+		}
+		if i == 0 || r[0] != rows[i-1][0] {
+			byShard = append(byShard, nil)
+		}
+		byShard[len(byShard)-1] = append(byShard[len(byShard)-1], net.JoinHostPort(r[1], r[2]))
+	}
+	if len(byShard) == 0 {
+		return nil, fmt.Errorf("cluster %s: not in system.clusters of the connected server (its remote_servers)", cluster)
+	}
+	for i, replicas := range byShard {
+		opts, err := c.cfg.Options()
+		if err != nil {
+			return nil, err
+		}
+		opts.Addr = replicas
+		opts.ConnOpenStrategy = ch.ConnOpenInOrder
+		conn, err := ch.Open(opts)
+		if err == nil {
+			c.conns = append(c.conns, conn)
+			err = conn.Ping(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s shard %d (%s): %w", cluster, i+1, strings.Join(replicas, ","), err)
+		}
+		c.shards = append(c.shards, clickhouse.Native{Conn: conn})
+	}
+	return c.shards, nil
+}
+
+func (c *clusterExecutor) close() {
+	for _, conn := range c.conns {
+		conn.Close()
+	}
 }

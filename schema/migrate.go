@@ -293,7 +293,8 @@ func Script(d clickhouse.Dialect, db string) (string, error) {
 //     fact, since its states are idempotent (the names make one view per table);
 //   - on a cluster, each DDL statement goes through the distributed DDL queue
 //     (ON CLUSTER), which runs it on every server, where IF NOT EXISTS still
-//     makes a repeat a no-op.
+//     makes a repeat a no-op; an ALTER of a replicated table goes to one
+//     replica of each shard instead when exec is a ShardExecutor.
 //
 // The backfill statements read all of `events`; on a first migration that table
 // is empty, on an upgrade the DSN's read_timeout must cover the scan.
@@ -351,7 +352,7 @@ func MigrateTo(ctx context.Context, exec clickhouse.Executor, d clickhouse.Diale
 		if err != nil {
 			return applied, fmt.Errorf("migrate %s: %s: %w", db, m, err)
 		}
-		recorded, err := runMigration(ctx, exec, db, m, stmts)
+		recorded, err := runMigration(ctx, exec, d.Cluster, db, m, stmts)
 		if err != nil {
 			return applied, err
 		}
@@ -434,9 +435,9 @@ func execIdempotent(ctx context.Context, exec clickhouse.Executor, stmt string) 
 // has recorded m meanwhile, it reports m as recorded instead: that process
 // may already be past m, e.g. have moved `events` (0009), which m's backfill
 // reads by its old name.
-func runMigration(ctx context.Context, exec clickhouse.Executor, db string, m Migration, stmts []string) (recorded bool, err error) {
+func runMigration(ctx context.Context, exec clickhouse.Executor, cluster, db string, m Migration, stmts []string) (recorded bool, err error) {
 	for i, s := range stmts {
-		if err := execOnce(ctx, exec, s); err != nil {
+		if err := execStatement(ctx, exec, cluster, s); err != nil {
 			if done, readErr := AppliedVersions(ctx, exec, db); readErr == nil && slices.Contains(done, m.Version) {
 				return true, nil
 			}
@@ -459,12 +460,52 @@ var (
 	untilDropped = regexp.MustCompile(`\bFROM (\w+)\.(\w+) /\* until (\w+) is dropped \*/`)
 )
 
+// ShardExecutor is an Executor that also reaches every shard of a cluster
+// directly. Migrate runs an ALTER of a replicated table through it once per
+// shard, on one replica, without ON CLUSTER: replication applies it to the
+// shard's other replicas. Through the distributed DDL queue, ClickHouse 18.16
+// can run such an ALTER on two replicas of a shard; the second fails ("column
+// already exists"), and that server's DDL worker then stops on ZooKeeper's
+// "Node exists .../executed" until it restarts, so every later ON CLUSTER
+// statement waits for it. Without a ShardExecutor the ALTER goes ON CLUSTER.
+type ShardExecutor interface {
+	clickhouse.Executor
+	// Shards returns one executor per shard of cluster, each on a replica of
+	// that shard, in shard order.
+	Shards(ctx context.Context, cluster string) ([]clickhouse.Executor, error)
+}
+
+// onClusterAlter matches the ALTER ... ON CLUSTER of a replicated table.
+var onClusterAlter = regexp.MustCompile(`^ALTER TABLE \w+\.\w+( ON CLUSTER (\w+)) `)
+
+// execStatement runs a migration statement with execOnce: an ALTER ... ON
+// CLUSTER through a ShardExecutor, once per shard (see ShardExecutor).
+func execStatement(ctx context.Context, exec clickhouse.Executor, cluster, stmt string) error {
+	m := onClusterAlter.FindStringSubmatchIndex(stmt)
+	se, ok := exec.(ShardExecutor)
+	if m == nil || !ok || stmt[m[4]:m[5]] != cluster {
+		return execOnce(ctx, exec, stmt)
+	}
+	local := stmt[:m[2]] + stmt[m[3]:]
+	shards, err := se.Shards(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	for i, shard := range shards {
+		if err := execOnce(ctx, shard, local); err != nil {
+			return fmt.Errorf("shard %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
 // execOnce runs a migration statement with execIdempotent, except one whose
 // effect is already there: a RENAME TABLE whose source is gone and target
 // exists, an ADD COLUMN of a column that exists, a DROP COLUMN of columns that
 // are gone, or a statement marked /* until column is dropped */ whose column
 // is gone; a re-run after a crash, or a concurrent migration that got there
 // first (checked again after an error). On a cluster the check reads the
+// server exec reaches: the shard's replica for a per-shard ALTER, else the
 // connected server, which ON CLUSTER changed like the others.
 func execOnce(ctx context.Context, exec clickhouse.Executor, stmt string) error {
 	done, err := alreadyDone(ctx, exec, stmt)
