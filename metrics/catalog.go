@@ -333,6 +333,8 @@ var (
 		"Unix time of the last successful KPI snapshot refresh; 0 before the first. Stops advancing while refreshes fail.")
 	KPISnapshotAsOfTimestampSeconds = exporter("referralops_kpi_snapshot_as_of_timestamp_seconds", Gauge, "seconds",
 		"Evaluation time T of the KPI snapshot being served, Unix seconds; 0 before the first.")
+	KPIReferrersAsOfTimestampSeconds = exporter("referralops_kpi_referrers_as_of_timestamp_seconds", Gauge, "seconds",
+		"Evaluation time T of the referrer KPIs being served (referral_referrers, referral_attention_referrers), Unix seconds; 0 before the first. They are evaluated every --referrer-refresh-interval (5 minutes by default), the other KPIs every --refresh-interval.")
 	KPIRefreshErrorsTotal = exporter("referralops_kpi_refresh_errors_total", Counter, "refreshes",
 		"Failed KPI snapshot refreshes; the previous snapshot keeps being served.")
 	KPIRefreshDurationSeconds = exporter("referralops_kpi_refresh_duration_seconds", Histogram, "seconds",
@@ -361,7 +363,7 @@ var Catalog = []Family{
 
 	UnscheduledBacklogReferrals, Referrers, AttentionReferrers,
 
-	KPILastSuccessTimestampSeconds, KPISnapshotAsOfTimestampSeconds, KPIRefreshErrorsTotal,
+	KPILastSuccessTimestampSeconds, KPISnapshotAsOfTimestampSeconds, KPIReferrersAsOfTimestampSeconds, KPIRefreshErrorsTotal,
 	KPIRefreshDurationSeconds, KPISeries, KPISeriesDroppedTotal,
 }
 

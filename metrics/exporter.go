@@ -61,6 +61,15 @@ type Exporter struct {
 	// Only the refresh loop touches these.
 	failures    int
 	failingFrom time.Time
+	referrers   *referrerKPIs // the last evaluated; nil before the first
+}
+
+// referrerKPIs are the referrer KPIs of a snapshot, kept for the snapshots
+// evaluated without them (Config.ReferrerRefreshInterval).
+type referrerKPIs struct {
+	asOf      time.Time
+	activity  kpi.ReferrerActivity
+	attention kpi.ReferrerAttention
 }
 
 // NewExporter registers the exporter's own metrics with reg; the KPI
@@ -124,7 +133,11 @@ func (e *Exporter) Refresh(ctx context.Context) error {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(ShutdownGrace, cancel) })
 	defer stop()
-	s, err := e.source(qctx, kpi.Request{AsOf: asOf, Windows: e.kpi.Windows, Breakdowns: Breakdowns, Attention: true, Calendar: &e.kpi.SLA})
+	// The referrer KPIs are evaluated when due; with a fixed --as-of they
+	// never change, so once is enough.
+	withReferrers := e.referrers == nil || (e.cfg.AsOf.IsZero() && asOf.Sub(e.referrers.asOf) >= e.cfg.ReferrerRefreshInterval)
+	s, err := e.source(qctx, kpi.Request{AsOf: asOf, Windows: e.kpi.Windows, Breakdowns: Breakdowns, Calendar: &e.kpi.SLA,
+		Attention: withReferrers, SkipReferrerActivity: !withReferrers})
 	elapsed := time.Since(start)
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: neither a failure nor a success
@@ -134,6 +147,11 @@ func (e *Exporter) Refresh(ctx context.Context) error {
 		e.failed(err)
 		return err
 	}
+	if withReferrers {
+		e.referrers = &referrerKPIs{asOf: s.AsOf, activity: s.Referrers, attention: s.Attention}
+	} else {
+		s.Referrers, s.Attention = e.referrers.activity, e.referrers.attention
+	}
 	first := !e.collector.HasSnapshot()
 	stats, err := e.collector.Update(s)
 	if err != nil {
@@ -142,6 +160,7 @@ func (e *Exporter) Refresh(ctx context.Context) error {
 	}
 	e.health.record(stats)
 	e.health.asOf.Set(float64(s.AsOf.Unix()))
+	e.health.referrersAt.Set(float64(e.referrers.asOf.Unix()))
 	e.health.lastSuccess.Set(float64(e.now().UnixNano()) / 1e9)
 	e.succeeded(s, stats, elapsed, first)
 	return nil

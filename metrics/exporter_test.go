@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
@@ -298,4 +300,99 @@ func TestExporterShutdownLetsRefreshFinish(t *testing.T) {
 	if cancelled != nil {
 		t.Errorf("the refresh in flight was cancelled (%v) within the grace", cancelled)
 	}
+}
+
+// TestExporterReferrerSchedule: the referrer KPIs (activity, attention) are
+// evaluated with the first snapshot and then every --referrer-refresh-interval;
+// the snapshots between ask for neither and serve the last ones, whose as-of
+// time referralops_kpi_referrers_as_of_timestamp_seconds gives. With a fixed
+// --as-of they are evaluated once.
+func TestExporterReferrerSchedule(t *testing.T) {
+	fixed := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		asOf     time.Time
+		interval time.Duration
+		want     []bool // per refresh: evaluated with the referrer KPIs
+	}{
+		{"due every refresh", time.Time{}, time.Nanosecond, []bool{true, true, true}},
+		{"not yet due", time.Time{}, time.Hour, []bool{true, false, false}},
+		{"fixed as-of", fixed, time.Nanosecond, []bool{true, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, src, reg := newExporter(t, func(c *metrics.Config, _ *kpi.Config) {
+				c.AsOf = tc.asOf
+				c.ReferrerRefreshInterval = tc.interval
+			})
+			// A source like ClickHouseSource: what is not asked for stays zero;
+			// each referrer evaluation counts more referrers than the last.
+			evaluated := 0
+			src.set(func(_ context.Context, r kpi.Request) (kpi.Snapshot, error) {
+				s := synthetic(2, 2, r.AsOf.Truncate(time.Second))
+				if r.Attention != !r.SkipReferrerActivity {
+					t.Errorf("request with attention %v and referrer activity %v: want both or neither", r.Attention, !r.SkipReferrerActivity)
+				}
+				if r.SkipReferrerActivity {
+					s.Referrers = kpi.ReferrerActivity{}
+				} else {
+					evaluated++
+					typ := slices.Sorted(maps.Keys(s.Referrers.ByType))[0]
+					st := s.Referrers.ByType[typ]
+					st.New += int64(evaluated)
+					s.Referrers.ByType[typ] = st
+				}
+				if !r.Attention {
+					s.Attention = kpi.ReferrerAttention{}
+				}
+				return s, nil
+			})
+			var referrersAsOf float64
+			for i, want := range tc.want {
+				if err := e.Refresh(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				r := src.requests[i]
+				if got := !r.SkipReferrerActivity; got != want {
+					t.Errorf("refresh %d: referrer KPIs requested %v, want %v", i+1, got, want)
+				}
+				if want {
+					referrersAsOf = float64(r.AsOf.Unix())
+				}
+				if got := value(t, reg, "referralops_kpi_referrers_as_of_timestamp_seconds"); got != referrersAsOf {
+					t.Errorf("refresh %d: referrer as-of %v, want %v", i+1, got, referrersAsOf)
+				}
+				wantNew := float64(synthetic(2, 2, fixed).Referrers.Totals.New + int64(evaluated))
+				if got := familySum(t, e.Collector(), metrics.Referrers.Name, "state", "new"); got != wantNew {
+					t.Errorf("refresh %d: %v new referrers served, want %v (the last evaluation's)", i+1, got, wantNew)
+				}
+				if got := familySum(t, e.Collector(), metrics.AttentionReferrers.Name, "", ""); got == 0 {
+					t.Errorf("refresh %d: no attention levels served", i+1)
+				}
+			}
+		})
+	}
+}
+
+// familySum adds the values of c's series of family name, those with label
+// label = value when label is set.
+func familySum(t *testing.T, c prometheus.Collector, name, label, value string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label == "" || slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == label && l.GetValue() == value }) {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }

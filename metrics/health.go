@@ -9,6 +9,7 @@ import (
 type health struct {
 	lastSuccess prometheus.Gauge
 	asOf        prometheus.Gauge
+	referrersAt prometheus.Gauge
 	errors      prometheus.Counter
 	duration    prometheus.Histogram
 	series      *prometheus.GaugeVec
@@ -19,6 +20,7 @@ func newHealth(reg prometheus.Registerer) *health {
 	h := &health{
 		lastSuccess: prometheus.NewGauge(gaugeOpts(KPILastSuccessTimestampSeconds)),
 		asOf:        prometheus.NewGauge(gaugeOpts(KPISnapshotAsOfTimestampSeconds)),
+		referrersAt: prometheus.NewGauge(gaugeOpts(KPIReferrersAsOfTimestampSeconds)),
 		errors:      prometheus.NewCounter(counterOpts(KPIRefreshErrorsTotal)),
 		series:      prometheus.NewGaugeVec(gaugeOpts(KPISeries), KPISeries.Labels),
 		dropped:     prometheus.NewCounterVec(counterOpts(KPISeriesDroppedTotal), KPISeriesDroppedTotal.Labels),
@@ -35,7 +37,7 @@ func newHealth(reg prometheus.Registerer) *health {
 			h.dropped.WithLabelValues(f.Name)
 		}
 	}
-	reg.MustRegister(h.lastSuccess, h.asOf, h.errors, h.duration, h.series, h.dropped)
+	reg.MustRegister(h.lastSuccess, h.asOf, h.referrersAt, h.errors, h.duration, h.series, h.dropped)
 	return h
 }
 

@@ -4,14 +4,18 @@
 #
 # stdout: '#' context lines, then one `name value unit` line per figure:
 #   kpi_refresh_seconds_1m              s     the exporter's real refresh (Exporter.Refresh: 30 d and
-#                                             90 d windows, every breakdown, attention levels, the
-#                                             version-2 fields, the collector's update) over 1 M stored
-#                                             events, sequential referral ids (median of 5)
+#                                             90 d windows, every breakdown, the version-2 fields, the
+#                                             collector's update) over 1 M stored events, sequential
+#                                             referral ids (median of 5); the referrer KPIs (activity,
+#                                             attention) are evaluated every --referrer-refresh-interval
+#                                             (5 minutes) and served in between, so not in these
 #   kpi_refresh_seconds_10m             s     the same over 10 M stored events (10 years at the same
 #                                             daily rate), sequential ids
 #   kpi_refresh_seconds_10m_random_ids  s     the same 10 M events with random (UUID) referral ids,
 #                                             which do not sort by creation time
-#   kpi_rows_read_1m                    rows  rows one refresh reads (system.query_log read_rows), 1 M
+#   kpi_full_refresh_seconds_{1m,10m,10m_random_ids}
+#                                       s     the refresh that also evaluates the referrer KPIs
+#   kpi_rows_read_1m                    rows  rows a full refresh reads (system.query_log read_rows), 1 M
 #   kpi_rows_read_10m                   rows  the same, 10 M, sequential ids
 #   kpi_rows_read_10m_random_ids        rows  the same, 10 M, random ids
 #   kpi_rows_read_growth                ratio kpi_rows_read_10m / kpi_rows_read_1m (10x the history)

@@ -55,6 +55,9 @@ type Request struct {
 	// referral of the 365 days, as much time as the rest of a refresh together,
 	// which a caller that does not show them need not spend.
 	Attention bool
+	// SkipReferrerActivity leaves Snapshot.Referrers zero without reading it:
+	// the exporter evaluates the referrer KPIs on a slower schedule.
+	SkipReferrerActivity bool
 	// Calendar is the business-day calendar and triage SLAs; nil means
 	// sla.Default().
 	Calendar *sla.Calendar
