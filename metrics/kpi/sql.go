@@ -153,6 +153,14 @@ type lookupData struct {
 	// Join restricts the facts read to the lookup's referrals (sparse
 	// lookups); without it the caller filters on the facts themselves.
 	Join bool
+	// Org adds rorg (referrer_org_id) to "referrals".
+	Org bool
+}
+
+// WithOrg is l for "referrals" with rorg.
+func (l lookupData) WithOrg() lookupData {
+	l.Org = true
+	return l
 }
 
 // listData parameterizes the queries about listed keys or referrals:

@@ -15,6 +15,6 @@ SELECT
     toUInt8(arrayExists(x -> x.1 >= m_completed AND x.1 <= {{.T}}, notes)) AS loop_closed
 FROM
 (
-    {{template "referrals" (lookup . "lookback")}}
+    {{template "referrals" (lookup . "lookback").WithOrg}}
 )
 WHERE toInt64(m_created) > {{.LookbackFrom}}
