@@ -334,7 +334,7 @@ var (
 	KPISnapshotAsOfTimestampSeconds = exporter("referralops_kpi_snapshot_as_of_timestamp_seconds", Gauge, "seconds",
 		"Evaluation time T of the KPI snapshot being served, Unix seconds; 0 before the first.")
 	KPIReferrersAsOfTimestampSeconds = exporter("referralops_kpi_referrers_as_of_timestamp_seconds", Gauge, "seconds",
-		"Evaluation time T of the referrer KPIs being served (referral_referrers, referral_attention_referrers), Unix seconds; 0 before the first. They are evaluated every --referrer-refresh-interval (5 minutes by default), the other KPIs every --refresh-interval.")
+		"Evaluation time T of the referrer KPIs being served (referral_referrers, referral_attention_referrers), Unix seconds; 0 before the first. They are evaluated every --referrer-refresh-interval (by default 10 refresh intervals: 5 minutes), the other KPIs every --refresh-interval.")
 	KPIRefreshErrorsTotal = exporter("referralops_kpi_refresh_errors_total", Counter, "refreshes",
 		"Failed KPI snapshot refreshes; the previous snapshot keeps being served.")
 	KPIRefreshDurationSeconds = exporter("referralops_kpi_refresh_duration_seconds", Histogram, "seconds",

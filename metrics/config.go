@@ -21,7 +21,7 @@ type Config struct {
 	// attention) are evaluated with a snapshot; the snapshots between keep
 	// the last ones. They count referrals over 90- and 365-day lookbacks in
 	// whole days, and reading them costs about as much as the rest of a
-	// refresh together.
+	// refresh together. Zero means ReferrerRefreshes refresh intervals.
 	ReferrerRefreshInterval time.Duration `yaml:"referrer_refresh_interval"`
 	// AsOf fixes the evaluation time T (replays, tests); zero means the time of
 	// each refresh.
@@ -41,10 +41,14 @@ type Config struct {
 const (
 	DefaultListen             = ":9464"
 	DefaultRefreshInterval    = 30 * time.Second
-	DefaultReferrerRefresh    = 5 * time.Minute
 	DefaultLocationsTop       = 5
 	DefaultMaxSeriesPerFamily = 2000
 )
+
+// ReferrerRefreshes is how many refresh intervals the referrer KPIs are
+// kept when ReferrerRefreshInterval is zero: 5 minutes at the default 30 s,
+// 20 s at a test's 2 s.
+const ReferrerRefreshes = 10
 
 // StaleAfterRefreshes is how many default refresh intervals without a
 // success make the KPI snapshot stale: the pipeline dashboard's snapshot age
@@ -52,15 +56,14 @@ const (
 const StaleAfterRefreshes = 5
 
 // DefaultConfig serves on :9464, refreshes every 30 s (the referrer KPIs
-// every 5 minutes), keeps the top 5 locations and at most 2000 series per
+// every 10 refreshes), keeps the top 5 locations and at most 2000 series per
 // family.
 func DefaultConfig() Config {
 	return Config{
-		Listen:                  DefaultListen,
-		RefreshInterval:         DefaultRefreshInterval,
-		ReferrerRefreshInterval: DefaultReferrerRefresh,
-		LocationsTop:            DefaultLocationsTop,
-		MaxSeriesPerFamily:      DefaultMaxSeriesPerFamily,
+		Listen:             DefaultListen,
+		RefreshInterval:    DefaultRefreshInterval,
+		LocationsTop:       DefaultLocationsTop,
+		MaxSeriesPerFamily: DefaultMaxSeriesPerFamily,
 	}
 }
 
@@ -68,7 +71,7 @@ func DefaultConfig() Config {
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, prefix+"listen", c.Listen, "address of /metrics, /healthz and /readyz")
 	fs.DurationVar(&c.RefreshInterval, prefix+"refresh-interval", c.RefreshInterval, "how often the KPI snapshot is evaluated (scrapes never query ClickHouse)")
-	fs.DurationVar(&c.ReferrerRefreshInterval, prefix+"referrer-refresh-interval", c.ReferrerRefreshInterval, "how often the referrer KPIs (activity, attention: 90- and 365-day lookbacks) are evaluated; snapshots in between keep the last ones")
+	fs.DurationVar(&c.ReferrerRefreshInterval, prefix+"referrer-refresh-interval", c.ReferrerRefreshInterval, "how often the referrer KPIs (activity, attention: 90- and 365-day lookbacks) are evaluated; snapshots in between keep the last ones (default: 10 refresh intervals)")
 	fs.Var((*asOfFlag)(&c.AsOf), prefix+"as-of", "fixed evaluation time T, RFC 3339, for replays and tests (default: the time of each refresh)")
 	fs.Var(&c.Locations, prefix+"locations", "location label allow-list, comma-separated; other locations are summed as \"other\" (default: the top --locations-top)")
 	fs.IntVar(&c.LocationsTop, prefix+"locations-top", c.LocationsTop, "without --locations: locations by referral volume that keep their own label; the rest are \"other\"")
@@ -84,8 +87,8 @@ func (c Config) Validate() error {
 	if c.RefreshInterval <= 0 {
 		errs = append(errs, fmt.Errorf("refresh-interval: must be > 0, got %s", c.RefreshInterval))
 	}
-	if c.ReferrerRefreshInterval <= 0 {
-		errs = append(errs, fmt.Errorf("referrer-refresh-interval: must be > 0, got %s", c.ReferrerRefreshInterval))
+	if c.ReferrerRefreshInterval < 0 {
+		errs = append(errs, fmt.Errorf("referrer-refresh-interval: must be >= 0, got %s", c.ReferrerRefreshInterval))
 	}
 	for i, l := range c.Locations {
 		switch {
@@ -102,6 +105,14 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("max-series-per-family: must be > 0, got %d", c.MaxSeriesPerFamily))
 	}
 	return errors.Join(errs...)
+}
+
+// ReferrerInterval is how often the referrer KPIs are evaluated.
+func (c Config) ReferrerInterval() time.Duration {
+	if c.ReferrerRefreshInterval == 0 {
+		return ReferrerRefreshes * c.RefreshInterval
+	}
+	return c.ReferrerRefreshInterval
 }
 
 // asOfFlag reads --as-of as RFC 3339; empty means unset.

@@ -65,8 +65,9 @@ type Exporter struct {
 }
 
 // referrerKPIs are the referrer KPIs of a snapshot, kept for the snapshots
-// evaluated without them (Config.ReferrerRefreshInterval).
+// evaluated without them (Config.ReferrerInterval).
 type referrerKPIs struct {
+	evaluated time.Time // when the refresh that evaluated them began
 	asOf      time.Time
 	activity  kpi.ReferrerActivity
 	attention kpi.ReferrerAttention
@@ -133,9 +134,10 @@ func (e *Exporter) Refresh(ctx context.Context) error {
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(ShutdownGrace, cancel) })
 	defer stop()
-	// The referrer KPIs are evaluated when due; with a fixed --as-of they
-	// never change, so once is enough.
-	withReferrers := e.referrers == nil || (e.cfg.AsOf.IsZero() && asOf.Sub(e.referrers.asOf) >= e.cfg.ReferrerRefreshInterval)
+	// The referrer KPIs are evaluated when due, by the clock: with a fixed
+	// --as-of too, since late events still change them.
+	began := e.now()
+	withReferrers := e.referrers == nil || began.Sub(e.referrers.evaluated) >= e.cfg.ReferrerInterval()
 	s, err := e.source(qctx, kpi.Request{AsOf: asOf, Windows: e.kpi.Windows, Breakdowns: Breakdowns, Calendar: &e.kpi.SLA,
 		Attention: withReferrers, SkipReferrerActivity: !withReferrers})
 	elapsed := time.Since(start)
@@ -148,7 +150,7 @@ func (e *Exporter) Refresh(ctx context.Context) error {
 		return err
 	}
 	if withReferrers {
-		e.referrers = &referrerKPIs{asOf: s.AsOf, activity: s.Referrers, attention: s.Attention}
+		e.referrers = &referrerKPIs{evaluated: began, asOf: s.AsOf, activity: s.Referrers, attention: s.Attention}
 	} else {
 		s.Referrers, s.Attention = e.referrers.activity, e.referrers.attention
 	}

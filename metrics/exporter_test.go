@@ -303,26 +303,32 @@ func TestExporterShutdownLetsRefreshFinish(t *testing.T) {
 }
 
 // TestExporterReferrerSchedule: the referrer KPIs (activity, attention) are
-// evaluated with the first snapshot and then every --referrer-refresh-interval;
-// the snapshots between ask for neither and serve the last ones, whose as-of
-// time referralops_kpi_referrers_as_of_timestamp_seconds gives. With a fixed
-// --as-of they are evaluated once.
+// evaluated with the first snapshot and then every --referrer-refresh-interval
+// (by default 10 refresh intervals) by the clock, with a fixed --as-of too
+// (late events change them); the snapshots between ask for neither and serve
+// the last ones, whose as-of time
+// referralops_kpi_referrers_as_of_timestamp_seconds gives.
 func TestExporterReferrerSchedule(t *testing.T) {
 	fixed := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name     string
 		asOf     time.Time
-		interval time.Duration
-		want     []bool // per refresh: evaluated with the referrer KPIs
+		interval time.Duration // --referrer-refresh-interval
+		refresh  time.Duration // --refresh-interval
+		want     []bool        // per refresh: evaluated with the referrer KPIs
 	}{
-		{"due every refresh", time.Time{}, time.Nanosecond, []bool{true, true, true}},
-		{"not yet due", time.Time{}, time.Hour, []bool{true, false, false}},
-		{"fixed as-of", fixed, time.Nanosecond, []bool{true, false, false}},
+		{"due every refresh", time.Time{}, time.Nanosecond, time.Hour, []bool{true, true, true}},
+		{"not yet due", time.Time{}, time.Hour, time.Nanosecond, []bool{true, false, false}},
+		{"fixed as-of, due", fixed, time.Nanosecond, time.Hour, []bool{true, true, true}},
+		{"fixed as-of, not yet due", fixed, time.Hour, time.Nanosecond, []bool{true, false, false}},
+		{"default, 10 refresh intervals not yet passed", time.Time{}, 0, time.Hour, []bool{true, false, false}},
+		{"default, 10 refresh intervals passed", time.Time{}, 0, time.Nanosecond, []bool{true, true, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, src, reg := newExporter(t, func(c *metrics.Config, _ *kpi.Config) {
 				c.AsOf = tc.asOf
 				c.ReferrerRefreshInterval = tc.interval
+				c.RefreshInterval = tc.refresh
 			})
 			// A source like ClickHouseSource: what is not asked for stays zero;
 			// each referrer evaluation counts more referrers than the last.

@@ -21,7 +21,8 @@ Every ` + "`--refresh-interval`" + ` the exporter evaluates the KPIs as of that 
 (with ` + "`--kpi-timeout`" + `) and builds the metrics once; scrapes serve the last good snapshot and
 never query ClickHouse. The referrer KPIs (` + "`referral_referrers`, `referral_attention_referrers`" + `: 90- and
 365-day lookbacks, in days) cost as much to read as the rest together and are evaluated every
-` + "`--referrer-refresh-interval`" + ` (5 minutes); the snapshots between serve the last ones. Give it the read-only user: locally
+` + "`--referrer-refresh-interval`" + ` (by default 10 refresh intervals: 5 minutes); the snapshots between
+serve the last ones. Give it the read-only user: locally
 ` + "`--clickhouse-dsn clickhouse://referralops_exporter:exporter-dev@127.0.0.1:9000/referralops`" + `
 (the password is ` + "`CLICKHOUSE_EXPORTER_PASSWORD`" + ` of ` + "`deploy/local/clickhouse.sh`" + `; put a real one in
 ` + "`REFERRALOPS_CLICKHOUSE_DSN`" + `, not on the command line).

@@ -8,7 +8,7 @@
 #                                             collector's update) over 1 M stored events, sequential
 #                                             referral ids (median of 5); the referrer KPIs (activity,
 #                                             attention) are evaluated every --referrer-refresh-interval
-#                                             (5 minutes) and served in between, so not in these
+#                                             (10 refreshes: 5 minutes) and served in between, not in these
 #   kpi_refresh_seconds_10m             s     the same over 10 M stored events (10 years at the same
 #                                             daily rate), sequential ids
 #   kpi_refresh_seconds_10m_random_ids  s     the same 10 M events with random (UUID) referral ids,
