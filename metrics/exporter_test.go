@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics"
@@ -367,38 +366,15 @@ func TestExporterReferrerSchedule(t *testing.T) {
 				if got := value(t, reg, "referralops_kpi_referrers_as_of_timestamp_seconds"); got != referrersAsOf {
 					t.Errorf("refresh %d: referrer as-of %v, want %v", i+1, got, referrersAsOf)
 				}
-				wantNew := float64(synthetic(2, 2, fixed).Referrers.Totals.New + int64(evaluated))
-				if got := familySum(t, e.Collector(), metrics.Referrers.Name, "state", "new"); got != wantNew {
+				served := gather(t, e.Collector())
+				wantNew := synthetic(2, 2, fixed).Referrers.Totals.New + int64(evaluated)
+				if got := sumWhere(served[metrics.Referrers.Name], "state", "new"); got != wantNew {
 					t.Errorf("refresh %d: %v new referrers served, want %v (the last evaluation's)", i+1, got, wantNew)
 				}
-				if got := familySum(t, e.Collector(), metrics.AttentionReferrers.Name, "", ""); got == 0 {
+				if got := sumWhere(served[metrics.AttentionReferrers.Name]); got == 0 {
 					t.Errorf("refresh %d: no attention levels served", i+1)
 				}
 			}
 		})
 	}
-}
-
-// familySum adds the values of c's series of family name, those with label
-// label = value when label is set.
-func familySum(t *testing.T, c prometheus.Collector, name, label, value string) float64 {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label == "" || slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == label && l.GetValue() == value }) {
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
 }

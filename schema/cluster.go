@@ -210,6 +210,7 @@ func (c *clusterExecutor) Shards(ctx context.Context, cluster string) ([]clickho
 	if len(byShard) == 0 {
 		return nil, fmt.Errorf("cluster %s: not in system.clusters of the connected server (its remote_servers)", cluster)
 	}
+	shards := make([]clickhouse.Executor, 0, len(byShard))
 	for i, replicas := range byShard {
 		opts, err := c.cfg.Options()
 		if err != nil {
@@ -225,9 +226,10 @@ func (c *clusterExecutor) Shards(ctx context.Context, cluster string) ([]clickho
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s shard %d (%s): %w", cluster, i+1, strings.Join(replicas, ","), err)
 		}
-		c.shards = append(c.shards, clickhouse.Native{Conn: conn})
+		shards = append(shards, clickhouse.Native{Conn: conn})
 	}
-	return c.shards, nil
+	c.shards = shards // only when every shard answered: a retry connects anew
+	return shards, nil
 }
 
 func (c *clusterExecutor) close() {
