@@ -155,11 +155,20 @@ type lookupData struct {
 	Join bool
 	// Org adds rorg (referrer_org_id) to "referrals".
 	Org bool
+	// Created gives "appointments" the referral's creation time and
+	// dimensions (m_created, sl, ...) and keeps only referrals created by T.
+	Created bool
 }
 
 // WithOrg is l for "referrals" with rorg.
 func (l lookupData) WithOrg() lookupData {
 	l.Org = true
+	return l
+}
+
+// WithCreated is l for "appointments" with the referral's created columns.
+func (l lookupData) WithCreated() lookupData {
+	l.Created = true
 	return l
 }
 

@@ -65,29 +65,17 @@ they are minima, the as-of value of each is the stored one whenever that is <= T
 Columns a query does not use are not computed. m_created and the dimensions
 come from kpi_created ("created"), plain columns: merging referral_facts'
 created_event state cost more than reading, sorting and joining them (0.23 s
-of a 1.23 s refresh at 1 M events, make bench). With .Org the row also has
-rorg, the referrer_org_id kpi_created lacks, from created_event. */ -}}
+of a 1.23 s refresh at 1 M events, make bench). The facts rows are joined with
+those created rows before their states merge, so a sparse lookup reads its ids
+once (in "created") and only the referrals created by T merge. With .Org the
+row also has rorg, the referrer_org_id kpi_created lacks, from created_event. */ -}}
 {{define "referrals" -}}
-SELECT *
-FROM
-(
-    {{template "created" .}}
-) AS created_rows
-ALL INNER JOIN
-(
-    {{template "referral_facts" .}}
-) AS fact_rows USING (rid)
-WHERE m_created <= {{.T}}
-{{- end}}
-
-{{- /* referral_facts: the facts of "referrals" that are states of
-referral_facts, per referral of "ids" (one with a referral.created or not). */ -}}
-{{define "referral_facts" -}}
 SELECT
     referral_id AS rid,
+    {{template "created_any"}},
     {{template "destination" .}} AS dest,
     -- the destination network of the earliest referral.created (ties by event id)
-    tupleElement(arrayReduce('min', arrayFilter(x -> x.2 = 0, groupUniqArrayIfMerge(destinations))), 4) AS first_dest,
+    tupleElement(arraySort(arrayFilter(x -> x.2 = 0, groupUniqArrayIfMerge(destinations)))[1], 4) AS first_dest,
     minIfMerge(leaked_at) AS m_leaked,
     minIfMerge(first_booked_at) AS m_booked,
     minIfMerge(first_completed_at) AS m_completed,
@@ -106,8 +94,37 @@ SELECT
     toUInt8(m_closed > toDateTime(0, 'UTC') AND m_closed <= {{.T}}) AS is_closed,
     toUInt8(m_info > toDateTime(0, 'UTC') AND m_info <= {{.T}}) AS is_incomplete
 FROM {{.DB}}.referral_facts
-{{template "restrict" .}}WHERE {{template "in_range" .}}
+{{template "created_join" .}}WHERE {{template "in_range" .}}
 GROUP BY referral_id
+{{- end}}
+
+{{- /* created_join: the JOIN of a facts table's rows with the "created" rows
+of their referrals created by T, before the facts' states merge: only those
+referrals merge, and a sparse lookup reads its ids once. The columns are
+renamed c_* (18.16 resolves an alias inside any() of a column of its name);
+"created_any" gives them their names back in the GROUP BY referral_id. */ -}}
+{{define "created_join" -}}
+ALL INNER JOIN
+(
+    SELECT rid AS referral_id, m_created AS c_created, sl AS c_sl, loc AS c_loc,
+           referrer AS c_referrer, rtype AS c_rtype, rnet AS c_rnet, payer AS c_payer, prio AS c_prio
+    FROM
+    (
+        {{template "created" .}}
+    )
+    WHERE m_created <= {{.T}}
+) AS created_rows USING referral_id
+{{end}}
+
+{{- define "created_any" -}}
+any(c_created) AS m_created,
+    any(c_sl) AS sl,
+    any(c_loc) AS loc,
+    any(c_referrer) AS referrer,
+    any(c_rtype) AS rtype,
+    any(c_rnet) AS rnet,
+    any(c_payer) AS payer,
+    any(c_prio) AS prio
 {{- end}}
 
 {{- /* stages: the facts of referral_stages (migration 0008) of the referrals
@@ -129,7 +146,7 @@ GROUP BY referral_id
 referral.created/redirected at or before T (a redirect wins a tie, then the
 greater event id); see migration 0002. */ -}}
 {{define "destination" -}}
-tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayIfMerge(destinations))), 4)
+tupleElement(arrayReverseSort(arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayIfMerge(destinations)))[1], 4)
 {{- end}}
 
 {{- /* created: the referrals of "ids" with their created_at (m_created) and
@@ -162,15 +179,19 @@ referral_id AS rid,
 status rank (of its latest event; ties: completed > no_show > cancelled >
 rescheduled > booked, then event id; schema.StatusRank) and its slot (scheduled_for of its
 latest booked/rescheduled; 0 when it has none). Appointments without an event at
-or before T do not exist yet. */ -}}
+or before T do not exist yet. With .Created (WithCreated), only the referrals
+created by T, with their created columns ("created_join"). */ -}}
 {{define "appointments" -}}
 SELECT
     referral_id AS rid,
+{{- if .Created}}
+    {{template "created_any"}},
+{{- end}}
     arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayMerge(history)) AS h,
-    tupleElement(arrayReduce('max', h), 2) AS last_rank,
-    tupleElement(arrayReduce('max', arrayFilter(x -> x.2 <= {{rank "rescheduled"}}, h)), 4) AS slot_at
+    tupleElement(arrayReverseSort(h)[1], 2) AS last_rank,
+    tupleElement(arrayReverseSort(arrayFilter(x -> x.2 <= {{rank "rescheduled"}}, h))[1], 4) AS slot_at
 FROM {{.DB}}.appointment_facts
-{{template "restrict" .}}WHERE {{template "in_range" .}}
+{{if .Created}}{{template "created_join" .}}{{else}}{{template "restrict" .}}{{end}}WHERE {{template "in_range" .}}
 GROUP BY referral_id, appointment_id
 HAVING length(h) > 0
 {{- end}}

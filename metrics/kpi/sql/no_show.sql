@@ -18,12 +18,8 @@ FROM
         SELECT last_rank, slot_at, {{.Dims}}
         FROM
         (
-            {{template "appointments" (lookup . "slots")}}
-        ) AS a
-        ALL INNER JOIN
-        (
-            {{template "referrals" (lookup . "slots")}}
-        ) AS r USING (rid)
+            {{template "appointments" (lookup . "slots").WithCreated}}
+        )
         WHERE last_rank IN ({{rank "no_show"}}, {{rank "completed"}}) AND toInt64(slot_at) > {{.CohortFrom}} AND slot_at <= {{.T}}
     )
     WHERE toInt64(slot_at) > {{.TUnix}} - w
