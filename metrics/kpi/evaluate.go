@@ -123,17 +123,61 @@ func (e *evaluation) rawQuery(name, sql string, width int) ([][]string, error) {
 
 // bounds fetches the id range of every lookup (see sql/common.sql's "ids").
 func (e *evaluation) bounds() error {
-	rows, err := e.query(boundsSQL, e.data, 2*len(e.data.Lookups))
+	rows, err := e.query(boundsSQL, e.data, 3*len(e.data.Lookups))
 	if err != nil {
 		return err
 	}
 	if len(rows) != 1 {
 		return fmt.Errorf("bounds: %d rows, want 1", len(rows))
 	}
+	var p ints
 	for i := range e.data.Lookups {
-		e.data.Lookups[i].Lo, e.data.Lookups[i].Hi = quote(rows[0][2*i]), quote(rows[0][2*i+1])
+		l := &e.data.Lookups[i]
+		l.Lo, l.Hi, l.Rows = quote(rows[0][3*i]), quote(rows[0][3*i+1]), p.int(rows[0][3*i+2])
 	}
-	return nil
+	if p.err != nil {
+		return fmt.Errorf("bounds: %w", p.err)
+	}
+	return e.density()
+}
+
+// sparseRatio: a dense lookup whose id range holds more than this many
+// referrals per referral of its own is read sparsely. Sequential ids give
+// about 1; ids that do not sort by creation time (UUIDs) give the history's
+// size over the window's.
+const sparseRatio = 2
+
+// density makes the dense lookups whose id range holds many more referrals
+// than they do sparse (Join), so that their reads are of their referrals'
+// facts, not of every referral in the range: with sequential ids the dense
+// read is cheaper (no join with the ids), with UUIDs the sparse one by far.
+func (e *evaluation) density() error {
+	var dense []int
+	d := e.data
+	d.Lookups = nil
+	for i, l := range e.data.Lookups {
+		if !l.Join && l.Rows > 0 {
+			dense = append(dense, i)
+			d.Lookups = append(d.Lookups, l)
+		}
+	}
+	if len(dense) == 0 {
+		return nil
+	}
+	rows, err := e.query(densitySQL, d, len(dense))
+	if err != nil {
+		return err
+	}
+	if len(rows) != 1 {
+		return fmt.Errorf("density: %d rows, want 1", len(rows))
+	}
+	var p ints
+	for j, i := range dense {
+		if inRange := p.int(rows[0][j]); inRange > sparseRatio*e.data.Lookups[i].Rows {
+			e.data.Lookups[i].Join = true
+		}
+	}
+	return p.err
 }
 
 // fields is the group of window w (seconds) and key, created on first use.

@@ -166,6 +166,9 @@ func (r Request) queryData() (queryData, error) {
 		{Name: "slots", Kind: schema.KindSlot, From: d.CohortFrom, To: t, Join: true},
 		{Name: "auth", Kind: schema.KindDecided, From: d.CohortFrom, To: t, Join: true},
 	} {
+		if l.Name == "lookback" && r.SkipReferrerActivity && !r.Attention {
+			continue // read by the referrer KPIs only: no bounds, no density
+		}
 		l.DB, l.T, l.Lo, l.Hi = d.DB, d.T, "''", "''"
 		d.Lookups = append(d.Lookups, l)
 	}

@@ -26,6 +26,7 @@ var (
 	backlogSQL       = mustParse("backlog.sql")
 	referrersSQL     = mustParse("referrers.sql")
 	boundsSQL        = mustParse("bounds.sql")
+	densitySQL       = mustParse("density.sql")
 	referrerFirstSQL = mustParse("referrer_first.sql")
 	keyRowsSQL       = mustParse("key_rows.sql")
 	referralDimsSQL  = mustParse("referral_dims.sql")
@@ -151,8 +152,11 @@ type lookupData struct {
 	// booked, closed).
 	Open bool
 	// Join restricts the facts read to the lookup's referrals (sparse
-	// lookups); without it the caller filters on the facts themselves.
+	// lookups); without it the caller filters on the facts themselves. A
+	// lookup without it is made sparse when its range is (evaluation.density).
 	Join bool
+	// Rows is the lookup's kpi_index rows (bounds.sql): about its referrals.
+	Rows int64
 	// Org adds rorg (referrer_org_id) to "referrals".
 	Org bool
 	// Created gives "appointments" the referral's creation time and
@@ -165,6 +169,12 @@ func (l lookupData) WithOrg() lookupData {
 	l.Org = true
 	return l
 }
+
+// ByCreation tells a lookup of referrals by their referral.created time, for
+// which "created_join" keeps the referrals whose created_at (the earliest) is
+// in (From, To]: the callers keep no other, and a dense lookup then merges the
+// facts of these referrals only, not of every referral in [Lo, Hi].
+func (l lookupData) ByCreation() bool { return l.Kind == schema.KindCreated }
 
 // WithCreated is l for "appointments" with the referral's created columns.
 func (l lookupData) WithCreated() lookupData {

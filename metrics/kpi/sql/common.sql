@@ -59,7 +59,8 @@ referral_id >= {{.Lo}} AND referral_id <= {{.Hi}}
 
 {{- /* referrals: KPIS.md's per-referral facts as of T for the referrals of
 "ids", one row per referral whose referral.created is at or before T (a
-referral without one is in no KPI). The m_* columns are the all-time earliest
+referral without one is in no KPI) and, for a lookup by creation time, whose
+created_at is in the lookup's span. The m_* columns are the all-time earliest
 times (0 when none); a fact holds as of T when its time is > 0 and <= T. Since
 they are minima, the as-of value of each is the stored one whenever that is <= T.
 Columns a query does not use are not computed. m_created and the dimensions
@@ -100,7 +101,8 @@ GROUP BY referral_id
 
 {{- /* created_join: the JOIN of a facts table's rows with the "created" rows
 of their referrals created by T, before the facts' states merge: only those
-referrals merge, and a sparse lookup reads its ids once. The columns are
+referrals merge (of a lookup by creation time, only those created in its span:
+ByCreation), and a sparse lookup reads its ids once. The columns are
 renamed c_* (18.16 resolves an alias inside any() of a column of its name);
 "created_any" gives them their names back in the GROUP BY referral_id. */ -}}
 {{define "created_join" -}}
@@ -112,7 +114,7 @@ ALL INNER JOIN
     (
         {{template "created" .}}
     )
-    WHERE m_created <= {{.T}}
+    WHERE m_created <= {{.T}}{{if .ByCreation}} AND toInt64(m_created) > {{.From}} AND toInt64(m_created) <= {{.To}}{{end}}
 ) AS created_rows USING referral_id
 {{end}}
 
