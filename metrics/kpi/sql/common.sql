@@ -46,7 +46,8 @@ WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') 
 {{- /* restrict: for sparse lookups (.Join), the JOIN with "ids" that keeps
 the referrals looked up; dense ones (most ids in [.Lo, .Hi] belong) skip it and
 let the caller's own condition on the facts (e.g. created_at in the window)
-decide, which reads the index once less. */ -}}
+decide, which reads the index once less. A lookup is dense only while
+density.sql finds its range that tight (sequential ids), else it joins. */ -}}
 {{define "restrict" -}}
 {{if .Join}}ALL INNER JOIN ({{template "ids" .}}) AS lookup USING referral_id
 {{end}}
