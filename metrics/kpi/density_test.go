@@ -3,11 +3,9 @@ package kpi_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics/kpi"
@@ -40,11 +38,11 @@ func TestLookupDensity(t *testing.T) {
 			cfg.IDFormat = c.ids
 			db := server.Migrated(t)
 			server.Load(t, db, testenv.GenerateEvents(t, cfg))
-			rec := &recordingQuerier{q: server}
+			rec := &taggedQuerier{q: server, prefix: testenv.UniqueName("density-")}
 			if _, err := (kpi.Request{DB: db, AsOf: cfg.End}).Evaluate(context.Background(), rec); err != nil {
 				t.Fatal(err)
 			}
-			cohort := rec.find(t, "-- Cohort KPIs")
+			cohort := findQuery(t, rec.sql, "-- Cohort KPIs")
 			if sparse := strings.Contains(cohort, db+".kpi_index"); sparse != c.sparse {
 				t.Errorf("%s ids: the cohort query reads kpi_index (sparse) = %v, want %v", c.ids, sparse, c.sparse)
 			}
@@ -52,25 +50,11 @@ func TestLookupDensity(t *testing.T) {
 	}
 }
 
-// recordingQuerier keeps the text of every query it passes on.
-type recordingQuerier struct {
-	q   clickhouse.Querier
-	mu  sync.Mutex
-	sql []string
-}
-
-func (r *recordingQuerier) Query(ctx context.Context, query string) ([][]string, error) {
-	r.mu.Lock()
-	r.sql = append(r.sql, query)
-	r.mu.Unlock()
-	return r.q.Query(ctx, query)
-}
-
-// find returns the one query that starts with prefix.
-func (r *recordingQuerier) find(t *testing.T, prefix string) string {
+// findQuery returns the one query of sql that starts with prefix.
+func findQuery(t *testing.T, sql []string, prefix string) string {
 	t.Helper()
 	var found []string
-	for _, q := range r.sql {
+	for _, q := range sql {
 		if strings.HasPrefix(strings.TrimSpace(q), prefix) {
 			found = append(found, q)
 		}
