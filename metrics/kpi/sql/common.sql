@@ -190,9 +190,10 @@ SELECT
 {{- if .Created}}
     {{template "created_any"}},
 {{- end}}
-    arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayMerge(history)) AS h,
-    tupleElement(arrayReverseSort(h)[1], 2) AS last_rank,
-    tupleElement(arrayReverseSort(arrayFilter(x -> x.2 <= {{rank "rescheduled"}}, h))[1], 4) AS slot_at
+    -- its events at or before T, latest first: sorted once for both
+    arrayReverseSort(arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayMerge(history))) AS h,
+    tupleElement(h[1], 2) AS last_rank,
+    tupleElement(arrayFirst(x -> x.2 <= {{rank "rescheduled"}}, h), 4) AS slot_at
 FROM {{.DB}}.appointment_facts
 {{if .Created}}{{template "created_join" .}}{{else}}{{template "restrict" .}}{{end}}WHERE {{template "in_range" .}}
 GROUP BY referral_id, appointment_id
