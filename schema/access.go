@@ -257,7 +257,7 @@ func ParseHosts(s string) (string, error) {
 			if value, err = checkHost(kind, value); err != nil {
 				return "", fmt.Errorf("%s %q: %w", kind, value, err)
 			}
-			items = append(items, kind+" "+quoteLiteral(value))
+			items = append(items, kind+" "+clickhouse.Quote(value))
 		default:
 			return "", fmt.Errorf("at %q: want ANY, LOCAL, IP, NAME, REGEXP or LIKE", rest)
 		}
@@ -329,9 +329,4 @@ func checkHost(kind, v string) (string, error) {
 		}
 	}
 	return v, nil
-}
-
-// quoteLiteral renders s as a ClickHouse string literal.
-func quoteLiteral(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

@@ -42,7 +42,7 @@ func PatientOrderSQL(db string, referrals []string) (string, error) {
 	}
 	quoted := make([]string, len(referrals))
 	for i, id := range referrals {
-		quoted[i] = "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(id) + "'"
+		quoted[i] = clickhouse.Quote(id)
 	}
 	var sb strings.Builder
 	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Referrals: strings.Join(quoted, ", ")})
@@ -78,5 +78,7 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 }
 
 // patientOrderIDBytes bounds the quoted referral ids of one recompute
-// statement, which holds about 1.5 KiB besides them.
-const patientOrderIDBytes = 128 << 10
+// statement, which holds about 1.5 KiB besides them: within the default
+// max_query_size (256 KiB) with room to spare, so that a batch of 50,000
+// events (about 10,000 referral.created) is one statement.
+const patientOrderIDBytes = 240 << 10

@@ -3,6 +3,7 @@ package event
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,6 +14,9 @@ type Decoder struct {
 	maxBytes     int
 	maxSkew      time.Duration // < 0: no future check (Encode's checker)
 	now          func() time.Time
+	// limit caches the future_time limit (now + maxSkew) last read, in whole
+	// Unix seconds rounded down: see future.
+	limit        *atomic.Int64
 	serviceLines *enum // nil: any well-formed name (Encode's checker)
 }
 
@@ -42,6 +46,7 @@ func NewDecoder(cfg Config) *Decoder {
 		maxBytes:     cfg.MaxMessageBytes,
 		maxSkew:      cfg.MaxFutureSkew,
 		now:          time.Now,
+		limit:        new(atomic.Int64),
 		serviceLines: newEnum(lines...),
 	}
 }
@@ -54,6 +59,7 @@ func (d *Decoder) WithClock(now func() time.Time) *Decoder {
 	if now == nil {
 		c.now = time.Now
 	}
+	c.limit = new(atomic.Int64)
 	return &c
 }
 

@@ -409,6 +409,30 @@ func TestFutureSkewBoundary(t *testing.T) {
 	}
 }
 
+// TestFutureTimeReadsClockOnce: events before the limit read last do not read
+// the clock again (it was 3% of the ingester's CPU); one past it does.
+func TestFutureTimeReadsClockOnce(t *testing.T) {
+	reads := 0
+	d := NewDecoder(DefaultConfig()).WithClock(func() time.Time { reads++; return testNow })
+	ev := sampleEvents()[1]
+	for i := range 100 {
+		ev.Time = testNow.Add(-time.Duration(i) * time.Minute)
+		if _, err := d.Decode(AppendEncode(nil, ev), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reads != 1 {
+		t.Errorf("the clock was read %d times for 100 past events, want 1", reads)
+	}
+	ev.Time = testNow.Add(24*time.Hour + time.Second)
+	if _, err := d.Decode(AppendEncode(nil, ev), nil); ReasonOf(err) != ReasonFutureTime {
+		t.Fatalf("an event past the limit: got %v", err)
+	}
+	if reads != 2 {
+		t.Errorf("the clock was read %d times after an event past the limit, want 2", reads)
+	}
+}
+
 func TestExtraServiceLines(t *testing.T) {
 	msg := readFile(t, "testdata/invalid/invalid_field/service_line_unknown.json") // sleep_medicine
 	if _, err := testDecoder(DefaultConfig()).Decode(msg, nil); ReasonOf(err) != ReasonInvalidField {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/schema"
 )
 
@@ -49,7 +50,7 @@ func batches(keys []string) []string {
 	var out []string
 	var sb strings.Builder
 	for _, k := range keys {
-		q := quote(k)
+		q := clickhouse.Quote(k)
 		if sb.Len() > 0 && sb.Len()+len(q)+2 > listBytes {
 			out = append(out, sb.String())
 			sb.Reset()

@@ -133,7 +133,7 @@ func (e *evaluation) bounds() error {
 	var p ints
 	for i := range e.data.Lookups {
 		l := &e.data.Lookups[i]
-		l.Lo, l.Hi, l.Rows = quote(rows[0][3*i]), quote(rows[0][3*i+1]), p.int(rows[0][3*i+2])
+		l.Lo, l.Hi, l.Rows = clickhouse.Quote(rows[0][3*i]), clickhouse.Quote(rows[0][3*i+1]), p.int(rows[0][3*i+2])
 	}
 	if p.err != nil {
 		return fmt.Errorf("bounds: %w", p.err)

@@ -199,9 +199,3 @@ func render(t *template.Template, data any) (string, error) {
 	}
 	return sb.String(), nil
 }
-
-// quote is a ClickHouse string literal. Keys come from stored events, which
-// hold only identifiers and enum values, but are quoted all the same.
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}

@@ -1,0 +1,13 @@
+package clickhouse
+
+import "strings"
+
+// literalEscaper escapes what a single-quoted ClickHouse string literal
+// cannot hold as is. One for every call: building a Replacer per value cost
+// the ingester 7% of its CPU (it quotes every referral.created's id).
+var literalEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+
+// Quote renders s as a ClickHouse string literal.
+func Quote(s string) string {
+	return "'" + literalEscaper.Replace(s) + "'"
+}
