@@ -65,6 +65,19 @@ func (c *strCol) at(i int) string {
 
 func (c *strCol) reset() { c.buf, c.ends = c.buf[:0], c.ends[:0] }
 
+// patientReferrals are the referrals of the rows' referral.created events
+// with a patient token, copied out of the rows: the patients whose order a
+// stored batch changes (Store.Refresh).
+func (r *rows) patientReferrals() []string {
+	var referrals []string
+	for i := range r.len() {
+		if r.strs[colEventType].at(i) == string(event.ReferralCreated) && r.strs[colPatientToken].at(i) != "" {
+			referrals = append(referrals, strings.Clone(r.strs[colReferralID].at(i)))
+		}
+	}
+	return referrals
+}
+
 // Indexes into rows.strs, in the order the String columns appear in eventColumns.
 const (
 	colEventID = iota
@@ -252,7 +265,7 @@ type batch struct {
 	next, from map[string]map[int]int64
 	started    time.Time // arrival of the first message; zero when empty
 	count      int       // messages, valid or not
-	bytes      int64     // of the budget, given back once the batch is settled
+	bytes      int64     // of the budget, given back once the batch is stored
 }
 
 func newBatch() *batch {
@@ -261,6 +274,17 @@ func newBatch() *batch {
 }
 
 func (b *batch) empty() bool { return b.count == 0 }
+
+// ledger takes what the commit of a stored batch needs, all but its rows and
+// dead letters, and gives b fresh maps for the next batch.
+func (b *batch) ledger() batch {
+	l := *b
+	l.rows, l.deadLetters = nil, nil
+	b.deadSource = nil
+	b.stored, b.skipped, b.events = map[string]int{}, map[skipSource]int{}, map[string]int{}
+	b.next, b.from = map[string]map[int]int64{}, map[string]map[int]int64{}
+	return l
+}
 
 func (b *batch) reset() {
 	b.rows.reset()

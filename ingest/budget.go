@@ -8,9 +8,10 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// budget bounds the bytes of the records held between fetch and commit
+// budget bounds the bytes of the records held between fetch and store
 // (--max-buffered-bytes): a fetcher takes a record's size before handing it
-// on, and the batch that holds it gives the size back once it is settled. A
+// on, and the batch that holds it gives the size back once it is stored (its
+// commit waits for the patient-order refresh, holding no rows). A
 // full budget stops the fetchers, as a full batch pipeline does, so memory
 // follows the bytes in flight, not the count of records, whatever their
 // sizes.

@@ -31,7 +31,7 @@ type Config struct {
 	// garbage collector works harder near it instead of letting the heap
 	// double, keeping the process within a container's memory.
 	MemoryLimit int64 `yaml:"memory_limit_bytes"`
-	// MaxBufferedBytes bounds the records held between fetch and commit; 0
+	// MaxBufferedBytes bounds the records held between fetch and insert; 0
 	// derives it from MemoryLimit (BufferedBytes).
 	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
 	// OffsetOutOfRange is what to do when records were deleted from a
@@ -53,7 +53,7 @@ const (
 	OffsetOutOfRangeFail = "fail"
 )
 
-// BufferedBytes is the bound of the records held between fetch and commit:
+// BufferedBytes is the bound of the records held between fetch and insert:
 // MaxBufferedBytes, or by default a quarter of the memory limit (64 MiB
 // without one). A quarter, because a batch exists up to about three times
 // while it is settled (the records, the ClickHouse block or dead-letter
@@ -97,7 +97,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of /metrics, /healthz and /readyz")
 	fs.Int64Var(&c.MemoryLimit, "memory-limit-bytes", c.MemoryLimit, "soft memory limit of the Go runtime (0: none; GOMEMLIMIT overrides)")
 	fs.Int64Var(&c.MaxBufferedBytes, "max-buffered-bytes", c.MaxBufferedBytes,
-		"bound of the records held between fetch and commit, in bytes (0: a quarter of --memory-limit-bytes, or 64 MiB without one)")
+		"bound of the records held between fetch and insert, in bytes (0: a quarter of --memory-limit-bytes, or 64 MiB without one)")
 	fs.StringVar(&c.OffsetOutOfRange, "offset-out-of-range", c.OffsetOutOfRange,
 		"when retention deleted records the group had not consumed: earliest (skip them, counted and logged) or fail (exit, naming the partition)")
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", c.StallTimeout, "/readyz fails once records have waited this long with nothing committed")

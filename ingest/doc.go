@@ -8,7 +8,7 @@
 // commits the batch's offsets. If ClickHouse is down or refuses an insert, the
 // batch is retried with capped, jittered backoff for as long as it takes while
 // fetching stops, so memory stays bounded and nothing is lost or committed early.
-// What is held between fetch and commit is bounded in bytes (--max-buffered-bytes),
+// What is held between fetch and insert is bounded in bytes (--max-buffered-bytes),
 // not in records, so large messages cannot exceed the memory limit. Records that
 // retention deleted before the group read them are never skipped silently: they
 // are counted and logged, or, under --offset-out-of-range=fail, the ingester stops.

@@ -11,24 +11,29 @@ import (
 )
 
 // batchLoop accumulates items into batches and hands each, when it is full or
-// old enough, to a settling goroutine, so that fetching and decoding the next
-// batch overlaps storing this one. Two batches exist: one filling, one being
-// settled; when both are busy the loop waits, and so, through the items channel,
-// do the fetchers. Batches are settled and committed in order. When the
-// generation or ctx ends it stops the fetchers, settles everything they had
-// fetched, and returns.
+// old enough, to a storing goroutine, which hands its ledger to a committing
+// one, so that fetching and decoding the next batch overlaps inserting this
+// one, and inserting it overlaps the patient-order refresh of the one before.
+// Two batches exist: one filling, one being stored; when both are busy the
+// loop waits, and so, through the items channel, do the fetchers. Batches are
+// stored and committed in order. When the generation or ctx ends it stops the
+// fetchers, settles everything they had fetched, and returns.
 func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.Generation,
 	items chan fetched, offsets *committed, stopFetchers func()) error {
 	free := make(chan *batch, 2)
 	free <- newBatch()
 	free <- newBatch()
 	full := make(chan *batch, 1)
-	settled := make(chan error, 1)
+	stored := make(chan storedBatch, 1)
+	storeErr, commitErr := make(chan error, 1), make(chan error, 1)
 	go func() {
 		var err error
 		for b := range full {
 			if err == nil {
-				err = in.settle(flushCtx, gen, b, offsets)
+				var s storedBatch
+				if s, err = in.storeBatch(flushCtx, b); err == nil {
+					stored <- s
+				}
 			} else { // after a failure, later batches stay uncommitted: consumed again
 				in.logger.Error("batch not stored: an earlier one failed; its records are not committed and will be consumed again",
 					"records", b.count, "offsets", b.offsets())
@@ -37,7 +42,20 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 			b.reset()
 			free <- b
 		}
-		settled <- err
+		close(stored)
+		storeErr <- err
+	}()
+	go func() {
+		var err error
+		for s := range stored {
+			if err == nil {
+				err = in.finish(flushCtx, gen, s, offsets)
+			} else {
+				in.logger.Error("batch stored but not committed: an earlier one failed; its records will be consumed again",
+					"records", s.ledger.count, "offsets", s.ledger.offsets())
+			}
+		}
+		commitErr <- err
 	}()
 	var b *batch // the batch filling; nil while waiting for a free one
 	hand := func() {
@@ -96,7 +114,11 @@ loop:
 	}
 	hand()
 	close(full)
-	return <-settled
+	if err := <-storeErr; err != nil {
+		<-commitErr // what was stored before it is committed first
+		return err
+	}
+	return <-commitErr
 }
 
 // add decodes a fetched record into b.
@@ -123,16 +145,24 @@ func (in *Ingester) add(b *batch, f *fetched) {
 	}
 }
 
-// settle stores a batch: dead letters to Kafka, events to ClickHouse, each retried
-// until it succeeds or flushCtx ends, then commits the batch's offsets.
-func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *batch, offsets *committed) error {
+// storedBatch is a batch whose events are in ClickHouse: what its refresh
+// and commit need, without its rows.
+type storedBatch struct {
+	ledger    batch
+	referrals []string // Store.Refresh's
+	start     time.Time
+}
+
+// storeBatch writes a batch's dead letters to Kafka and its events to ClickHouse,
+// each retried until it succeeds or flushCtx ends.
+func (in *Ingester) storeBatch(flushCtx context.Context, b *batch) (storedBatch, error) {
 	start := time.Now()
 	if pending := b.deadLetters; len(pending) > 0 {
 		if err := in.retry(flushCtx, in.deadLetter, func(ctx context.Context) (err error) {
 			pending, err = writeDeadLetters(ctx, in.dlq, pending, in.metrics.deadLettersReduced.WithLabelValues(reducedStub).Inc)
 			return err
 		}); err != nil {
-			return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
+			return storedBatch{}, fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
 		}
 	}
 	if n := b.rows.len(); n > 0 {
@@ -142,11 +172,26 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 			}
 			return in.store.Insert(ctx, b.rows)
 		}); err != nil {
+			return storedBatch{}, fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
+		}
+	}
+	return storedBatch{ledger: b.ledger(), referrals: b.rows.patientReferrals(), start: start}, nil
+}
+
+// finish refreshes what follows a stored batch (Store.Refresh), retried until
+// it succeeds or flushCtx ends, then commits the batch's offsets and counts
+// its records.
+func (in *Ingester) finish(flushCtx context.Context, gen *kafka.Generation, s storedBatch, offsets *committed) error {
+	b := &s.ledger
+	if len(s.referrals) > 0 {
+		if err := in.retry(flushCtx, in.inserts, func(ctx context.Context) error {
+			return in.store.Refresh(ctx, s.referrals)
+		}); err != nil {
 			return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
 		}
 	}
 	in.commit(flushCtx, gen, b.next, offsets)
-	in.metrics.flushSeconds.Observe(time.Since(start).Seconds())
+	in.metrics.flushSeconds.Observe(time.Since(s.start).Seconds())
 	in.metrics.batchRows.Observe(float64(b.count))
 	for _, d := range b.deadSource {
 		in.metrics.records.WithLabelValues(d.topic, outcomeDeadLettered).Inc()
@@ -158,9 +203,9 @@ func (in *Ingester) settle(flushCtx context.Context, gen *kafka.Generation, b *b
 	for topic, n := range b.stored {
 		in.metrics.records.WithLabelValues(topic, outcomeStored).Add(float64(n))
 	}
-	for s, n := range b.skipped {
-		in.metrics.records.WithLabelValues(s.topic, outcomeSkipped).Add(float64(n))
-		in.metrics.skipped.WithLabelValues(s.format, string(s.reason)).Add(float64(n))
+	for k, n := range b.skipped {
+		in.metrics.records.WithLabelValues(k.topic, outcomeSkipped).Add(float64(n))
+		in.metrics.skipped.WithLabelValues(k.format, string(k.reason)).Add(float64(n))
 	}
 	for f, n := range b.events {
 		in.metrics.events.WithLabelValues(f).Add(float64(n))

@@ -56,7 +56,7 @@ type Ingester struct {
 	schemaOK   atomic.Bool
 	deadLetter *dependency
 	broker     *dependency
-	// buffer bounds the bytes of the records between fetch and commit.
+	// buffer bounds the bytes of the records between fetch and insert.
 	buffer *budget
 	// refused says why the ingester stops rather than skip records
 	// (--offset-out-of-range=fail), or nil.

@@ -16,7 +16,7 @@ import (
 // events padded with an unknown 400 KB member, not_json and too_large
 // records) through an ingester whose --max-buffered-bytes holds about four of
 // them: everything is stored or dead-lettered exactly, and the bytes held
-// between fetch and commit never exceeded the bound (the ingester's own
+// between fetch and insert never exceeded the bound (the ingester's own
 // high-water mark; without the bound it would reach tens of megabytes).
 func TestFaultLargeMessagesBoundedInBytes(t *testing.T) {
 	if testing.Short() {

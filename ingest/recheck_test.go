@@ -59,6 +59,9 @@ func TestPatientOrderRecheck(t *testing.T) {
 	if err := store.Insert(ctx, &r); err != nil {
 		t.Fatal(err)
 	}
+	if err := store.Refresh(ctx, r.patientReferrals()); err != nil {
+		t.Fatal(err)
+	}
 	// R-B, the same patient's next referral, stored elsewhere; its recompute
 	// did not see R-A, so it says R-B is the patient's first.
 	b := created("e-b", "R-B", first.Add(24*time.Hour))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/referralops/referralops/ingest/event"
 	chclient "github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/schema"
 )
@@ -35,6 +33,11 @@ const parallelViews = "parallel_view_processing"
 type Store interface {
 	// Insert stores a batch; it is retried on error, so it must be safe to repeat.
 	Insert(ctx context.Context, r *rows) error
+	// Refresh is what must follow a stored batch before its offsets are
+	// committed, given its referral.created events' referrals with a patient
+	// token (rows.patientReferrals). It may run while the next batch is
+	// inserted, and is retried on error.
+	Refresh(ctx context.Context, referrals []string) error
 	Ping(ctx context.Context) error
 	// Schema lists the migrations the binary has that the database lacks.
 	Schema(ctx context.Context) (missing []string, err error)
@@ -113,41 +116,32 @@ func NewClickHouseStore(conn driver.Conn, database string, parallel int, views b
 }
 
 // Insert stores the batch in groups of at most maxMonthsPerInsert months,
-// one after the other, each in one or more concurrent INSERTs, then
-// recomputes the patient order of the batch's patients; it fails if any
+// one after the other, each in one or more concurrent INSERTs; it fails if any
 // statement fails, and a retry repeats them all (a repeated row is
-// deduplicated, the recompute is idempotent, and the offsets are committed
-// only after Insert returned nil). ingested_at is the time of the attempt.
+// deduplicated, and the offsets are committed only after Insert and Refresh
+// returned nil). ingested_at is the time of the attempt.
 func (s *ClickHouseStore) Insert(ctx context.Context, r *rows) error {
 	now := time.Now().Unix()
 	groups := monthBlocks(r.eventTime, maxMonthsPerInsert)
 	if groups == nil {
-		if err := s.insertGroup(ctx, r, nil, r.len(), now); err != nil {
-			return err
-		}
-		return s.refreshPatientOrder(ctx, r)
+		return s.insertGroup(ctx, r, nil, r.len(), now)
 	}
 	for _, idx := range groups {
 		if err := s.insertGroup(ctx, r, idx, len(idx), now); err != nil {
 			return err
 		}
 	}
-	return s.refreshPatientOrder(ctx, r)
+	return nil
 }
 
-// refreshPatientOrder recomputes referral_patient_order (migration 0010) for
-// the patients of the batch's referral.created events: a view cannot, since
+// Refresh recomputes referral_patient_order (migration 0010) for the
+// patients of a stored batch's referral.created events: a view cannot, since
 // a patient's previous referral may be in any earlier batch. It names the
 // referrals, never a token (system.query_log keeps statements, and readers
 // may read it). Through the Distributed table on a cluster, synchronously
-// like the events.
-func (s *ClickHouseStore) refreshPatientOrder(ctx context.Context, r *rows) error {
-	var referrals []string
-	for i := range r.len() {
-		if r.strs[colEventType].at(i) == string(event.ReferralCreated) && r.strs[colPatientToken].at(i) != "" {
-			referrals = append(referrals, strings.Clone(r.strs[colReferralID].at(i)))
-		}
-	}
+// like the events. It is idempotent, and a recompute from more data wins, so
+// it may overlap the next batch's INSERT.
+func (s *ClickHouseStore) Refresh(ctx context.Context, referrals []string) error {
 	if err := s.recompute(ctx, referrals); err != nil {
 		return err
 	}

@@ -8,12 +8,12 @@ import (
 )
 
 // Decoder turns Kafka message values (and headers, for binary mode) into
-// validated Events. It is immutable after NewDecoder and safe for concurrent
-// use.
+// validated Events. It is safe for concurrent use: after NewDecoder its only
+// change is to a cache of the clock (limit).
 type Decoder struct {
-	maxBytes     int
-	maxSkew      time.Duration // < 0: no future check (Encode's checker)
-	now          func() time.Time
+	maxBytes int
+	maxSkew  time.Duration // < 0: no future check (Encode's checker)
+	now      func() time.Time
 	// limit caches the future_time limit (now + maxSkew) last read, in whole
 	// Unix seconds rounded down: see future.
 	limit        *atomic.Int64

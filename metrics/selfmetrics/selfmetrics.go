@@ -98,7 +98,7 @@ var (
 	IngestOffsetOutOfRange = Metric{Name: "referralops_ingest_offset_out_of_range_records_total", Type: Counter, Labels: []string{LabelTopic, LabelPartition},
 		Help: "Records deleted from a partition (retention, or a records deletion) before the group consumed them, skipped under --offset-out-of-range=earliest: neither stored nor dead-lettered."}
 	IngestBufferedBytes = Metric{Name: "referralops_ingest_buffered_bytes", Type: Gauge,
-		Help: "Bytes of the records held between fetch and commit (fetched, decoded, batched, dead letters waiting), bounded by --max-buffered-bytes."}
+		Help: "Bytes of the records held between fetch and insert (fetched, decoded, batched, dead letters waiting), bounded by --max-buffered-bytes."}
 	IngestBufferedPeakBytes = Metric{Name: "referralops_ingest_buffered_peak_bytes", Type: Gauge,
 		Help: "The highest referralops_ingest_buffered_bytes since the ingester started."}
 	IngestPatientOrderRechecks = Metric{Name: "referralops_ingest_patient_order_rechecks_total", Type: Counter, Labels: []string{LabelOutcome},

@@ -1,0 +1,137 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/referralops/referralops/ingest/event"
+	"github.com/referralops/referralops/internal/broker"
+	"github.com/referralops/referralops/internal/testenv"
+)
+
+// gatedStore holds the first Refresh until a later batch's Insert has begun,
+// recording what the group had committed at that moment.
+type gatedStore struct {
+	*ClickHouseStore
+	mu              sync.Mutex
+	inserts         int
+	secondInsert    chan struct{} // closed when the second Insert begins
+	refreshes       int
+	committedAtGate int64 // the group's committed records when the second Insert began
+	committed       func() int64
+}
+
+func (s *gatedStore) Insert(ctx context.Context, r *rows) error {
+	s.mu.Lock()
+	s.inserts++
+	if s.inserts == 2 {
+		s.committedAtGate = s.committed()
+		close(s.secondInsert)
+	}
+	s.mu.Unlock()
+	return s.ClickHouseStore.Insert(ctx, r)
+}
+
+func (s *gatedStore) Refresh(ctx context.Context, referrals []string) error {
+	s.mu.Lock()
+	s.refreshes++
+	first := s.refreshes == 1
+	s.mu.Unlock()
+	if first {
+		select {
+		case <-s.secondInsert:
+		case <-time.After(time.Minute):
+			return errors.New("test: the next batch's insert did not begin while the first refresh waited")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.ClickHouseStore.Refresh(ctx, referrals)
+}
+
+// TestRefreshOverlapsNextInsert: a stored batch's patient-order refresh runs
+// while the next batch is inserted, and its offsets are committed only once
+// the refresh is done; in the end every record is stored, every referral has
+// its patient order, and every offset is committed.
+func TestRefreshOverlapsNextInsert(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	ch := testenv.ClickHouse(t)
+	ctx := context.Background()
+	p, err := broker.NewProducer(kc, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const referrals = 40
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	for i := range referrals {
+		ev := event.Event{ID: fmt.Sprintf("e-%d", i), Source: "epic/test", Type: event.ReferralCreated, Time: at.Add(time.Duration(i) * time.Minute),
+			Subject: fmt.Sprintf("R-%d", i), Data: event.Data{ServiceLine: "cardiology", LocationID: "loc-1", ReferrerID: "npi-1",
+				ReferrerType: "primary_care", ReferrerNetwork: "in", DestinationNetwork: "in", PayerClass: "commercial", Priority: "routine",
+				Channel: "fax", PatientToken: fmt.Sprintf("tok-%d", i%7)}}
+		msg := event.AppendEncode(nil, ev)
+		if _, err := event.NewDecoder(event.DefaultConfig()).Decode(msg, nil); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if err := p.Send(ctx, kc.Topics.Referrals, []byte(ev.Subject), msg, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := DefaultConfig()
+	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge = testenv.UniqueName("g"), 10, 100*time.Millisecond
+	dlq, err := broker.NewWriter(kc, kc.Topics.DeadLetters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	store := &gatedStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), secondInsert: make(chan struct{}),
+		committed: func() int64 {
+			lag, err := broker.GroupLag(ctx, kc, cfg.Group, kc.Topics.Referrals)
+			if err != nil {
+				return -1
+			}
+			return referrals - broker.TotalLag(lag)
+		}}
+	in := New(cfg, kc, event.NewDecoder(event.DefaultConfig()), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
+
+	store.mu.Lock()
+	inserts, gateCommitted := store.inserts, store.committedAtGate
+	store.mu.Unlock()
+	if inserts < 2 {
+		t.Fatalf("%d inserts, want several batches of at most %d", inserts, cfg.BatchRows)
+	}
+	if gateCommitted != 0 {
+		t.Errorf("%d records committed while the first batch's refresh had not finished, want 0", gateCommitted)
+	}
+	got, err := ch.Querier().Query(ctx, "SELECT uniqExact(referral_id) FROM "+ch.Database+".referral_patient_order")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0][0] != fmt.Sprint(referrals) {
+		t.Errorf("%s referrals with a patient order, want %d", got[0][0], referrals)
+	}
+}
