@@ -16,6 +16,9 @@ import (
 type patientOrderData struct {
 	DB, PHIDB string
 	Referrals string // SQL string literals, comma-separated; "" for all
+	// Global: patient_referrals is a Distributed table (a cluster), whose
+	// shards need the patients' tokens sent to them (GLOBAL IN).
+	Global bool
 }
 
 // PatientOrder is the data of the "patient_order" template for referrals
@@ -31,8 +34,9 @@ var patientOrderTemplate = sync.OnceValues(func() (*template.Template, error) {
 // PatientOrderSQL is the statement that recomputes referral_patient_order
 // (migration 0010) of database db for every referral of the patients of the
 // given referrals, or of every patient when referrals is empty. It names
-// referral ids, never a patient token: the server looks the tokens up.
-func PatientOrderSQL(db string, referrals []string) (string, error) {
+// referral ids, never a patient token: the server looks the tokens up. global
+// is PatientReferralsDistributed's answer.
+func PatientOrderSQL(db string, referrals []string, global bool) (string, error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return "", err
 	}
@@ -45,7 +49,7 @@ func PatientOrderSQL(db string, referrals []string) (string, error) {
 		quoted[i] = clickhouse.Quote(id)
 	}
 	var sb strings.Builder
-	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Referrals: strings.Join(quoted, ", ")})
+	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Referrals: strings.Join(quoted, ", "), Global: global})
 	return sb.String(), err
 }
 
@@ -59,13 +63,20 @@ func PatientOrderSQL(db string, referrals []string) (string, error) {
 // fall in two statements is recomputed twice, from all of them both times.
 func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db string, referrals []string) error {
 	referrals = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(referrals))), func(s string) bool { return s == "" })
+	if len(referrals) == 0 {
+		return nil
+	}
+	global, err := PatientReferralsDistributed(ctx, exec, db)
+	if err != nil {
+		return err
+	}
 	for len(referrals) > 0 {
 		n, size := 0, 0
 		for n < len(referrals) && (n == 0 || size+len(referrals[n]) <= patientOrderIDBytes) {
 			size += len(referrals[n]) + len("'', ")
 			n++
 		}
-		stmt, err := PatientOrderSQL(db, referrals[:n])
+		stmt, err := PatientOrderSQL(db, referrals[:n], global)
 		if err != nil {
 			return err
 		}
@@ -75,6 +86,23 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 		referrals = referrals[n:]
 	}
 	return nil
+}
+
+// PatientReferralsDistributed tells whether db's patient_referrals is a
+// Distributed table (the database is on a cluster). The recompute then reads
+// the patients' referrals with GLOBAL IN, which 18.16 evaluates without the
+// primary key: every patient's row, for every batch. On one server a plain IN
+// reads the granules of the batch's patients only (5 referrals among 2.2 M
+// patients: 41 thousand rows and 15 ms, not 2.25 million and 280 ms).
+func PatientReferralsDistributed(ctx context.Context, q clickhouse.Querier, db string) (bool, error) {
+	rows, err := q.Query(ctx, "SELECT engine FROM system.tables WHERE database = "+clickhouse.Quote(PHIDatabase(db))+" AND name = 'patient_referrals'")
+	if err != nil {
+		return false, fmt.Errorf("the engine of %s.patient_referrals: %w", PHIDatabase(db), err)
+	}
+	if len(rows) != 1 || len(rows[0]) != 1 {
+		return false, fmt.Errorf("%s.patient_referrals does not exist (migration 0010)", PHIDatabase(db))
+	}
+	return rows[0][0] == "Distributed", nil
 }
 
 // patientOrderIDBytes bounds the quoted referral ids of one recompute
