@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
@@ -34,8 +35,9 @@ var patientOrderTemplate = sync.OnceValues(func() (*template.Template, error) {
 // PatientOrderSQL is the statement that recomputes referral_patient_order
 // (migration 0010) of database db for every referral of the patients of the
 // given referrals, or of every patient when referrals is empty. It names
-// referral ids, never a patient token: the server looks the tokens up. global
-// is PatientReferralsDistributed's answer.
+// referral ids, never a patient token: the server looks the tokens up. With
+// global the statement reads every row of patient_referrals (see
+// patientReferrals.global).
 func PatientOrderSQL(db string, referrals []string, global bool) (string, error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return "", err
@@ -66,7 +68,7 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 	if len(referrals) == 0 {
 		return nil
 	}
-	global, err := PatientReferralsDistributed(ctx, exec, db)
+	table, err := lookPatientReferrals(ctx, exec, db)
 	if err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 			size += len(referrals[n]) + len("'', ")
 			n++
 		}
-		stmt, err := PatientOrderSQL(db, referrals[:n], global)
+		stmt, err := PatientOrderSQL(db, referrals[:n], table.global(n))
 		if err != nil {
 			return err
 		}
@@ -88,21 +90,43 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 	return nil
 }
 
-// PatientReferralsDistributed tells whether db's patient_referrals is a
-// Distributed table (the database is on a cluster). The recompute then reads
-// the patients' referrals with GLOBAL IN, which 18.16 evaluates without the
-// primary key: every patient's row, for every batch. On one server a plain IN
-// reads the granules of the batch's patients only (5 referrals among 2.2 M
-// patients: 41 thousand rows and 15 ms, not 2.25 million and 280 ms).
-func PatientReferralsDistributed(ctx context.Context, q clickhouse.Querier, db string) (bool, error) {
-	rows, err := q.Query(ctx, "SELECT engine FROM system.tables WHERE database = "+clickhouse.Quote(PHIDatabase(db))+" AND name = 'patient_referrals'")
+// patientReferrals is what decides how a recompute reads patient_referrals:
+// whether it is a cluster's Distributed table, and its rows.
+type patientReferrals struct {
+	distributed bool
+	rows        int64
+}
+
+func lookPatientReferrals(ctx context.Context, q clickhouse.Querier, db string) (patientReferrals, error) {
+	phi := clickhouse.Quote(PHIDatabase(db))
+	rows, err := q.Query(ctx, "SELECT engine, toString((SELECT sum(rows) FROM system.parts WHERE database = "+phi+
+		" AND table = 'patient_referrals' AND active)) FROM system.tables WHERE database = "+phi+" AND name = 'patient_referrals'")
 	if err != nil {
-		return false, fmt.Errorf("the engine of %s.patient_referrals: %w", PHIDatabase(db), err)
+		return patientReferrals{}, fmt.Errorf("the engine of %s.patient_referrals: %w", PHIDatabase(db), err)
 	}
-	if len(rows) != 1 || len(rows[0]) != 1 {
-		return false, fmt.Errorf("%s.patient_referrals does not exist (migration 0010)", PHIDatabase(db))
+	if len(rows) != 1 || len(rows[0]) != 2 {
+		return patientReferrals{}, fmt.Errorf("%s.patient_referrals does not exist (migration 0010)", PHIDatabase(db))
 	}
-	return rows[0][0] == "Distributed", nil
+	n, err := strconv.ParseInt(rows[0][1], 10, 64)
+	if err != nil {
+		return patientReferrals{}, fmt.Errorf("the rows of %s.patient_referrals: %w", PHIDatabase(db), err)
+	}
+	return patientReferrals{distributed: rows[0][0] == "Distributed", rows: n}, nil
+}
+
+// global tells whether the recompute of n referrals reads every row of
+// patient_referrals (GLOBAL IN, which 18.16 evaluates without the primary
+// key) rather than the granules of their patients (IN). A cluster's
+// Distributed table needs GLOBAL IN: the subquery runs once, over every
+// shard. On one server the primary key pays while the patients hit a small
+// share of the table's granules (8,192 rows, migration 0010): 5 referrals
+// among 2.2 M patients read 41 thousand rows in 15 ms, not 2.25 million in
+// 280 ms; but a backlog's batch of 10,000 referrals hits them all, and the
+// scattered reads cost more CPU than the whole table (2.4 s against 1.5 s
+// per million events ingested, make bench's backlog).
+func (p patientReferrals) global(n int) bool {
+	const granule = 8192
+	return p.distributed || int64(n)*4 >= p.rows/granule
 }
 
 // patientOrderIDBytes bounds the quoted referral ids of one recompute
