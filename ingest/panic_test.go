@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -97,15 +96,7 @@ func TestFaultDecoderPanic(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	dec := panicking{Decoder: event.NewDecoder(event.DefaultConfig()), on: trigger}
 	in := New(cfg, kc, dec, NewClickHouseStore(ch.Conn, ch.Database, 1, true), dlq, slog.New(slog.NewJSONHandler(&log, nil)), reg)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runInBackground(t, in)()
 	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
 
 	if got := testutil.ToFloat64(in.metrics.deadLetters.WithLabelValues(string(event.ReasonInternalError))); got != 1 {

@@ -107,15 +107,7 @@ func TestRefreshOverlapsNextInsert(t *testing.T) {
 			return referrals - broker.TotalLag(lag)
 		}}
 	in := New(cfg, kc, event.NewDecoder(event.DefaultConfig()), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- in.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runInBackground(t, in)()
 	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
 
 	store.mu.Lock()
@@ -133,5 +125,19 @@ func TestRefreshOverlapsNextInsert(t *testing.T) {
 	}
 	if got[0][0] != fmt.Sprint(referrals) {
 		t.Errorf("%s referrals with a patient order, want %d", got[0][0], referrals)
+	}
+}
+
+// runInBackground runs in until the returned stop is called, which then
+// checks that Run ended with nothing but the cancellation.
+func runInBackground(t *testing.T, in *Ingester) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
 	}
 }
