@@ -17,8 +17,9 @@ import (
 type patientOrderData struct {
 	DB, PHIDB string
 	Referrals string // SQL string literals, comma-separated; "" for all
-	// Global: patient_referrals is a Distributed table (a cluster), whose
-	// shards need the patients' tokens sent to them (GLOBAL IN).
+	// Global reads every row of patient_referrals (GLOBAL IN): what a
+	// cluster's Distributed table needs, and on one server what costs less
+	// for a batch whose patients hit most of its granules (patientReferrals.global).
 	Global bool
 }
 
