@@ -184,7 +184,7 @@ func (in *Ingester) storeBatch(flushCtx context.Context, b *batch) (storedBatch,
 func (in *Ingester) finish(flushCtx context.Context, gen *kafka.Generation, s storedBatch, offsets *committed) error {
 	b := &s.ledger
 	if len(s.referrals) > 0 {
-		if err := in.retry(flushCtx, in.inserts, func(ctx context.Context) error {
+		if err := in.retry(flushCtx, in.refreshes, func(ctx context.Context) error {
 			return in.store.Refresh(ctx, s.referrals)
 		}); err != nil {
 			return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
@@ -227,7 +227,7 @@ func (in *Ingester) retry(ctx context.Context, dep *dependency, op func(context.
 		}
 		class := classify(err)
 		need := ""
-		if dep == in.inserts {
+		if dep == in.inserts || dep == in.refreshes {
 			need = in.insertFailed(ctx, err)
 		} else {
 			in.metrics.deadLetterErrors.Inc()

@@ -49,6 +49,9 @@ type Ingester struct {
 	lastProgress atomic.Int64 // Unix nanoseconds
 	clickhouse   *dependency  // answers pings
 	inserts      *dependency  // accepts inserts (it may answer and still refuse them)
+	// refreshes accepts the patient-order refresh that follows an insert
+	// (Store.Refresh): apart from inserts, which go on meanwhile.
+	refreshes *dependency
 	// insertFailure is where the last failed INSERT failed, for /readyz.
 	insertFailure atomic.Pointer[InsertFailure]
 	// schemaOK: schema_migrations had every migration of this binary when
@@ -84,6 +87,7 @@ func New(cfg Config, kc broker.Config, dec Decoder, store Store, dlq DeadLetterW
 		metrics:    m,
 		clickhouse: newDependency("ClickHouse", logger, false),
 		inserts:    newDependency("ClickHouse insert", logger, true),
+		refreshes:  newDependency("ClickHouse patient-order refresh", logger, true),
 		deadLetter: newDependency("dead-letter topic "+kc.Topics.DeadLetters, logger, true),
 		broker:     newDependency("Kafka", logger, true),
 		buffer:     newBudget(cfg.BufferedBytes(), m.bufferedBytes, m.bufferedPeakBytes),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,36 +69,11 @@ func TestRefreshOverlapsNextInsert(t *testing.T) {
 	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
 	ch := testenv.ClickHouse(t)
 	ctx := context.Background()
-	p, err := broker.NewProducer(kc, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const referrals = 40
-	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	for i := range referrals {
-		ev := event.Event{ID: fmt.Sprintf("e-%d", i), Source: "epic/test", Type: event.ReferralCreated, Time: at.Add(time.Duration(i) * time.Minute),
-			Subject: fmt.Sprintf("R-%d", i), Data: event.Data{ServiceLine: "cardiology", LocationID: "loc-1", ReferrerID: "npi-1",
-				ReferrerType: "primary_care", ReferrerNetwork: "in", DestinationNetwork: "in", PayerClass: "commercial", Priority: "routine",
-				Channel: "fax", PatientToken: fmt.Sprintf("tok-%d", i%7)}}
-		msg := event.AppendEncode(nil, ev)
-		if _, err := event.NewDecoder(event.DefaultConfig()).Decode(msg, nil); err != nil {
-			t.Fatalf("event %d: %v", i, err)
-		}
-		if err := p.Send(ctx, kc.Topics.Referrals, []byte(ev.Subject), msg, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	produceCreated(t, kc, referrals)
 
 	cfg := DefaultConfig()
 	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge = testenv.UniqueName("g"), 10, 100*time.Millisecond
-	dlq, err := broker.NewWriter(kc, kc.Topics.DeadLetters)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dlq.Close()
 	store := &gatedStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), secondInsert: make(chan struct{}),
 		committed: func() int64 {
 			lag, err := broker.GroupLag(ctx, kc, cfg.Group, kc.Topics.Referrals)
@@ -106,7 +82,7 @@ func TestRefreshOverlapsNextInsert(t *testing.T) {
 			}
 			return referrals - broker.TotalLag(lag)
 		}}
-	in := New(cfg, kc, event.NewDecoder(event.DefaultConfig()), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	in := testIngester(t, kc, cfg, store)
 	defer runInBackground(t, in)()
 	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
 
@@ -140,4 +116,121 @@ func runInBackground(t *testing.T, in *Ingester) (stop func()) {
 			t.Errorf("Run: %v", err)
 		}
 	}
+}
+
+// produceCreated produces n valid referral.created events with patient tokens
+// (7 patients) to the referrals topic.
+func produceCreated(t *testing.T, kc broker.Config, n int) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := broker.NewProducer(kc, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	for i := range n {
+		ev := event.Event{ID: fmt.Sprintf("e-%d", i), Source: "epic/test", Type: event.ReferralCreated, Time: at.Add(time.Duration(i) * time.Minute),
+			Subject: fmt.Sprintf("R-%d", i), Data: event.Data{ServiceLine: "cardiology", LocationID: "loc-1", ReferrerID: "npi-1",
+				ReferrerType: "primary_care", ReferrerNetwork: "in", DestinationNetwork: "in", PayerClass: "commercial", Priority: "routine",
+				Channel: "fax", PatientToken: fmt.Sprintf("tok-%d", i%7)}}
+		msg := event.AppendEncode(nil, ev)
+		if _, err := event.NewDecoder(event.DefaultConfig()).Decode(msg, nil); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if err := p.Send(ctx, kc.Topics.Referrals, []byte(ev.Subject), msg, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testIngester is an ingester of kc's topics into store, with a dead-letter
+// writer closed at the test's end and no log.
+func testIngester(t *testing.T, kc broker.Config, cfg Config, store Store) *Ingester {
+	t.Helper()
+	dlq, err := broker.NewWriter(kc, kc.Topics.DeadLetters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dlq.Close() })
+	return New(cfg, kc, event.NewDecoder(event.DefaultConfig()), store, dlq, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+}
+
+// refusingStore refuses the first Refresh and holds the second until release
+// is closed.
+type refusingStore struct {
+	*ClickHouseStore
+	mu        sync.Mutex
+	stored    int // Inserts returned
+	refreshes int
+	held      chan struct{} // closed when the second Refresh begins
+	release   chan struct{}
+}
+
+func (s *refusingStore) Insert(ctx context.Context, r *rows) error {
+	err := s.ClickHouseStore.Insert(ctx, r)
+	s.mu.Lock()
+	if err == nil {
+		s.stored++
+	}
+	s.mu.Unlock()
+	return err
+}
+
+func (s *refusingStore) Refresh(ctx context.Context, referrals []string) error {
+	s.mu.Lock()
+	s.refreshes++
+	n := s.refreshes
+	s.mu.Unlock()
+	switch n {
+	case 1:
+		return fmt.Errorf("%w: test: refused", errPatientOrder)
+	case 2:
+		close(s.held)
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.ClickHouseStore.Refresh(ctx, referrals)
+}
+
+// TestRefreshRefusedNotReady: while a stored batch's refresh fails, the
+// ingester is not ready, even once the next batch's INSERT went through;
+// when the refresh succeeds, everything is committed and it is ready again.
+func TestRefreshRefusedNotReady(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	ch := testenv.ClickHouse(t)
+	produceCreated(t, kc, 40)
+	cfg := DefaultConfig()
+	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge = testenv.UniqueName("g"), 10, 100*time.Millisecond
+	cfg.RetryBackoffMin, cfg.RetryBackoffMax = 10*time.Millisecond, 50*time.Millisecond
+	store := &refusingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), held: make(chan struct{}), release: make(chan struct{})}
+	in := testIngester(t, kc, cfg, store)
+	defer runInBackground(t, in)()
+
+	select {
+	case <-store.held:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the refused refresh was not tried again")
+	}
+	testenv.Eventually(t, time.Minute, func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.stored >= 2 && in.inserts.up() && in.clickhouse.up()
+	}, func() string { return "the next batch was not stored while the refresh was held" })
+	if err := in.Ready(); err == nil || !strings.Contains(err.Error(), "refuses inserts") {
+		t.Errorf("Ready() = %v while a refresh is refused, want ClickHouse refusing inserts", err)
+	}
+	close(store.release)
+	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
+	testenv.Eventually(t, time.Minute, func() bool { return in.Ready() == nil }, func() string {
+		return fmt.Sprintf("Ready() = %v once the refresh succeeded", in.Ready())
+	})
 }

@@ -38,7 +38,7 @@ func (in *Ingester) unhealthy() error {
 	switch {
 	case !in.clickhouse.up():
 		return errors.New("ClickHouse does not answer")
-	case !in.inserts.up():
+	case !in.inserts.up() || !in.refreshes.up():
 		if f := in.insertFailure.Load(); f != nil {
 			return errors.New("ClickHouse refuses inserts: " + f.String())
 		}
