@@ -286,6 +286,41 @@ func (b *batch) ledger() batch {
 	return l
 }
 
+// absorb adds a stored batch's ledger and referrals to s, the batches of one
+// super-batch INSERT, committed together: the offsets after the later.
+func (s *storedBatch) absorb(l batch, referrals []string) {
+	a := &s.ledger
+	if a.count == 0 {
+		s.ledger, s.referrals = l, referrals
+		return
+	}
+	a.count += l.count
+	a.deadSource = append(a.deadSource, l.deadSource...)
+	for topic, n := range l.stored {
+		a.stored[topic] += n
+	}
+	for k, n := range l.skipped {
+		a.skipped[k] += n
+	}
+	for f, n := range l.events {
+		a.events[f] += n
+	}
+	for topic, parts := range l.next {
+		if a.next[topic] == nil {
+			a.next[topic], a.from[topic] = map[int]int64{}, map[int]int64{}
+		}
+		for p, next := range parts {
+			if next > a.next[topic][p] {
+				a.next[topic][p] = next
+			}
+			if from, ok := a.from[topic][p]; !ok || l.from[topic][p] < from {
+				a.from[topic][p] = l.from[topic][p]
+			}
+		}
+	}
+	s.referrals = append(s.referrals, referrals...)
+}
+
 func (b *batch) reset() {
 	b.rows.reset()
 	clear(b.deadLetters)

@@ -164,3 +164,36 @@ func TestBatchOffsets(t *testing.T) {
 		t.Errorf("offsets() after reset = %q, want empty", got)
 	}
 }
+
+// TestStoredBatchAbsorb: the batches of one super-batch INSERT are committed
+// as one: the offsets after the later of each partition, counts summed, the
+// first offsets kept for the log; the batch handed over starts afresh.
+func TestStoredBatchAbsorb(t *testing.T) {
+	now := time.Now()
+	first, second := newBatch(), newBatch()
+	first.track("referrals", 0, 10, now)
+	first.track("referrals", 1, 4, now)
+	first.counted("referrals", formatCloudEvents, 1)
+	second.track("referrals", 0, 11, now)
+	second.track("scheduling", 2, 0, now)
+	second.counted("scheduling", formatCloudEvents, 1)
+	second.addSkip("referrals", formatCloudEvents, "test")
+	var s storedBatch
+	s.absorb(first.ledger(), []string{"R-1"})
+	s.absorb(second.ledger(), []string{"R-2"})
+	if s.ledger.count != 4 || s.ledger.next["referrals"][0] != 12 || s.ledger.next["referrals"][1] != 5 || s.ledger.next["scheduling"][2] != 1 {
+		t.Errorf("count %d, next %v", s.ledger.count, s.ledger.next)
+	}
+	if got, want := s.ledger.offsets(), "referrals/0 10-11, referrals/1 4-4, scheduling/2 0-0"; got != want {
+		t.Errorf("offsets() = %q, want %q", got, want)
+	}
+	if s.ledger.stored["referrals"] != 1 || s.ledger.stored["scheduling"] != 1 || len(s.ledger.skipped) != 1 || s.ledger.events[formatCloudEvents] != 2 {
+		t.Errorf("stored %v, skipped %v, events %v", s.ledger.stored, s.ledger.skipped, s.ledger.events)
+	}
+	if !slices.Equal(s.referrals, []string{"R-1", "R-2"}) {
+		t.Errorf("referrals %v", s.referrals)
+	}
+	if len(first.next) != 0 || len(first.stored) != 0 {
+		t.Errorf("the batch kept its ledger: next %v, stored %v", first.next, first.stored)
+	}
+}

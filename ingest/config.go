@@ -21,6 +21,10 @@ type Config struct {
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
 	Listen          string        `yaml:"listen"`
 	InsertParallel  int           `yaml:"insert_parallelism"`
+	// InsertRows: batches are streamed into one INSERT until it holds this
+	// many rows or is BatchMaxAge old (stream.go); 0, or InsertParallel > 1:
+	// an INSERT per batch.
+	InsertRows int `yaml:"insert_rows"`
 	// ParallelViews has the server run an INSERT's materialized views in
 	// parallel (parallel_view_processing).
 	ParallelViews bool `yaml:"parallel_views"`
@@ -79,6 +83,7 @@ func DefaultConfig() Config {
 		RetryBackoffMax:  15 * time.Second,
 		Listen:           ":9465",
 		InsertParallel:   1,
+		InsertRows:       250000,
 		ParallelViews:    true,
 		StallTimeout:     selfmetrics.StallAfter,
 		MemoryLimit:      256 << 20,
@@ -105,6 +110,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"on a ClickHouse cluster, recompute each batch's CMS50-style patient order again after this delay, once replicas have caught up (e.g. 1m; 0: never, enough for one server)")
 	fs.BoolVar(&c.ParallelViews, "parallel-views", c.ParallelViews, "have ClickHouse run each INSERT's materialized views in parallel (parallel_view_processing)")
 	fs.IntVar(&c.InsertParallel, "insert-parallelism", c.InsertParallel, "concurrent INSERTs a batch is split into (ClickHouse runs each on one thread)")
+	fs.IntVar(&c.InsertRows, "insert-rows", c.InsertRows,
+		"stream batches into one INSERT until it holds this many rows or is --batch-max-age old (0: an INSERT per batch; with --insert-parallelism > 1 too)")
 }
 
 // Validate checks the settings; errors name the flag.
@@ -139,6 +146,9 @@ func (c Config) Validate() error {
 	}
 	if c.PatientOrderRecheck < 0 {
 		errs = append(errs, fmt.Errorf("patient-order-recheck: must be >= 0, got %s", c.PatientOrderRecheck))
+	}
+	if c.InsertRows < 0 {
+		errs = append(errs, fmt.Errorf("insert-rows: must be >= 0, got %d", c.InsertRows))
 	}
 	if c.InsertParallel < 1 || c.InsertParallel > 16 {
 		errs = append(errs, fmt.Errorf("insert-parallelism: must be 1 to 16, got %d", c.InsertParallel))

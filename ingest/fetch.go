@@ -90,6 +90,10 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 	})
 	err = <-done
 	stopLag()
+	if errors.Is(err, errRestart) {
+		in.restartAfter(ctx, err)
+		err = nil // the generation ended with batchLoop: the next starts from the committed offsets
+	}
 	for topic, parts := range gen.Assignments {
 		for _, p := range parts {
 			in.metrics.lag.DeleteLabelValues(topic, partitionLabel(p.ID))
@@ -188,4 +192,20 @@ func (in *Ingester) decodePanicked(m *kafka.Message, it *item, p any) {
 	in.logger.Error("decoder panicked; the record is dead-lettered as internal_error",
 		"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 	in.deadItem(m, it, &event.Error{Reason: event.ReasonInternalError, Detail: "the decoder panicked"})
+}
+
+// restartAfter waits before the next generation after a super-batch INSERT
+// failed (errRestart): as a retry of that INSERT would, slowly for a
+// permanent refusal, until ctx ends.
+func (in *Ingester) restartAfter(ctx context.Context, err error) {
+	if in.stored.Swap(false) {
+		in.restarts.reset()
+	}
+	wait := in.restarts.next()
+	if classify(err).permanent() {
+		wait = in.restarts.slow()
+	}
+	in.logger.Warn("an INSERT of several batches failed; consuming them again from the committed offsets",
+		"err", err, "wait", wait.Round(time.Millisecond))
+	sleep(ctx, wait)
 }

@@ -26,21 +26,56 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 	full := make(chan *batch, 1)
 	stored := make(chan storedBatch, 1)
 	storeErr, commitErr := make(chan error, 1), make(chan error, 1)
+	restart := make(chan struct{}) // closed when a super-batch INSERT failed (errRestart)
 	go func() {
 		var err error
-		for b := range full {
-			if err == nil {
+		var st *streamer // nil: an INSERT per batch
+		if in.cfg.InsertRows > 0 && in.cfg.InsertParallel <= 1 {
+			st = &streamer{in: in, ctx: flushCtx, out: stored}
+		}
+		failed := func(e error) {
+			if err = e; errors.Is(err, errRestart) {
+				close(restart)
+			}
+		}
+		for {
+			var b *batch
+			ok := true
+			if st == nil {
+				b, ok = <-full
+			} else {
+				select {
+				case b, ok = <-full:
+				case <-st.due():
+					if err == nil {
+						failed(st.end())
+					}
+					continue
+				}
+			}
+			if !ok {
+				break
+			}
+			switch {
+			case err != nil: // after a failure, later batches stay uncommitted: consumed again
+				if !errors.Is(err, errRestart) {
+					in.logger.Error("batch not stored: an earlier one failed; its records are not committed and will be consumed again",
+						"records", b.count, "offsets", b.offsets())
+				}
+			case st != nil:
+				failed(st.store(b))
+			default:
 				var s storedBatch
 				if s, err = in.storeBatch(flushCtx, b); err == nil {
 					stored <- s
 				}
-			} else { // after a failure, later batches stay uncommitted: consumed again
-				in.logger.Error("batch not stored: an earlier one failed; its records are not committed and will be consumed again",
-					"records", b.count, "offsets", b.offsets())
 			}
 			in.buffer.give(b.bytes)
 			b.reset()
 			free <- b
+		}
+		if st != nil && err == nil {
+			failed(st.end())
 		}
 		close(stored)
 		storeErr <- err
@@ -86,6 +121,8 @@ loop:
 				break loop
 			case <-ctx.Done():
 				break loop
+			case <-restart:
+				break loop
 			}
 		}
 		select {
@@ -105,14 +142,29 @@ loop:
 			break loop
 		case <-ctx.Done():
 			break loop
+		case <-restart:
+			break loop
 		}
 	}
-	// Ending: what was fetched is settled before the partitions move on.
+	// Ending: what was fetched is settled before the partitions move on; on
+	// a restart it is dropped, to be fetched again from the committed offsets.
 	stopFetchers()
-	for f := range items {
-		add(&f)
+	select {
+	case <-restart:
+		for f := range items {
+			in.buffer.give(f.bytes)
+		}
+		if b != nil {
+			in.buffer.give(b.bytes)
+			b.reset()
+			b = nil
+		}
+	default:
+		for f := range items {
+			add(&f)
+		}
+		hand()
 	}
-	hand()
 	close(full)
 	if err := <-storeErr; err != nil {
 		<-commitErr // what was stored before it is committed first
@@ -157,14 +209,32 @@ type storedBatch struct {
 // each retried until it succeeds or flushCtx ends.
 func (in *Ingester) storeBatch(flushCtx context.Context, b *batch) (storedBatch, error) {
 	start := time.Now()
+	if err := in.writeBatchDeadLetters(flushCtx, b); err != nil {
+		return storedBatch{}, err
+	}
+	s, err := in.insertBatch(flushCtx, b)
+	s.start = start
+	return s, err
+}
+
+// writeBatchDeadLetters writes a batch's dead letters, retried until it
+// succeeds or flushCtx ends.
+func (in *Ingester) writeBatchDeadLetters(flushCtx context.Context, b *batch) error {
 	if pending := b.deadLetters; len(pending) > 0 {
 		if err := in.retry(flushCtx, in.deadLetter, func(ctx context.Context) (err error) {
 			pending, err = writeDeadLetters(ctx, in.dlq, pending, in.metrics.deadLettersReduced.WithLabelValues(reducedStub).Inc)
 			return err
 		}); err != nil {
-			return storedBatch{}, fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
+			return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
 		}
 	}
+	return nil
+}
+
+// insertBatch inserts a batch's events in INSERTs of its own (Store.Insert),
+// retried until it succeeds or flushCtx ends.
+func (in *Ingester) insertBatch(flushCtx context.Context, b *batch) (storedBatch, error) {
+	start := time.Now()
 	if n := b.rows.len(); n > 0 {
 		if err := in.retry(flushCtx, in.inserts, func(ctx context.Context) error {
 			if err := in.checkSchema(ctx); err != nil {

@@ -59,6 +59,10 @@ type Ingester struct {
 	schemaOK   atomic.Bool
 	deadLetter *dependency
 	broker     *dependency
+	// restarts paces consuming again after a super-batch INSERT failed (used
+	// by Run's goroutine only); stored tells it one succeeded since.
+	restarts backoff
+	stored   atomic.Bool
 	// buffer bounds the bytes of the records between fetch and insert.
 	buffer *budget
 	// refused says why the ingester stops rather than skip records
@@ -91,6 +95,7 @@ func New(cfg Config, kc broker.Config, dec Decoder, store Store, dlq DeadLetterW
 		deadLetter: newDependency("dead-letter topic "+kc.Topics.DeadLetters, logger, true),
 		broker:     newDependency("Kafka", logger, true),
 		buffer:     newBudget(cfg.BufferedBytes(), m.bufferedBytes, m.bufferedPeakBytes),
+		restarts:   backoff{min: cfg.RetryBackoffMin, max: cfg.RetryBackoffMax},
 	}
 	if _, ok := in.rechecker(); ok {
 		for _, outcome := range []string{recheckDone, recheckFailed, recheckDropped} {

@@ -20,10 +20,7 @@ const maxMonthsPerInsert = 50
 // spans no more than limit months and goes as it is, the common case, which
 // costs one pass and no copy.
 func monthBlocks(times []int64, limit int) [][]int {
-	month := func(unix int64) int {
-		t := time.Unix(unix, 0).UTC()
-		return t.Year()*100 + int(t.Month())
-	}
+	month := monthOf
 	seen := map[int]bool{}
 	for _, t := range times {
 		if seen[month(t)] = true; len(seen) > limit {
@@ -47,4 +44,10 @@ func monthBlocks(times []int64, limit int) [][]int {
 		blocks = append(blocks, block)
 	}
 	return blocks
+}
+
+// monthOf is the UTC month of a Unix time as YYYYMM, the partition of `events`.
+func monthOf(unix int64) int {
+	t := time.Unix(unix, 0).UTC()
+	return t.Year()*100 + int(t.Month())
 }

@@ -74,6 +74,7 @@ func TestRefreshOverlapsNextInsert(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge = testenv.UniqueName("g"), 10, 100*time.Millisecond
+	cfg.InsertRows = 0 // an INSERT per batch (Store.Insert)
 	store := &gatedStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), secondInsert: make(chan struct{}),
 		committed: func() int64 {
 			lag, err := broker.GroupLag(ctx, kc, cfg.Group, kc.Topics.Referrals)
@@ -210,6 +211,7 @@ func TestRefreshRefusedNotReady(t *testing.T) {
 	produceCreated(t, kc, 40)
 	cfg := DefaultConfig()
 	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge = testenv.UniqueName("g"), 10, 100*time.Millisecond
+	cfg.InsertRows = 0 // an INSERT per batch (Store.Insert)
 	cfg.RetryBackoffMin, cfg.RetryBackoffMax = 10*time.Millisecond, 50*time.Millisecond
 	store := &refusingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), held: make(chan struct{}), release: make(chan struct{})}
 	in := testIngester(t, kc, cfg, store)

@@ -33,6 +33,10 @@ const parallelViews = "parallel_view_processing"
 type Store interface {
 	// Insert stores a batch; it is retried on error, so it must be safe to repeat.
 	Insert(ctx context.Context, r *rows) error
+	// Stream opens one INSERT that several batches are appended to (a
+	// super-batch, --insert-rows). It is not retried: the rows appended
+	// are gone once sent, so a failure restarts from the committed offsets.
+	Stream(ctx context.Context) (InsertStream, error)
 	// Refresh is what must follow a stored batch before its offsets are
 	// committed, given its referral.created events' referrals with a patient
 	// token (rows.patientReferrals). It may run while the next batch is
@@ -184,6 +188,60 @@ func (s *ClickHouseStore) insertGroup(ctx context.Context, r *rows, idx []int, n
 	}
 	return first
 }
+
+// InsertStream is an open INSERT (Store.Stream).
+type InsertStream interface {
+	// Append sends the rows; r may be reused once it returns.
+	Append(r *rows) error
+	// Close ends the INSERT: nil once the server has stored every row.
+	Close() error
+	// Abort drops the INSERT after a failure; the server discards what it
+	// had not stored.
+	Abort()
+}
+
+// Stream implements Store. ingested_at is the time the INSERT opened.
+func (s *ClickHouseStore) Stream(ctx context.Context) (InsertStream, error) {
+	b, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(s.settings)), s.query)
+	if err != nil {
+		return nil, fmt.Errorf("insert into %s: %w", s.table, err)
+	}
+	return &chStream{table: s.table, batch: b, now: time.Now().Unix()}, nil
+}
+
+type chStream struct {
+	table string
+	batch driver.Batch
+	now   int64
+}
+
+func (c *chStream) Append(r *rows) error {
+	v := views.Get().(*blockViews)
+	defer func() {
+		v.reset()
+		views.Put(v)
+	}()
+	cols := c.batch.Columns()
+	for at := 0; at < r.len(); at += insertBlockRows {
+		v.fill(r, nil, at, min(at+insertBlockRows, r.len()), c.now)
+		if err := appendColumns(v, cols); err != nil {
+			return fmt.Errorf("insert into %s: %w", c.table, err)
+		}
+		if err := c.batch.Flush(); err != nil {
+			return fmt.Errorf("insert into %s: %w", c.table, err)
+		}
+	}
+	return nil
+}
+
+func (c *chStream) Close() error {
+	if err := c.batch.Send(); err != nil {
+		return fmt.Errorf("insert into %s: %w", c.table, err)
+	}
+	return nil
+}
+
+func (c *chStream) Abort() { _ = c.batch.Abort() }
 
 // insertBlockRows is the size of the blocks an INSERT is sent in. The server
 // squashes them back into blocks of up to min_insert_block_size_rows before

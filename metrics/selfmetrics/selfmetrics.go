@@ -70,9 +70,9 @@ var (
 	IngestEvents = Metric{Name: "referralops_ingest_events_total", Type: Counter, Labels: []string{LabelFormat},
 		Help: "Events stored in ClickHouse, by input format (cloudevents, hl7v2, fhir; a FHIR Bundle may carry several)."}
 	IngestBatchRows = Metric{Name: "referralops_ingest_batch_rows", Type: Histogram,
-		Help: "Records per flushed batch."}
+		Help: "Records per committed batch (the batches streamed into one INSERT, --insert-rows, are committed as one)."}
 	IngestFlushSeconds = Metric{Name: "referralops_ingest_flush_seconds", Type: Histogram,
-		Help: "Time to settle a batch: ClickHouse insert, dead-letter write and offset commit, retries included."}
+		Help: "Time to settle a committed batch: dead-letter writes, ClickHouse INSERT, patient-order refresh and offset commit, retries included."}
 	IngestClickHouseErrors = Metric{Name: "referralops_ingest_clickhouse_errors_total", Type: Counter,
 		Help: "Failed ClickHouse inserts and pings (each retry counts)."}
 	IngestInsertErrors = Metric{Name: "referralops_ingest_insert_errors_total", Type: Counter, Labels: []string{LabelCode, LabelShard, LabelReplica},
