@@ -16,6 +16,7 @@ import (
 	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/broker"
 	"github.com/referralops/referralops/internal/testenv"
+	"github.com/referralops/referralops/schema"
 )
 
 // gatedStore holds the first Refresh until a later batch's Insert has begun,
@@ -63,17 +64,9 @@ func (s *gatedStore) Refresh(ctx context.Context, referrals []string) error {
 // the refresh is done; in the end every record is stored, every referral has
 // its patient order, and every offset is committed.
 func TestRefreshOverlapsNextInsert(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
-	ch := testenv.ClickHouse(t)
-	ctx := context.Background()
 	const referrals = 40
-	produceCreated(t, kc, referrals)
-
-	cfg := DefaultConfig()
-	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge = testenv.UniqueName("g"), 10, 100*time.Millisecond
+	kc, ch, cfg := pipelineTest(t, referrals)
+	ctx := context.Background()
 	cfg.InsertRows = 0 // an INSERT per batch (Store.Insert)
 	store := &gatedStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), secondInsert: make(chan struct{}),
 		committed: func() int64 {
@@ -96,13 +89,7 @@ func TestRefreshOverlapsNextInsert(t *testing.T) {
 	if gateCommitted != 0 {
 		t.Errorf("%d records committed while the first batch's refresh had not finished, want 0", gateCommitted)
 	}
-	got, err := ch.Querier().Query(ctx, "SELECT uniqExact(referral_id) FROM "+ch.Database+".referral_patient_order")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got[0][0] != fmt.Sprint(referrals) {
-		t.Errorf("%s referrals with a patient order, want %d", got[0][0], referrals)
-	}
+	checkPipelineStored(t, ch, referrals)
 }
 
 // runInBackground runs in until the returned stop is called, which then
@@ -203,14 +190,7 @@ func (s *refusingStore) Refresh(ctx context.Context, referrals []string) error {
 // ingester is not ready, even once the next batch's INSERT went through;
 // when the refresh succeeds, everything is committed and it is ready again.
 func TestRefreshRefusedNotReady(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
-	ch := testenv.ClickHouse(t)
-	produceCreated(t, kc, 40)
-	cfg := DefaultConfig()
-	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge = testenv.UniqueName("g"), 10, 100*time.Millisecond
+	kc, ch, cfg := pipelineTest(t, 40)
 	cfg.InsertRows = 0 // an INSERT per batch (Store.Insert)
 	cfg.RetryBackoffMin, cfg.RetryBackoffMax = 10*time.Millisecond, 50*time.Millisecond
 	store := &refusingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), held: make(chan struct{}), release: make(chan struct{})}
@@ -235,4 +215,38 @@ func TestRefreshRefusedNotReady(t *testing.T) {
 	testenv.Eventually(t, time.Minute, func() bool { return in.Ready() == nil }, func() string {
 		return fmt.Sprintf("Ready() = %v once the refresh succeeded", in.Ready())
 	})
+}
+
+// pipelineTest starts a test of the batch pipeline: fresh topics holding n
+// referral.created events, a fresh database, and a configuration of batches
+// of 10 records.
+func pipelineTest(t *testing.T, n int) (broker.Config, *testenv.ClickHouseDB, Config) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	ch := testenv.ClickHouse(t)
+	produceCreated(t, kc, n)
+	cfg := DefaultConfig()
+	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge = testenv.UniqueName("g"), 10, 100*time.Millisecond
+	return kc, ch, cfg
+}
+
+// checkPipelineStored checks that ch holds the n events of produceCreated,
+// each referral with its patient order.
+func checkPipelineStored(t *testing.T, ch *testenv.ClickHouseDB, n int) {
+	t.Helper()
+	for _, q := range []string{
+		"SELECT uniqExact(event_id) FROM " + schema.EventsTable(ch.Database),
+		"SELECT uniqExact(referral_id) FROM " + ch.Database + ".referral_patient_order",
+	} {
+		got, err := ch.Querier().Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0][0] != fmt.Sprint(n) {
+			t.Errorf("%s: %s, want %d", q, got[0][0], n)
+		}
+	}
 }

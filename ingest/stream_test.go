@@ -3,13 +3,11 @@ package ingest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/referralops/referralops/internal/testenv"
-	"github.com/referralops/referralops/schema"
 )
 
 // countingStore counts the super-batch INSERTs and the batches appended to
@@ -58,28 +56,12 @@ func (c *countingStream) Close() error {
 	return c.InsertStream.Close()
 }
 
-// storedEvents is how many distinct events ch's database holds.
-func storedEvents(t *testing.T, ch *testenv.ClickHouseDB) string {
-	t.Helper()
-	rows, err := ch.Querier().Query(context.Background(), "SELECT uniqExact(event_id) FROM "+schema.EventsTable(ch.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows[0][0]
-}
-
 // TestStreamSpansBatches: batches are streamed into INSERTs of several
 // (--insert-rows), and every record is stored, ordered and committed.
 func TestStreamSpansBatches(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
-	ch := testenv.ClickHouse(t)
 	const referrals = 40
-	produceCreated(t, kc, referrals)
-	cfg := DefaultConfig()
-	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge, cfg.InsertRows = testenv.UniqueName("g"), 10, 2*time.Second, 1000
+	kc, ch, cfg := pipelineTest(t, referrals)
+	cfg.BatchMaxAge, cfg.InsertRows = 2*time.Second, 1000
 	store := &countingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true)}
 	in := testIngester(t, kc, cfg, store)
 	defer runInBackground(t, in)()
@@ -91,31 +73,16 @@ func TestStreamSpansBatches(t *testing.T) {
 	if appends < 2 || streams >= appends {
 		t.Errorf("%d INSERTs for %d batches, want batches sharing INSERTs", streams, appends)
 	}
-	if got := storedEvents(t, ch); got != fmt.Sprint(referrals) {
-		t.Errorf("%s events stored, want %d", got, referrals)
-	}
-	got, err := ch.Querier().Query(context.Background(), "SELECT uniqExact(referral_id) FROM "+ch.Database+".referral_patient_order")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got[0][0] != fmt.Sprint(referrals) {
-		t.Errorf("%s referrals with a patient order, want %d", got[0][0], referrals)
-	}
+	checkPipelineStored(t, ch, referrals)
 }
 
 // TestStreamFailureConsumesAgain: an INSERT that breaks after its batches'
 // rows were sent commits none of them; the ingester consumes them again from
 // the committed offsets and stores every record.
 func TestStreamFailureConsumesAgain(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end")
-	}
-	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
-	ch := testenv.ClickHouse(t)
 	const referrals = 40
-	produceCreated(t, kc, referrals)
-	cfg := DefaultConfig()
-	cfg.Group, cfg.BatchRows, cfg.BatchMaxAge, cfg.InsertRows = testenv.UniqueName("g"), 10, 2*time.Second, 1000
+	kc, ch, cfg := pipelineTest(t, referrals)
+	cfg.BatchMaxAge, cfg.InsertRows = 2*time.Second, 1000
 	cfg.RetryBackoffMin, cfg.RetryBackoffMax = 10*time.Millisecond, 50*time.Millisecond
 	store := &countingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), failFirst: true}
 	in := testIngester(t, kc, cfg, store)
@@ -128,7 +95,5 @@ func TestStreamFailureConsumesAgain(t *testing.T) {
 	if streams < 2 || first < 1 {
 		t.Errorf("%d INSERTs, %d batches in the broken one; want it and the ones after", streams, first)
 	}
-	if got := storedEvents(t, ch); got != fmt.Sprint(referrals) {
-		t.Errorf("%s events stored, want %d", got, referrals)
-	}
+	checkPipelineStored(t, ch, referrals)
 }
