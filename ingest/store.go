@@ -202,11 +202,16 @@ type InsertStream interface {
 
 // Stream implements Store. ingested_at is the time the INSERT opened.
 func (s *ClickHouseStore) Stream(ctx context.Context) (InsertStream, error) {
+	return s.open(ctx, time.Now().Unix())
+}
+
+// open starts an INSERT whose rows get ingested_at now.
+func (s *ClickHouseStore) open(ctx context.Context, now int64) (*chStream, error) {
 	b, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(s.settings)), s.query)
 	if err != nil {
 		return nil, fmt.Errorf("insert into %s: %w", s.table, err)
 	}
-	return &chStream{table: s.table, batch: b, now: time.Now().Unix()}, nil
+	return &chStream{table: s.table, batch: b, now: now}, nil
 }
 
 type chStream struct {
@@ -215,15 +220,19 @@ type chStream struct {
 	now   int64
 }
 
-func (c *chStream) Append(r *rows) error {
+func (c *chStream) Append(r *rows) error { return c.send(r, nil, 0, r.len()) }
+
+// send sends rows [lo, hi) of r (those at idx[lo:hi] when idx is set) in
+// blocks of insertBlockRows; r may be reused once it returns.
+func (c *chStream) send(r *rows, idx []int, lo, hi int) error {
 	v := views.Get().(*blockViews)
 	defer func() {
 		v.reset()
 		views.Put(v)
 	}()
-	cols := c.batch.Columns()
-	for at := 0; at < r.len(); at += insertBlockRows {
-		v.fill(r, nil, at, min(at+insertBlockRows, r.len()), c.now)
+	cols := c.batch.Columns() // the block's, which Flush empties for the next
+	for at := lo; at < hi; at += insertBlockRows {
+		v.fill(r, idx, at, min(at+insertBlockRows, hi), c.now)
 		if err := appendColumns(v, cols); err != nil {
 			return fmt.Errorf("insert into %s: %w", c.table, err)
 		}
@@ -254,37 +263,16 @@ var views = sync.Pool{New: func() any { return new(blockViews) }}
 
 // insert sends rows [lo, hi) of the group in one INSERT, in blocks of
 // insertBlockRows.
-func (s *ClickHouseStore) insert(ctx context.Context, r *rows, idx []int, lo, hi int, now int64) (err error) {
-	b, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithSettings(s.settings)), s.query)
+func (s *ClickHouseStore) insert(ctx context.Context, r *rows, idx []int, lo, hi int, now int64) error {
+	st, err := s.open(ctx, now)
 	if err != nil {
-		return fmt.Errorf("insert into %s: %w", s.table, err)
+		return err
 	}
-	defer func() {
-		if err != nil { // the connection is closed: the server drops what it had of the INSERT
-			_ = b.Abort()
-		}
-	}()
-	v := views.Get().(*blockViews)
-	defer func() {
-		v.reset()
-		views.Put(v)
-	}()
-	cols := b.Columns() // the block's, which Flush empties for the next
-	for at := lo; at < hi; at += insertBlockRows {
-		if at > lo {
-			if err := b.Flush(); err != nil {
-				return fmt.Errorf("insert into %s: %w", s.table, err)
-			}
-		}
-		v.fill(r, idx, at, min(at+insertBlockRows, hi), now)
-		if err := appendColumns(v, cols); err != nil {
-			return fmt.Errorf("insert into %s: %w", s.table, err)
-		}
+	if err := st.send(r, idx, lo, hi); err != nil {
+		st.Abort() // the connection is closed: the server drops what it had of the INSERT
+		return err
 	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("insert into %s: %w", s.table, err)
-	}
-	return nil
+	return st.Close()
 }
 
 // appendColumns appends each column of v to the column of cols at its index
