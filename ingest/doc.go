@@ -2,7 +2,8 @@
 // ClickHouse's `events` table.
 //
 // One ingester joins a Kafka consumer group; several share the partitions. For
-// each generation it reads its partitions, decodes and validates every message
+// each generation it reads its partitions (a fetcher per partition on kafka-go's
+// connection-level fetch, handing records on in runs, fetch.go), decodes and validates every message
 // (package event), batches valid events by row count or age, streams batches into
 // INSERTs of several (--insert-rows, stream.go), sends invalid messages to the
 // dead-letter topic, recomputes the CMS50-style patient order, and only then

@@ -14,11 +14,35 @@ import (
 	"github.com/referralops/referralops/ingest/mapping"
 )
 
-// fetched is one record as a fetcher hands it to the batcher, which decodes
-// it straight into its batch.
+// fetched is a run of records one fetcher hands to the batcher, which decodes
+// them straight into its batch: one hand-off (and one take from the byte
+// budget) per run, not per record.
 type fetched struct {
-	msg   kafka.Message
-	bytes int64 // taken from the budget for it
+	msgs  []kafka.Message
+	bytes int64 // taken from the budget for them
+}
+
+// split gives each record of f its share of f.bytes: its own size, but never
+// more than is left, the last record the rest, so that the shares of a run
+// capped by the budget still add up to what was taken.
+func (f *fetched) split(each func(m *kafka.Message, bytes int64)) {
+	left := f.bytes
+	for i := range f.msgs {
+		n := min(int64(messageBytes(&f.msgs[i])), left)
+		if i == len(f.msgs)-1 {
+			n = left
+		}
+		left -= n
+		each(&f.msgs[i], n)
+	}
+}
+
+// recycle puts f's record slice back for the fetchers, emptied so that it
+// holds no record's bytes.
+func (f *fetched) recycle() {
+	clear(f.msgs)
+	f.msgs = f.msgs[:0]
+	runs.Put(&f.msgs)
 }
 
 // item is one record, decoded.
@@ -102,82 +126,222 @@ func (in *Ingester) consume(ctx, flushCtx context.Context, gen *kafka.Generation
 	return err
 }
 
+// How a fetcher reads its partition: kafka-go's connection-level fetch, a
+// response (up to fetchMaxBytes) at a time, handed on in runs. kafka-go's
+// Reader hands each record through its own channel and sets a read deadline
+// per record; here a run of records costs one deadline, one take from the
+// budget and one channel send.
+const (
+	fetchMaxBytes = 1 << 20 // per partition: 18 partitions' responses stay small
+	fetchMaxWait  = 250 * time.Millisecond
+	// fetchStall is how long the broker may leave a response unfinished
+	// before the connection is dropped and dialed again from the next offset.
+	fetchStall = 10 * time.Second
+	// A run ends at this many bytes or records (or the response's end): the
+	// records read but not yet handed on are outside the byte budget.
+	runBytes   = 64 << 10
+	runRecords = 512
+)
+
+// runs recycles the record slices of handed-on runs (the batcher puts them
+// back once decoded).
+var runs = sync.Pool{New: func() any { s := make([]kafka.Message, 0, runRecords); return &s }}
+
 // fetch reads one partition from the generation's starting offset, handing
-// each record to the batcher, until ctx ends. A full items channel or byte budget blocks it:
-// that is how fetching stops while a batch cannot be stored. It returns an
-// ErrOffsetOutOfRange when records the group has not consumed were deleted
-// and --offset-out-of-range=fail.
+// its records to the batcher in runs, until ctx ends. A full items channel or
+// byte budget blocks it: that is how fetching stops while a batch cannot be
+// stored. It returns an ErrOffsetOutOfRange when records the group has not
+// consumed were deleted and --offset-out-of-range=fail.
 func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAssignment, items chan<- fetched) error {
-	// The committed offset below the log start: the reader would start at the
-	// log start without a word.
+	// The committed offset below the log start: fetching starts at the log
+	// start, so the skip is counted here.
 	skipped, err := in.outOfRange(ctx, topic, p.ID, p.Offset, beforeAnyFetch)
 	if err != nil {
 		return err
 	}
 	next := p.Offset + skipped // expected next; < 0: nothing committed, any start is right
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   in.kafka.Brokers,
-		Dialer:    in.dialer,
-		Topic:     topic,
-		Partition: p.ID,
-		MinBytes:  1,
-		MaxBytes:  1 << 20, // per partition: 18 partitions' fetch buffers stay small
-		MaxWait:   250 * time.Millisecond,
-		// The reader's own queue is outside the byte budget: one record
-		// (plus the one it is reading) per partition, whatever its size.
-		QueueCapacity: 1,
-		ErrorLogger:   kafka.LoggerFunc(in.kafkaError),
-	})
-	defer r.Close()
-	start := p.Offset
-	if start < 0 {
-		start = kafka.FirstOffset
-	}
-	if err := r.SetOffset(start); err != nil {
-		in.logger.Error("cannot set start offset", "topic", topic, "partition", p.ID, "offset", start, "err", err)
-		return nil
-	}
-	retry := backoff{min: in.cfg.RetryBackoffMin, max: in.cfg.RetryBackoffMax}
-	failing := false // this partition's last fetch failed
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			failing = true
-			in.metrics.fetchErrors.WithLabelValues(topic).Inc()
-			class, need, wait := classify(err), "", retry.next()
-			if class.permanent() {
-				// A denied topic or group does not heal by itself: say which
-				// grant is missing and ask again only slowly.
-				need, wait = "READ on topic "+topic+" and group "+in.cfg.Group+" for the ingester's Kafka principal", retry.slow()
-			}
-			in.broker.failedWith(fmt.Errorf("fetch %s/%d: %w", topic, p.ID, err), class, need)
-			if !sleep(ctx, wait) {
-				return nil
-			}
+	f := partitionFetch{in: in, topic: topic, partition: p.ID, items: items,
+		retry: backoff{min: in.cfg.RetryBackoffMin, max: in.cfg.RetryBackoffMax}}
+	defer f.drop()
+	for ctx.Err() == nil {
+		if f.conn == nil && !f.dial(ctx, next) {
 			continue
 		}
-		retry.reset()
-		if failing { // a granted READ ends the refusal without a new join
-			failing = false
-			in.broker.ok()
+		var refused error
+		if next, refused = f.read(ctx, next); refused != nil {
+			return refused
 		}
-		if _, err := in.outOfRange(ctx, topic, p.ID, next, m.Offset); err != nil {
-			return err
+	}
+	return nil
+}
+
+// partitionFetch is one fetcher's connection to its partition's leader.
+type partitionFetch struct {
+	in        *Ingester
+	topic     string
+	partition int
+	items     chan<- fetched
+	conn      *kafka.Conn // nil: to be dialed
+	retry     backoff
+	failing   bool // the last dial or fetch failed
+}
+
+// dial connects to the partition's leader at offset next (the log start when
+// next < 0 or below it); false when it failed and was reported.
+func (f *partitionFetch) dial(ctx context.Context, next int64) bool {
+	var err error
+	for _, addr := range f.in.kafka.Brokers {
+		if f.conn, err = f.in.dialer.DialLeader(ctx, "tcp", addr, f.topic, f.partition); err == nil {
+			break
+		}
+	}
+	if err == nil {
+		f.conn.SetDeadline(time.Now().Add(fetchStall))
+		var first int64
+		if first, err = f.conn.ReadFirstOffset(); err == nil {
+			// Below the log start the gap shows with the first record: the
+			// fetch's outOfRange counts or refuses it.
+			_, err = f.conn.Seek(max(next, first), kafka.SeekAbsolute|kafka.SeekDontCheck)
+		}
+		f.conn.SetDeadline(time.Time{})
+	}
+	if err != nil {
+		f.failed(ctx, err)
+		return false
+	}
+	return true
+}
+
+// read fetches one response and hands its records on; it returns the next
+// offset expected, or the error that refuses a skip. A failed fetch is
+// reported and waited out (the connection dropped when it cannot serve again).
+func (f *partitionFetch) read(ctx context.Context, next int64) (int64, error) {
+	f.conn.SetReadDeadline(time.Now().Add(fetchMaxWait + fetchStall))
+	batch := f.conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait})
+	run := runs.Get().(*[]kafka.Message)
+	var bytes int64
+	handOn := func() bool {
+		if len(*run) == 0 {
+			return true
+		}
+		ok := f.handOn(ctx, run, bytes)
+		run, bytes = runs.Get().(*[]kafka.Message), 0
+		f.conn.SetReadDeadline(time.Now().Add(fetchStall)) // the wait for the batcher is not the broker's stall
+		return ok
+	}
+	for {
+		m, err := batch.ReadMessage()
+		if err != nil {
+			break
+		}
+		if _, err := f.in.outOfRange(ctx, f.topic, f.partition, next, m.Offset); err != nil {
+			batch.Close()
+			return next, err
 		}
 		next = m.Offset + 1
-		size, err := in.buffer.take(ctx, int64(messageBytes(&m)))
+		*run = append(*run, m)
+		if bytes += int64(messageBytes(&m)); (bytes >= runBytes || len(*run) >= runRecords) && !handOn() {
+			batch.Close()
+			return next, nil // ctx ended
+		}
+	}
+	if !handOn() {
+		batch.Close()
+		return next, nil
+	}
+	runs.Put(run)
+	err := batch.Close()
+	switch {
+	case err == nil, errors.Is(err, kafka.RequestTimedOut): // the wait for records ended empty
+		f.recovered()
+	case errors.Is(err, kafka.OffsetOutOfRange):
+		f.outOfRange(ctx)
+	case errors.Is(err, kafka.NotLeaderForPartition), errors.Is(err, kafka.LeaderNotAvailable):
+		// The partition moved: dial its new leader, after a pause in case
+		// the metadata still names the old one.
+		f.drop()
+		sleep(ctx, f.retry.next())
+	default:
+		f.drop()
+		f.failed(ctx, err)
+	}
+	return next, nil
+}
+
+// outOfRange handles an OFFSET_OUT_OF_RANGE fetch: below the log start it
+// moves there (the gap shows with the next record, where outOfRange counts
+// or refuses it); past the log end it waits and asks again, as for an empty
+// fetch.
+func (f *partitionFetch) outOfRange(ctx context.Context) {
+	at, _ := f.conn.Offset()
+	f.conn.SetDeadline(time.Now().Add(fetchStall))
+	first, last, err := f.conn.ReadOffsets()
+	f.conn.SetDeadline(time.Time{})
+	switch {
+	case err != nil:
+		f.drop()
+		f.failed(ctx, err)
+	case at < first:
+		_, err = f.conn.Seek(first, kafka.SeekAbsolute|kafka.SeekDontCheck)
 		if err != nil {
-			return nil
+			f.drop()
+			f.failed(ctx, err)
 		}
-		select {
-		case items <- fetched{msg: m, bytes: size}:
-		case <-ctx.Done():
-			in.buffer.give(size)
-			return nil // not committed: consumed again by whoever owns the partition next
-		}
+	case at < last:
+	default:
+		sleep(ctx, f.retry.next())
+	}
+}
+
+// handOn takes a run's bytes from the budget and hands it to the batcher;
+// false when ctx ended first (the run is not committed: whoever owns the
+// partition next consumes it again).
+func (f *partitionFetch) handOn(ctx context.Context, run *[]kafka.Message, bytes int64) bool {
+	size, err := f.in.buffer.take(ctx, bytes)
+	if err != nil {
+		return false
+	}
+	select {
+	case f.items <- fetched{msgs: *run, bytes: size}:
+		return true
+	case <-ctx.Done():
+		f.in.buffer.give(size)
+		return false
+	}
+}
+
+// failed reports a failed dial or fetch and waits before the next: slowly
+// for a refusal that does not heal by itself.
+func (f *partitionFetch) failed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	f.failing = true
+	f.in.metrics.fetchErrors.WithLabelValues(f.topic).Inc()
+	class, need, wait := classify(err), "", f.retry.next()
+	if class.permanent() {
+		// A denied topic or group: say which grant is missing.
+		need, wait = "READ on topic "+f.topic+" and group "+f.in.cfg.Group+" for the ingester's Kafka principal", f.retry.slow()
+	}
+	f.in.broker.failedWith(fmt.Errorf("fetch %s/%d: %w", f.topic, f.partition, err), class, need)
+	sleep(ctx, wait)
+}
+
+// recovered ends a failure once a fetch succeeds: a granted READ ends the
+// refusal without a new join.
+func (f *partitionFetch) recovered() {
+	f.retry.reset()
+	if f.failing {
+		f.failing = false
+		f.in.broker.ok()
+	}
+}
+
+// drop closes the connection, to be dialed again.
+func (f *partitionFetch) drop() {
+	if f.conn != nil {
+		f.conn.Close()
+		f.conn = nil
 	}
 }
 

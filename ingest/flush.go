@@ -99,16 +99,20 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 			b = nil
 		}
 	}
-	add := func(f *fetched) {
+	addRecord := func(m *kafka.Message, bytes int64) {
 		if b == nil {
 			b = <-free
 		}
-		in.add(b, f)
+		in.add(b, m, bytes)
 		// Half the byte budget: the other half is for the batch being
 		// settled, so the two alternate instead of waiting for the age.
 		if b.count >= in.cfg.BatchRows || b.bytes >= in.buffer.size/2 {
 			hand()
 		}
+	}
+	add := func(f *fetched) {
+		f.split(addRecord)
+		f.recycle()
 	}
 	tick := time.NewTicker(max(in.cfg.BatchMaxAge/4, 5*time.Millisecond))
 	defer tick.Stop()
@@ -153,6 +157,7 @@ loop:
 	case <-restart:
 		for f := range items {
 			in.buffer.give(f.bytes)
+			f.recycle()
 		}
 		if b != nil {
 			in.buffer.give(b.bytes)
@@ -173,15 +178,14 @@ loop:
 	return <-commitErr
 }
 
-// add decodes a fetched record into b.
-func (in *Ingester) add(b *batch, f *fetched) {
-	m := &f.msg
+// add decodes a fetched record into b; bytes is its share of the budget.
+func (in *Ingester) add(b *batch, m *kafka.Message, bytes int64) {
 	var now time.Time // only a batch's first record reads the clock
 	if b.empty() {
 		now = time.Now()
 	}
 	b.track(m.Topic, m.Partition, m.Offset, now)
-	b.bytes += f.bytes
+	b.bytes += bytes
 	var it item
 	in.decode(m, &it)
 	switch {

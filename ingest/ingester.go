@@ -37,7 +37,7 @@ type Ingester struct {
 	dlq     DeadLetterWriter
 	logger  *slog.Logger
 	metrics *ingestMetrics
-	dialer  *kafka.Dialer // set by Run: the consumer group's and the readers'
+	dialer  *kafka.Dialer // set by Run: the consumer group's and the fetchers'
 	admin   *kafka.Client // set by Run: the lag watcher's
 
 	joined   atomic.Bool

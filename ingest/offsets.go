@@ -20,9 +20,8 @@ const beforeAnyFetch = math.MaxInt64
 
 // outOfRange is called by a partition's fetcher when the offset it got is past
 // the offset it expected (want, the committed offset or the one after the last
-// record fetched). kafka-go's reader jumps to the log start offset on
-// OFFSET_OUT_OF_RANGE without a word (it logs at its debug level), so a gap
-// is where the skip shows. A gap above the log start is compaction or
+// record fetched). A fetcher below the log start moves there (on
+// OFFSET_OUT_OF_RANGE, or when it dials), so a gap is where the skip shows. A gap above the log start is compaction or
 // transaction markers, not a loss. It returns the records skipped under
 // earliest (counted and logged), or an ErrOffsetOutOfRange under fail.
 func (in *Ingester) outOfRange(ctx context.Context, topic string, partition int, want, got int64) (int64, error) {

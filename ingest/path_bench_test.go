@@ -105,8 +105,7 @@ func BenchmarkIngestPath(b *testing.B) {
 	}
 	warm := func() { // grows the batch's buffers, reused from then on
 		for i := range msgs {
-			f := fetched{msg: msgs[i]}
-			in.add(bt, &f)
+			in.add(bt, &msgs[i], 0)
 		}
 		insert()
 	}
@@ -121,8 +120,7 @@ func BenchmarkIngestPath(b *testing.B) {
 	events := 0
 	for b.Loop() {
 		for i := range msgs {
-			f := fetched{msg: msgs[i]}
-			in.add(bt, &f)
+			in.add(bt, &msgs[i], 0)
 			if bt.count >= in.cfg.BatchRows {
 				insert()
 			}
