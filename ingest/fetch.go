@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/segmentio/kafka-go"
 
@@ -19,7 +20,7 @@ import (
 // budget) per run, not per record.
 type fetched struct {
 	msgs  []kafka.Message
-	bytes int64 // taken from the budget for them
+	bytes int64 // taken from the budget for them and their slice
 }
 
 // split gives each record of f its share of f.bytes: its own size, but never
@@ -140,8 +141,13 @@ const (
 	// A run ends at this many bytes or records (or the response's end): the
 	// records read but not yet handed on are outside the byte budget.
 	runBytes   = 64 << 10
-	runRecords = 512
+	runRecords = 128
 )
+
+// runSlotBytes is what a run's slice costs per record it can hold, taken
+// from the budget with the records' own bytes: for small records the slice
+// is a good part of what a run holds.
+const runSlotBytes = int64(unsafe.Sizeof(kafka.Message{}))
 
 // runs recycles the record slices of handed-on runs (the batcher puts them
 // back once decoded).
@@ -224,7 +230,7 @@ func (f *partitionFetch) read(ctx context.Context, next int64) (int64, error) {
 		if len(*run) == 0 {
 			return true
 		}
-		ok := f.handOn(ctx, run, bytes)
+		ok := f.handOn(ctx, run, bytes+int64(cap(*run))*runSlotBytes)
 		run, bytes = runs.Get().(*[]kafka.Message), 0
 		f.conn.SetReadDeadline(time.Now().Add(fetchStall)) // the wait for the batcher is not the broker's stall
 		return ok
