@@ -24,6 +24,18 @@ import (
 // server the setting has nothing to do.
 var insertSettings = clickhouse.Settings{"insert_distributed_sync": 1}
 
+// refreshQuerySize is the max_query_size of the patient-order recompute:
+// a super-batch's referrals (50,000 in 250,000 events, about 0.6 MB of ids)
+// in one statement instead of three, each of which reads every patient's row
+// (1 M events: 6 statements instead of 15, 1.17 instead of 1.44 CPU s).
+const refreshQuerySize = 8 << 20
+
+var refreshSettings = func() clickhouse.Settings {
+	s := maps.Clone(insertSettings)
+	s["max_query_size"] = refreshQuerySize
+	return s
+}()
+
 // parallelViews is the setting of --parallel-views: the server runs an
 // INSERT's materialized views on threads of their own instead of one after
 // the other (18.16 has it, off by default).
@@ -156,8 +168,8 @@ func (s *ClickHouseStore) Refresh(ctx context.Context, referrals []string) error
 }
 
 func (s *ClickHouseStore) recompute(ctx context.Context, referrals []string) error {
-	err := schema.RefreshPatientOrder(clickhouse.Context(ctx, clickhouse.WithSettings(insertSettings)),
-		chclient.Native{Conn: s.conn}, s.database, referrals)
+	err := schema.RefreshPatientOrder(clickhouse.Context(ctx, clickhouse.WithSettings(refreshSettings)),
+		chclient.Native{Conn: s.conn}, s.database, referrals, refreshQuerySize)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errPatientOrder, err)
 	}

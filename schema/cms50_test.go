@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/referralops/referralops/ingest/event"
+	chclient "github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/schema"
 )
@@ -179,5 +182,66 @@ func TestRefreshPatientOrderReadsItsPatients(t *testing.T) {
 		".referral_patient_order WHERE referral_id = 'R-1'")
 	if err != nil || len(order) != 1 || order[0][0] != "0" {
 		t.Errorf("R-1's order row: %v, %v; want its patient's first (0)", order, err)
+	}
+}
+
+// TestRefreshPatientOrderQuerySize: the recompute fits its statements to the
+// max_query_size they run under: 20,000 ids of 40 characters (about 880 KB)
+// take several statements under the server's default (256 KiB), one under 2
+// MiB, with the same order either way.
+func TestRefreshPatientOrderQuerySize(t *testing.T) {
+	ch := testenv.ClickHouse(t)
+	const n = 20000
+	events := make([]event.Event, n)
+	referrals := make([]string, n)
+	for i := range events {
+		referrals[i] = fmt.Sprintf("urn:uuid:%031d", i)
+		events[i] = event.Event{ID: fmt.Sprintf("e%d", i), Source: "epic/test", Type: event.ReferralCreated,
+			Time: ts("2026-01-01 00:00:00").Add(time.Duration(i) * time.Minute), Subject: referrals[i],
+			Data: event.Data{ServiceLine: "cardiology", LocationID: "loc-1", ReferrerID: "npi-1", ReferrerType: "primary_care",
+				ReferrerNetwork: "in", DestinationNetwork: "in", PayerClass: "commercial", Priority: "routine", Channel: "fax",
+				PatientToken: fmt.Sprintf("P%d", i%7)}}
+	}
+	ch.Load(t, events)
+	exec := chclient.Native{Conn: ch.Conn}
+	// statements runs the recompute under max_query_size size (0: the
+	// default) and counts its statements once want of them are logged (a
+	// query's log entry can come after its result).
+	statements := func(size, want int) int {
+		id := fmt.Sprintf("%s-size-%d", ch.Database, size)
+		ctx := clickhouse.Context(context.Background(), clickhouse.WithQueryID(id))
+		if size > 0 {
+			ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": size}))
+		}
+		if err := schema.RefreshPatientOrder(ctx, exec, ch.Database, referrals, size); err != nil {
+			t.Fatalf("max_query_size %d: %v", size, err)
+		}
+		got := 0
+		testenv.Eventually(t, time.Minute, func() bool {
+			if err := ch.Conn.Exec(context.Background(), "SYSTEM FLUSH LOGS"); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := exec.Query(context.Background(), "SELECT toString(count()) FROM system.query_log WHERE type = 2 AND query_id = '"+id+"' AND query LIKE 'INSERT%'")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ = strconv.Atoi(rows[0][0])
+			return got >= want
+		}, func() string { return fmt.Sprintf("%d statements logged, want %d", got, want) })
+		return got
+	}
+	// 245,760 bytes of ids per statement, 44 per id (quoted, with ", "): 5,585 ids.
+	if got := statements(0, 4); got != 4 {
+		t.Errorf("under the default max_query_size: %d statements, want 4 (880 KB of ids)", got)
+	}
+	if got := statements(2<<20, 1); got != 1 {
+		t.Errorf("under max_query_size 2 MiB: %d statements, want 1", got)
+	}
+	// Patient 3's referrals are 3, 10, 17, ...: each one's previous is 7 minutes before.
+	got, err := exec.Query(context.Background(), "SELECT toString(countIf(prev != 0)), toString(countIf(prev != 0 AND prev != "+
+		"toDateTime('2026-01-01 00:00:00', 'UTC') + (toUInt32(substring(referral_id, 10)) - 7) * 60)) FROM "+
+		"(SELECT referral_id, argMax(prev_patient_referral_created_at, version) AS prev FROM "+ch.Database+".referral_patient_order GROUP BY referral_id)")
+	if err != nil || len(got) != 1 || got[0][0] != strconv.Itoa(n-7) || got[0][1] != "0" {
+		t.Errorf("[referrals with a previous one, of them not 7 minutes before]: %v, %v; want [%d 0]", got, err, n-7)
 	}
 }

@@ -60,11 +60,13 @@ func PatientOrderSQL(db string, referrals []string, global bool) (string, error)
 // referrals (the stored referral.created events with a patient token): what a
 // writer runs after storing events, before committing them. Nothing to do
 // without referrals. It is idempotent, so a retry or a redelivery is
-// harmless. The referrals go in statements of at most patientOrderIDBytes of
-// ids, within the server's max_query_size (256 KiB by default; a batch of
-// 50,000 referrals with UUID ids names about 2 MB): a patient whose referrals
-// fall in two statements is recomputed twice, from all of them both times.
-func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db string, referrals []string) error {
+// harmless. The referrals go in statements that fit maxQuerySize, the
+// max_query_size ctx runs them under (0: the server's default, 256 KiB); a
+// batch of 50,000 referrals with UUID ids names about 2 MB. Each statement
+// reads every patient's row (or the granules of its patients), so fewer,
+// larger statements cost less: a patient whose referrals fall in two
+// statements is recomputed twice, from all of them both times.
+func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db string, referrals []string, maxQuerySize int) error {
 	referrals = slices.DeleteFunc(slices.Compact(slices.Sorted(slices.Values(referrals))), func(s string) bool { return s == "" })
 	if len(referrals) == 0 {
 		return nil
@@ -73,9 +75,13 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 	if err != nil {
 		return err
 	}
+	if maxQuerySize <= 0 {
+		maxQuerySize = defaultMaxQuerySize
+	}
+	idBytes := maxQuerySize - patientOrderTextBytes
 	for len(referrals) > 0 {
 		n, size := 0, 0
-		for n < len(referrals) && (n == 0 || size+len(referrals[n]) <= patientOrderIDBytes) {
+		for n < len(referrals) && (n == 0 || size+len(referrals[n]) <= idBytes) {
 			size += len(referrals[n]) + len("'', ")
 			n++
 		}
@@ -130,8 +136,10 @@ func (p patientReferrals) global(n int) bool {
 	return p.distributed || int64(n)*4 >= p.rows/granule
 }
 
-// patientOrderIDBytes bounds the quoted referral ids of one recompute
-// statement, which holds about 1.5 KiB besides them: within the default
-// max_query_size (256 KiB) with room to spare, so that a batch of 50,000
-// events (about 10,000 referral.created) is one statement.
-const patientOrderIDBytes = 240 << 10
+// defaultMaxQuerySize is ClickHouse's default max_query_size (18.16 and
+// current releases).
+const defaultMaxQuerySize = 256 << 10
+
+// patientOrderTextBytes is what a recompute statement may hold besides its
+// quoted referral ids: about 1.5 KiB, with room to spare.
+const patientOrderTextBytes = 16 << 10

@@ -115,7 +115,7 @@ func refreshPatientOrder(t testing.TB, exec clickhouse.Executor, db string, rows
 	if len(ok) != 1 || len(ok[0]) != 1 || ok[0][0] != "1" {
 		return // a database migrated to before 0010
 	}
-	if err := schema.RefreshPatientOrder(context.Background(), exec, db, referrals); err != nil {
+	if err := schema.RefreshPatientOrder(context.Background(), exec, db, referrals, 0); err != nil {
 		t.Fatal(err)
 	}
 }
