@@ -3,7 +3,9 @@ package ingest_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +80,47 @@ func TestFaultLargeMessagesBoundedInBytes(t *testing.T) {
 	})
 	if p.Exited() {
 		t.Fatalf("ingester exited:\n%s", p.Output())
+	}
+}
+
+// TestFaultStalledReadsAheadLittle: while ClickHouse does not answer, the
+// fetchers stop a short way past the batches in hand (a queue of 32 runs of
+// at most 128 records, and one run per partition), far below the byte
+// budget: read ahead by the whole budget, they held every one of the
+// topics' 30,000 records, and the bench's peak RSS passed 200 MB.
+func TestFaultStalledReadsAheadLittle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	const batchRows = 500
+	kc := testenv.Topics(t, testenv.KafkaBrokers(t))
+	d := smallDataset(t, 6000)
+	d.produce(t, kc, nil)
+	records := len(d.messages)
+	dead := "clickhouse://" + testenv.FreeAddr(t) + "/nowhere"
+	p, base := ingester(t, kc, dead, testenv.UniqueName("g"), "--stall-timeout", "2s", "--batch-rows", strconv.Itoa(batchRows))
+	var code int
+	var body string
+	var held float64
+	testenv.Eventually(t, time.Minute, func() bool {
+		code, body = readyz(base)
+		m, err := testenv.TryScrape(base + "/metrics")
+		held = 0
+		if err == nil {
+			held = m.Value(t, "referralops_ingest_buffered_bytes")
+		}
+		return code == 503 && strings.Contains(body, "stalled") && held > 0
+	}, func() string {
+		return fmt.Sprintf("/readyz = %d %q, buffered_bytes %v; want stalled with records held; log:\n%s", code, body, held, p.Output())
+	})
+	// Each record held costs its size (about 330 bytes) and its slot in a
+	// run (152), with room for partly filled runs; each of the three topics'
+	// partitions may hold a run. All the records would cost about 15 MB.
+	const perRecord = 1000
+	bound := float64((2*batchRows + (32+3*testenv.Partitions)*128) * perRecord)
+	peak := testenv.Scrape(t, base+"/metrics").Value(t, "referralops_ingest_buffered_peak_bytes")
+	t.Logf("buffered bytes peaked at %v of a bound of %v; %d records in the topics", peak, bound, records)
+	if peak > bound {
+		t.Errorf("buffered_peak_bytes = %v while stalled, want at most %v (two batches of %d, the queue and a run per partition)", peak, bound, batchRows)
 	}
 }
