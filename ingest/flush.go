@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -27,16 +28,12 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 	stored := make(chan storedBatch, 1)
 	storeErr, commitErr := make(chan error, 1), make(chan error, 1)
 	restart := make(chan struct{}) // closed when a super-batch INSERT failed (errRestart)
+	var restarting sync.Once
 	go func() {
 		var err error
 		var st *streamer // nil: an INSERT per batch
 		if in.cfg.InsertRows > 0 && in.cfg.InsertParallel <= 1 {
-			st = &streamer{in: in, ctx: flushCtx, out: stored}
-		}
-		failed := func(e error) {
-			if err = e; errors.Is(err, errRestart) {
-				close(restart)
-			}
+			st = &streamer{in: in, ctx: flushCtx, out: stored, restart: func() { restarting.Do(func() { close(restart) }) }}
 		}
 		for {
 			var b *batch
@@ -48,7 +45,7 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 				case b, ok = <-full:
 				case <-st.due():
 					if err == nil {
-						failed(st.end())
+						err = st.end()
 					}
 					continue
 				}
@@ -63,7 +60,7 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 						"records", b.count, "offsets", b.offsets())
 				}
 			case st != nil:
-				failed(st.store(b))
+				err = st.store(b)
 			default:
 				var s storedBatch
 				if s, err = in.storeBatch(flushCtx, b); err == nil {
@@ -75,7 +72,7 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 			free <- b
 		}
 		if st != nil && err == nil {
-			failed(st.end())
+			err = st.end()
 		}
 		close(stored)
 		storeErr <- err
@@ -207,6 +204,7 @@ type storedBatch struct {
 	ledger    batch
 	referrals []string // Store.Refresh's
 	start     time.Time
+	insert    *ending // the INSERT still ending, if any
 }
 
 // storeBatch writes a batch's dead letters to Kafka and its events to ClickHouse,
@@ -257,6 +255,11 @@ func (in *Ingester) insertBatch(flushCtx context.Context, b *batch) (storedBatch
 // its records.
 func (in *Ingester) finish(flushCtx context.Context, gen *kafka.Generation, s storedBatch, offsets *committed) error {
 	b := &s.ledger
+	if s.insert != nil {
+		if err := s.insert.wait(); err != nil {
+			return err
+		}
+	}
 	if len(s.referrals) > 0 {
 		if err := in.retry(flushCtx, in.refreshes, func(ctx context.Context) error {
 			return in.store.Refresh(ctx, s.referrals)

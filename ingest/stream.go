@@ -16,8 +16,9 @@ import (
 // would take the ingester past its memory bound, so batches stay small and
 // are streamed into one INSERT kept open across them: each batch's rows are
 // sent as blocks and freed, and the INSERT ends once it holds --insert-rows
-// rows or has been open --batch-max-age. Its batches are then refreshed and
-// committed together. Rows sent are no longer in hand, so an INSERT that fails
+// rows or has been open --batch-max-age. It ends in the background while the
+// next one streams (ending), and its batches are then refreshed and committed
+// together. Rows sent are no longer in hand, so an INSERT that fails
 // is not retried: the fetchers restart from the committed offsets
 // (errRestart), and the records are consumed again.
 
@@ -28,14 +29,33 @@ var errRestart = errors.New("restart from the committed offsets")
 // streamer stores batches through super-batch INSERTs and hands each ended
 // INSERT's batches, as one storedBatch, to the commit stage.
 type streamer struct {
-	in     *Ingester
-	ctx    context.Context // the flush context
-	out    chan<- storedBatch
-	open   InsertStream // nil while no INSERT is open
-	opened time.Time
-	rows   int
-	months map[int]bool // months of the open INSERT (maxMonthsPerInsert)
-	acc    storedBatch  // the open INSERT's batches
+	in      *Ingester
+	ctx     context.Context // the flush context
+	out     chan<- storedBatch
+	restart func()       // ends the generation: consume again from the committed offsets
+	open    InsertStream // nil while no INSERT is open
+	opened  time.Time
+	rows    int
+	months  map[int]bool // months of the open INSERT (maxMonthsPerInsert)
+	acc     storedBatch  // the open INSERT's batches
+	ending  *ending      // the INSERT ended before, until it is settled
+}
+
+// ending is an INSERT being ended in the background. Ending one is most of
+// ClickHouse's work on it: it squashes the INSERT's blocks, writes the parts
+// and runs the views, 1.1 s for 250,000 rows, during which the next INSERT
+// streams instead of waiting (1 M events: 8.5 s → 7 s). Its batches' commit
+// waits for it (storedBatch.insert).
+type ending struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+// wait returns once the INSERT ended: nil, or the error that leaves its
+// records uncommitted (wrapping errRestart or ErrGraceExpired).
+func (e *ending) wait() error {
+	<-e.done
+	return e.err
 }
 
 // store writes b's dead letters (retried: they are in hand), then appends
@@ -120,15 +140,21 @@ func (s *streamer) begin() bool {
 	return true
 }
 
-// end ends the open INSERT, if any, and hands its batches to the commit
-// stage (also batches of dead letters or skips only, which opened none).
+// end ends the open INSERT, if any, in the background, once the one ended
+// before has (one ends at a time), and hands its batches to the commit stage
+// (also batches of dead letters or skips only, which opened none).
 func (s *streamer) end() error {
-	if s.open != nil {
-		if err := s.open.Close(); err != nil {
-			return s.fail(err, nil)
+	if err := s.settle(); err != nil {
+		if s.open != nil { // its rows join the uncommitted ones
+			s.open.Abort()
+			s.open = nil
 		}
-		s.in.inserts.ok()
-		s.in.stored.Store(true)
+		s.acc = storedBatch{}
+		return err
+	}
+	if s.open != nil {
+		s.ending = s.endInBackground(s.open, s.acc.ledger.count, s.acc.ledger.offsets())
+		s.acc.insert = s.ending
 		s.open = nil
 	}
 	if s.acc.ledger.count > 0 {
@@ -138,23 +164,56 @@ func (s *streamer) end() error {
 	return nil
 }
 
+// settle waits for the INSERT ended before, if any.
+func (s *streamer) settle() error {
+	if s.ending == nil {
+		return nil
+	}
+	err := s.ending.wait()
+	s.ending = nil
+	return err
+}
+
+// endInBackground closes st; if that fails, its count records (at offsets)
+// are not committed, and the generation ends as for a failed Append.
+func (s *streamer) endInBackground(st InsertStream, count int, offsets string) *ending {
+	e := &ending{done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		if err := st.Close(); err != nil {
+			e.err = s.failed(err, count, []string{offsets})
+			return
+		}
+		s.in.inserts.ok()
+		s.in.stored.Store(true)
+	}()
+	return e
+}
+
 // fail drops the open INSERT after err, with its batches (and b, whose rows
-// it was sending), reporting it like a failed INSERT. Their records are not
-// committed: the caller restarts from the committed offsets (errRestart), or,
-// shutting down, exits naming them (ErrGraceExpired).
+// it was sending).
 func (s *streamer) fail(err error, b *batch) error {
 	s.open.Abort()
 	s.open = nil
-	s.in.inserts.failedWith(err, classify(err), s.in.insertFailed(s.ctx, err))
 	lost, offsets := s.acc.ledger.count, []string{s.acc.ledger.offsets()}
 	if b != nil {
 		lost += b.count
 		offsets = append(offsets, b.offsets())
 	}
 	s.acc = storedBatch{}
+	return s.failed(err, lost, offsets)
+}
+
+// failed reports an INSERT that failed after err like any failed INSERT.
+// Its lost records (at offsets) are not committed: the generation ends and
+// the records are consumed again from the committed offsets (errRestart), or,
+// shutting down, the ingester exits naming them (ErrGraceExpired).
+func (s *streamer) failed(err error, lost int, offsets []string) error {
+	s.in.inserts.failedWith(err, classify(err), s.in.insertFailed(s.ctx, err))
 	if s.in.stopping.Load() {
 		return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, lost, strings.Join(offsets, ", "), err)
 	}
+	s.restart()
 	return fmt.Errorf("%w: %d records of an INSERT not committed (%s): %w", errRestart, lost, strings.Join(offsets, ", "), err)
 }
 

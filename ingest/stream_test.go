@@ -15,10 +15,16 @@ import (
 type countingStore struct {
 	*ClickHouseStore
 	failFirst bool
-	mu        sync.Mutex
-	streams   int
-	appends   int
-	first     int // appends to the first INSERT
+	// holdFirst, when set, makes the first INSERT's Close wait (a minute at
+	// most) for the second INSERT's first Append; overlapped tells whether
+	// it came while the first was ending.
+	holdFirst  chan struct{}
+	released   bool
+	overlapped bool
+	mu         sync.Mutex
+	streams    int
+	appends    int
+	first      int // appends to the first INSERT
 }
 
 func (s *countingStore) Stream(ctx context.Context) (InsertStream, error) {
@@ -44,11 +50,24 @@ func (c *countingStream) Append(r *rows) error {
 	if c.n == 1 {
 		c.store.first++
 	}
+	if c.n == 2 && c.store.holdFirst != nil && !c.store.released {
+		c.store.released = true
+		close(c.store.holdFirst)
+	}
 	c.store.mu.Unlock()
 	return c.InsertStream.Append(r)
 }
 
 func (c *countingStream) Close() error {
+	if c.store.holdFirst != nil && c.n == 1 {
+		select {
+		case <-c.store.holdFirst:
+			c.store.mu.Lock()
+			c.store.overlapped = true
+			c.store.mu.Unlock()
+		case <-time.After(time.Minute): // the next INSERT waited for this one
+		}
+	}
 	if c.store.failFirst && c.n == 1 {
 		c.InsertStream.Abort()
 		return errors.New("test: the connection broke at the end of the INSERT")
@@ -94,6 +113,27 @@ func TestStreamFailureConsumesAgain(t *testing.T) {
 	store.mu.Unlock()
 	if streams < 2 || first < 1 {
 		t.Errorf("%d INSERTs, %d batches in the broken one; want it and the ones after", streams, first)
+	}
+	checkPipelineStored(t, ch, referrals)
+}
+
+// TestStreamEndsInBackground: while an INSERT ends (ClickHouse writing its
+// parts and running the views), the next one streams; its batches are still
+// committed after it, and every record is stored.
+func TestStreamEndsInBackground(t *testing.T) {
+	const referrals = 40
+	kc, ch, cfg := pipelineTest(t, referrals)
+	cfg.BatchMaxAge, cfg.InsertRows = 2*time.Second, 10 // an INSERT per batch of 10
+	store := &countingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), holdFirst: make(chan struct{})}
+	in := testIngester(t, kc, cfg, store)
+	defer runInBackground(t, in)()
+	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
+
+	store.mu.Lock()
+	overlapped, streams := store.overlapped, store.streams
+	store.mu.Unlock()
+	if !overlapped {
+		t.Errorf("the second INSERT did not stream while the first was ending (%d INSERTs)", streams)
 	}
 	checkPipelineStored(t, ch, referrals)
 }
