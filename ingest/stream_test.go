@@ -75,65 +75,56 @@ func (c *countingStream) Close() error {
 	return c.InsertStream.Close()
 }
 
+// streamTest runs an ingester over pipelineTest's referrals, storing
+// through a countingStore (set up by tweak, if any) in INSERTs of up to
+// insertRows rows, until everything is committed, and checks what was
+// stored. The store's counts are final when it returns: the ingester has
+// stopped.
+func streamTest(t *testing.T, insertRows int, tweak func(*countingStore, *Config)) *countingStore {
+	const referrals = 40
+	kc, ch, cfg := pipelineTest(t, referrals)
+	cfg.BatchMaxAge, cfg.InsertRows = 2*time.Second, insertRows
+	store := &countingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true)}
+	if tweak != nil {
+		tweak(store, &cfg)
+	}
+	in := testIngester(t, kc, cfg, store)
+	stop := sync.OnceFunc(runInBackground(t, in))
+	defer stop()
+	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
+	stop()
+	checkPipelineStored(t, ch, referrals)
+	return store
+}
+
 // TestStreamSpansBatches: batches are streamed into INSERTs of several
 // (--insert-rows), and every record is stored, ordered and committed.
 func TestStreamSpansBatches(t *testing.T) {
-	const referrals = 40
-	kc, ch, cfg := pipelineTest(t, referrals)
-	cfg.BatchMaxAge, cfg.InsertRows = 2*time.Second, 1000
-	store := &countingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true)}
-	in := testIngester(t, kc, cfg, store)
-	defer runInBackground(t, in)()
-	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
-
-	store.mu.Lock()
-	streams, appends := store.streams, store.appends
-	store.mu.Unlock()
-	if appends < 2 || streams >= appends {
-		t.Errorf("%d INSERTs for %d batches, want batches sharing INSERTs", streams, appends)
+	store := streamTest(t, 1000, nil)
+	if store.appends < 2 || store.streams >= store.appends {
+		t.Errorf("%d INSERTs for %d batches, want batches sharing INSERTs", store.streams, store.appends)
 	}
-	checkPipelineStored(t, ch, referrals)
 }
 
 // TestStreamFailureConsumesAgain: an INSERT that breaks after its batches'
 // rows were sent commits none of them; the ingester consumes them again from
 // the committed offsets and stores every record.
 func TestStreamFailureConsumesAgain(t *testing.T) {
-	const referrals = 40
-	kc, ch, cfg := pipelineTest(t, referrals)
-	cfg.BatchMaxAge, cfg.InsertRows = 2*time.Second, 1000
-	cfg.RetryBackoffMin, cfg.RetryBackoffMax = 10*time.Millisecond, 50*time.Millisecond
-	store := &countingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), failFirst: true}
-	in := testIngester(t, kc, cfg, store)
-	defer runInBackground(t, in)()
-	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
-
-	store.mu.Lock()
-	streams, first := store.streams, store.first
-	store.mu.Unlock()
-	if streams < 2 || first < 1 {
-		t.Errorf("%d INSERTs, %d batches in the broken one; want it and the ones after", streams, first)
+	store := streamTest(t, 1000, func(s *countingStore, cfg *Config) {
+		s.failFirst = true
+		cfg.RetryBackoffMin, cfg.RetryBackoffMax = 10*time.Millisecond, 50*time.Millisecond
+	})
+	if store.streams < 2 || store.first < 1 {
+		t.Errorf("%d INSERTs, %d batches in the broken one; want it and the ones after", store.streams, store.first)
 	}
-	checkPipelineStored(t, ch, referrals)
 }
 
 // TestStreamEndsInBackground: while an INSERT ends (ClickHouse writing its
 // parts and running the views), the next one streams; its batches are still
 // committed after it, and every record is stored.
 func TestStreamEndsInBackground(t *testing.T) {
-	const referrals = 40
-	kc, ch, cfg := pipelineTest(t, referrals)
-	cfg.BatchMaxAge, cfg.InsertRows = 2*time.Second, 10 // an INSERT per batch of 10
-	store := &countingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true), holdFirst: make(chan struct{})}
-	in := testIngester(t, kc, cfg, store)
-	defer runInBackground(t, in)()
-	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
-
-	store.mu.Lock()
-	overlapped, streams := store.overlapped, store.streams
-	store.mu.Unlock()
-	if !overlapped {
-		t.Errorf("the second INSERT did not stream while the first was ending (%d INSERTs)", streams)
+	store := streamTest(t, 10, func(s *countingStore, _ *Config) { s.holdFirst = make(chan struct{}) }) // an INSERT per batch of 10
+	if !store.overlapped {
+		t.Errorf("the second INSERT did not stream while the first was ending (%d INSERTs)", store.streams)
 	}
-	checkPipelineStored(t, ch, referrals)
 }
