@@ -25,6 +25,9 @@ var ErrGraceExpired = errors.New("shutdown grace period expired before the last 
 // one.
 type Decoder interface {
 	Decode(value []byte, headers []event.Header) (event.Event, error)
+	// DecodeShared is Decode for a value left unchanged while the event is
+	// in use: the event's strings may share its memory.
+	DecodeShared(value []byte, headers []event.Header) (event.Event, error)
 }
 
 // Ingester consumes the input topics into a Store.

@@ -72,7 +72,9 @@ func (in *Ingester) decode(m *kafka.Message, it *item) {
 	}()
 	f := in.formatOf(m.Topic)
 	if f == "" {
-		ev, err := in.decoder.Decode(m.Value, eventHeaders(m.Headers))
+		// m.Value is the record's own (kafka-go allocates each), and add
+		// copies the Event's strings into the batch's columns at once.
+		ev, err := in.decoder.DecodeShared(m.Value, eventHeaders(m.Headers))
 		if err != nil {
 			in.deadItem(m, it, err)
 			return

@@ -962,6 +962,7 @@ measure_decode() {
 		die "no events/s metric for BenchmarkDecode/structured in the benchmark output"
 	}
 	DECODE_BINARY_RATE="$(bench_metric BenchmarkDecode/binary)" || DECODE_BINARY_RATE="?"
+	DECODE_SHARED_RATE="$(bench_metric BenchmarkDecode/structured_shared)" || DECODE_SHARED_RATE="?"
 }
 
 # ---------------------------------------------------------------- measurement 3: large messages
@@ -1223,7 +1224,7 @@ $(printf '%s\n' "${RUN_LINES[@]}")
 # duplicates and disorder: $(group3 "$DUP_MESSAGES") messages (--duplicate-ratio $DUPLICATE_RATIO --shuffle); $DUP_INGEST_LINE; $DUP_ENGINE_LINE
 # steady state: $(group3 "$((STEADY_RATE * STEADY_SECONDS))") events at $STEADY_RATE events/s, produced in ${STEADY_PRODUCE_SECONDS}s; ingester CPU ${STEADY_CPU}s, server CPU ${STEADY_CH_CPU}s to quiescence
 # large messages: $LARGE_MESSAGES records of about 400 KB ($LARGE_DEAD not JSON, dead-lettered), the ingester's default flags; buffered bytes peaked at $LARGE_BUFFERED
-# decode: BenchmarkDecode/structured, go test -cpu 1 -benchtime 2s (binary mode: $DECODE_BINARY_RATE events/s)
+# decode: BenchmarkDecode/structured, go test -cpu 1 -benchtime 2s (binary mode: $DECODE_BINARY_RATE events/s; the ingester's DecodeShared: $DECODE_SHARED_RATE events/s)
 # targets (medians): ingest >= 150000 events/s $V_RATE; ratio >= 2.0 $V_RATIO; tuned ratio >= 1.5 $V_TUNED; peak RSS < 200 MB $V_RSS; large messages < 200 MB $V_RSS_LARGE; ingester CPU <= 3 s per million $V_CPU
 ingest_events_per_second $INGEST_RATE events/s
 kafka_engine_events_per_second $ENGINE_RATE events/s

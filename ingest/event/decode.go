@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Decoder turns Kafka message values (and headers, for binary mode) into
@@ -73,8 +74,29 @@ func (d *Decoder) WithClock(now func() time.Time) *Decoder {
 // On success the Event's strings share one allocation, and its enum fields
 // are the package's canonical strings.
 func (d *Decoder) Decode(value []byte, headers []Header) (Event, error) {
+	var ev Event
+	if err := d.decode(value, headers, false, &ev); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// DecodeShared is Decode for a caller that copies the Event's strings before
+// it changes or reuses value, as the ingester does (into its column
+// buffers): the strings without escapes share value's memory instead of
+// being copied out of it, which saves a copy and an allocation per event.
+func (d *Decoder) DecodeShared(value []byte, headers []Header) (Event, error) {
+	var ev Event
+	if err := d.decode(value, headers, true, &ev); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// decode fills ev (the Event is passed in: it is large, and copied once).
+func (d *Decoder) decode(value []byte, headers []Header, shared bool, ev *Event) *Error {
 	if len(value) > d.maxBytes {
-		return Event{}, &Error{Reason: ReasonTooLarge,
+		return &Error{Reason: ReasonTooLarge,
 			Detail: "message is " + strconv.Itoa(len(value)) + " bytes, limit " + strconv.Itoa(d.maxBytes)}
 	}
 	var (
@@ -87,14 +109,13 @@ func (d *Decoder) Decode(value []byte, headers []Header) (Event, error) {
 		err = st.scanStructured(value)
 	}
 	if err != nil {
-		return Event{}, err
+		return err
 	}
-	var ev Event
-	if err := d.validate(&st, &ev); err != nil {
-		return Event{}, err
+	if err := d.validate(&st, ev); err != nil {
+		return err
 	}
-	st.finish(&ev)
-	return ev, nil
+	st.finish(ev, shared)
+	return nil
 }
 
 // Envelope attributes the decoder reads; every other attribute is ignored.
@@ -334,34 +355,43 @@ func (st *decodeState) commit(tgt target, idx int, v jsonValue) {
 	st.npend++
 }
 
-// finish copies the pending strings into one string and hands out its parts.
+// finish copies the pending strings into one string and hands out its parts;
+// with shared, only those with escapes, the others share the scanned bytes.
 // A strings.Builder grown to the raw size makes that a single allocation:
 // unescaping never lengthens a string.
-func (st *decodeState) finish(ev *Event) {
-	if st.npend == 0 {
-		return
-	}
+func (st *decodeState) finish(ev *Event, shared bool) {
 	pend := st.pend[:st.npend]
 	n := 0
 	for i := range pend {
-		n += len(pend[i].raw)
-	}
-	var sb strings.Builder
-	sb.Grow(n)
-	for i := range pend {
-		p := &pend[i]
-		p.off = sb.Len()
-		if p.esc {
-			st.tmp = appendUnescaped(st.tmp[:0], p.raw)
-			sb.Write(st.tmp)
-		} else {
-			sb.Write(p.raw)
+		if !shared || pend[i].esc {
+			n += len(pend[i].raw)
 		}
-		p.end = sb.Len()
 	}
-	all := sb.String()
+	var all string
+	if n > 0 {
+		var sb strings.Builder
+		sb.Grow(n)
+		for i := range pend {
+			p := &pend[i]
+			if shared && !p.esc {
+				continue
+			}
+			p.off = sb.Len()
+			if p.esc {
+				st.tmp = appendUnescaped(st.tmp[:0], p.raw)
+				sb.Write(st.tmp)
+			} else {
+				sb.Write(p.raw)
+			}
+			p.end = sb.Len()
+		}
+		all = sb.String()
+	}
 	for _, p := range pend {
 		s := all[p.off:p.end]
+		if shared && !p.esc {
+			s = unsafe.String(unsafe.SliceData(p.raw), len(p.raw))
+		}
 		switch p.tgt {
 		case tID:
 			ev.ID = s

@@ -540,17 +540,45 @@ func TestDecodeAllocs(t *testing.T) {
 	}
 	value, headers := EncodeBinary(ev)
 	for name, run := range map[string]func(){
-		"structured": func() { d.Decode(msg, nil) },
-		"binary":     func() { d.Decode(value, headers) },
-		"append":     func() { AppendEncode(msg[:0:len(msg)], ev) },
+		"structured":        func() { d.Decode(msg, nil) },
+		"binary":            func() { d.Decode(value, headers) },
+		"append":            func() { AppendEncode(msg[:0:len(msg)], ev) },
+		"structured_shared": func() { d.DecodeShared(msg, nil) },
 	} {
 		want := 1.0
-		if name == "append" {
+		if name == "append" || name == "structured_shared" {
 			want = 0
 		}
 		if n := testing.AllocsPerRun(100, run); n > want {
 			t.Errorf("%s: %v allocations, want %v", name, n, want)
 		}
+	}
+}
+
+// TestDecodeShared checks that DecodeShared's strings share the message's
+// memory, except those it had to unescape, and read as Decode's do.
+func TestDecodeShared(t *testing.T) {
+	d := testDecoder(DefaultConfig())
+	msg := readFile(t, "testdata/valid/referral_created.json")
+	msg = bytes.Replace(msg, []byte(`"subject": "`), []byte(`"subject": "\u0052`), 1) // an escaped R
+	want, err := d.Decode(msg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.DecodeShared(msg, nil)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeShared: %v\ngot  %+v\nwant %+v", err, got, want)
+	}
+	within := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		start := uintptr(unsafe.Pointer(&msg[0]))
+		return p >= start && p < start+uintptr(len(msg))
+	}
+	if !within(got.ID) || !within(got.Data.ReferrerID) {
+		t.Error("id and referrer_id do not share the message's memory")
+	}
+	if within(got.Subject) || !strings.HasPrefix(got.Subject, "R") {
+		t.Errorf("the escaped subject %q was not unescaped into memory of its own", got.Subject)
 	}
 }
 

@@ -35,6 +35,10 @@ func FuzzDecode(f *testing.F) {
 			headers = parseHeaders(headerText)
 		}
 		ev, err := d.Decode(value, headers)
+		// DecodeShared decides alike and gives the same Event.
+		if shared, sharedErr := d.DecodeShared(value, headers); !reflect.DeepEqual(shared, ev) || !reflect.DeepEqual(sharedErr, err) {
+			t.Fatalf("DecodeShared: %v, %+v; Decode: %v, %+v", sharedErr, shared, err, ev)
+		}
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) {

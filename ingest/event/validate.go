@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -40,11 +41,11 @@ func (d *Decoder) validate(st *decodeState, ev *Event) *Error {
 	if err := needString(v, "id"); err != nil {
 		return err
 	}
-	b := st.text(v)
-	if n := utf8.RuneCount(b); n == 0 || n > maxIDLen {
+	n, unsafe := freeText(st.text(v))
+	if n == 0 || n > maxIDLen {
 		return invalidField("id", "must be 1-"+strconv.Itoa(maxIDLen)+" characters")
 	}
-	if hasUnsafeRune(b) {
+	if unsafe {
 		return invalidField("id", unsafeTextRule)
 	}
 	st.commit(tID, 0, v)
@@ -53,11 +54,11 @@ func (d *Decoder) validate(st *decodeState, ev *Event) *Error {
 	if err := needString(v, "source"); err != nil {
 		return err
 	}
-	b = st.text(v)
-	if n := utf8.RuneCount(b); n == 0 || n > maxSourceLen {
+	n, unsafe = freeText(st.text(v))
+	if n == 0 || n > maxSourceLen {
 		return invalidField("source", "must be 1-"+strconv.Itoa(maxSourceLen)+" characters")
 	}
-	if hasUnsafeRune(b) {
+	if unsafe {
 		return invalidField("source", unsafeTextRule)
 	}
 	st.commit(tSource, 0, v)
@@ -66,7 +67,7 @@ func (d *Decoder) validate(st *decodeState, ev *Event) *Error {
 	if err := needString(v, "type"); err != nil {
 		return err
 	}
-	b = st.text(v)
+	b := st.text(v)
 	ti := typeByName[string(b)]
 	if ti == nil {
 		return &Error{Reason: ReasonUnknownType, Field: "type", Detail: quote(b) + " is not a type of the contract"}
@@ -255,6 +256,38 @@ func (s *scanner) comma() {
 // unsafeTextRule is the rule of the free-text envelope attributes id and
 // source, as error detail.
 const unsafeTextRule = "must not contain control characters or bidirectional formatting characters"
+
+// freeText measures the free text b of id or source: its length in
+// characters, and whether it holds an unsafe rune (hasUnsafeRune). Printable
+// ASCII, nearly every id and source, is told apart eight bytes at a time.
+func freeText(b []byte) (chars int, unsafe bool) {
+	if printableASCII(b) {
+		return len(b), false
+	}
+	return utf8.RuneCount(b), hasUnsafeRune(b)
+}
+
+// printableASCII reports whether every byte of b is in 0x20-0x7e.
+func printableASCII(b []byte) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// a high bit in the first term: a byte < 0x20; in the second: >= 0x7f
+		if ((x-ones*0x20)&^x|(x+ones)|x)&high != 0 {
+			return false
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 || b[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 // hasUnsafeRune reports whether b holds a character that would corrupt a log
 // line, a terminal or a Grafana table when the text is shown: C0 and C1
