@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -244,4 +245,26 @@ func TestRefreshPatientOrderQuerySize(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0][0] != strconv.Itoa(n-7) || got[0][1] != "0" {
 		t.Errorf("[referrals with a previous one, of them not 7 minutes before]: %v, %v; want [%d 0]", got, err, n-7)
 	}
+}
+
+// TestRefreshPatientOrderCommaInID: referral ids go to the server as one
+// comma-joined string; an id with a comma (none passes the decoder, which
+// holds subjects to the identifier rule) still gets its patient's order,
+// through an array of literals.
+func TestRefreshPatientOrderCommaInID(t *testing.T) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		db := e.Migrated(t)
+		batch := []row{
+			ev("e1", "referral.created", "2026-01-01 09:00:00", "R,1", func(r *row) { r.PatientToken = "P" }),
+			ev("e2", "referral.created", "2026-01-02 09:00:00", "R-2", func(r *row) { r.PatientToken = "Q" }),
+			ev("e3", "referral.created", "2026-01-03 09:00:00", "R,3", func(r *row) { r.PatientToken = "P" }),
+		}
+		e.Insert(t, db, batch) // recomputes like the writer
+		got, err := e.Query(context.Background(), "SELECT referral_id, toString(toInt64(argMax(prev_patient_referral_created_at, version))) FROM "+
+			db+".referral_patient_order GROUP BY referral_id ORDER BY referral_id")
+		want := [][]string{{"R,1", "0"}, {"R,3", unix("2026-01-01 09:00:00")}, {"R-2", "0"}}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("order rows %v, %v; want %v", got, err, want)
+		}
+	})
 }
