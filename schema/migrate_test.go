@@ -154,7 +154,7 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"appointment_facts_mv", "MaterializedView"},
 				{"events", "ReplacingMergeTree"},
 				{"kpi_created_mv", "MaterializedView"},
-				{"kpi_index_mv", "MaterializedView"},
+				{"kpi_index_light_mv", "MaterializedView"},
 				{"kpi_referrers_mv", "MaterializedView"},
 				{"patient_referrals", "AggregatingMergeTree"},
 				{"patient_referrals_mv", "MaterializedView"},

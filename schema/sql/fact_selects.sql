@@ -128,6 +128,30 @@ WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.b
 GROUP BY kind, key_value, at, referral
 {{- end}}
 
+{{- /* kpi_index_light (0013): kpi_index_select's rows, made from the kinds
+of each event (an array of constants) and the columns each kind takes rather
+than from an array of tuples, which copied the event's strings into every
+tuple; ARRAY JOIN then repeats only the columns read. */}}
+{{define "kpi_index_light_select"}}
+SELECT
+    kind,
+    multiIf(kind IN ({{kind "service_line_created"}}, {{kind "service_line"}}), CAST(service_line AS String),
+            kind = {{kind "referrer_created"}}, referrer_id, '') AS key_value,
+    multiIf(kind = {{kind "service_line"}}, toDateTime(0, 'UTC'), kind = {{kind "slot"}}, scheduled_for, event_time) AS at,
+    if(kind = {{kind "service_line"}}, '', referral_id) AS referral
+FROM {{.From "events"}}
+ARRAY JOIN CAST(multiIf(
+    event_type = 'referral.created', [{{kind "created"}}, {{kind "service_line_created"}}, {{kind "referrer_created"}}, {{kind "service_line"}}],
+    event_type = 'appointment.completed', [{{kind "completed"}}],
+    event_type = 'appointment.booked', [{{kind "slot"}}, {{kind "booked"}}],
+    event_type = 'appointment.rescheduled', [{{kind "slot"}}],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [{{kind "closed"}}],
+    [{{kind "decided"}}]) AS Array(UInt8)) AS kind
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral
+{{- end}}
+
 {{define "kpi_referrers_select"}}
 SELECT
     referrer_id,

@@ -1172,3 +1172,26 @@ ORDER BY referral_id
 -- light_facts
 ALTER TABLE referralops.referral_facts DROP COLUMN last_event_at, DROP COLUMN created_at, DROP COLUMN dim_source, DROP COLUMN dim_service_line, DROP COLUMN dim_location_id, DROP COLUMN dim_referrer_id, DROP COLUMN dim_referrer_org_id, DROP COLUMN dim_referrer_type, DROP COLUMN dim_referrer_network, DROP COLUMN dim_payer_class, DROP COLUMN dim_priority, DROP COLUMN dim_channel, DROP COLUMN info_received_at;
 
+-- light_kpi_index
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_index_light_mv TO referralops.kpi_index AS
+SELECT
+    kind,
+    multiIf(kind IN (11, 20), CAST(service_line AS String),
+            kind = 12, referrer_id, '') AS key_value,
+    multiIf(kind = 20, toDateTime(0, 'UTC'), kind = 3, scheduled_for, event_time) AS at,
+    if(kind = 20, '', referral_id) AS referral
+FROM referralops_phi.events
+ARRAY JOIN CAST(multiIf(
+    event_type = 'referral.created', [1, 11, 12, 20],
+    event_type = 'appointment.completed', [2],
+    event_type = 'appointment.booked', [3, 5],
+    event_type = 'appointment.rescheduled', [3],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [6],
+    [4]) AS Array(UInt8)) AS kind
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral;
+
+-- light_kpi_index
+DROP TABLE IF EXISTS referralops_phi.kpi_index_mv;
+

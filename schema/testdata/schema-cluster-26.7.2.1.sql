@@ -1214,3 +1214,27 @@ ENGINE = Distributed(c1, referralops, referral_facts_local, cityHash64(referral_
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 12, 'light_facts', now();
 
+-- 0013_light_kpi_index
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_index_light_mv ON CLUSTER c1 TO referralops.kpi_index_local AS
+SELECT
+    kind,
+    multiIf(kind IN (11, 20), CAST(service_line AS String),
+            kind = 12, referrer_id, '') AS key_value,
+    multiIf(kind = 20, toDateTime(0, 'UTC'), kind = 3, scheduled_for, event_time) AS at,
+    if(kind = 20, '', referral_id) AS referral
+FROM referralops_phi.events_local
+ARRAY JOIN CAST(multiIf(
+    event_type = 'referral.created', [1, 11, 12, 20],
+    event_type = 'appointment.completed', [2],
+    event_type = 'appointment.booked', [3, 5],
+    event_type = 'appointment.rescheduled', [3],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [6],
+    [4]) AS Array(UInt8)) AS kind
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+GROUP BY kind, key_value, at, referral;
+
+DROP TABLE IF EXISTS referralops_phi.kpi_index_mv ON CLUSTER c1;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 13, 'light_kpi_index', now();
+
