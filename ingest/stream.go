@@ -17,8 +17,8 @@ import (
 // are streamed into one INSERT kept open across them: each batch's rows are
 // sent as blocks and freed, and the INSERT ends once it holds --insert-rows
 // rows or has been open --batch-max-age. It ends in the background while the
-// next one streams (ending), and its batches are then refreshed and committed
-// together. Rows sent are no longer in hand, so an INSERT that fails
+// next one streams (ending), up to maxEndings at once, and its batches are
+// then refreshed and committed together, in order. Rows sent are no longer in hand, so an INSERT that fails
 // is not retried: the fetchers restart from the committed offsets
 // (errRestart), and the records are consumed again.
 
@@ -38,7 +38,7 @@ type streamer struct {
 	rows    int
 	months  map[int]bool // months of the open INSERT (maxMonthsPerInsert)
 	acc     storedBatch  // the open INSERT's batches
-	ending  *ending      // the INSERT ended before, until it is settled
+	endings []*ending    // the INSERTs ended before, oldest first, until settled
 }
 
 // ending is an INSERT being ended in the background. Ending one is most of
@@ -140,9 +140,9 @@ func (s *streamer) begin() bool {
 	return true
 }
 
-// end ends the open INSERT, if any, in the background, once the one ended
-// before has (one ends at a time), and hands its batches to the commit stage
-// (also batches of dead letters or skips only, which opened none).
+// end ends the open INSERT, if any, in the background, once fewer than
+// maxEndings are ending, and hands its batches to the commit stage (also
+// batches of dead letters or skips only, which opened none).
 func (s *streamer) end() error {
 	if err := s.settle(); err != nil {
 		if s.open != nil { // its rows join the uncommitted ones
@@ -153,8 +153,9 @@ func (s *streamer) end() error {
 		return err
 	}
 	if s.open != nil {
-		s.ending = s.endInBackground(s.open, s.acc.ledger.count, s.acc.ledger.offsets())
-		s.acc.insert = s.ending
+		e := s.endInBackground(s.open, s.acc.ledger.count, s.acc.ledger.offsets())
+		s.endings = append(s.endings, e)
+		s.acc.insert = e
 		s.open = nil
 	}
 	if s.acc.ledger.count > 0 {
@@ -164,15 +165,24 @@ func (s *streamer) end() error {
 	return nil
 }
 
-// settle waits for the INSERT ended before, if any.
+// settle waits for the oldest INSERTs ending until fewer than maxEndings are.
 func (s *streamer) settle() error {
-	if s.ending == nil {
-		return nil
+	for len(s.endings) >= maxEndings {
+		err := s.endings[0].wait()
+		s.endings = s.endings[1:]
+		if err != nil {
+			return err
+		}
 	}
-	err := s.ending.wait()
-	s.ending = nil
-	return err
+	return nil
 }
+
+// maxEndings is how many INSERTs may be ending while the next streams. With
+// one, the stream waited whenever ClickHouse took longer to end an INSERT
+// than the ingester to fill the next, and the machine idled: with two, 1 M
+// events take 6.6-6.9 s instead of 7.0-7.5 s (the ingester's blocks of 4,096
+// rows, insertBlockRows, keep its memory as it was).
+const maxEndings = 2
 
 // endInBackground closes st; if that fails, its count records (at offsets)
 // are not committed, and the generation ends as for a failed Append.

@@ -16,9 +16,10 @@ type countingStore struct {
 	*ClickHouseStore
 	failFirst bool
 	// holdFirst, when set, makes the first INSERT's Close wait (a minute at
-	// most) for the second INSERT's first Append; overlapped tells whether
-	// it came while the first was ending.
+	// most) for the first Append of INSERT number releaseOn; overlapped
+	// tells whether it came while the first was ending.
 	holdFirst  chan struct{}
+	releaseOn  int
 	released   bool
 	overlapped bool
 	mu         sync.Mutex
@@ -50,7 +51,7 @@ func (c *countingStream) Append(r *rows) error {
 	if c.n == 1 {
 		c.store.first++
 	}
-	if c.n == 2 && c.store.holdFirst != nil && !c.store.released {
+	if c.n == c.store.releaseOn && c.store.holdFirst != nil && !c.store.released {
 		c.store.released = true
 		close(c.store.holdFirst)
 	}
@@ -123,8 +124,17 @@ func TestStreamFailureConsumesAgain(t *testing.T) {
 // parts and running the views), the next one streams; its batches are still
 // committed after it, and every record is stored.
 func TestStreamEndsInBackground(t *testing.T) {
-	store := streamTest(t, 10, func(s *countingStore, _ *Config) { s.holdFirst = make(chan struct{}) }) // an INSERT per batch of 10
+	store := streamTest(t, 10, func(s *countingStore, _ *Config) { s.holdFirst, s.releaseOn = make(chan struct{}), 2 }) // an INSERT per batch of 10
 	if !store.overlapped {
 		t.Errorf("the second INSERT did not stream while the first was ending (%d INSERTs)", store.streams)
+	}
+}
+
+// TestStreamEndsTwoAtOnce: two INSERTs may be ending while a third streams
+// (maxEndings), and their batches are still committed in order.
+func TestStreamEndsTwoAtOnce(t *testing.T) {
+	store := streamTest(t, 10, func(s *countingStore, _ *Config) { s.holdFirst, s.releaseOn = make(chan struct{}), 3 })
+	if !store.overlapped {
+		t.Errorf("the third INSERT did not stream while the first was ending (%d INSERTs)", store.streams)
 	}
 }
