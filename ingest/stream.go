@@ -18,9 +18,9 @@ import (
 // sent as blocks and freed, and the INSERT ends once it holds --insert-rows
 // rows or has been open --batch-max-age. It ends in the background while the
 // next one streams (ending), up to maxEndings at once, and its batches are
-// then refreshed and committed together, in order. Rows sent are no longer in hand, so an INSERT that fails
-// is not retried: the fetchers restart from the committed offsets
-// (errRestart), and the records are consumed again.
+// then refreshed and committed together, in order. Rows sent are no longer
+// in hand, so an INSERT that fails is not retried: the fetchers restart from
+// the committed offsets (errRestart), and the records are consumed again.
 
 // errRestart asks consume to restart the fetchers from the committed
 // offsets: an INSERT of a super-batch failed after its rows were freed.

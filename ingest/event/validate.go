@@ -41,11 +41,11 @@ func (d *Decoder) validate(st *decodeState, ev *Event) *Error {
 	if err := needString(v, "id"); err != nil {
 		return err
 	}
-	n, unsafe := freeText(st.text(v))
+	n, hasUnsafe := freeText(st.text(v))
 	if n == 0 || n > maxIDLen {
 		return invalidField("id", "must be 1-"+strconv.Itoa(maxIDLen)+" characters")
 	}
-	if unsafe {
+	if hasUnsafe {
 		return invalidField("id", unsafeTextRule)
 	}
 	st.commit(tID, 0, v)
@@ -54,11 +54,11 @@ func (d *Decoder) validate(st *decodeState, ev *Event) *Error {
 	if err := needString(v, "source"); err != nil {
 		return err
 	}
-	n, unsafe = freeText(st.text(v))
+	n, hasUnsafe = freeText(st.text(v))
 	if n == 0 || n > maxSourceLen {
 		return invalidField("source", "must be 1-"+strconv.Itoa(maxSourceLen)+" characters")
 	}
-	if unsafe {
+	if hasUnsafe {
 		return invalidField("source", unsafeTextRule)
 	}
 	st.commit(tSource, 0, v)
@@ -260,7 +260,7 @@ const unsafeTextRule = "must not contain control characters or bidirectional for
 // freeText measures the free text b of id or source: its length in
 // characters, and whether it holds an unsafe rune (hasUnsafeRune). Printable
 // ASCII, nearly every id and source, is told apart eight bytes at a time.
-func freeText(b []byte) (chars int, unsafe bool) {
+func freeText(b []byte) (chars int, hasUnsafe bool) {
 	if printableASCII(b) {
 		return len(b), false
 	}
