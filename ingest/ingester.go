@@ -22,11 +22,11 @@ import (
 var ErrGraceExpired = errors.New("shutdown grace period expired before the last batch was stored")
 
 // Decoder turns a record's value and headers into an event; *event.Decoder is
-// one.
+// one. The ingester decodes only values it owns and leaves unchanged (a
+// record's value, which kafka-go allocates for each, or a mapped event's
+// encoding) and copies the event's strings into its batch at once, so the
+// strings may share the value's memory (event.Decoder.DecodeShared).
 type Decoder interface {
-	Decode(value []byte, headers []event.Header) (event.Event, error)
-	// DecodeShared is Decode for a value left unchanged while the event is
-	// in use: the event's strings may share its memory.
 	DecodeShared(value []byte, headers []event.Header) (event.Event, error)
 }
 

@@ -27,21 +27,12 @@ type panicking struct {
 	on []byte
 }
 
-func (p panicking) Decode(value []byte, headers []event.Header) (event.Event, error) {
-	p.boom(value)
-	return p.Decoder.Decode(value, headers)
-}
-
 func (p panicking) DecodeShared(value []byte, headers []event.Header) (event.Event, error) {
-	p.boom(value)
-	return p.Decoder.DecodeShared(value, headers)
-}
-
-func (p panicking) boom(value []byte) {
 	if bytes.Equal(value, p.on) {
 		var m map[string]int
 		m["boom"]++ // a nil map write: a runtime panic, as a decoder bug would be
 	}
+	return p.Decoder.DecodeShared(value, headers)
 }
 
 // syncBuffer is a log destination safe for the ingester's goroutines.

@@ -72,8 +72,6 @@ func (in *Ingester) decode(m *kafka.Message, it *item) {
 	}()
 	f := in.formatOf(m.Topic)
 	if f == "" {
-		// m.Value is the record's own (kafka-go allocates each), and add
-		// copies the Event's strings into the batch's columns at once.
 		ev, err := in.decoder.DecodeShared(m.Value, eventHeaders(m.Headers))
 		if err != nil {
 			in.deadItem(m, it, err)
@@ -94,7 +92,7 @@ func (in *Ingester) decode(m *kafka.Message, it *item) {
 	}
 	it.evs = make([]event.Event, len(o.Encoded))
 	for i, b := range o.Encoded {
-		ev, err := in.decoder.Decode(b, nil)
+		ev, err := in.decoder.DecodeShared(b, nil)
 		if err != nil {
 			in.deadItem(m, it, err)
 			return

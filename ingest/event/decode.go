@@ -388,9 +388,11 @@ func (st *decodeState) finish(ev *Event, shared bool) {
 		all = sb.String()
 	}
 	for _, p := range pend {
-		s := all[p.off:p.end]
+		var s string
 		if shared && !p.esc {
 			s = unsafe.String(unsafe.SliceData(p.raw), len(p.raw))
+		} else {
+			s = all[p.off:p.end]
 		}
 		switch p.tgt {
 		case tID:
