@@ -176,6 +176,7 @@ func (in *Ingester) fetch(ctx context.Context, topic string, p kafka.PartitionAs
 	f := partitionFetch{in: in, topic: topic, partition: p.ID, items: items,
 		retry: backoff{min: in.cfg.RetryBackoffMin, max: in.cfg.RetryBackoffMax}}
 	defer f.drop()
+	defer f.behind(0)
 	for ctx.Err() == nil {
 		if f.conn == nil && !f.dial(ctx, next) {
 			continue
@@ -196,7 +197,17 @@ type partitionFetch struct {
 	items     chan<- fetched
 	conn      *kafka.Conn // nil: to be dialed
 	retry     backoff
-	failing   bool // the last dial or fetch failed
+	failing   bool  // the last dial or fetch failed
+	waiting   int64 // its share of Ingester.fetchLag
+}
+
+// behind sets the partition's records not yet handed to the batcher, as of
+// its last fetch: on the broker, or fetched and waiting for the byte budget
+// (its share of Ingester.fetchLag).
+func (f *partitionFetch) behind(records int64) {
+	records = max(records, 0)
+	f.in.fetchLag.Add(records - f.waiting)
+	f.waiting = records
 }
 
 // dial connects to the partition's leader at offset next (the log start when
@@ -231,6 +242,7 @@ func (f *partitionFetch) dial(ctx context.Context, next int64) bool {
 func (f *partitionFetch) read(ctx context.Context, next int64) (int64, error) {
 	f.conn.SetReadDeadline(time.Now().Add(fetchMaxWait + fetchStall))
 	batch := f.conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: fetchMaxWait})
+	hwm := batch.HighWaterMark() // the log's end when the broker answered
 	run := runs.Get().(*[]kafka.Message)
 	var bytes int64
 	handOn := func() bool {
@@ -240,9 +252,12 @@ func (f *partitionFetch) read(ctx context.Context, next int64) (int64, error) {
 		ok := f.handOn(ctx, run, bytes+int64(cap(*run))*runSlotBytes)
 		run, bytes = runs.Get().(*[]kafka.Message), 0
 		f.conn.SetReadDeadline(time.Now().Add(fetchStall)) // the wait for the batcher is not the broker's stall
+		if ok {
+			f.behind(hwm - next)
+		}
 		return ok
 	}
-	for {
+	for first := true; ; first = false {
 		m, err := batch.ReadMessage()
 		if err != nil {
 			break
@@ -250,6 +265,9 @@ func (f *partitionFetch) read(ctx context.Context, next int64) (int64, error) {
 		if _, err := f.in.outOfRange(ctx, f.topic, f.partition, next, m.Offset); err != nil {
 			batch.Close()
 			return next, err
+		}
+		if first {
+			f.behind(hwm - m.Offset) // this response's records are not handed yet
 		}
 		next = m.Offset + 1
 		*run = append(*run, m)
@@ -267,6 +285,9 @@ func (f *partitionFetch) read(ctx context.Context, next int64) (int64, error) {
 	switch {
 	case err == nil, errors.Is(err, kafka.RequestTimedOut): // the wait for records ended empty
 		f.recovered()
+		if next >= 0 { // else nothing was fetched yet, from an empty log
+			f.behind(hwm - next)
+		}
 	case errors.Is(err, kafka.OffsetOutOfRange):
 		f.outOfRange(ctx)
 	case errors.Is(err, kafka.NotLeaderForPartition), errors.Is(err, kafka.LeaderNotAvailable):

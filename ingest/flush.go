@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -77,17 +78,10 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 		close(stored)
 		storeErr <- err
 	}()
+	var received atomic.Int64 // records taken from items, for the finisher
 	go func() {
-		var err error
-		for s := range stored {
-			if err == nil {
-				err = in.finish(flushCtx, gen, s, offsets)
-			} else {
-				in.logger.Error("batch stored but not committed: an earlier one failed; its records will be consumed again",
-					"records", s.ledger.count, "offsets", s.ledger.offsets())
-			}
-		}
-		commitErr <- err
+		f := finisher{in: in, ctx: flushCtx, gen: gen, offsets: offsets, received: &received}
+		commitErr <- f.run(stored)
 	}()
 	var b *batch // the batch filling; nil while waiting for a free one
 	hand := func() {
@@ -108,6 +102,7 @@ func (in *Ingester) batchLoop(ctx, genCtx, flushCtx context.Context, gen *kafka.
 		}
 	}
 	add := func(f *fetched) {
+		received.Add(int64(len(f.msgs)))
 		f.split(addRecord)
 		f.recycle()
 	}
@@ -248,46 +243,6 @@ func (in *Ingester) insertBatch(flushCtx context.Context, b *batch) (storedBatch
 		}
 	}
 	return storedBatch{ledger: b.ledger(), referrals: b.rows.patientReferrals(), start: start}, nil
-}
-
-// finish refreshes what follows a stored batch (Store.Refresh), retried until
-// it succeeds or flushCtx ends, then commits the batch's offsets and counts
-// its records.
-func (in *Ingester) finish(flushCtx context.Context, gen *kafka.Generation, s storedBatch, offsets *committed) error {
-	b := &s.ledger
-	if s.insert != nil {
-		if err := s.insert.wait(); err != nil {
-			return err
-		}
-	}
-	if len(s.referrals) > 0 {
-		if err := in.retry(flushCtx, in.refreshes, func(ctx context.Context) error {
-			return in.store.Refresh(ctx, s.referrals)
-		}); err != nil {
-			return fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
-		}
-	}
-	in.commit(flushCtx, gen, b.next, offsets)
-	in.metrics.flushSeconds.Observe(time.Since(s.start).Seconds())
-	in.metrics.batchRows.Observe(float64(b.count))
-	for _, d := range b.deadSource {
-		in.metrics.records.WithLabelValues(d.topic, outcomeDeadLettered).Inc()
-		in.metrics.deadLetters.WithLabelValues(string(d.reason)).Inc()
-		if d.reduced != "" {
-			in.metrics.deadLettersReduced.WithLabelValues(d.reduced).Inc()
-		}
-	}
-	for topic, n := range b.stored {
-		in.metrics.records.WithLabelValues(topic, outcomeStored).Add(float64(n))
-	}
-	for k, n := range b.skipped {
-		in.metrics.records.WithLabelValues(k.topic, outcomeSkipped).Add(float64(n))
-		in.metrics.skipped.WithLabelValues(k.format, string(k.reason)).Add(float64(n))
-	}
-	for f, n := range b.events {
-		in.metrics.events.WithLabelValues(f).Add(float64(n))
-	}
-	return nil
 }
 
 // retry runs op until it succeeds or ctx ends, reporting the dependency's

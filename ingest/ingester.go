@@ -68,6 +68,10 @@ type Ingester struct {
 	stored   atomic.Bool
 	// buffer bounds the bytes of the records between fetch and insert.
 	buffer *budget
+	// fetchLag is the records not yet handed to the batcher, as of each
+	// partition's last fetch: a backlog while it is a batch or more
+	// (finisher.backlog).
+	fetchLag atomic.Int64
 	// refused says why the ingester stops rather than skip records
 	// (--offset-out-of-range=fail), or nil.
 	refused atomic.Pointer[string]

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,6 +93,66 @@ func TestRefreshOverlapsNextInsert(t *testing.T) {
 	checkPipelineStored(t, ch, referrals)
 }
 
+// refreshCountingStore counts the INSERTs and the patient-order refreshes.
+type refreshCountingStore struct {
+	*ClickHouseStore
+	inserts, refreshes atomic.Int64
+}
+
+func (s *refreshCountingStore) Insert(ctx context.Context, r *rows) error {
+	s.inserts.Add(1)
+	return s.ClickHouseStore.Insert(ctx, r)
+}
+
+func (s *refreshCountingStore) Refresh(ctx context.Context, referrals []string) error {
+	s.refreshes.Add(1)
+	return s.ClickHouseStore.Refresh(ctx, referrals)
+}
+
+// TestRefreshHeldInBacklog: while records wait to be batched (here on a byte
+// budget of a few records), stored batches are held and refreshed together,
+// with fewer patient-order recomputes than INSERTs; in the end every referral
+// has its order and every offset is committed.
+func TestRefreshHeldInBacklog(t *testing.T) {
+	const referrals = 1000 // about 170 a partition: two runs of the fetchers each
+	kc, ch, cfg := pipelineTest(t, referrals)
+	cfg.InsertRows = 0             // an INSERT per batch of at most 10 (Store.Insert)
+	cfg.MaxBufferedBytes = 8 << 10 // the fetchers wait for the batches
+	store := &refreshCountingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true)}
+	in := testIngester(t, kc, cfg, store)
+	defer runInBackground(t, in)()
+	testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
+	inserts, refreshes := store.inserts.Load(), store.refreshes.Load()
+	t.Logf("%d refreshes for %d inserts", refreshes, inserts)
+	if inserts < referrals/10 || refreshes*2 > inserts {
+		t.Errorf("%d refreshes for %d inserts during a backlog, want at most half as many", refreshes, inserts)
+	}
+	checkPipelineStored(t, ch, referrals)
+}
+
+// TestRefreshEachWhenCaughtUp: records that come a few at a time, nothing
+// else on its way, have each stored batch refreshed and committed at once,
+// none held.
+func TestRefreshEachWhenCaughtUp(t *testing.T) {
+	const each, times = 5, 4
+	kc, ch, cfg := pipelineTest(t, each)
+	cfg.InsertRows = 0
+	store := &refreshCountingStore{ClickHouseStore: NewClickHouseStore(ch.Conn, ch.Database, 1, true)}
+	in := testIngester(t, kc, cfg, store)
+	defer runInBackground(t, in)()
+	for i := 1; ; i++ {
+		testenv.WaitCommitted(t, kc, cfg.Group, 2*time.Minute)
+		if i == times {
+			break
+		}
+		produceCreatedFrom(t, kc, i*each, each)
+	}
+	if inserts, refreshes := store.inserts.Load(), store.refreshes.Load(); inserts < times || refreshes != inserts {
+		t.Errorf("%d refreshes for %d inserts, want one each", refreshes, inserts)
+	}
+	checkPipelineStored(t, ch, each*times)
+}
+
 // runInBackground runs in until the returned stop is called, which then
 // checks that Run ended with nothing but the cancellation.
 func runInBackground(t *testing.T, in *Ingester) (stop func()) {
@@ -110,13 +171,19 @@ func runInBackground(t *testing.T, in *Ingester) (stop func()) {
 // (7 patients) to the referrals topic.
 func produceCreated(t *testing.T, kc broker.Config, n int) {
 	t.Helper()
+	produceCreatedFrom(t, kc, 0, n)
+}
+
+// produceCreatedFrom is produceCreated of the events from, from+1, ...
+func produceCreatedFrom(t *testing.T, kc broker.Config, from, n int) {
+	t.Helper()
 	ctx := context.Background()
 	p, err := broker.NewProducer(kc, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	for i := range n {
+	for i := from; i < from+n; i++ {
 		ev := event.Event{ID: fmt.Sprintf("e-%d", i), Source: "epic/test", Type: event.ReferralCreated, Time: at.Add(time.Duration(i) * time.Minute),
 			Subject: fmt.Sprintf("R-%d", i), Data: event.Data{ServiceLine: "cardiology", LocationID: "loc-1", ReferrerID: "npi-1",
 				ReferrerType: "primary_care", ReferrerNetwork: "in", DestinationNetwork: "in", PayerClass: "commercial", Priority: "routine",

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestCMS50PatientOrder(t *testing.T) {
 		if err := e.Exec(ctx, "TRUNCATE TABLE "+db+".referral_patient_order"); err != nil {
 			t.Fatal(err)
 		}
-		stmt, err := schema.PatientOrderSQL(db, nil, false)
+		stmt, err := schema.PatientOrderSQL(db, nil, false, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,6 +136,44 @@ func TestRefreshPatientOrderManyReferrals(t *testing.T) {
 		}
 		if wrong > 0 {
 			t.Errorf("%d of %d referrals with the wrong previous referral", wrong, n)
+		}
+	})
+}
+
+// TestRefreshPatientOrderPrewhere: a recompute whose patients hold a small
+// share of patient_referrals' rows filters them by token before reading
+// their states (PREWHERE) and still orders each patient's referrals
+// completely: a referral stored later but created earlier moves ahead of the
+// patient's first.
+func TestRefreshPatientOrderPrewhere(t *testing.T) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		db := e.Migrated(t)
+		const others = 400 // other patients' referrals: 16 and more rows per recomputed referral
+		batch := make([]row, others)
+		for i := range batch {
+			batch[i] = ev(fmt.Sprintf("o%d", i), "referral.created", "2026-01-05 08:00:00", fmt.Sprintf("X-%d", i),
+				func(r *row) { r.PatientToken = fmt.Sprintf("O%d", i%97) })
+		}
+		e.Insert(t, db, batch)
+		if sql, err := schema.PatientOrderSQL(db, []string{"R-1"}, false, true); err != nil || !strings.Contains(sql, "PREWHERE patient_token IN") {
+			t.Fatalf("the recompute with prewhere: %v\n%s", err, sql)
+		}
+		patient := func(r *row) { r.PatientToken = "P" }
+		e.Insert(t, db, []row{ev("e1", "referral.created", "2026-01-10 09:00:00", "R-1", patient)})
+		e.Insert(t, db, []row{ev("e2", "referral.created", "2026-01-08 09:00:00", "R-2", patient)})
+		e.Insert(t, db, []row{ev("e3", "referral.created", "2026-01-12 09:00:00", "R-3", patient)})
+		got, err := e.Query(context.Background(), "SELECT referral_id, toString(toInt64(argMax(prev_patient_referral_created_at, version))) FROM "+
+			db+".referral_patient_order WHERE referral_id LIKE 'R-%' GROUP BY referral_id ORDER BY referral_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := [][]string{
+			{"R-1", fmt.Sprint(ts("2026-01-08 09:00:00").Unix())},
+			{"R-2", "0"},
+			{"R-3", fmt.Sprint(ts("2026-01-10 09:00:00").Unix())},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("the patient's order: %v, want %v", got, want)
 		}
 	})
 }

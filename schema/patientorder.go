@@ -21,6 +21,9 @@ type patientOrderData struct {
 	// cluster's Distributed table needs, and on one server what costs less
 	// for a batch whose patients hit most of its granules (patientReferrals.global).
 	Global bool
+	// Prewhere filters the rows by token before reading their states
+	// (patientReferrals.prewhere).
+	Prewhere bool
 }
 
 // PatientOrder is the data of the "patient_order" template for referrals
@@ -38,8 +41,9 @@ var patientOrderTemplate = sync.OnceValues(func() (*template.Template, error) {
 // given referrals, or of every patient when referrals is empty. It names
 // referral ids, never a patient token: the server looks the tokens up. With
 // global the statement reads every row of patient_referrals (see
-// patientReferrals.global).
-func PatientOrderSQL(db string, referrals []string, global bool) (string, error) {
+// patientReferrals.global), with prewhere only the states of the referrals'
+// patients (patientReferrals.prewhere).
+func PatientOrderSQL(db string, referrals []string, global, prewhere bool) (string, error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return "", err
 	}
@@ -48,7 +52,7 @@ func PatientOrderSQL(db string, referrals []string, global bool) (string, error)
 		return "", err
 	}
 	var sb strings.Builder
-	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Referrals: referralArray(referrals), Global: global})
+	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Referrals: referralArray(referrals), Global: global, Prewhere: prewhere})
 	return sb.String(), err
 }
 
@@ -101,7 +105,7 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 			size += len(referrals[n]) + len("'', ")
 			n++
 		}
-		stmt, err := PatientOrderSQL(db, referrals[:n], table.global(n))
+		stmt, err := PatientOrderSQL(db, referrals[:n], table.global(n), table.prewhere(n))
 		if err != nil {
 			return err
 		}
@@ -150,6 +154,16 @@ func lookPatientReferrals(ctx context.Context, q clickhouse.Querier, db string) 
 func (p patientReferrals) global(n int) bool {
 	const granule = 8192
 	return p.distributed || int64(n)*4 >= p.rows/granule
+}
+
+// prewhere tells whether the recompute of n referrals filters the rows of
+// patient_referrals by token before reading their created states, which
+// pays when the referrals' patients hold a small share of the rows: 43,000
+// referrals among 2.2 M rows, 0.30 CPU s instead of 0.60; among 211,000, 0.30
+// instead of 0.24 (18.16). A Distributed table's rows are not counted here
+// (no parts): a cluster keeps the WHERE.
+func (p patientReferrals) prewhere(n int) bool {
+	return p.rows >= 16*int64(n)
 }
 
 // defaultMaxQuerySize is ClickHouse's default max_query_size (18.16 and

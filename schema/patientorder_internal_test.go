@@ -19,3 +19,24 @@ func TestReferralArray(t *testing.T) {
 		}
 	}
 }
+
+// TestPatientOrderPrewhere: the recompute filters by token first (PREWHERE)
+// only when its referrals are a small share of the rows, never on a cluster,
+// whose Distributed table has no parts of its own to count.
+func TestPatientOrderPrewhere(t *testing.T) {
+	for _, c := range []struct {
+		table patientReferrals
+		n     int
+		want  bool
+	}{
+		{patientReferrals{rows: 2_200_000}, 43_000, true},
+		{patientReferrals{rows: 211_000}, 43_000, false},
+		{patientReferrals{rows: 16}, 1, true},
+		{patientReferrals{rows: 15}, 1, false},
+		{patientReferrals{distributed: true}, 1, false},
+	} {
+		if got := c.table.prewhere(c.n); got != c.want {
+			t.Errorf("%+v.prewhere(%d) = %v, want %v", c.table, c.n, got, c.want)
+		}
+	}
+}
