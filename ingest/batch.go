@@ -66,16 +66,34 @@ func (c *strCol) at(i int) string {
 func (c *strCol) reset() { c.buf, c.ends = c.buf[:0], c.ends[:0] }
 
 // patientReferrals are the referrals of the rows' referral.created events
-// with a patient token, copied out of the rows: the patients whose order a
-// stored batch changes (Store.Refresh).
+// with a patient token, copied out of the rows into one allocation they
+// share: the patients whose order a stored batch changes (Store.Refresh),
+// which a backlog holds for several INSERTs (finisher).
 func (r *rows) patientReferrals() []string {
-	var referrals []string
+	ids := &r.strs[colReferralID]
+	n, size := 0, 0
 	for i := range r.len() {
-		if r.strs[colEventType].at(i) == string(event.ReferralCreated) && r.strs[colPatientToken].at(i) != "" {
-			referrals = append(referrals, strings.Clone(r.strs[colReferralID].at(i)))
+		if r.patientCreated(i) {
+			n++
+			size += len(ids.at(i))
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	arena := make([]byte, 0, size) // never grown: the strings below point into it
+	referrals := make([]string, 0, n)
+	for i := range r.len() {
+		if id := ids.at(i); r.patientCreated(i) && id != "" {
+			arena = append(arena, id...)
+			referrals = append(referrals, unsafe.String(&arena[len(arena)-len(id)], len(id)))
 		}
 	}
 	return referrals
+}
+
+func (r *rows) patientCreated(i int) bool {
+	return r.strs[colEventType].at(i) == string(event.ReferralCreated) && r.strs[colPatientToken].at(i) != ""
 }
 
 // Indexes into rows.strs, in the order the String columns appear in eventColumns.
@@ -289,9 +307,12 @@ func (b *batch) ledger() batch {
 // absorb adds a stored batch's ledger and referrals to s, the batches of one
 // super-batch INSERT, committed together: the offsets after the later.
 func (s *storedBatch) absorb(l batch, referrals []string) {
+	if len(referrals) > 0 {
+		s.referrals = append(s.referrals, referrals)
+	}
 	a := &s.ledger
 	if a.count == 0 {
-		s.ledger, s.referrals = l, referrals
+		s.ledger = l
 		return
 	}
 	a.count += l.count
@@ -318,7 +339,6 @@ func (s *storedBatch) absorb(l batch, referrals []string) {
 			}
 		}
 	}
-	s.referrals = append(s.referrals, referrals...)
 }
 
 func (b *batch) reset() {

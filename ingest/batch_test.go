@@ -190,10 +190,35 @@ func TestStoredBatchAbsorb(t *testing.T) {
 	if s.ledger.stored["referrals"] != 1 || s.ledger.stored["scheduling"] != 1 || len(s.ledger.skipped) != 1 || s.ledger.events[formatCloudEvents] != 2 {
 		t.Errorf("stored %v, skipped %v, events %v", s.ledger.stored, s.ledger.skipped, s.ledger.events)
 	}
-	if !slices.Equal(s.referrals, []string{"R-1", "R-2"}) {
+	if !slices.EqualFunc(s.referrals, [][]string{{"R-1"}, {"R-2"}}, slices.Equal) {
 		t.Errorf("referrals %v", s.referrals)
 	}
 	if len(first.next) != 0 || len(first.stored) != 0 {
 		t.Errorf("the batch kept its ledger: next %v, stored %v", first.next, first.stored)
+	}
+}
+
+// TestPatientReferrals: the referrals of the rows' referral.created events
+// with a patient token, which outlive the rows (the rows are reused while a
+// backlog holds the batch for its refresh).
+func TestPatientReferrals(t *testing.T) {
+	var r rows
+	add := func(typ event.Type, id, token string) {
+		r.add(&event.Event{ID: "e-" + id, Type: typ, Subject: id, Data: event.Data{PatientToken: token}}, "referrals", 0, 0)
+	}
+	add(event.ReferralCreated, "R-1", "P1")
+	add(event.ReferralCreated, "R-2", "")
+	add(event.AppointmentBooked, "R-3", "P3")
+	add(event.ReferralCreated, "R-4", "P1")
+	got := r.patientReferrals()
+	r.reset()
+	add(event.ReferralCreated, "X-9", "P9")
+	add(event.ReferralCreated, "X-8", "P8")
+	if want := []string{"R-1", "R-4"}; !slices.Equal(got, want) {
+		t.Errorf("patientReferrals() = %q, want %q", got, want)
+	}
+	r.reset()
+	if got := r.patientReferrals(); got != nil {
+		t.Errorf("patientReferrals() of no rows = %q, want nil", got)
 	}
 }

@@ -89,7 +89,9 @@ func (f *finisher) add(s storedBatch) error {
 		f.since = time.Now()
 	}
 	f.held = append(f.held, s)
-	f.heldIDs += len(s.referrals)
+	for _, r := range s.referrals {
+		f.heldIDs += len(r)
+	}
 	if f.heldIDs > 0 && f.heldIDs < maxHeldReferrals && time.Since(f.since) < maxHold && f.backlog() {
 		return nil
 	}
@@ -118,11 +120,13 @@ func (f *finisher) flush() error {
 	if len(f.held) == 0 {
 		return nil
 	}
-	held := f.held
+	held, ids := f.held, f.heldIDs
 	f.held, f.heldIDs = nil, 0
-	var referrals []string
+	referrals := make([]string, 0, ids)
 	for _, s := range held {
-		referrals = append(referrals, s.referrals...)
+		for _, r := range s.referrals {
+			referrals = append(referrals, r...)
+		}
 	}
 	in := f.in
 	if len(referrals) > 0 {

@@ -197,7 +197,7 @@ func (in *Ingester) add(b *batch, m *kafka.Message, bytes int64) {
 // and commit need, without its rows.
 type storedBatch struct {
 	ledger    batch
-	referrals []string // Store.Refresh's
+	referrals [][]string // Store.Refresh's, as each batch gave them
 	start     time.Time
 	insert    *ending // the INSERT still ending, if any
 }
@@ -242,7 +242,11 @@ func (in *Ingester) insertBatch(flushCtx context.Context, b *batch) (storedBatch
 			return storedBatch{}, fmt.Errorf("%w: %d records not committed (%s): %v", ErrGraceExpired, b.count, b.offsets(), err)
 		}
 	}
-	return storedBatch{ledger: b.ledger(), referrals: b.rows.patientReferrals(), start: start}, nil
+	s := storedBatch{ledger: b.ledger(), start: start}
+	if referrals := b.rows.patientReferrals(); len(referrals) > 0 {
+		s.referrals = [][]string{referrals}
+	}
+	return s, nil
 }
 
 // retry runs op until it succeeds or ctx ends, reporting the dependency's

@@ -1,6 +1,9 @@
 package clickhouse
 
-import "strings"
+import (
+	"io"
+	"strings"
+)
 
 // literalEscaper escapes what a single-quoted ClickHouse string literal
 // cannot hold as is. One for every call: building a Replacer per value cost
@@ -10,4 +13,11 @@ var literalEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
 // Quote renders s as a ClickHouse string literal.
 func Quote(s string) string {
 	return "'" + literalEscaper.Replace(s) + "'"
+}
+
+// WriteEscaped writes s to w as the inside of a ClickHouse string literal
+// (Quote without its quotes), without building the escaped copy first.
+func WriteEscaped(w io.Writer, s string) error {
+	_, err := literalEscaper.WriteString(w, s)
+	return err
 }
