@@ -15,11 +15,11 @@ import (
 // offsets and counts their records, in order. Each recompute reads every row
 // of its patients' granules of patient_referrals, which during a backlog's
 // INSERTs of 43,000 referrals is the whole table: a history of 2.2 M
-// referrals cost 0.6 CPU s per INSERT. So while a backlog waits on the broker
+// referrals cost 0.6 CPU s per INSERT. So while a backlog is worked off
 // (backlog), it holds stored batches, up to maxHold and maxHeldReferrals, and
 // refreshes them with one recompute; caught up, it refreshes each at once.
-// Held batches are not committed yet: a crash consumes them again, and the
-// recompute is idempotent.
+// Held batches are not committed yet: a crash or a rebalance consumes them
+// again, and the recompute is idempotent.
 type finisher struct {
 	in       *Ingester
 	ctx      context.Context // the flush context
