@@ -326,16 +326,29 @@ func (s *storedBatch) absorb(l batch, referrals []string) {
 	for f, n := range l.events {
 		a.events[f] += n
 	}
-	for topic, parts := range l.next {
-		if a.next[topic] == nil {
-			a.next[topic], a.from[topic] = map[int]int64{}, map[int]int64{}
+	keepLater(a.next, l.next)
+	for topic, parts := range l.from {
+		if a.from[topic] == nil {
+			a.from[topic] = map[int]int64{}
 		}
-		for p, next := range parts {
-			if next > a.next[topic][p] {
-				a.next[topic][p] = next
+		for p, from := range parts {
+			if first, ok := a.from[topic][p]; !ok || from < first {
+				a.from[topic][p] = from
 			}
-			if from, ok := a.from[topic][p]; !ok || l.from[topic][p] < from {
-				a.from[topic][p] = l.from[topic][p]
+		}
+	}
+}
+
+// keepLater sets each partition's offset in dst to the later of its own and
+// src's: the offsets to commit after batches stored one after the other.
+func keepLater(dst, src map[string]map[int]int64) {
+	for topic, parts := range src {
+		if dst[topic] == nil {
+			dst[topic] = map[int]int64{}
+		}
+		for p, off := range parts {
+			if cur, ok := dst[topic][p]; !ok || off > cur {
+				dst[topic][p] = off
 			}
 		}
 	}

@@ -143,24 +143,17 @@ func (f *finisher) flush() error {
 	}
 	next := map[string]map[int]int64{}
 	for _, s := range held {
-		for topic, parts := range s.ledger.next {
-			if next[topic] == nil {
-				next[topic] = map[int]int64{}
-			}
-			for p, off := range parts {
-				next[topic][p] = max(next[topic][p], off)
-			}
-		}
+		keepLater(next, s.ledger.next)
 	}
 	in.commit(f.ctx, f.gen, next, f.offsets)
 	for _, s := range held {
-		in.counted(s)
+		in.countCommitted(s)
 	}
 	return nil
 }
 
-// counted counts a committed batch's records.
-func (in *Ingester) counted(s storedBatch) {
+// countCommitted counts a committed batch's records.
+func (in *Ingester) countCommitted(s storedBatch) {
 	b := &s.ledger
 	in.metrics.flushSeconds.Observe(time.Since(s.start).Seconds())
 	in.metrics.batchRows.Observe(float64(b.count))
