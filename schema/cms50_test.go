@@ -96,7 +96,8 @@ func unix(s string) string { return strconv.FormatInt(ts(s).Unix(), 10) }
 func TestRefreshPatientOrderManyReferrals(t *testing.T) {
 	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		db := e.Migrated(t)
-		const n, patients = 20000, 5001 // patient 0 has every 5,001st referral too
+		insertOtherPatients(t, e.Exec, db, 60000) // so the recompute names its referrals (patientReferrals.all)
+		const n, patients = 20000, 5001           // patient 0 has every 5,001st referral too
 		batch := make([]row, n)
 		for i := range batch {
 			id := fmt.Sprintf("urn:uuid:%031d", i) // 40 characters, like a FHIR id
@@ -119,7 +120,7 @@ func TestRefreshPatientOrderManyReferrals(t *testing.T) {
 			last[p] = r.EventTime.Unix()
 		}
 		got, err := e.Query(context.Background(), "SELECT referral_id, toString(toInt64(argMax(prev_patient_referral_created_at, version))) FROM "+
-			db+".referral_patient_order GROUP BY referral_id")
+			db+".referral_patient_order WHERE referral_id NOT LIKE 'X-%' GROUP BY referral_id")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,12 +190,7 @@ func TestRefreshPatientOrderReadsItsPatients(t *testing.T) {
 	ctx := context.Background()
 	phi := schema.PHIDatabase(ch.Database)
 	const others = 200000
-	// Other patients' referrals, as the view writes them.
-	if err := ch.Conn.Exec(ctx, "INSERT INTO "+phi+".patient_referrals SELECT concat('T-', toString(cityHash64(number))) AS token, "+
-		"concat('X-', toString(number)) AS rid, minState(tuple(toDateTime('2025-01-01 00:00:00', 'UTC'), rid)) FROM numbers("+
-		strconv.Itoa(others)+") GROUP BY token, rid"); err != nil {
-		t.Fatal(err)
-	}
+	insertOtherPatients(t, chclient.Native{Conn: ch.Conn}.Exec, ch.Database, others)
 	if err := ch.Conn.Exec(ctx, "OPTIMIZE TABLE "+phi+".patient_referrals FINAL"); err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +227,7 @@ func TestRefreshPatientOrderReadsItsPatients(t *testing.T) {
 // MiB, with the same order either way.
 func TestRefreshPatientOrderQuerySize(t *testing.T) {
 	ch := testenv.ClickHouse(t)
+	insertOtherPatients(t, chclient.Native{Conn: ch.Conn}.Exec, ch.Database, 50000) // so the recompute names its referrals
 	const n = 20000
 	events := make([]event.Event, n)
 	referrals := make([]string, n)
@@ -280,7 +277,8 @@ func TestRefreshPatientOrderQuerySize(t *testing.T) {
 	// Patient 3's referrals are 3, 10, 17, ...: each one's previous is 7 minutes before.
 	got, err := exec.Query(context.Background(), "SELECT toString(countIf(prev != 0)), toString(countIf(prev != 0 AND prev != "+
 		"toDateTime('2026-01-01 00:00:00', 'UTC') + (toUInt32(substring(referral_id, 10)) - 7) * 60)) FROM "+
-		"(SELECT referral_id, argMax(prev_patient_referral_created_at, version) AS prev FROM "+ch.Database+".referral_patient_order GROUP BY referral_id)")
+		"(SELECT referral_id, argMax(prev_patient_referral_created_at, version) AS prev FROM "+ch.Database+".referral_patient_order "+
+		"WHERE referral_id NOT LIKE 'X-%' GROUP BY referral_id)")
 	if err != nil || len(got) != 1 || got[0][0] != strconv.Itoa(n-7) || got[0][1] != "0" {
 		t.Errorf("[referrals with a previous one, of them not 7 minutes before]: %v, %v; want [%d 0]", got, err, n-7)
 	}
@@ -293,6 +291,7 @@ func TestRefreshPatientOrderQuerySize(t *testing.T) {
 func TestRefreshPatientOrderCommaInID(t *testing.T) {
 	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		db := e.Migrated(t)
+		insertOtherPatients(t, e.Exec, db, 10) // so the recompute names its referrals
 		batch := []row{
 			ev("e1", "referral.created", "2026-01-01 09:00:00", "R,1", func(r *row) { r.PatientToken = "P" }),
 			ev("e2", "referral.created", "2026-01-02 09:00:00", "R-2", func(r *row) { r.PatientToken = "Q" }),
@@ -300,10 +299,50 @@ func TestRefreshPatientOrderCommaInID(t *testing.T) {
 		}
 		e.Insert(t, db, batch) // recomputes like the writer
 		got, err := e.Query(context.Background(), "SELECT referral_id, toString(toInt64(argMax(prev_patient_referral_created_at, version))) FROM "+
-			db+".referral_patient_order GROUP BY referral_id ORDER BY referral_id")
+			db+".referral_patient_order WHERE referral_id LIKE 'R%' GROUP BY referral_id ORDER BY referral_id")
 		want := [][]string{{"R,1", "0"}, {"R,3", unix("2026-01-01 09:00:00")}, {"R-2", "0"}}
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("order rows %v, %v; want %v", got, err, want)
 		}
 	})
+}
+
+// TestRefreshPatientOrderEveryPatient: a recompute whose referrals are half
+// the rows of patient_referrals or more (a backlog held into a short
+// history) recomputes every patient without naming its referrals, each
+// order complete: a referral it does not name gets its row too.
+func TestRefreshPatientOrderEveryPatient(t *testing.T) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		ctx := context.Background()
+		db := e.Migrated(t)
+		tok := func(s string) func(*row) { return func(r *row) { r.PatientToken = s } }
+		e.Insert(t, db, []row{
+			ev("e1", "referral.created", "2026-01-10 09:00:00", "R-1", tok("P")),
+			ev("e2", "referral.created", "2026-01-08 09:00:00", "R-2", tok("P")),
+			ev("e3", "referral.created", "2026-01-09 09:00:00", "R-3", tok("Q")),
+		})
+		if err := e.Exec(ctx, "TRUNCATE TABLE "+db+".referral_patient_order"); err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.RefreshPatientOrder(ctx, e.NewExecutor(t), db, []string{"R-1", "R-2"}, 0); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.Query(ctx, "SELECT referral_id, toString(toInt64(argMax(prev_patient_referral_created_at, version))) FROM "+db+
+			".referral_patient_order GROUP BY referral_id ORDER BY referral_id")
+		want := [][]string{{"R-1", unix("2026-01-08 09:00:00")}, {"R-2", "0"}, {"R-3", "0"}}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("order rows %v, %v; want %v (R-3's too: every patient recomputed)", got, err, want)
+		}
+	})
+}
+
+// insertOtherPatients adds n other patients' referrals (X-0, X-1, ...), one
+// each, to the patient_referrals of db, as its view writes them.
+func insertOtherPatients(t *testing.T, exec func(context.Context, string) error, db string, n int) {
+	t.Helper()
+	if err := exec(context.Background(), "INSERT INTO "+schema.PHIDatabase(db)+".patient_referrals SELECT concat('T-', toString(cityHash64(number))) AS token, "+
+		"concat('X-', toString(number)) AS rid, minState(tuple(toDateTime('2025-01-01 00:00:00', 'UTC'), rid)) FROM numbers("+
+		strconv.Itoa(n)+") GROUP BY token, rid"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -106,7 +106,9 @@ func sumLen(ss []string) int {
 // batch of 50,000 referrals with UUID ids names about 2 MB. Each statement
 // reads every patient's row (or the granules of its patients), so fewer,
 // larger statements cost less: a patient whose referrals fall in two
-// statements is recomputed twice, from all of them both times.
+// statements is recomputed twice, from all of them both times. When the
+// referrals are half the table's rows or more, one statement recomputes every
+// patient instead (patientReferrals.all).
 func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db string, referrals []string, maxQuerySize int) error {
 	referrals = slices.Clone(referrals) // sorted in place: one copy of its size
 	slices.Sort(referrals)
@@ -117,6 +119,16 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 	table, err := lookPatientReferrals(ctx, exec, db)
 	if err != nil {
 		return err
+	}
+	if table.all(len(referrals)) {
+		stmt, err := PatientOrderSQL(db, nil, false, false)
+		if err == nil {
+			err = exec.Exec(ctx, stmt)
+		}
+		if err != nil {
+			return fmt.Errorf("refresh %s.referral_patient_order for every patient (%d referrals named): %w", db, len(referrals), err)
+		}
+		return nil
 	}
 	if maxQuerySize <= 0 {
 		maxQuerySize = defaultMaxQuerySize
@@ -187,6 +199,17 @@ func (p patientReferrals) global(n int) bool {
 // (no parts): a cluster keeps the WHERE.
 func (p patientReferrals) prewhere(n int) bool {
 	return p.rows >= 16*int64(n)
+}
+
+// all tells whether the recompute of n referrals recomputes every patient,
+// naming none: when they are half the rows of patient_referrals or more (a
+// backlog held into a short history). Sending, parsing and looking up the
+// ids then costs more than the patients it spares: 211,000 referrals of
+// 211,000 rows, 0.32 CPU s on the server for every patient against 0.84 for
+// theirs (18.16); into 2.2 M rows the ids pay. A Distributed table's rows
+// are not counted here: a cluster names its referrals.
+func (p patientReferrals) all(n int) bool {
+	return !p.distributed && p.rows <= 2*int64(n)
 }
 
 // defaultMaxQuerySize is ClickHouse's default max_query_size (18.16 and

@@ -40,3 +40,23 @@ func TestPatientOrderPrewhere(t *testing.T) {
 		}
 	}
 }
+
+// TestPatientOrderAll: the recompute names no referral, recomputing every
+// patient, when its referrals are half the rows or more; never on a cluster.
+func TestPatientOrderAll(t *testing.T) {
+	for _, c := range []struct {
+		table patientReferrals
+		n     int
+		want  bool
+	}{
+		{patientReferrals{rows: 211_000}, 200_000, true},
+		{patientReferrals{rows: 2_200_000}, 200_000, false},
+		{patientReferrals{rows: 2}, 1, true},
+		{patientReferrals{rows: 3}, 1, false},
+		{patientReferrals{distributed: true}, 1, false},
+	} {
+		if got := c.table.all(c.n); got != c.want {
+			t.Errorf("%+v.all(%d) = %v, want %v", c.table, c.n, got, c.want)
+		}
+	}
+}
