@@ -10,9 +10,10 @@ import (
 	"github.com/referralops/referralops/schema"
 )
 
-// TestLightKPIIndex: migration 0013's view writes the rows 0004's did. A
-// database migrated to 0012 and one migrated to the head hold the same
-// kpi_index after the same events, of every type the index takes.
+// TestLightKPIIndex: migration 0013's view, and 0014's two that replaced it,
+// write the rows 0004's did. A database migrated to 0012 and one migrated to
+// the head hold the same kpi_index after the same events, of every type the
+// index takes.
 func TestLightKPIIndex(t *testing.T) {
 	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		ctx := context.Background()
@@ -56,7 +57,7 @@ func TestLightKPIIndex(t *testing.T) {
 			index[db] = rows
 		}
 		if !reflect.DeepEqual(index[head], index[before]) {
-			t.Errorf("kpi_index after 0013:\n%v\nbefore:\n%v", index[head], index[before])
+			t.Errorf("kpi_index at the head:\n%v\nbefore:\n%v", index[head], index[before])
 		}
 		kinds := map[string]bool{}
 		for _, r := range index[head] {

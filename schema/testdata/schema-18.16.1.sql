@@ -1193,3 +1193,36 @@ GROUP BY kind, key_value, at, referral;
 -- light_kpi_index
 DROP TABLE IF EXISTS referralops_phi.kpi_index_mv;
 
+-- kpi_index_rows
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_index_rows_mv TO referralops.kpi_index AS
+SELECT
+    kind,
+    multiIf(kind = 11, CAST(service_line AS String),
+            kind = 12, referrer_id, '') AS key_value,
+    if(kind = 3, scheduled_for, event_time) AS at,
+    referral_id AS referral
+FROM referralops_phi.events
+ARRAY JOIN CAST(multiIf(
+    event_type = 'referral.created', [1, 11, 12],
+    event_type = 'appointment.completed', [2],
+    event_type = 'appointment.booked', [3, 5],
+    event_type = 'appointment.rescheduled', [3],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [6],
+    [4]) AS Array(UInt8)) AS kind
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected');
+
+-- kpi_index_rows
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_service_lines_mv TO referralops.kpi_index AS
+SELECT
+    toUInt8(20) AS kind,
+    CAST(service_line AS String) AS key_value,
+    toDateTime(0, 'UTC') AS at,
+    '' AS referral
+FROM referralops_phi.events
+WHERE event_type = 'referral.created'
+GROUP BY key_value;
+
+-- kpi_index_rows
+DROP TABLE IF EXISTS referralops_phi.kpi_index_light_mv;
+

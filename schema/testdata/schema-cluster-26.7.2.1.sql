@@ -1238,3 +1238,36 @@ DROP TABLE IF EXISTS referralops_phi.kpi_index_mv ON CLUSTER c1;
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 13, 'light_kpi_index', now();
 
+-- 0014_kpi_index_rows
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_index_rows_mv ON CLUSTER c1 TO referralops.kpi_index_local AS
+SELECT
+    kind,
+    multiIf(kind = 11, CAST(service_line AS String),
+            kind = 12, referrer_id, '') AS key_value,
+    if(kind = 3, scheduled_for, event_time) AS at,
+    referral_id AS referral
+FROM referralops_phi.events_local
+ARRAY JOIN CAST(multiIf(
+    event_type = 'referral.created', [1, 11, 12],
+    event_type = 'appointment.completed', [2],
+    event_type = 'appointment.booked', [3, 5],
+    event_type = 'appointment.rescheduled', [3],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [6],
+    [4]) AS Array(UInt8)) AS kind
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected');
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_service_lines_mv ON CLUSTER c1 TO referralops.kpi_index_local AS
+SELECT
+    toUInt8(20) AS kind,
+    CAST(service_line AS String) AS key_value,
+    toDateTime(0, 'UTC') AS at,
+    '' AS referral
+FROM referralops_phi.events_local
+WHERE event_type = 'referral.created'
+GROUP BY key_value;
+
+DROP TABLE IF EXISTS referralops_phi.kpi_index_light_mv ON CLUSTER c1;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 14, 'kpi_index_rows', now();
+
