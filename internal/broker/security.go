@@ -160,7 +160,7 @@ var (
 )
 
 // plainConnection is kafka-go's defaults: no TLS, no SASL.
-var plainConnection = &connection{dialer: kafka.DefaultDialer}
+var plainConnection = &connection{dialer: newDialer()}
 
 func (c Config) connection() (*connection, error) {
 	if !c.Secured() {
@@ -202,8 +202,10 @@ func (c Config) connection() (*connection, error) {
 		}
 		mech = m
 	}
+	dialer := newDialer()
+	dialer.TLS, dialer.SASLMechanism = tlsConfig, mech
 	conn := &connection{
-		dialer: &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: tlsConfig, SASLMechanism: mech},
+		dialer: dialer,
 		// The dialer's settings; kafka-go's transport defaults otherwise.
 		transport: &kafka.Transport{DialTimeout: 10 * time.Second, TLS: tlsConfig, SASL: mech},
 	}
