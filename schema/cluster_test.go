@@ -116,12 +116,13 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 			sharding := map[string]string{}
 			paths := map[string]bool{}
 			// 0009's DDL of the Distributed tables alone: the old `events`
-			// goes (it is made again in the PHI database), and so does
-			// referral_facts, made again without the column its local
-			// table lost.
+			// goes (it is made again in the PHI database), and so do
+			// referral_facts (0012) and appointment_facts (0015), made
+			// again without the columns their local tables lost.
 			distributedOnly := []string{
 				"DROP TABLE IF EXISTS " + db + ".events ON CLUSTER " + testCluster,
 				"DROP TABLE IF EXISTS " + db + ".referral_facts ON CLUSTER " + testCluster,
+				"DROP TABLE IF EXISTS " + db + ".appointment_facts ON CLUSTER " + testCluster,
 			}
 			phi := schema.PHIDatabase(db)
 			for _, s := range clustered {
@@ -285,9 +286,10 @@ func TestClusterSQLParsesOnChDB(t *testing.T) {
 	// Distributed referral_facts twice, view, analyst view, its conversion and
 	// record, 2 ALTERs, 2 DROPs of the Distributed table, DROPs of a view and
 	// an analyst view; 0013's view, record and DROP of a view; 0014's 2
-	// views, record and DROP of a view.
-	if creates != 2+14+6+5+9+8+1+4+1+2 || inserts != 20+2+1+1 || others != 11+6+1+1 {
-		t.Errorf("%d CREATE, %d INSERT and %d other statements, want 52, 24 and 19", creates, inserts, others)
+	// views, record and DROP of a view; 0015's view, Distributed table and
+	// record, DROP of a view, ALTER and DROP of the Distributed table.
+	if creates != 2+14+6+5+9+8+1+4+1+2+2 || inserts != 20+2+1+1+1 || others != 11+6+1+1+3 {
+		t.Errorf("%d CREATE, %d INSERT and %d other statements, want 54, 25 and 22", creates, inserts, others)
 	}
 }
 

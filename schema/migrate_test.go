@@ -151,7 +151,7 @@ func TestMigrateConcurrently(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantPHI := [][]string{
-				{"appointment_facts_mv", "MaterializedView"},
+				{"appointment_facts_light_mv", "MaterializedView"},
 				{"events", "ReplacingMergeTree"},
 				{"kpi_created_mv", "MaterializedView"},
 				{"kpi_index_rows_mv", "MaterializedView"},

@@ -101,6 +101,30 @@ WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointme
 GROUP BY referral_id, appointment_id
 {{- end}}
 
+{{- /* appointment_facts_light (0015): appointment_facts_select's history
+only; the states no query reads (first_booked_at, which referral_facts also
+holds, and the earliest booking's location and visit type) are gone. */}}
+{{define "appointment_facts_light_select"}}
+SELECT
+    referral_id,
+    appointment_id,
+    groupUniqArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', {{rank "booked"}},
+            event_type = 'appointment.rescheduled', {{rank "rescheduled"}},
+            event_type = 'appointment.cancelled', {{rank "cancelled"}},
+            event_type = 'appointment.no_show', {{rank "no_show"}},
+            {{rank "completed"}})),
+        event_id,
+        scheduled_for)) AS history
+FROM {{.From "events"}}
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id
+{{- end}}
+
 {{- /* kpi_index: aliases differ from every `events` column (ClickHouse 18.16
 resolves aliases inside expressions). */}}
 {{define "kpi_index_select"}}

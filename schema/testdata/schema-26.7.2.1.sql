@@ -1228,3 +1228,30 @@ GROUP BY key_value;
 -- kpi_index_rows
 DROP TABLE IF EXISTS referralops_phi.kpi_index_light_mv;
 
+-- light_appointment_facts
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.appointment_facts_light_mv TO referralops.appointment_facts AS
+SELECT
+    referral_id,
+    appointment_id,
+    groupUniqArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', 1,
+            event_type = 'appointment.rescheduled', 2,
+            event_type = 'appointment.cancelled', 3,
+            event_type = 'appointment.no_show', 4,
+            5)),
+        event_id,
+        scheduled_for)) AS history
+FROM referralops_phi.events
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id;
+
+-- light_appointment_facts
+DROP TABLE IF EXISTS referralops_phi.appointment_facts_mv;
+
+-- light_appointment_facts
+ALTER TABLE referralops.appointment_facts DROP COLUMN first_booked_at, DROP COLUMN booked_location_id, DROP COLUMN booked_visit_type;
+

@@ -1269,3 +1269,35 @@ DROP TABLE IF EXISTS referralops_phi.kpi_index_light_mv ON CLUSTER c1;
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 14, 'kpi_index_rows', now();
 
+-- 0015_light_appointment_facts
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.appointment_facts_light_mv ON CLUSTER c1 TO referralops.appointment_facts_local AS
+SELECT
+    referral_id,
+    appointment_id,
+    groupUniqArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', 1,
+            event_type = 'appointment.rescheduled', 2,
+            event_type = 'appointment.cancelled', 3,
+            event_type = 'appointment.no_show', 4,
+            5)),
+        event_id,
+        scheduled_for)) AS history
+FROM referralops_phi.events_local
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id;
+
+DROP TABLE IF EXISTS referralops_phi.appointment_facts_mv ON CLUSTER c1;
+
+ALTER TABLE referralops.appointment_facts_local ON CLUSTER c1 DROP COLUMN first_booked_at, DROP COLUMN booked_location_id, DROP COLUMN booked_visit_type;
+
+DROP TABLE IF EXISTS referralops.appointment_facts ON CLUSTER c1;
+
+CREATE TABLE IF NOT EXISTS referralops.appointment_facts ON CLUSTER c1 AS referralops.appointment_facts_local
+ENGINE = Distributed(c1, referralops, appointment_facts_local, cityHash64(referral_id));
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 15, 'light_appointment_facts', now();
+
