@@ -117,12 +117,14 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 			paths := map[string]bool{}
 			// 0009's DDL of the Distributed tables alone: the old `events`
 			// goes (it is made again in the PHI database), and so do
-			// referral_facts (0012) and appointment_facts (0015), made
-			// again without the columns their local tables lost.
+			// referral_facts (0012), appointment_facts (0015) and
+			// patient_referrals (0016), made again with the columns of
+			// their local tables.
 			distributedOnly := []string{
 				"DROP TABLE IF EXISTS " + db + ".events ON CLUSTER " + testCluster,
 				"DROP TABLE IF EXISTS " + db + ".referral_facts ON CLUSTER " + testCluster,
 				"DROP TABLE IF EXISTS " + db + ".appointment_facts ON CLUSTER " + testCluster,
+				"DROP TABLE IF EXISTS " + schema.PHIDatabase(db) + ".patient_referrals ON CLUSTER " + testCluster,
 			}
 			phi := schema.PHIDatabase(db)
 			for _, s := range clustered {
@@ -193,8 +195,8 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 			}
 			// 18.16 has no parallel_distributed_insert_select: its backfills go
 			// through the server that runs the migration. Six backfills,
-			// 0010's two and 0012's conversion.
-			want := 8 + 1
+			// 0010's two, 0012's and 0016's conversions.
+			want := 8 + 1 + 1
 			if single.Major < 21 {
 				want = 0
 			}
@@ -287,9 +289,11 @@ func TestClusterSQLParsesOnChDB(t *testing.T) {
 	// record, 2 ALTERs, 2 DROPs of the Distributed table, DROPs of a view and
 	// an analyst view; 0013's view, record and DROP of a view; 0014's 2
 	// views, record and DROP of a view; 0015's view, Distributed table and
-	// record, DROP of a view, ALTER and DROP of the Distributed table.
-	if creates != 2+14+6+5+9+8+1+4+1+2+2 || inserts != 20+2+1+1+1 || others != 11+6+1+1+3 {
-		t.Errorf("%d CREATE, %d INSERT and %d other statements, want 54, 25 and 22", creates, inserts, others)
+	// record, DROP of a view, ALTER and DROP of the Distributed table; 0016's
+	// Distributed patient_referrals twice, view, conversion and record, 2
+	// ALTERs, 2 DROPs of the Distributed table and a DROP of a view.
+	if creates != 2+14+6+5+9+8+1+4+1+2+2+3 || inserts != 20+2+1+1+1+2 || others != 11+6+1+1+3+5 {
+		t.Errorf("%d CREATE, %d INSERT and %d other statements, want 57, 27 and 27", creates, inserts, others)
 	}
 }
 

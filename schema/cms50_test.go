@@ -341,7 +341,7 @@ func TestRefreshPatientOrderEveryPatient(t *testing.T) {
 func insertOtherPatients(t *testing.T, exec func(context.Context, string) error, db string, n int) {
 	t.Helper()
 	if err := exec(context.Background(), "INSERT INTO "+schema.PHIDatabase(db)+".patient_referrals SELECT concat('T-', toString(cityHash64(number))) AS token, "+
-		"concat('X-', toString(number)) AS rid, minState(tuple(toDateTime('2025-01-01 00:00:00', 'UTC'), rid)) FROM numbers("+
+		"concat('X-', toString(number)) AS rid, minState(toDateTime('2025-01-01 00:00:00', 'UTC')) FROM numbers("+
 		strconv.Itoa(n)+") GROUP BY token, rid"); err != nil {
 		t.Fatal(err)
 	}

@@ -158,7 +158,7 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"kpi_referrers_mv", "MaterializedView"},
 				{"kpi_service_lines_mv", "MaterializedView"},
 				{"patient_referrals", "AggregatingMergeTree"},
-				{"patient_referrals_mv", "MaterializedView"},
+				{"patient_referrals_light_mv", "MaterializedView"},
 				{"referral_facts_light_mv", "MaterializedView"},
 				{"referral_stages_mv", "MaterializedView"},
 				{"referrer_notes_mv", "MaterializedView"},

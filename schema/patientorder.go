@@ -24,12 +24,16 @@ type patientOrderData struct {
 	// Prewhere filters the rows by token before reading their states
 	// (patientReferrals.prewhere).
 	Prewhere bool
+	// TupleState reads patient_referrals as migration 0010 made it: the
+	// creation time is the first element of a (time, event id) minimum,
+	// which migration 0016 replaced with first_created.
+	TupleState bool
 }
 
 // PatientOrder is the data of the "patient_order" template for referrals
 // (an SQL array, "" for every patient): migration 0010's backfill.
 func (t templateData) PatientOrder(referrals string) patientOrderData {
-	return patientOrderData{DB: t.DB, PHIDB: t.PHIDB(), Referrals: referrals}
+	return patientOrderData{DB: t.DB, PHIDB: t.PHIDB(), Referrals: referrals, TupleState: true}
 }
 
 var patientOrderTemplate = sync.OnceValues(func() (*template.Template, error) {
@@ -44,6 +48,12 @@ var patientOrderTemplate = sync.OnceValues(func() (*template.Template, error) {
 // patientReferrals.global), with prewhere only the states of the referrals'
 // patients (patientReferrals.prewhere).
 func PatientOrderSQL(db string, referrals []string, global, prewhere bool) (string, error) {
+	return patientOrderSQL(db, referrals, global, prewhere, false)
+}
+
+// patientOrderSQL is PatientOrderSQL, with tupleState for a patient_referrals
+// that migration 0016 has not changed yet (patientOrderData.TupleState).
+func patientOrderSQL(db string, referrals []string, global, prewhere, tupleState bool) (string, error) {
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
 		return "", err
 	}
@@ -54,7 +64,8 @@ func PatientOrderSQL(db string, referrals []string, global, prewhere bool) (stri
 	ids := referralArray(referrals)
 	var sb strings.Builder
 	sb.Grow(len(ids) + 4096) // the rest of the statement is about 1.5 KiB
-	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Referrals: ids, Global: global, Prewhere: prewhere})
+	err = tmpl.ExecuteTemplate(&sb, "patient_order", patientOrderData{DB: db, PHIDB: PHIDatabase(db), Referrals: ids,
+		Global: global, Prewhere: prewhere, TupleState: tupleState})
 	return sb.String(), err
 }
 
@@ -121,7 +132,7 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 		return err
 	}
 	if table.all(len(referrals)) {
-		stmt, err := PatientOrderSQL(db, nil, false, false)
+		stmt, err := patientOrderSQL(db, nil, false, false, table.tupleState)
 		if err == nil {
 			err = exec.Exec(ctx, stmt)
 		}
@@ -140,7 +151,7 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 			size += len(referrals[n]) + len("'', ")
 			n++
 		}
-		stmt, err := PatientOrderSQL(db, referrals[:n], table.global(n), table.prewhere(n))
+		stmt, err := patientOrderSQL(db, referrals[:n], table.global(n), table.prewhere(n), table.tupleState)
 		if err != nil {
 			return err
 		}
@@ -153,27 +164,31 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 }
 
 // patientReferrals is what decides how a recompute reads patient_referrals:
-// whether it is a cluster's Distributed table, and its rows.
+// whether it is a cluster's Distributed table, its rows, and whether it
+// still has migration 0010's (time, event id) states: a writer upgraded
+// before the database was migrated to 0016 keeps recomputing.
 type patientReferrals struct {
 	distributed bool
 	rows        int64
+	tupleState  bool
 }
 
 func lookPatientReferrals(ctx context.Context, q clickhouse.Querier, db string) (patientReferrals, error) {
 	phi := clickhouse.Quote(PHIDatabase(db))
 	rows, err := q.Query(ctx, "SELECT engine, toString((SELECT sum(rows) FROM system.parts WHERE database = "+phi+
-		" AND table = 'patient_referrals' AND active)) FROM system.tables WHERE database = "+phi+" AND name = 'patient_referrals'")
+		" AND table = 'patient_referrals' AND active)), toString((SELECT count() FROM system.columns WHERE database = "+phi+
+		" AND table = 'patient_referrals' AND name = 'first_created')) FROM system.tables WHERE database = "+phi+" AND name = 'patient_referrals'")
 	if err != nil {
 		return patientReferrals{}, fmt.Errorf("the engine of %s.patient_referrals: %w", PHIDatabase(db), err)
 	}
-	if len(rows) != 1 || len(rows[0]) != 2 {
+	if len(rows) != 1 || len(rows[0]) != 3 {
 		return patientReferrals{}, fmt.Errorf("%s.patient_referrals does not exist (migration 0010)", PHIDatabase(db))
 	}
 	n, err := strconv.ParseInt(rows[0][1], 10, 64)
 	if err != nil {
 		return patientReferrals{}, fmt.Errorf("the rows of %s.patient_referrals: %w", PHIDatabase(db), err)
 	}
-	return patientReferrals{distributed: rows[0][0] == "Distributed", rows: n}, nil
+	return patientReferrals{distributed: rows[0][0] == "Distributed", rows: n, tupleState: rows[0][2] == "0"}, nil
 }
 
 // global tells whether the recompute of n referrals reads every row of

@@ -253,6 +253,17 @@ WHERE event_type = 'referral.created' AND patient_token != ''
 GROUP BY patient_token, referral_id
 {{- end}}
 
+{{- /* patient_referrals_light (0016): per token and referral the earliest
+referral.created's time alone, all the recompute reads (sql/patient_order.sql):
+a min of a DateTime, where the min of a (time, event id) tuple went through a
+generic value per row. */}}
+{{define "patient_referrals_light_select"}}
+SELECT patient_token, referral_id, minState(event_time) AS first_created
+FROM {{.From "events"}}
+WHERE event_type = 'referral.created' AND patient_token != ''
+GROUP BY patient_token, referral_id
+{{- end}}
+
 {{- /* referrer_notes (0010): the consult notes to the referrer (recipient
 referrer or, by default, none). */}}
 {{define "referrer_notes_select"}}

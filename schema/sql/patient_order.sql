@@ -24,7 +24,7 @@ FROM
         toUInt64(length(entries)) * 4294967296 + toUInt64(toUInt32(now())) AS order_version
     FROM
     (
-        SELECT patient_token AS token, referral_id AS rid, tupleElement(minMerge(created), 1) AS first_at
+        SELECT patient_token AS token, referral_id AS rid, {{if .TupleState}}tupleElement(minMerge(created), 1){{else}}minMerge(first_created){{end}} AS first_at
         FROM {{.PHIDB}}.patient_referrals
         {{- if .Referrals}}
         -- GLOBAL on a cluster: the subquery runs once, over every shard. On

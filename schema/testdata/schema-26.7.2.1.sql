@@ -1255,3 +1255,31 @@ DROP TABLE IF EXISTS referralops_phi.appointment_facts_mv;
 -- light_appointment_facts
 ALTER TABLE referralops.appointment_facts DROP COLUMN first_booked_at, DROP COLUMN booked_location_id, DROP COLUMN booked_visit_type;
 
+-- light_patient_referrals
+ALTER TABLE referralops_phi.patient_referrals ADD COLUMN first_created AggregateFunction(min, DateTime('UTC')) AFTER referral_id;
+
+-- light_patient_referrals
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.patient_referrals_light_mv TO referralops_phi.patient_referrals AS
+SELECT patient_token, referral_id, minState(event_time) AS first_created
+FROM referralops_phi.events
+WHERE event_type = 'referral.created' AND patient_token != ''
+GROUP BY patient_token, referral_id;
+
+-- light_patient_referrals
+INSERT INTO referralops_phi.patient_referrals (patient_token, referral_id, first_created)
+SELECT token, rid, minState(first_at)
+FROM
+(
+    SELECT patient_token AS token, referral_id AS rid, tupleElement(minMerge(created), 1) AS first_at
+    FROM referralops_phi.patient_referrals /* until created is dropped */
+    GROUP BY patient_token, referral_id
+    HAVING first_at > toDateTime(0, 'UTC')
+)
+GROUP BY token, rid;
+
+-- light_patient_referrals
+DROP TABLE IF EXISTS referralops_phi.patient_referrals_mv;
+
+-- light_patient_referrals
+ALTER TABLE referralops_phi.patient_referrals DROP COLUMN created;
+

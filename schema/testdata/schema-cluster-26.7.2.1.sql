@@ -1303,3 +1303,39 @@ ENGINE = Distributed(c1, referralops, appointment_facts_local, cityHash64(referr
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 15, 'light_appointment_facts', now();
 
+-- 0016_light_patient_referrals
+ALTER TABLE referralops_phi.patient_referrals_local ON CLUSTER c1 ADD COLUMN first_created AggregateFunction(min, DateTime('UTC')) AFTER referral_id;
+
+DROP TABLE IF EXISTS referralops_phi.patient_referrals ON CLUSTER c1;
+
+CREATE TABLE IF NOT EXISTS referralops_phi.patient_referrals ON CLUSTER c1 AS referralops_phi.patient_referrals_local
+ENGINE = Distributed(c1, referralops_phi, patient_referrals_local, cityHash64(referral_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.patient_referrals_light_mv ON CLUSTER c1 TO referralops_phi.patient_referrals_local AS
+SELECT patient_token, referral_id, minState(event_time) AS first_created
+FROM referralops_phi.events_local
+WHERE event_type = 'referral.created' AND patient_token != ''
+GROUP BY patient_token, referral_id;
+
+INSERT INTO referralops_phi.patient_referrals (patient_token, referral_id, first_created) SETTINGS parallel_distributed_insert_select = 2
+SELECT token, rid, minState(first_at)
+FROM
+(
+    SELECT patient_token AS token, referral_id AS rid, tupleElement(minMerge(created), 1) AS first_at
+    FROM referralops_phi.patient_referrals /* until created is dropped */
+    GROUP BY patient_token, referral_id
+    HAVING first_at > toDateTime(0, 'UTC')
+)
+GROUP BY token, rid;
+
+DROP TABLE IF EXISTS referralops_phi.patient_referrals_mv ON CLUSTER c1;
+
+ALTER TABLE referralops_phi.patient_referrals_local ON CLUSTER c1 DROP COLUMN created;
+
+DROP TABLE IF EXISTS referralops_phi.patient_referrals ON CLUSTER c1;
+
+CREATE TABLE IF NOT EXISTS referralops_phi.patient_referrals ON CLUSTER c1 AS referralops_phi.patient_referrals_local
+ENGINE = Distributed(c1, referralops_phi, patient_referrals_local, cityHash64(referral_id));
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 16, 'light_patient_referrals', now();
+
