@@ -77,11 +77,9 @@ FROM {{.From "events"}}
 GROUP BY referral_id
 {{- end}}
 
-{{define "appointment_facts_select"}}
-SELECT
-    referral_id,
-    appointment_id,
-    groupUniqArrayState(tuple(
+{{- /* appointment_history: appointment_facts' history state (0003). */}}
+{{define "appointment_history" -}}
+groupUniqArrayState(tuple(
         event_time,
         toUInt8(multiIf(
             event_type = 'appointment.booked', {{rank "booked"}},
@@ -90,7 +88,14 @@ SELECT
             event_type = 'appointment.no_show', {{rank "no_show"}},
             {{rank "completed"}})),
         event_id,
-        scheduled_for)) AS history,
+        scheduled_for)) AS history
+{{- end}}
+
+{{define "appointment_facts_select"}}
+SELECT
+    referral_id,
+    appointment_id,
+    {{template "appointment_history"}},
     minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
     argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
     argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
@@ -108,16 +113,7 @@ holds, and the earliest booking's location and visit type) are gone. */}}
 SELECT
     referral_id,
     appointment_id,
-    groupUniqArrayState(tuple(
-        event_time,
-        toUInt8(multiIf(
-            event_type = 'appointment.booked', {{rank "booked"}},
-            event_type = 'appointment.rescheduled', {{rank "rescheduled"}},
-            event_type = 'appointment.cancelled', {{rank "cancelled"}},
-            event_type = 'appointment.no_show', {{rank "no_show"}},
-            {{rank "completed"}})),
-        event_id,
-        scheduled_for)) AS history
+    {{template "appointment_history"}}
 FROM {{.From "events"}}
 WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
                      'appointment.no_show', 'appointment.completed')
