@@ -159,7 +159,7 @@ var (
 	connections   = map[connectionKey]*connection{}
 )
 
-// plainConnection is kafka-go's defaults: no TLS, no SASL.
+// plainConnection has no TLS and no SASL; its dialer is newDialer.
 var plainConnection = &connection{dialer: newDialer()}
 
 func (c Config) connection() (*connection, error) {
