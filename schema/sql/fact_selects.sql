@@ -148,6 +148,19 @@ WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.b
 GROUP BY kind, key_value, at, referral
 {{- end}}
 
+{{- /* index_kinds_after_created: the kinds of every event type but
+referral.created, the end of the ARRAY JOIN of kpi_index's views (0013, 0014),
+and the event types they take. */}}
+{{define "index_kinds_after_created"}}
+    event_type = 'appointment.completed', [{{kind "completed"}}],
+    event_type = 'appointment.booked', [{{kind "slot"}}, {{kind "booked"}}],
+    event_type = 'appointment.rescheduled', [{{kind "slot"}}],
+    event_type IN ('referral.cancelled', 'referral.rejected'), [{{kind "closed"}}],
+    [{{kind "decided"}}]) AS Array(UInt8)) AS kind
+WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
+                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+{{- end}}
+
 {{- /* kpi_index_light (0013): kpi_index_select's rows, made from the kinds
 of each event (an array of constants) and the columns each kind takes rather
 than from an array of tuples, which copied the event's strings into every
@@ -161,14 +174,7 @@ SELECT
     if(kind = {{kind "service_line"}}, '', referral_id) AS referral
 FROM {{.From "events"}}
 ARRAY JOIN CAST(multiIf(
-    event_type = 'referral.created', [{{kind "created"}}, {{kind "service_line_created"}}, {{kind "referrer_created"}}, {{kind "service_line"}}],
-    event_type = 'appointment.completed', [{{kind "completed"}}],
-    event_type = 'appointment.booked', [{{kind "slot"}}, {{kind "booked"}}],
-    event_type = 'appointment.rescheduled', [{{kind "slot"}}],
-    event_type IN ('referral.cancelled', 'referral.rejected'), [{{kind "closed"}}],
-    [{{kind "decided"}}]) AS Array(UInt8)) AS kind
-WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
-                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+    event_type = 'referral.created', [{{kind "created"}}, {{kind "service_line_created"}}, {{kind "referrer_created"}}, {{kind "service_line"}}],{{template "index_kinds_after_created"}}
 GROUP BY kind, key_value, at, referral
 {{- end}}
 
@@ -186,14 +192,7 @@ SELECT
     referral_id AS referral
 FROM {{.From "events"}}
 ARRAY JOIN CAST(multiIf(
-    event_type = 'referral.created', [{{kind "created"}}, {{kind "service_line_created"}}, {{kind "referrer_created"}}],
-    event_type = 'appointment.completed', [{{kind "completed"}}],
-    event_type = 'appointment.booked', [{{kind "slot"}}, {{kind "booked"}}],
-    event_type = 'appointment.rescheduled', [{{kind "slot"}}],
-    event_type IN ('referral.cancelled', 'referral.rejected'), [{{kind "closed"}}],
-    [{{kind "decided"}}]) AS Array(UInt8)) AS kind
-WHERE event_type IN ('referral.created', 'appointment.completed', 'appointment.booked', 'appointment.rescheduled',
-                     'referral.auth_approved', 'referral.auth_denied', 'referral.cancelled', 'referral.rejected')
+    event_type = 'referral.created', [{{kind "created"}}, {{kind "service_line_created"}}, {{kind "referrer_created"}}],{{template "index_kinds_after_created"}}
 {{- end}}
 
 {{- /* kpi_service_lines (0014): the kpi_index rows of kind service_line, one
