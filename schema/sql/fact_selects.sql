@@ -78,6 +78,16 @@ GROUP BY referral_id
 {{- end}}
 
 {{- /* appointment_history: appointment_facts' history state (0003). */}}
+{{- /* appointment_rows: the events appointment_facts' views read, one
+group per appointment. */}}
+{{define "appointment_rows" -}}
+FROM {{.From "events"}}
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id
+{{- end}}
+
 {{define "appointment_history" -}}
 groupUniqArrayState(tuple(
         event_time,
@@ -99,11 +109,7 @@ SELECT
     minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
     argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
     argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
-FROM {{.From "events"}}
-WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
-                     'appointment.no_show', 'appointment.completed')
-  AND appointment_id != ''
-GROUP BY referral_id, appointment_id
+{{template "appointment_rows" .}}
 {{- end}}
 
 {{- /* appointment_facts_light (0015): appointment_facts_select's history
@@ -114,11 +120,7 @@ SELECT
     referral_id,
     appointment_id,
     {{template "appointment_history"}}
-FROM {{.From "events"}}
-WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
-                     'appointment.no_show', 'appointment.completed')
-  AND appointment_id != ''
-GROUP BY referral_id, appointment_id
+{{template "appointment_rows" .}}
 {{- end}}
 
 {{- /* kpi_index: aliases differ from every `events` column (ClickHouse 18.16
