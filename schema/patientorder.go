@@ -132,7 +132,7 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 		return err
 	}
 	if table.all(len(referrals)) {
-		stmt, err := patientOrderSQL(db, nil, false, false, table.tupleState)
+		stmt, err := table.statement(db, nil)
 		if err == nil {
 			err = exec.Exec(ctx, stmt)
 		}
@@ -151,7 +151,7 @@ func RefreshPatientOrder(ctx context.Context, exec clickhouse.Executor, db strin
 			size += len(referrals[n]) + len("'', ")
 			n++
 		}
-		stmt, err := patientOrderSQL(db, referrals[:n], table.global(n), table.prewhere(n), table.tupleState)
+		stmt, err := table.statement(db, referrals[:n])
 		if err != nil {
 			return err
 		}
@@ -189,6 +189,14 @@ func lookPatientReferrals(ctx context.Context, q clickhouse.Querier, db string) 
 		return patientReferrals{}, fmt.Errorf("the rows of %s.patient_referrals: %w", PHIDatabase(db), err)
 	}
 	return patientReferrals{distributed: rows[0][0] == "Distributed", rows: n, tupleState: rows[0][2] == "0"}, nil
+}
+
+// statement is the recompute of the patients of referrals (nil: of every
+// patient) from this table: how it reads depends on the table and on how
+// many referrals it names.
+func (p patientReferrals) statement(db string, referrals []string) (string, error) {
+	n := len(referrals)
+	return patientOrderSQL(db, referrals, n > 0 && p.global(n), n > 0 && p.prewhere(n), p.tupleState)
 }
 
 // global tells whether the recompute of n referrals reads every row of
