@@ -746,3 +746,35 @@ func TestDecodeConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSkipPlain checks the eight-bytes-at-a-time scan against the byte-wise
+// definition: every byte value at every position of strings that straddle
+// the eight-byte steps, alone and after another byte that needs attention.
+func TestSkipPlain(t *testing.T) {
+	want := func(b []byte, i int) int {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		return i
+	}
+	for n := 1; n <= 20; n++ {
+		for pos := range n {
+			for c := range 256 {
+				b := bytes.Repeat([]byte{'a'}, n)
+				b[pos] = byte(c)
+				if got, w := skipPlain(b, 0), want(b, 0); got != w {
+					t.Fatalf("skipPlain(%q, 0) = %d, want %d", b, got, w)
+				}
+				if pos+1 < n {
+					b[pos+1] = '"'
+					if got, w := skipPlain(b, 0), want(b, 0); got != w {
+						t.Fatalf("skipPlain(%q, 0) = %d, want %d", b, got, w)
+					}
+				}
+				if got, w := skipPlain(b, 1), want(b, 1); got != w {
+					t.Fatalf("skipPlain(%q, 1) = %d, want %d", b, got, w)
+				}
+			}
+		}
+	}
+}

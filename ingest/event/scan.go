@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -209,8 +210,10 @@ func skipPlain(b []byte, i int) int {
 		// A byte's high bit ends up set in m if the byte is < 0x20, '"',
 		// '\\' or >= 0x80 (the classic "has a zero/less-than byte" tests).
 		m := (x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs | x
-		if m&high != 0 {
-			break
+		if m &= high; m != 0 {
+			// Each test can flag bytes above a true match (a borrow), never
+			// below one, so the lowest flag is the first byte to attend to.
+			return i + bits.TrailingZeros64(m)/8
 		}
 	}
 	for i < len(b) && plain[b[i]] {
