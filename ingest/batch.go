@@ -281,9 +281,29 @@ type batch struct {
 	// next[topic][partition] is the offset after the last message of the batch,
 	// from[topic][partition] that of its first.
 	next, from map[string]map[int]int64
-	started    time.Time // arrival of the first message; zero when empty
-	count      int       // messages, valid or not
-	bytes      int64     // of the budget, given back once the batch is stored
+	// Records come in runs from one partition's fetch: track and counted
+	// keep the current run here and add it to the maps above when the run
+	// ends (fold), a few map updates per run instead of per record. Only
+	// fold, ledger and offsets read the maps.
+	span    offsetSpan
+	tally   storedTally
+	started time.Time // arrival of the first message; zero when empty
+	count   int       // messages, valid or not
+	bytes   int64     // of the budget, given back once the batch is stored
+}
+
+// offsetSpan is the current run of records of one partition: the first and
+// the next offsets seen (from < next, or next == 0 when there is no run).
+type offsetSpan struct {
+	topic      string
+	partition  int
+	from, next int64
+}
+
+// storedTally is the current run of valid records of one topic and format.
+type storedTally struct {
+	topic, format   string
+	records, events int
 }
 
 func newBatch() *batch {
@@ -296,6 +316,7 @@ func (b *batch) empty() bool { return b.count == 0 }
 // ledger takes what the commit of a stored batch needs, all but its rows and
 // dead letters, and gives b fresh maps for the next batch.
 func (b *batch) ledger() batch {
+	b.fold()
 	l := *b
 	l.rows, l.deadLetters = nil, nil
 	b.deadSource = nil
@@ -363,6 +384,7 @@ func (b *batch) reset() {
 	clear(b.skipped)
 	clear(b.events)
 	b.next, b.from = map[string]map[int]int64{}, map[string]map[int]int64{}
+	b.span, b.tally = offsetSpan{}, storedTally{}
 	b.started = time.Time{}
 	b.count = 0
 	b.bytes = 0
@@ -400,8 +422,12 @@ func (b *batch) addEvents(evs []event.Event, format, topic string, partition int
 
 // counted counts a stored record of n events.
 func (b *batch) counted(topic, format string, n int) {
-	b.stored[topic]++
-	b.events[format] += n
+	if t := &b.tally; t.topic != topic || t.format != format || t.records == 0 {
+		b.foldTally()
+		*t = storedTally{topic: topic, format: format}
+	}
+	b.tally.records++
+	b.tally.events += n
 }
 
 func (b *batch) track(topic string, partition int, offset int64, now time.Time) {
@@ -409,23 +435,54 @@ func (b *batch) track(topic string, partition int, offset int64, now time.Time) 
 		b.started = now
 	}
 	b.count++
-	p, f := b.next[topic], b.from[topic]
+	if sp := &b.span; sp.next != 0 && sp.partition == partition && sp.topic == topic {
+		sp.from, sp.next = min(sp.from, offset), max(sp.next, offset+1)
+		return
+	}
+	b.foldSpan()
+	b.span = offsetSpan{topic: topic, partition: partition, from: offset, next: offset + 1}
+}
+
+// fold adds the current runs to the maps.
+func (b *batch) fold() {
+	b.foldSpan()
+	b.foldTally()
+}
+
+func (b *batch) foldSpan() {
+	sp := b.span
+	if sp.next == 0 {
+		return
+	}
+	b.span = offsetSpan{}
+	p, f := b.next[sp.topic], b.from[sp.topic]
 	if p == nil {
 		p, f = map[int]int64{}, map[int]int64{}
-		b.next[topic], b.from[topic] = p, f
+		b.next[sp.topic], b.from[sp.topic] = p, f
 	}
-	if offset+1 > p[partition] {
-		p[partition] = offset + 1
+	if sp.next > p[sp.partition] {
+		p[sp.partition] = sp.next
 	}
-	if first, ok := f[partition]; !ok || offset < first {
-		f[partition] = offset
+	if first, ok := f[sp.partition]; !ok || sp.from < first {
+		f[sp.partition] = sp.from
 	}
+}
+
+func (b *batch) foldTally() {
+	t := b.tally
+	if t.records == 0 {
+		return
+	}
+	b.tally = storedTally{}
+	b.stored[t.topic] += t.records
+	b.events[t.format] += t.events
 }
 
 // offsets names the batch's records by where they are, for an operator who
 // must know what was not stored: "topic/partition first-last, ...", sorted;
 // never an id.
 func (b *batch) offsets() string {
+	b.fold()
 	var parts []string
 	for _, topic := range slices.Sorted(maps.Keys(b.next)) {
 		for _, p := range slices.Sorted(maps.Keys(b.next[topic])) {

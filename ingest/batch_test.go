@@ -135,12 +135,51 @@ func TestBatchTracksNextOffsets(t *testing.T) {
 	b.track("a", 0, 7, now)
 	b.track("a", 0, 5, now) // out of order within a batch cannot lower the commit
 	b.track("b", 3, 0, now)
-	if b.next["a"][0] != 8 || b.next["b"][3] != 1 || b.count != 3 || !b.started.Equal(now) {
-		t.Errorf("next %v, count %d", b.next, b.count)
-	}
+	b.track("b", 3, 1, now)
 	b.reset()
-	if !b.empty() || len(b.next) != 0 || !b.started.IsZero() {
+	if !b.empty() || len(b.ledger().next) != 0 || !b.started.IsZero() {
 		t.Errorf("reset left %+v", b)
+	}
+	b.track("a", 0, 7, now)
+	b.track("a", 0, 5, now) // out of order within a batch cannot lower the commit
+	b.track("b", 3, 0, now)
+	if l := b.ledger(); l.next["a"][0] != 8 || l.next["b"][3] != 1 || l.count != 3 || !l.started.Equal(now) {
+		t.Errorf("next %v, count %d", l.next, l.count)
+	}
+}
+
+// TestBatchRuns: records counted run by run (a partition's, a topic and
+// format's) come out as if counted one by one, whichever way the runs
+// interleave, and a run goes on across the reads of offsets().
+func TestBatchRuns(t *testing.T) {
+	b := newBatch()
+	now := time.Now()
+	add := func(topic string, partition int, offset int64, format string) {
+		b.track(topic, partition, offset, now)
+		if format != "" {
+			b.counted(topic, format, 2)
+		}
+	}
+	add("r", 0, 10, formatCloudEvents)
+	add("r", 0, 11, formatCloudEvents)
+	add("r", 1, 3, "fhir")
+	if got, want := b.offsets(), "r/0 10-11, r/1 3-3"; got != want {
+		t.Errorf("offsets() = %q, want %q", got, want)
+	}
+	add("r", 1, 4, "fhir")
+	add("r", 0, 9, "") // a dead letter: tracked, not counted
+	add("r", 0, 12, formatCloudEvents)
+	add("s", 0, 0, formatCloudEvents)
+	add("r", 1, 2, formatCloudEvents)
+	l := b.ledger()
+	if got, want := l.offsets(), "r/0 9-12, r/1 2-4, s/0 0-0"; got != want {
+		t.Errorf("offsets() = %q, want %q", got, want)
+	}
+	if l.count != 8 || l.stored["r"] != 6 || l.stored["s"] != 1 || l.events[formatCloudEvents] != 10 || l.events["fhir"] != 4 {
+		t.Errorf("count %d, stored %v, events %v", l.count, l.stored, l.events)
+	}
+	if b.span != (offsetSpan{}) || b.tally != (storedTally{}) || len(b.stored) != 0 {
+		t.Errorf("the batch kept a run after ledger(): %+v %+v %v", b.span, b.tally, b.stored)
 	}
 }
 
