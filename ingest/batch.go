@@ -23,26 +23,37 @@ func insertQuery(table string) string {
 	return "INSERT INTO " + table + " (" + strings.Join(eventColumns, ", ") + ")"
 }
 
-// rows holds a batch column by column, the layout the native protocol sends,
-// in buffers without pointers: the garbage collector never scans them, and a
-// batch's memory is a few slices reused from one batch to the next. Strings
-// are copied in as their bytes end to end; an insert hands clickhouse-go views
-// of them (blockViews).
+// rows holds a batch in buffers without pointers: the garbage collector never
+// scans them, and a batch's memory is a few slices reused from one batch to the
+// next. The String values are copied in row by row, end to end in one buffer,
+// so that adding a row writes two streams of memory, not two per column; an
+// insert hands clickhouse-go views of them, column by column (blockViews).
 type rows struct {
-	strs        [numStringCols]strCol // the String columns, in eventColumns order, by index
-	eventTime   []int64               // Unix seconds
-	scheduled   []int64               // Unix seconds, 0 when the event has none
-	missing     strCol                // every row's `missing` items, end to end
-	missingEnds []uint32              // per row: the end of its items in missing
+	text        []byte   // every row's String values, in eventColumns order
+	ends        []uint32 // per row, numStringCols ends in text (a batch holds far less than 4 GiB)
+	eventTime   []int64  // Unix seconds
+	scheduled   []int64  // Unix seconds, 0 when the event has none
+	missing     strCol   // every row's `missing` items, end to end
+	missingEnds []uint32 // per row: the end of its items in missing
 	partition   []int32
 	offset      []int64
 }
 
-// strCol is one String column: its values' bytes end to end, and where each
-// ends.
+// str is String column c (colEventID...) of row i, sharing the rows' memory:
+// valid until they are reset or added to.
+func (r *rows) str(i, c int) string {
+	k := i*numStringCols + c
+	var start uint32
+	if k > 0 {
+		start = r.ends[k-1]
+	}
+	return view(r.text, start, r.ends[k])
+}
+
+// strCol is a list of strings: their bytes end to end, and where each ends.
 type strCol struct {
 	buf  []byte
-	ends []uint32 // a batch holds far less than 4 GiB
+	ends []uint32
 }
 
 func (c *strCol) add(s string) {
@@ -50,32 +61,36 @@ func (c *strCol) add(s string) {
 	c.ends = append(c.ends, uint32(len(c.buf)))
 }
 
-// at is value i, sharing the column's memory: valid until the column is
-// reset or added to.
+// at is string i, sharing the list's memory: valid until it is reset or
+// added to.
 func (c *strCol) at(i int) string {
 	var start uint32
 	if i > 0 {
 		start = c.ends[i-1]
 	}
-	if c.ends[i] == start {
-		return ""
-	}
-	return unsafe.String(&c.buf[start], c.ends[i]-start)
+	return view(c.buf, start, c.ends[i])
 }
 
 func (c *strCol) reset() { c.buf, c.ends = c.buf[:0], c.ends[:0] }
+
+// view is buf[start:end] as a string sharing its memory.
+func view(buf []byte, start, end uint32) string {
+	if end == start {
+		return ""
+	}
+	return unsafe.String(&buf[start], end-start)
+}
 
 // patientReferrals are the referrals of the rows' referral.created events
 // with a patient token, copied out of the rows into one allocation they
 // share: the patients whose order a stored batch changes (Store.Refresh),
 // which a backlog holds for several INSERTs (finisher).
 func (r *rows) patientReferrals() []string {
-	ids := &r.strs[colReferralID]
 	n, size := 0, 0
 	for i := range r.len() {
 		if r.patientCreated(i) {
 			n++
-			size += len(ids.at(i))
+			size += len(r.str(i, colReferralID))
 		}
 	}
 	if n == 0 {
@@ -84,7 +99,7 @@ func (r *rows) patientReferrals() []string {
 	arena := make([]byte, 0, size) // never grown: the strings below point into it
 	referrals := make([]string, 0, n)
 	for i := range r.len() {
-		if id := ids.at(i); r.patientCreated(i) && id != "" {
+		if id := r.str(i, colReferralID); r.patientCreated(i) && id != "" {
 			arena = append(arena, id...)
 			referrals = append(referrals, unsafe.String(&arena[len(arena)-len(id)], len(id)))
 		}
@@ -93,10 +108,11 @@ func (r *rows) patientReferrals() []string {
 }
 
 func (r *rows) patientCreated(i int) bool {
-	return r.strs[colEventType].at(i) == string(event.ReferralCreated) && r.strs[colPatientToken].at(i) != ""
+	return r.str(i, colEventType) == string(event.ReferralCreated) && r.str(i, colPatientToken) != ""
 }
 
-// Indexes into rows.strs, in the order the String columns appear in eventColumns.
+// The String columns (rows.str, blockViews.strs), in the order they appear in
+// eventColumns.
 const (
 	colEventID = iota
 	colEventType
@@ -127,9 +143,7 @@ const (
 func (r *rows) len() int { return len(r.eventTime) }
 
 func (r *rows) reset() {
-	for i := range r.strs {
-		r.strs[i].reset()
-	}
+	r.text, r.ends = r.text[:0], r.ends[:0]
 	r.missing.reset()
 	r.eventTime, r.scheduled, r.missingEnds = r.eventTime[:0], r.scheduled[:0], r.missingEnds[:0]
 	r.partition, r.offset = r.partition[:0], r.offset[:0]
@@ -137,30 +151,36 @@ func (r *rows) reset() {
 
 func (r *rows) add(e *event.Event, topic string, partition int, offset int64) {
 	d := &e.Data
-	s := &r.strs
-	s[colEventID].add(e.ID)
-	s[colEventType].add(string(e.Type))
-	s[colReferralID].add(e.Subject)
-	s[colSource].add(e.Source)
-	s[colReferrerID].add(d.ReferrerID)
-	s[colReferrerOrgID].add(d.ReferrerOrgID)
-	s[colReferrerType].add(d.ReferrerType)
-	s[colReferrerNetwork].add(d.ReferrerNetwork)
-	s[colServiceLine].add(d.ServiceLine)
-	s[colLocationID].add(d.LocationID)
-	s[colDestinationNetwork].add(d.DestinationNetwork)
-	s[colDestinationOrgID].add(d.DestinationOrgID)
-	s[colPayerClass].add(d.PayerClass)
-	s[colPriority].add(d.Priority)
-	s[colChannel].add(d.Channel)
-	s[colPatientToken].add(d.PatientToken)
-	s[colReason].add(d.Reason)
-	s[colAppointmentID].add(d.AppointmentID)
-	s[colVisitType].add(d.VisitType)
-	s[colCancelledBy].add(d.CancelledBy)
-	s[colRecipient].add(d.Recipient)
-	s[colOutcome].add(d.Outcome)
-	s[colKafkaTopic].add(topic)
+	n := len(r.ends)
+	r.ends = slices.Grow(r.ends, numStringCols)[:n+numStringCols]
+	ends := (*[numStringCols]uint32)(r.ends[n:])
+	str := func(c int, s string) {
+		r.text = append(r.text, s...)
+		ends[c] = uint32(len(r.text))
+	}
+	str(colEventID, e.ID)
+	str(colEventType, string(e.Type))
+	str(colReferralID, e.Subject)
+	str(colSource, e.Source)
+	str(colReferrerID, d.ReferrerID)
+	str(colReferrerOrgID, d.ReferrerOrgID)
+	str(colReferrerType, d.ReferrerType)
+	str(colReferrerNetwork, d.ReferrerNetwork)
+	str(colServiceLine, d.ServiceLine)
+	str(colLocationID, d.LocationID)
+	str(colDestinationNetwork, d.DestinationNetwork)
+	str(colDestinationOrgID, d.DestinationOrgID)
+	str(colPayerClass, d.PayerClass)
+	str(colPriority, d.Priority)
+	str(colChannel, d.Channel)
+	str(colPatientToken, d.PatientToken)
+	str(colReason, d.Reason)
+	str(colAppointmentID, d.AppointmentID)
+	str(colVisitType, d.VisitType)
+	str(colCancelledBy, d.CancelledBy)
+	str(colRecipient, d.Recipient)
+	str(colOutcome, d.Outcome)
+	str(colKafkaTopic, topic)
 	r.eventTime = append(r.eventTime, e.Time.Unix())
 	var scheduled int64 // the epoch, ClickHouse's zero DateTime
 	if !d.ScheduledFor.IsZero() {
@@ -200,7 +220,7 @@ func (v *blockViews) fill(r *rows, idx []int, lo, hi int, ingested int64) {
 			i = idx[k]
 		}
 		for c := range v.strs {
-			v.strs[c] = append(v.strs[c], r.strs[c].at(i))
+			v.strs[c] = append(v.strs[c], r.str(i, c))
 		}
 		v.eventTime = append(v.eventTime, r.eventTime[i])
 		v.scheduled = append(v.scheduled, r.scheduled[i])
