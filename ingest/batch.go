@@ -33,7 +33,7 @@ type rows struct {
 	ends        []uint32 // per row, numStringCols ends in text (a batch holds far less than 4 GiB)
 	eventTime   []int64  // Unix seconds
 	scheduled   []int64  // Unix seconds, 0 when the event has none
-	missing     strCol   // every row's `missing` items, end to end
+	missing     strList  // every row's `missing` items, end to end
 	missingEnds []uint32 // per row: the end of its items in missing
 	partition   []int32
 	offset      []int64
@@ -50,28 +50,28 @@ func (r *rows) str(i, c int) string {
 	return view(r.text, start, r.ends[k])
 }
 
-// strCol is a list of strings: their bytes end to end, and where each ends.
-type strCol struct {
+// strList is a list of strings: their bytes end to end, and where each ends.
+type strList struct {
 	buf  []byte
 	ends []uint32
 }
 
-func (c *strCol) add(s string) {
-	c.buf = append(c.buf, s...)
-	c.ends = append(c.ends, uint32(len(c.buf)))
+func (l *strList) add(s string) {
+	l.buf = append(l.buf, s...)
+	l.ends = append(l.ends, uint32(len(l.buf)))
 }
 
 // at is string i, sharing the list's memory: valid until it is reset or
 // added to.
-func (c *strCol) at(i int) string {
+func (l *strList) at(i int) string {
 	var start uint32
 	if i > 0 {
-		start = c.ends[i-1]
+		start = l.ends[i-1]
 	}
-	return view(c.buf, start, c.ends[i])
+	return view(l.buf, start, l.ends[i])
 }
 
-func (c *strCol) reset() { c.buf, c.ends = c.buf[:0], c.ends[:0] }
+func (l *strList) reset() { l.buf, l.ends = l.buf[:0], l.ends[:0] }
 
 // view is buf[start:end] as a string sharing its memory.
 func view(buf []byte, start, end uint32) string {
