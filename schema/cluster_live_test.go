@@ -35,8 +35,8 @@ func TestLiveClusterMigrateAltersPerShard(t *testing.T) {
 			t.Fatalf("%s: %v", addr, err)
 		}
 		want := [][]string{
-			{"appointment_facts.appointment_id"}, {"appointment_facts.history"}, {"appointment_facts.referral_id"},
-			{"appointment_facts_local.appointment_id"}, {"appointment_facts_local.history"}, {"appointment_facts_local.referral_id"},
+			{"appointment_facts.appointment_id"}, {"appointment_facts.history_list"}, {"appointment_facts.referral_id"},
+			{"appointment_facts_local.appointment_id"}, {"appointment_facts_local.history_list"}, {"appointment_facts_local.referral_id"},
 			{"patient_referrals.first_created"}, {"patient_referrals.patient_token"}, {"patient_referrals.referral_id"},
 			{"patient_referrals_local.first_created"}, {"patient_referrals_local.patient_token"}, {"patient_referrals_local.referral_id"},
 		}

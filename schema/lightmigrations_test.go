@@ -16,10 +16,11 @@ import (
 const lightAppointmentFacts = 15
 
 // TestMigrateLightAppointmentFacts: a database holding appointments in the
-// appointment_facts of migrations 0003-0014, migrated to 0015 and then fed
-// more events (a redelivery of the first half among them), has the
-// appointment histories and the as-of facts of a database migrated to the
-// head before any event, at present and past T; the unread states are gone.
+// appointment_facts of migrations 0003-0014, migrated to 0015 (and on to the
+// head) and then fed more events (a redelivery of the first half among them),
+// has the appointment histories and the as-of facts of a database migrated to
+// the head before any event, at present and past T; the unread states are
+// gone.
 func TestMigrateLightAppointmentFacts(t *testing.T) {
 	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
 		ctx := context.Background()
@@ -38,7 +39,7 @@ func TestMigrateLightAppointmentFacts(t *testing.T) {
 
 		histories := func(db string) [][]string {
 			t.Helper()
-			rows, err := e.Query(ctx, "SELECT referral_id, appointment_id, toString(arraySort(groupUniqArrayMerge(history))) FROM "+db+
+			rows, err := e.Query(ctx, "SELECT referral_id, appointment_id, toString(arraySort(arrayDistinct(groupArrayMerge(history_list)))) FROM "+db+
 				".appointment_facts GROUP BY referral_id, appointment_id ORDER BY referral_id, appointment_id")
 			if err != nil {
 				t.Fatal(err)
@@ -54,7 +55,7 @@ func TestMigrateLightAppointmentFacts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if wantCols := [][]string{{"appointment_id"}, {"history"}, {"referral_id"}}; !reflect.DeepEqual(cols, wantCols) {
+			if wantCols := [][]string{{"appointment_id"}, {"history_list"}, {"referral_id"}}; !reflect.DeepEqual(cols, wantCols) {
 				t.Errorf("%s appointment_facts columns %v, want %v", at.name, cols, wantCols)
 			}
 		}
@@ -142,6 +143,97 @@ func TestMigrateLightPatientReferrals(t *testing.T) {
 		cols, err := e.Query(ctx, "SELECT name FROM system.columns WHERE database = '"+schema.PHIDatabase(migrated)+"' AND table = 'patient_referrals' ORDER BY name")
 		if wantCols := [][]string{{"first_created"}, {"patient_token"}, {"referral_id"}}; err != nil || !reflect.DeepEqual(cols, wantCols) {
 			t.Errorf("patient_referrals columns %v, %v; want %v", cols, err, wantCols)
+		}
+	})
+}
+
+// eventLists is the migration that made the facts' event sets lists
+// (schema/migrations/0017).
+const eventLists = 17
+
+// TestMigrateEventLists: a database whose facts keep their events in
+// groupUniqArray states (migrations 0002-0016), migrated to 0017 and then fed
+// the other events (and a redelivery of three, so that converted and newly
+// written entries meet), has the events, the as-of facts and the
+// analyst view of a database migrated to the head before any event; the set
+// columns are gone.
+func TestMigrateEventLists(t *testing.T) {
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		ctx := context.Background()
+		// the fixture has no authorization decisions: two, at one second
+		events := append(slices.Clone(fixture),
+			ev("e901", "referral.auth_requested", "2026-03-03 09:00:00", "R1"),
+			ev("e902", "referral.auth_denied", "2026-03-04 09:00:00", "R1"),
+			ev("e903", "referral.auth_approved", "2026-03-04 09:00:00", "R1"),
+			ev("e904", "referral.auth_approved", "2026-03-12 09:00:00", "R2"))
+		migrated := e.Database(t)
+		if _, err := schema.MigrateTo(ctx, e, e.Dialect, migrated, eventLists-1); err != nil {
+			t.Fatal(err)
+		}
+		// before: the first half and the decisions; after: the rest and a
+		// redelivery of three converted events
+		half := len(fixture) / 2
+		e.InsertInto(t, schema.EventsTable(migrated), append(events[:half:half], events[len(fixture):]...))
+		if applied, err := schema.Migrate(ctx, e, e.Dialect, migrated); err != nil || len(applied) == 0 || applied[0] != eventLists {
+			t.Fatalf("migrating a database with data: applied %v, %v; want %d first", applied, err, eventLists)
+		}
+		e.InsertInto(t, schema.EventsTable(migrated), append(events[half:len(fixture):len(fixture)], events[0], events[1], events[len(fixture)+1]))
+		fresh := e.Migrated(t)
+		e.InsertInto(t, schema.EventsTable(fresh), events)
+
+		lists := []struct{ table, keys, merge string }{
+			{"referral_facts", "referral_id", "groupArrayIfMerge(destinations_list)"},
+			{"referral_facts", "referral_id", "groupArrayIfMerge(auth_decisions_list)"},
+			{"referral_facts", "referral_id", "groupArrayIfMerge(consult_notes_list)"},
+			{"appointment_facts", "referral_id, appointment_id", "groupArrayMerge(history_list)"},
+		}
+		for _, l := range lists {
+			read := func(db string) [][]string {
+				t.Helper()
+				rows, err := e.Query(ctx, "SELECT "+l.keys+", toString(arraySort(arrayDistinct("+l.merge+"))) AS events FROM "+db+"."+l.table+
+					" GROUP BY "+l.keys+" HAVING events != '[]' ORDER BY "+l.keys)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rows
+			}
+			if got, want := read(migrated), read(fresh); len(want) < 2 || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s after 0017:\n%v\nof a fresh database:\n%v", l.merge, got, want)
+			}
+		}
+		for _, at := range []struct{ name, db string }{{"migrated", migrated}, {"fresh", fresh}} {
+			cols, err := e.Query(ctx, "SELECT name FROM system.columns WHERE database = '"+at.db+"' AND table IN ('referral_facts', 'appointment_facts')"+
+				" AND name IN ('destinations', 'auth_decisions', 'consult_notes', 'history')")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cols) != 0 {
+				t.Errorf("%s facts still have the set columns %v", at.name, cols)
+			}
+		}
+		for _, asOf := range []time.Time{asOf, asOfEarly, asOfFirst} {
+			got, err := schema.ReferralFacts(ctx, e, migrated, asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := schema.ReferralFacts(ctx, e, fresh, asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("as of %s the facts of the migrated database differ from a fresh one's:\n%+v\n%+v", asOf, got, want)
+			}
+		}
+		view := func(db string) [][]string {
+			t.Helper()
+			rows, err := e.Query(ctx, "SELECT referral_id, toString(auth_decided_at), toString(loop_closed_at), destination_network FROM "+db+".v_referrals ORDER BY referral_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rows
+		}
+		if got, want := view(migrated), view(fresh); len(want) < 2 || !reflect.DeepEqual(got, want) {
+			t.Errorf("v_referrals after 0017:\n%v\nof a fresh database:\n%v", got, want)
 		}
 	})
 }

@@ -80,7 +80,7 @@ func parseTemplate(fsys fs.FS, path string) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := template.New(path).Option("missingkey=error").Funcs(Funcs()).Funcs(template.FuncMap{"asof": asOfSQL, "asofArgMinDims": asOfArgMinDimsSQL, "referrerAttention": ReferrerAttentionSQL}).Parse(string(b))
+	t, err := template.New(path).Option("missingkey=error").Funcs(Funcs()).Funcs(template.FuncMap{"asof": asOfSQL, "asofArgMinDims": asOfArgMinDimsSQL, "asofSetStates": asOfSetStatesSQL, "referrerAttention": ReferrerAttentionSQL}).Parse(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -114,23 +114,36 @@ func parseMigration(fsys fs.FS, path string) (*template.Template, error) {
 // asOfSQL renders the per-referral facts query (sql/referral_facts_asof.sql)
 // for database db as of the SQL expression t, so that a migration's view can
 // reuse the one definition of the facts instead of repeating it.
-func asOfSQL(db, t string) (string, error) { return renderAsOf(db, t, false) }
+func asOfSQL(db, t string) (string, error) { return renderAsOf(db, t, factsNow) }
 
 // asOfArgMinDimsSQL is asOfSQL over referral_facts as migrations 0002-0011
 // left it, for the views of 0005 and 0011 (sql/analyst_views.sql), which 0012
 // makes again.
-func asOfArgMinDimsSQL(db, t string) (string, error) { return renderAsOf(db, t, true) }
+func asOfArgMinDimsSQL(db, t string) (string, error) { return renderAsOf(db, t, factsArgMinDims) }
 
-func renderAsOf(db, t string, argMinDims bool) (string, error) {
+// asOfSetStatesSQL is asOfSQL over the facts as migrations 0012-0016 left
+// them, for the view 0012 makes (and 0017 makes again).
+func asOfSetStatesSQL(db, t string) (string, error) { return renderAsOf(db, t, factsSetStates) }
+
+// factsVersion is a shape of the facts tables that a statement reads.
+type factsVersion int
+
+const (
+	factsNow        factsVersion = iota // as the latest migration left them
+	factsSetStates                      // 0012-0016: events kept in groupUniqArray states (see WithSetStates)
+	factsArgMinDims                     // 0002-0011: an argMinIf state per dimension, and set states
+)
+
+func renderAsOf(db, t string, v factsVersion) (string, error) {
 	tmpl, err := referralFactsTemplate()
 	if err != nil {
 		return "", err
 	}
 	var sb strings.Builder
 	err = tmpl.Execute(&sb, struct {
-		DB, T      string
-		ArgMinDims bool
-	}{DB: db, T: t, ArgMinDims: argMinDims})
+		DB, T                 string
+		ArgMinDims, SetStates bool
+	}{DB: db, T: t, ArgMinDims: v == factsArgMinDims, SetStates: v != factsNow})
 	return sb.String(), err
 }
 
@@ -145,6 +158,7 @@ type templateData struct {
 	onShard       bool // rendering a materialized view's SELECT; see From
 	eventsInPHI   bool // `events` is in PHIDB (since 0009); see From
 	argMinDims    bool // referral_facts before 0012; see WithArgMinDims
+	setStates     bool // the facts before 0017; see WithSetStates
 }
 
 // PHIDB is the database of the raw events (PHIDatabase).
@@ -177,6 +191,24 @@ func (t templateData) WithArgMinDims() templateData {
 
 // ArgMinDims reports whether the data is WithArgMinDims'.
 func (t templateData) ArgMinDims() bool { return t.argMinDims }
+
+// WithSetStates is the data for a statement over the facts as migrations
+// before 0017 left them: the events of a referral or appointment (its
+// destinations, authorization decisions, consult notes, appointment history)
+// kept in groupUniqArray states, which 0017 made groupArray states (the
+// *_list columns).
+func (t templateData) WithSetStates() templateData {
+	t.setStates = true
+	return t
+}
+
+// EventListConversions are migration 0017's conversions, one per event
+// list (eventLists).
+func (t templateData) EventListConversions() []eventList { return eventLists }
+
+// SetStates reports whether the data is WithSetStates' (or WithArgMinDims',
+// which is older still).
+func (t templateData) SetStates() bool { return t.setStates || t.argMinDims }
 
 func render(t *template.Template, d clickhouse.Dialect, db string) ([]string, error) {
 	if d.Cluster != "" {

@@ -151,7 +151,7 @@ func TestMigrateConcurrently(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantPHI := [][]string{
-				{"appointment_facts_light_mv", "MaterializedView"},
+				{"appointment_facts_lists_mv", "MaterializedView"},
 				{"events", "ReplacingMergeTree"},
 				{"kpi_created_mv", "MaterializedView"},
 				{"kpi_index_rows_mv", "MaterializedView"},
@@ -159,7 +159,7 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"kpi_service_lines_mv", "MaterializedView"},
 				{"patient_referrals", "AggregatingMergeTree"},
 				{"patient_referrals_light_mv", "MaterializedView"},
-				{"referral_facts_light_mv", "MaterializedView"},
+				{"referral_facts_lists_mv", "MaterializedView"},
 				{"referral_stages_mv", "MaterializedView"},
 				{"referrer_notes_mv", "MaterializedView"},
 			}

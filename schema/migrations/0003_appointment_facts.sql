@@ -28,8 +28,8 @@ ORDER BY (referral_id, appointment_id);
 {{template "distributed" .Distributed "appointment_facts" "cityHash64(referral_id)"}}
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.appointment_facts_mv{{.OnCluster}} TO {{.Local "appointment_facts"}} AS
-{{- template "appointment_facts_select" .OnShard}};
+{{- template "appointment_facts_select" .WithSetStates.OnShard}};
 
 -- Backfill; see 0002.
 INSERT INTO {{.DB}}.appointment_facts{{.BackfillSettings}}
-{{- template "appointment_facts_select" .}};
+{{- template "appointment_facts_select" .WithSetStates}};

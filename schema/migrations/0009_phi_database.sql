@@ -32,7 +32,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.referral_facts_mv{{.OnCluster}
 {{- template "referral_facts_select_argmin" .WithEventsInPHI.OnShard}};
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.appointment_facts_mv{{.OnCluster}} TO {{.Local "appointment_facts"}} AS
-{{- template "appointment_facts_select" .WithEventsInPHI.OnShard}};
+{{- template "appointment_facts_select" .WithEventsInPHI.WithSetStates.OnShard}};
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.kpi_index_mv{{.OnCluster}} TO {{.Local "kpi_index"}} AS
 {{- template "kpi_index_select" .WithEventsInPHI.OnShard}};

@@ -40,7 +40,7 @@ DROP TABLE IF EXISTS {{.DB}}.referral_facts{{.OnCluster}};
 {{template "distributed" .Distributed "referral_facts" "cityHash64(referral_id)"}}
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.referral_facts_light_mv{{.OnCluster}} TO {{.Local "referral_facts"}} AS
-{{- template "referral_facts_select" .WithEventsInPHI.OnShard}};
+{{- template "referral_facts_select" .WithEventsInPHI.WithSetStates.OnShard}};
 
 INSERT INTO {{.DB}}.referral_facts (referral_id, created_event){{.BackfillSettings}}
 SELECT referral_id, minIfState(tuple(tupleElement(first_created, 1), tupleElement(first_created, 3){{range createdDimensions}}, d_{{.}}{{end}}), toUInt8(1))
@@ -64,7 +64,7 @@ DROP TABLE IF EXISTS {{.PHIDB}}.referral_facts_mv{{.OnCluster}};
 
 DROP TABLE IF EXISTS {{.DB}}.v_referrals{{.OnCluster}};
 
-{{template "v_referrals" .}};
+{{template "v_referrals" .WithSetStates}};
 
 ALTER TABLE {{.Local "referral_facts"}}{{.OnCluster}} DROP COLUMN last_event_at, DROP COLUMN created_at, DROP COLUMN dim_source
 {{- range createdDimensions}}, DROP COLUMN dim_{{.}}{{end}}, DROP COLUMN info_received_at;

@@ -12,7 +12,7 @@
 -- appointment_facts_local (18.16 refuses ALTER ... ON CLUSTER of a table that
 -- is not replicated); its readers fail between its DROP and CREATE.
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.appointment_facts_light_mv{{.OnCluster}} TO {{.Local "appointment_facts"}} AS
-{{- template "appointment_facts_light_select" .WithEventsInPHI.OnShard}};
+{{- template "appointment_facts_light_select" .WithEventsInPHI.WithSetStates.OnShard}};
 
 DROP TABLE IF EXISTS {{.PHIDB}}.appointment_facts_mv{{.OnCluster}};
 

@@ -18,9 +18,10 @@ days_to_loop_close <= {{loopClosedWithinDays}}
 {{- end}}
 
 {{- /* v_referrals: the statement that creates the view as 0011 made it
-(migrations 0011 and 0012): the as-of facts at now() with the stage facts, NULL
-meaning "not yet". With .ArgMinDims it reads referral_facts as 0011 found it;
-0012 makes it again over created_event. */}}
+(migrations 0011, 0012 and 0017): the as-of facts at now() with the stage
+facts, NULL meaning "not yet". With .ArgMinDims it reads referral_facts as
+0011 found it; 0012 makes it again over created_event (.SetStates), 0017 over
+the event lists. */}}
 {{define "v_referrals" -}}
 CREATE VIEW IF NOT EXISTS {{.DB}}.v_referrals{{.OnCluster}} AS
 SELECT
@@ -71,7 +72,7 @@ FROM
         {{leakReason "leaked" "m_leaked" "first_leak_reason" "now()"}} AS s_leak_reason
     FROM
     (
-{{if .ArgMinDims}}{{asofArgMinDims .DB "now()"}}{{else}}{{asof .DB "now()"}}{{end}}
+{{if .ArgMinDims}}{{asofArgMinDims .DB "now()"}}{{else if .SetStates}}{{asofSetStates .DB "now()"}}{{else}}{{asof .DB "now()"}}{{end}}
     ) AS f
     ANY LEFT JOIN
     (
@@ -84,7 +85,7 @@ FROM
                 referral_id,
                 minIfMerge(accepted_at) AS m_accepted,
                 minIfMerge(auth_requested_at) AS m_auth_req,
-                groupUniqArrayIfMerge(auth_decisions) AS auths,
+                {{eventsMerge "auth_decisions" .SetStates}} AS auths,
                 minIfMerge(leaked_at) AS m_leaked
             FROM {{.DB}}.referral_facts
             GROUP BY referral_id

@@ -5,32 +5,34 @@ recreated the views there. Parsed with every migration. Each reads
 .From "events", which names the PHI database's table when rendered with
 .WithEventsInPHI (migrate.go). Column order = table order. */ -}}
 
-{{- /* referral_facts_select: referral_facts as migration 0012 left it. The
-earliest referral.created is one minIf state of the tuple (event_time,
-event_id, schema.CreatedDimensions...): the tuple order makes the minimum the
-earliest creation, ties by event id, carrying that event's dimensions, which
-is what one argMinIf state per dimension held, for a fraction of the insert
-and merge work. */}}
+{{- /* referral_facts_select: referral_facts as migration 0017 left it, or
+with .SetStates as 0012 did. The earliest referral.created is one minIf
+state of the tuple (event_time, event_id, schema.CreatedDimensions...): the
+tuple order makes the minimum the earliest creation, ties by event id,
+carrying that event's dimensions, which is what one argMinIf state per
+dimension held, for a fraction of the insert and merge work. The events kept
+whole (destinations, decisions, notes) are lists since 0017
+(schema.eventLists). */}}
 {{define "referral_facts_select"}}
 SELECT
     referral_id,
     minState(event_time) AS first_event_at,
     minIfState(tuple(event_time, event_id{{range createdDimensions}}, CAST({{.}} AS String){{end}}),
         event_type = 'referral.created') AS created_event,
-    groupUniqArrayIfState(
+    {{eventsState "destinations" .SetStates}}(
         tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
-        event_type IN ('referral.created', 'referral.redirected')) AS destinations,
+        event_type IN ('referral.created', 'referral.redirected')) AS {{eventsColumn "destinations" .SetStates}},
     minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
     minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
     minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
     minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
-    groupUniqArrayIfState(
+    {{eventsState "auth_decisions" .SetStates}}(
         tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
-        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions,
+        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS {{eventsColumn "auth_decisions" .SetStates}},
     minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
     minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
     minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
-    groupUniqArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes
+    {{eventsState "consult_notes" .SetStates}}(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS {{eventsColumn "consult_notes" .SetStates}}
 FROM {{.From "events"}}
 GROUP BY referral_id
 {{- end}}
@@ -77,7 +79,6 @@ FROM {{.From "events"}}
 GROUP BY referral_id
 {{- end}}
 
-{{- /* appointment_history: appointment_facts' history state (0003). */}}
 {{- /* appointment_rows: the events appointment_facts' views read, one
 group per appointment. */}}
 {{define "appointment_rows" -}}
@@ -88,8 +89,10 @@ WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointme
 GROUP BY referral_id, appointment_id
 {{- end}}
 
+{{- /* appointment_history: appointment_facts' history state (0003), a list
+since 0017 (groupUniqArray with .SetStates). */}}
 {{define "appointment_history" -}}
-groupUniqArrayState(tuple(
+{{eventsState "history" .SetStates}}(tuple(
         event_time,
         toUInt8(multiIf(
             event_type = 'appointment.booked', {{rank "booked"}},
@@ -98,28 +101,29 @@ groupUniqArrayState(tuple(
             event_type = 'appointment.no_show', {{rank "no_show"}},
             {{rank "completed"}})),
         event_id,
-        scheduled_for)) AS history
+        scheduled_for)) AS {{eventsColumn "history" .SetStates}}
 {{- end}}
 
 {{define "appointment_facts_select"}}
 SELECT
     referral_id,
     appointment_id,
-    {{template "appointment_history"}},
+    {{template "appointment_history" .}},
     minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
     argMinIfState(CAST(location_id AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_location_id,
     argMinIfState(CAST(visit_type AS String), tuple(event_time, event_id), event_type = 'appointment.booked') AS booked_visit_type
 {{template "appointment_rows" .}}
 {{- end}}
 
-{{- /* appointment_facts_light (0015): appointment_facts_select's history
-only; the states no query reads (first_booked_at, which referral_facts also
-holds, and the earliest booking's location and visit type) are gone. */}}
+{{- /* appointment_facts_light (0015, with .SetStates; 0017):
+appointment_facts_select's history only; the states no query reads
+(first_booked_at, which referral_facts also holds, and the earliest booking's
+location and visit type) are gone. */}}
 {{define "appointment_facts_light_select"}}
 SELECT
     referral_id,
     appointment_id,
-    {{template "appointment_history"}}
+    {{template "appointment_history" .}}
 {{template "appointment_rows" .}}
 {{- end}}
 

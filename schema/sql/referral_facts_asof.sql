@@ -4,7 +4,8 @@
 -- The reference for KPI SQL; it runs unchanged on ClickHouse 18.16 and 26.7
 -- (no window functions, no DateTime64, no WITH reaching into subqueries).
 -- With .ArgMinDims it reads referral_facts as migrations 0002-0011 left it
--- (an argMinIf state per dimension), for the views 0005 and 0011 create.
+-- (an argMinIf state per dimension), for the views 0005 and 0011 create; with
+-- .SetStates the facts' event lists as groupUniqArray states (before 0017).
 SELECT
     referral_id,
     toUInt32(created) AS created_at,
@@ -55,7 +56,7 @@ FROM
         tupleElement(m_created_event, {{created .}}) AS {{.}},
 {{- end}}
 {{- end}}
-        tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayIfMerge(destinations))), 4)
+        tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= {{.T}}, {{eventsMerge "destinations" .SetStates}})), 4)
             AS destination_network,
         minIfMerge(leaked_at) AS m_leaked,
         if(m_leaked > toDateTime(0, 'UTC') AND m_leaked <= {{.T}}, m_leaked, toDateTime(0, 'UTC')) AS leaked_event,
@@ -63,7 +64,7 @@ FROM
         if(m_first_booked > toDateTime(0, 'UTC') AND m_first_booked <= {{.T}}, m_first_booked, toDateTime(0, 'UTC')) AS first_booked,
         minIfMerge(first_completed_at) AS m_first_completed,
         if(m_first_completed > toDateTime(0, 'UTC') AND m_first_completed <= {{.T}}, m_first_completed, toDateTime(0, 'UTC')) AS first_completed,
-        groupUniqArrayIfMerge(consult_notes) AS notes,
+        {{eventsMerge "consult_notes" .SetStates}} AS notes,
         minIfMerge(closed_at) AS m_closed,
         if(m_closed > toDateTime(0, 'UTC') AND m_closed <= {{.T}}, m_closed, toDateTime(0, 'UTC')) AS closed,
         minIfMerge(info_requested_at) AS m_info_requested,
@@ -84,7 +85,7 @@ ANY LEFT JOIN
         SELECT
             referral_id,
             appointment_id,
-            arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayMerge(history)) AS h,
+            arrayFilter(x -> x.1 <= {{.T}}, {{eventsMerge "history" .SetStates}}) AS h,
             -- latest event: greatest (time, status rank, event_id, slot)
             arrayReduce('max', h) AS last_event,
             -- latest booked/rescheduled

@@ -1281,3 +1281,282 @@ DROP TABLE IF EXISTS referralops_phi.patient_referrals_mv;
 -- light_patient_referrals
 ALTER TABLE referralops_phi.patient_referrals DROP COLUMN created;
 
+-- event_lists
+ALTER TABLE referralops.referral_facts ADD COLUMN destinations_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), UInt8, String, String, String), UInt8) AFTER destinations;
+
+-- event_lists
+ALTER TABLE referralops.referral_facts ADD COLUMN auth_decisions_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), String, UInt8), UInt8) AFTER auth_decisions;
+
+-- event_lists
+ALTER TABLE referralops.referral_facts ADD COLUMN consult_notes_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), String), UInt8) AFTER consult_notes;
+
+-- event_lists
+ALTER TABLE referralops.appointment_facts ADD COLUMN history_list AggregateFunction(groupArray, Tuple(DateTime('UTC'), UInt8, String, DateTime('UTC'))) AFTER history;
+
+-- event_lists
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.referral_facts_lists_mv TO referralops.referral_facts AS
+SELECT
+    referral_id,
+    minState(event_time) AS first_event_at,
+    minIfState(tuple(event_time, event_id, CAST(service_line AS String), CAST(location_id AS String), CAST(referrer_id AS String), CAST(referrer_org_id AS String), CAST(referrer_type AS String), CAST(referrer_network AS String), CAST(payer_class AS String), CAST(priority AS String), CAST(channel AS String)),
+        event_type = 'referral.created') AS created_event,
+    groupArrayIfState(
+        tuple(event_time, toUInt8(event_type = 'referral.redirected'), event_id, CAST(destination_network AS String), destination_org_id),
+        event_type IN ('referral.created', 'referral.redirected')) AS destinations_list,
+    minIfState(event_time, event_type = 'referral.accepted') AS accepted_at,
+    minIfState(event_time, event_type IN ('referral.cancelled', 'referral.rejected')) AS closed_at,
+    minIfState(event_time, event_type = 'referral.info_requested') AS info_requested_at,
+    minIfState(event_time, event_type = 'referral.auth_requested') AS auth_requested_at,
+    groupArrayIfState(
+        tuple(event_time, event_id, toUInt8(event_type = 'referral.auth_approved')),
+        event_type IN ('referral.auth_approved', 'referral.auth_denied')) AS auth_decisions_list,
+    minIfState(event_time, event_type = 'referral.leaked') AS leaked_at,
+    minIfState(event_time, event_type = 'appointment.booked') AS first_booked_at,
+    minIfState(event_time, event_type = 'appointment.completed') AS first_completed_at,
+    groupArrayIfState(tuple(event_time, event_id), event_type = 'communication.consult_note_sent') AS consult_notes_list
+FROM referralops_phi.events
+GROUP BY referral_id;
+
+-- event_lists
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.appointment_facts_lists_mv TO referralops.appointment_facts AS
+SELECT
+    referral_id,
+    appointment_id,
+    groupArrayState(tuple(
+        event_time,
+        toUInt8(multiIf(
+            event_type = 'appointment.booked', 1,
+            event_type = 'appointment.rescheduled', 2,
+            event_type = 'appointment.cancelled', 3,
+            event_type = 'appointment.no_show', 4,
+            5)),
+        event_id,
+        scheduled_for)) AS history_list
+FROM referralops_phi.events
+WHERE event_type IN ('appointment.booked', 'appointment.rescheduled', 'appointment.cancelled',
+                     'appointment.no_show', 'appointment.completed')
+  AND appointment_id != ''
+GROUP BY referral_id, appointment_id;
+
+-- event_lists
+INSERT INTO referralops.referral_facts (referral_id, destinations_list)
+SELECT referral_id, groupArrayIfState(entry, toUInt8(1))
+FROM
+(
+    SELECT referral_id, groupUniqArrayIfMerge(destinations) AS entries
+    FROM referralops.referral_facts /* until destinations is dropped */
+    GROUP BY referral_id
+    HAVING notEmpty(entries)
+)
+ARRAY JOIN entries AS entry
+GROUP BY referral_id;
+
+-- event_lists
+INSERT INTO referralops.referral_facts (referral_id, auth_decisions_list)
+SELECT referral_id, groupArrayIfState(entry, toUInt8(1))
+FROM
+(
+    SELECT referral_id, groupUniqArrayIfMerge(auth_decisions) AS entries
+    FROM referralops.referral_facts /* until auth_decisions is dropped */
+    GROUP BY referral_id
+    HAVING notEmpty(entries)
+)
+ARRAY JOIN entries AS entry
+GROUP BY referral_id;
+
+-- event_lists
+INSERT INTO referralops.referral_facts (referral_id, consult_notes_list)
+SELECT referral_id, groupArrayIfState(entry, toUInt8(1))
+FROM
+(
+    SELECT referral_id, groupUniqArrayIfMerge(consult_notes) AS entries
+    FROM referralops.referral_facts /* until consult_notes is dropped */
+    GROUP BY referral_id
+    HAVING notEmpty(entries)
+)
+ARRAY JOIN entries AS entry
+GROUP BY referral_id;
+
+-- event_lists
+INSERT INTO referralops.appointment_facts (referral_id, appointment_id, history_list)
+SELECT referral_id, appointment_id, groupArrayState(entry)
+FROM
+(
+    SELECT referral_id, appointment_id, groupUniqArrayMerge(history) AS entries
+    FROM referralops.appointment_facts /* until history is dropped */
+    GROUP BY referral_id, appointment_id
+    HAVING notEmpty(entries)
+)
+ARRAY JOIN entries AS entry
+GROUP BY referral_id, appointment_id;
+
+-- event_lists
+DROP TABLE IF EXISTS referralops_phi.referral_facts_light_mv;
+
+-- event_lists
+DROP TABLE IF EXISTS referralops_phi.appointment_facts_light_mv;
+
+-- event_lists
+DROP TABLE IF EXISTS referralops.v_referrals;
+
+-- event_lists
+CREATE VIEW IF NOT EXISTS referralops.v_referrals AS
+SELECT
+    referral_id,
+    if(created_at = 0, NULL, toDateTime(created_at, 'UTC')) AS created_at,
+    service_line,
+    location_id,
+    referrer_id,
+    referrer_org_id,
+    referrer_type,
+    referrer_network,
+    payer_class,
+    priority,
+    channel,
+    destination_network,
+    leaked,
+    closed,
+    toUInt8(s_info_req > 0) AS incomplete,
+    if(first_booked_at = 0, NULL, toDateTime(first_booked_at, 'UTC')) AS first_booked_at,
+    if(access_at = 0, NULL, toDateTime(access_at, 'UTC')) AS access_at,
+    if(first_completed_at = 0, NULL, toDateTime(first_completed_at, 'UTC')) AS first_completed_at,
+    if(loop_closed_at = 0, NULL, toDateTime(loop_closed_at, 'UTC')) AS loop_closed_at,
+    if(created_at = 0 OR first_booked_at = 0, NULL, (toInt64(first_booked_at) - toInt64(created_at)) / 86400) AS days_to_schedule,
+    if(created_at = 0 OR access_at = 0, NULL, (toInt64(access_at) - toInt64(created_at)) / 86400) AS days_to_appointment,
+    if(first_completed_at = 0 OR loop_closed_at = 0, NULL, (toInt64(loop_closed_at) - toInt64(first_completed_at)) / 86400) AS days_to_loop_close,
+    if(s_decided = 0, NULL, toDateTime(s_decided, 'UTC')) AS decided_at,
+    if(s_auth_req = 0, NULL, toDateTime(s_auth_req, 'UTC')) AS auth_requested_at,
+    if(s_auth_decided = 0, NULL, toDateTime(s_auth_decided, 'UTC')) AS auth_decided_at,
+    if(s_info_req = 0, NULL, toDateTime(s_info_req, 'UTC')) AS info_requested_at,
+    if(s_info_received = 0, NULL, toDateTime(s_info_received, 'UTC')) AS info_received_at,
+    if(s_created = 0 OR s_decided = 0, NULL,
+        if(toInt64(toUInt32(toDate(toDateTime(s_decided, 'UTC'), 'UTC'))) > toInt64(toUInt32(toDate(toDateTime(s_created, 'UTC'), 'UTC'))), intDiv(toInt64(toUInt32(toDate(toDateTime(s_decided, 'UTC'), 'UTC'))) + 3, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_created, 'UTC'), 'UTC'))) + 3, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_decided, 'UTC'), 'UTC'))) + 2, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_created, 'UTC'), 'UTC'))) + 2, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_decided, 'UTC'), 'UTC'))) + 1, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_created, 'UTC'), 'UTC'))) + 1, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_decided, 'UTC'), 'UTC'))) + 7, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_created, 'UTC'), 'UTC'))) + 7, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_decided, 'UTC'), 'UTC'))) + 6, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_created, 'UTC'), 'UTC'))) + 6, 7), toInt64(0))) AS business_days_to_triage,
+    if(s_auth_decided = 0, NULL,
+        if(toInt64(toUInt32(toDate(toDateTime(s_auth_decided, 'UTC'), 'UTC'))) > toInt64(toUInt32(toDate(toDateTime(s_auth_req, 'UTC'), 'UTC'))), intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_decided, 'UTC'), 'UTC'))) + 3, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_req, 'UTC'), 'UTC'))) + 3, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_decided, 'UTC'), 'UTC'))) + 2, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_req, 'UTC'), 'UTC'))) + 2, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_decided, 'UTC'), 'UTC'))) + 1, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_req, 'UTC'), 'UTC'))) + 1, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_decided, 'UTC'), 'UTC'))) + 7, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_req, 'UTC'), 'UTC'))) + 7, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_decided, 'UTC'), 'UTC'))) + 6, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_auth_req, 'UTC'), 'UTC'))) + 6, 7), toInt64(0))) AS auth_turnaround_business_days,
+    if(s_info_received = 0, NULL,
+        if(toInt64(toUInt32(toDate(toDateTime(s_info_received, 'UTC'), 'UTC'))) > toInt64(toUInt32(toDate(toDateTime(s_info_req, 'UTC'), 'UTC'))), intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_received, 'UTC'), 'UTC'))) + 3, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_req, 'UTC'), 'UTC'))) + 3, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_received, 'UTC'), 'UTC'))) + 2, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_req, 'UTC'), 'UTC'))) + 2, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_received, 'UTC'), 'UTC'))) + 1, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_req, 'UTC'), 'UTC'))) + 1, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_received, 'UTC'), 'UTC'))) + 7, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_req, 'UTC'), 'UTC'))) + 7, 7) + intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_received, 'UTC'), 'UTC'))) + 6, 7) - intDiv(toInt64(toUInt32(toDate(toDateTime(s_info_req, 'UTC'), 'UTC'))) + 6, 7), toInt64(0))) AS info_turnaround_business_days,
+    nullIf(s_leak_reason, '') AS leak_reason
+FROM
+(
+    SELECT
+        *,
+        toInt64(created_at) AS s_created,
+        toInt64(info_requested_at) AS s_info_req,
+        multiIf(m_accepted > toDateTime(0, 'UTC') AND m_accepted <= now() AND NOT (m_rejected > toDateTime(0, 'UTC') AND m_rejected < m_accepted), toInt64(m_accepted), m_rejected > toDateTime(0, 'UTC') AND m_rejected <= now(), toInt64(m_rejected), toInt64(0)) AS s_decided,
+        if(m_auth_req > toDateTime(0, 'UTC') AND m_auth_req <= now(), arrayReduce('min', arrayMap(d -> toInt64(d.1), arrayFilter(d -> d.1 >= m_auth_req AND d.1 <= now(), auths))), toInt64(0)) AS s_auth_decided,
+        if(m_auth_req > toDateTime(0, 'UTC') AND m_auth_req <= now(), toInt64(m_auth_req), toInt64(0)) AS s_auth_req,
+        if(toDateTime(s_info_req, 'UTC') > toDateTime(0, 'UTC') AND toDateTime(s_info_req, 'UTC') <= now(), arrayReduce('min', arrayMap(x -> toInt64(x), arrayFilter(x -> x >= toDateTime(s_info_req, 'UTC') AND x <= now(), info_rcvd))), toInt64(0)) AS s_info_received,
+        multiIf(leaked = 0, '', m_leaked > toDateTime(0, 'UTC') AND m_leaked <= now(), if(first_leak_reason = '', 'other', first_leak_reason), 'destination_out') AS s_leak_reason
+    FROM
+    (
+SELECT
+    referral_id,
+    toUInt32(created) AS created_at,
+    if(created > 0, service_line, '') AS service_line,
+    if(created > 0, location_id, '') AS location_id,
+    if(created > 0, referrer_id, '') AS referrer_id,
+    if(created > 0, referrer_org_id, '') AS referrer_org_id,
+    if(created > 0, referrer_type, '') AS referrer_type,
+    if(created > 0, referrer_network, '') AS referrer_network,
+    if(created > 0, payer_class, '') AS payer_class,
+    if(created > 0, priority, '') AS priority,
+    if(created > 0, channel, '') AS channel,
+    destination_network,
+    toUInt8(destination_network = 'out' OR leaked_event > 0) AS leaked,
+    toUInt32(first_booked) AS first_booked_at,
+    toUInt32(access) AS access_at,
+    toUInt32(first_completed) AS first_completed_at,
+    toUInt32(if(first_completed > 0,
+        arrayReduce('min', arrayMap(x -> x.1, arrayFilter(x -> x.1 >= first_completed AND x.1 <= now(), notes))),
+        toDateTime(0, 'UTC'))) AS loop_closed_at,
+    toUInt8(closed > 0) AS closed,
+    toUInt32(info_requested) AS info_requested_at
+FROM
+(
+    SELECT
+        referral_id,
+        minMerge(first_event_at) AS m_first_event,
+        minIfMerge(created_event) AS m_created_event,
+        tupleElement(m_created_event, 1) AS m_created,
+        if(m_created > toDateTime(0, 'UTC') AND m_created <= now(), m_created, toDateTime(0, 'UTC')) AS created,
+        tupleElement(m_created_event, 3) AS service_line,
+        tupleElement(m_created_event, 4) AS location_id,
+        tupleElement(m_created_event, 5) AS referrer_id,
+        tupleElement(m_created_event, 6) AS referrer_org_id,
+        tupleElement(m_created_event, 7) AS referrer_type,
+        tupleElement(m_created_event, 8) AS referrer_network,
+        tupleElement(m_created_event, 9) AS payer_class,
+        tupleElement(m_created_event, 10) AS priority,
+        tupleElement(m_created_event, 11) AS channel,
+        tupleElement(arrayReduce('max', arrayFilter(x -> x.1 <= now(), arrayDistinct(groupArrayIfMerge(destinations_list)))), 4)
+            AS destination_network,
+        minIfMerge(leaked_at) AS m_leaked,
+        if(m_leaked > toDateTime(0, 'UTC') AND m_leaked <= now(), m_leaked, toDateTime(0, 'UTC')) AS leaked_event,
+        minIfMerge(first_booked_at) AS m_first_booked,
+        if(m_first_booked > toDateTime(0, 'UTC') AND m_first_booked <= now(), m_first_booked, toDateTime(0, 'UTC')) AS first_booked,
+        minIfMerge(first_completed_at) AS m_first_completed,
+        if(m_first_completed > toDateTime(0, 'UTC') AND m_first_completed <= now(), m_first_completed, toDateTime(0, 'UTC')) AS first_completed,
+        arrayDistinct(groupArrayIfMerge(consult_notes_list)) AS notes,
+        minIfMerge(closed_at) AS m_closed,
+        if(m_closed > toDateTime(0, 'UTC') AND m_closed <= now(), m_closed, toDateTime(0, 'UTC')) AS closed,
+        minIfMerge(info_requested_at) AS m_info_requested,
+        if(m_info_requested > toDateTime(0, 'UTC') AND m_info_requested <= now(), m_info_requested, toDateTime(0, 'UTC')) AS info_requested
+    FROM referralops.referral_facts
+    GROUP BY referral_id
+    HAVING m_first_event <= now()
+) AS r
+ANY LEFT JOIN
+(
+    SELECT
+        referral_id,
+        minIf(tupleElement(last_slot, 4), tupleElement(last_event, 2) != 3 AND tupleElement(last_slot, 4) > toDateTime(0, 'UTC')) AS access
+    FROM
+    (
+        SELECT
+            referral_id,
+            appointment_id,
+            arrayFilter(x -> x.1 <= now(), arrayDistinct(groupArrayMerge(history_list))) AS h,
+            arrayReduce('max', h) AS last_event,
+            arrayReduce('max', arrayFilter(x -> x.2 <= 2, h)) AS last_slot
+        FROM referralops.appointment_facts
+        GROUP BY referral_id, appointment_id
+        HAVING length(h) > 0
+    )
+    GROUP BY referral_id
+) AS a USING (referral_id)
+ORDER BY referral_id
+
+    ) AS f
+    ANY LEFT JOIN
+    (
+        SELECT referral_id, m_accepted, m_auth_req, auths, m_leaked, m_rejected, info_rcvd, first_leak_reason
+        FROM
+        (
+            SELECT
+                referral_id,
+                minIfMerge(accepted_at) AS m_accepted,
+                minIfMerge(auth_requested_at) AS m_auth_req,
+                arrayDistinct(groupArrayIfMerge(auth_decisions_list)) AS auths,
+                minIfMerge(leaked_at) AS m_leaked
+            FROM referralops.referral_facts
+            GROUP BY referral_id
+        ) AS rf
+        ANY LEFT JOIN
+        (
+            SELECT
+                referral_id,
+                minIfMerge(rejected_at) AS m_rejected,
+                groupUniqArrayIfMerge(info_received) AS info_rcvd,
+                argMinIfMerge(leak_reason) AS first_leak_reason
+            FROM referralops.referral_stages
+            GROUP BY referral_id
+        ) AS st USING (referral_id)
+    ) AS s USING (referral_id)
+);
+
+-- event_lists
+ALTER TABLE referralops.referral_facts DROP COLUMN destinations, DROP COLUMN auth_decisions, DROP COLUMN consult_notes;
+
+-- event_lists
+ALTER TABLE referralops.appointment_facts DROP COLUMN history;
+

@@ -77,7 +77,7 @@ SELECT
     {{template "created_any"}},
     {{template "destination" .}} AS dest,
     -- the destination network of the earliest referral.created (ties by event id)
-    tupleElement(arraySort(arrayFilter(x -> x.2 = 0, groupUniqArrayIfMerge(destinations)))[1], 4) AS first_dest,
+    tupleElement(arraySort(arrayFilter(x -> x.2 = 0, {{events "destinations"}}))[1], 4) AS first_dest,
     minIfMerge(leaked_at) AS m_leaked,
     minIfMerge(first_booked_at) AS m_booked,
     minIfMerge(first_completed_at) AS m_completed,
@@ -85,8 +85,8 @@ SELECT
     minIfMerge(info_requested_at) AS m_info,
     minIfMerge(accepted_at) AS m_accepted,
     minIfMerge(auth_requested_at) AS m_auth_req,
-    groupUniqArrayIfMerge(consult_notes) AS notes,
-    groupUniqArrayIfMerge(auth_decisions) AS auths,
+    {{events "consult_notes"}} AS notes,
+    {{events "auth_decisions"}} AS auths,
 {{- if .Org}}
     tupleElement(minIfMerge(created_event), {{created "referrer_org_id"}}) AS rorg,
 {{- end}}
@@ -149,7 +149,7 @@ GROUP BY referral_id
 referral.created/redirected at or before T (a redirect wins a tie, then the
 greater event id); see migration 0002. */ -}}
 {{define "destination" -}}
-tupleElement(arrayReverseSort(arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayIfMerge(destinations)))[1], 4)
+tupleElement(arrayReverseSort(arrayFilter(x -> x.1 <= {{.T}}, {{events "destinations"}}))[1], 4)
 {{- end}}
 
 {{- /* created: the referrals of "ids" with their created_at (m_created) and
@@ -191,7 +191,7 @@ SELECT
     {{template "created_any"}},
 {{- end}}
     -- its events at or before T, latest first: sorted once for both
-    arrayReverseSort(arrayFilter(x -> x.1 <= {{.T}}, groupUniqArrayMerge(history))) AS h,
+    arrayReverseSort(arrayFilter(x -> x.1 <= {{.T}}, {{events "history"}})) AS h,
     tupleElement(h[1], 2) AS last_rank,
     tupleElement(arrayFirst(x -> x.2 <= {{rank "rescheduled"}}, h), 4) AS slot_at
 FROM {{.DB}}.appointment_facts
