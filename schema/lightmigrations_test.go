@@ -59,19 +59,7 @@ func TestMigrateLightAppointmentFacts(t *testing.T) {
 				t.Errorf("%s appointment_facts columns %v, want %v", at.name, cols, wantCols)
 			}
 		}
-		for _, asOf := range []time.Time{asOf, asOfEarly, asOfFirst} {
-			got, err := schema.ReferralFacts(ctx, e, migrated, asOf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := schema.ReferralFacts(ctx, e, fresh, asOf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("as of %s the facts of the migrated database differ from a fresh one's:\n%+v\n%+v", asOf, got, want)
-			}
-		}
+		sameFactsAsOf(t, e, migrated, fresh)
 	})
 }
 
@@ -211,19 +199,7 @@ func TestMigrateEventLists(t *testing.T) {
 				t.Errorf("%s facts still have the set columns %v", at.name, cols)
 			}
 		}
-		for _, asOf := range []time.Time{asOf, asOfEarly, asOfFirst} {
-			got, err := schema.ReferralFacts(ctx, e, migrated, asOf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := schema.ReferralFacts(ctx, e, fresh, asOf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("as of %s the facts of the migrated database differ from a fresh one's:\n%+v\n%+v", asOf, got, want)
-			}
-		}
+		sameFactsAsOf(t, e, migrated, fresh)
 		view := func(db string) [][]string {
 			t.Helper()
 			rows, err := e.Query(ctx, "SELECT referral_id, toString(auth_decided_at), toString(loop_closed_at), destination_network FROM "+db+".v_referrals ORDER BY referral_id")
@@ -236,4 +212,24 @@ func TestMigrateEventLists(t *testing.T) {
 			t.Errorf("v_referrals after 0017:\n%v\nof a fresh database:\n%v", got, want)
 		}
 	})
+}
+
+// sameFactsAsOf checks that databases migrated and fresh have the same as-of
+// facts at present and past T.
+func sameFactsAsOf(t *testing.T, e *testenv.Engine, migrated, fresh string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, asOf := range []time.Time{asOf, asOfEarly, asOfFirst} {
+		got, err := schema.ReferralFacts(ctx, e, migrated, asOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := schema.ReferralFacts(ctx, e, fresh, asOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("as of %s the facts of the migrated database differ from a fresh one's:\n%+v\n%+v", asOf, got, want)
+		}
+	}
 }
