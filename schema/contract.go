@@ -170,12 +170,6 @@ type eventList struct {
 	Cond                bool
 }
 
-// State is the aggregate that writes the list (0017's conversion).
-func (l eventList) State() string { return l.function(false, "State") }
-
-// Merge is the aggregate that reads the set before 0017.
-func (l eventList) Merge() string { return l.function(true, "Merge") }
-
 func (l eventList) function(setStates bool, combinator string) string {
 	f := "groupArray"
 	if setStates {

@@ -54,10 +54,10 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {{.PHIDB}}.appointment_facts_lists_mv{{.O
 {{- template "appointment_facts_light_select" .WithEventsInPHI.OnShard}};
 {{range .EventListConversions}}
 INSERT INTO {{$.DB}}.{{.Table}} ({{.Keys}}, {{.Column}}_list){{$.BackfillSettings}}
-SELECT {{.Keys}}, {{.State}}(entry{{if .Cond}}, toUInt8(1){{end}})
+SELECT {{.Keys}}, {{eventsState .Column false}}(entry{{if .Cond}}, toUInt8(1){{end}})
 FROM
 (
-    SELECT {{.Keys}}, {{.Merge}}({{.Column}}) AS entries
+    SELECT {{.Keys}}, {{eventsMerge .Column true}} AS entries
     FROM {{$.DB}}.{{.Table}} /* until {{.Column}} is dropped */
     GROUP BY {{.Keys}}
     HAVING notEmpty(entries)
