@@ -6,7 +6,10 @@
 -- that is 0 or <= T-W; no patient key is read. Closed: a consult note to the
 -- referrer (referrer_notes) with time in (created_at, T]. Referrals without a
 -- token (no order row) are counted apart. Reads the created rows, the order
--- and the notes in the cohort's primary-key range only. Columns:
+-- and the notes in the cohort's primary-key range only; a sparse cohort joins
+-- the order and the notes with its ids before grouping them, so that with
+-- random ids only its referrals are grouped and joined (1.5 s and 120 MiB
+-- instead of 3.2-3.7 s and 740 MiB at 10 M events). Columns:
 -- window_seconds, group_key, cms50_patients, cms50_closed,
 -- cms50_no_patient_token.
 SELECT
@@ -37,7 +40,7 @@ FROM
                 SELECT referral_id AS rid, toUInt8(1) AS has_token,
                        argMax(prev_patient_referral_created_at, version) AS prev_at
                 FROM {{.DB}}.referral_patient_order
-                WHERE {{template "in_range" (lookup . "cohort")}}
+                {{template "restrict" (lookup . "cohort")}}WHERE {{template "in_range" (lookup . "cohort")}}
                 GROUP BY referral_id
             ) AS o USING (rid)
         ) AS co
@@ -45,7 +48,7 @@ FROM
         (
             SELECT referral_id AS rid, groupUniqArrayMerge(note_times) AS rnotes
             FROM {{.DB}}.referrer_notes
-            WHERE {{template "in_range" (lookup . "cohort")}}
+            {{template "restrict" (lookup . "cohort")}}WHERE {{template "in_range" (lookup . "cohort")}}
             GROUP BY referral_id
         ) AS n USING (rid)
         WHERE toInt64(m_created) > {{.CohortFrom}} AND m_created <= {{.T}}
