@@ -5,7 +5,7 @@ BIN := bin/referralops
 GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0
 export REFERRALOPS_DATA_DIR ?= $(CURDIR)/.data
 
-.PHONY: build test test-unit lint bench demo generate services-up services-down services-status cluster-up cluster-down cluster-status chdb clean fuzz
+.PHONY: build test test-unit lint bench pgo demo generate services-up services-down services-status cluster-up cluster-down cluster-status chdb clean fuzz
 
 build: ## build bin/referralops
 	$(GO) build -o $(BIN) ./cmd/referralops
@@ -53,6 +53,9 @@ bench: services-up cluster-up build ## performance figures as `name value unit` 
 	deploy/local/bench.sh
 	deploy/local/bench-kpi.sh
 	deploy/local/bench-cluster.sh
+
+pgo: services-up ## profile the ingester over a generated backlog into cmd/referralops/default.pgo, which go build then optimizes with
+	deploy/local/pgo.sh
 
 # Not services-up: the demo embeds its own Kafka on 127.0.0.1:9092, which a
 # running real broker would hold (then pass DEMO_FLAGS=--kafka-brokers=127.0.0.1:9092).
