@@ -63,6 +63,17 @@ fail() {
 	tail -n 20 "$1" | sed 's/^/    /' >&2
 	die "$2"
 }
+# await SECONDS WHAT CHECK... runs CHECK until it succeeds; fails when the
+# ingester exits or SECONDS pass first.
+await() {
+	local deadline=$(($(now_s) + $1)) what=$2
+	shift 2
+	until "$@"; do
+		kill -0 "$ingester" 2>/dev/null || fail "$work/ingest.log" "the ingester exited"
+		(($(now_s) < deadline)) || fail "$work/ingest.log" "$what"
+		sleep 0.1
+	done
+}
 
 log "building the binary without a profile"
 (cd "$REPO_ROOT" && "$GO" build -pgo=off -o "$work/referralops" ./cmd/referralops)
@@ -95,24 +106,15 @@ stored() {
 	{ curl -fs "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null || true; } |
 		awk '$1 ~ /^referralops_ingest_records_total\{/ { n += $NF } END { printf "%.0f", n }'
 }
+any_stored() { (($(stored) > 0)); }
 # Profile from the moment it serves: its start is a small share of the
 # samples, and the backlog keeps it busy for most of the profile.
-deadline=$(($(now_s) + 30))
-until curl -fso /dev/null "http://127.0.0.1:$pprof_port/debug/pprof/"; do
-	kill -0 "$ingester" 2>/dev/null || fail "$work/ingest.log" "the ingester exited"
-	(($(now_s) < deadline)) || fail "$work/ingest.log" "the ingester's pprof endpoint did not answer within 30 s"
-	sleep 0.1
-done
+await 30 "the ingester's pprof endpoint did not answer within 30 s" curl -fso /dev/null "http://127.0.0.1:$pprof_port/debug/pprof/"
 curl -fso "$work/cpu.pprof" "http://127.0.0.1:$pprof_port/debug/pprof/profile?seconds=$SECONDS_PROFILED" ||
 	fail "$work/ingest.log" "no CPU profile from the ingester"
 # Records count once committed, which during a backlog comes in large steps
 # (stored INSERTs are held for one patient-order recompute): check after the
 # profile that the ingester did store the backlog.
-deadline=$(($(now_s) + 60))
-until (($(stored) > 0)); do
-	kill -0 "$ingester" 2>/dev/null || fail "$work/ingest.log" "the ingester exited"
-	(($(now_s) < deadline)) || fail "$work/ingest.log" "the ingester stored nothing within 60 s of the profile"
-	sleep 0.1
-done
+await 60 "the ingester stored nothing within 60 s of the profile" any_stored
 mv "$work/cpu.pprof" "$OUT"
 log "wrote $OUT ($(file_size "$OUT") bytes, ${SECONDS_PROFILED}s; $(stored) records stored); rebuild to use it"
