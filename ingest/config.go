@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/referralops/referralops/metrics/selfmetrics"
+	"github.com/referralops/referralops/schema"
 )
 
 // Config is the ingester's own settings. Kafka, ClickHouse and the event
@@ -45,6 +46,11 @@ type Config struct {
 	// PatientOrderRecheck repeats each batch's patient-order recompute after
 	// this delay (0: never); for clusters (recheck.go).
 	PatientOrderRecheck time.Duration `yaml:"patient_order_recheck"`
+	// KPIStateInterval is how often the ingester brings the per-referral KPI
+	// state up to date (kpistate.go; 0: never); KPIStateMargin how long a
+	// pass leaves the latest touches alone (schema.DefaultKPIStateMargin).
+	KPIStateInterval time.Duration `yaml:"kpi_state_interval"`
+	KPIStateMargin   time.Duration `yaml:"kpi_state_margin"`
 }
 
 // The policies of --offset-out-of-range.
@@ -88,6 +94,8 @@ func DefaultConfig() Config {
 		StallTimeout:     selfmetrics.StallAfter,
 		MemoryLimit:      256 << 20,
 		OffsetOutOfRange: OffsetOutOfRangeEarliest,
+		KPIStateInterval: 30 * time.Second,
+		KPIStateMargin:   schema.DefaultKPIStateMargin,
 	}
 }
 
@@ -108,6 +116,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.StallTimeout, "stall-timeout", c.StallTimeout, "/readyz fails once records have waited this long with nothing committed")
 	fs.DurationVar(&c.PatientOrderRecheck, "patient-order-recheck", c.PatientOrderRecheck,
 		"on a ClickHouse cluster, recompute each batch's CMS50-style patient order again after this delay, once replicas have caught up (e.g. 1m; 0: never, enough for one server)")
+	fs.DurationVar(&c.KPIStateInterval, "kpi-state-interval", c.KPIStateInterval,
+		"bring the per-referral KPI state (what the KPI queries read when referral ids do not sort by time) up to date this often (0: never: the KPI queries then read the facts of every referral stored since the last pass, as slowly as without the state)")
+	fs.DurationVar(&c.KPIStateMargin, "kpi-state-margin", c.KPIStateMargin,
+		"leave events stored this recently to the next KPI state pass: longer than an INSERT's materialized views take and, on a cluster, than replication lags")
 	fs.BoolVar(&c.ParallelViews, "parallel-views", c.ParallelViews, "have ClickHouse run each INSERT's materialized views in parallel (parallel_view_processing)")
 	fs.IntVar(&c.InsertParallel, "insert-parallelism", c.InsertParallel, "concurrent INSERTs a batch is split into (ClickHouse runs each on one thread)")
 	fs.IntVar(&c.InsertRows, "insert-rows", c.InsertRows,
@@ -146,6 +158,12 @@ func (c Config) Validate() error {
 	}
 	if c.PatientOrderRecheck < 0 {
 		errs = append(errs, fmt.Errorf("patient-order-recheck: must be >= 0, got %s", c.PatientOrderRecheck))
+	}
+	if c.KPIStateInterval < 0 {
+		errs = append(errs, fmt.Errorf("kpi-state-interval: must be >= 0, got %s", c.KPIStateInterval))
+	}
+	if c.KPIStateMargin < time.Second {
+		errs = append(errs, fmt.Errorf("kpi-state-margin: must be >= 1s, got %s", c.KPIStateMargin))
 	}
 	if c.InsertRows < 0 {
 		errs = append(errs, fmt.Errorf("insert-rows: must be >= 0, got %d", c.InsertRows))

@@ -433,7 +433,7 @@ func referralFacts(t *testing.T, ch *testenv.ClickHouseDB, asOf time.Time) []sch
 	return facts
 }
 
-func firstDiff(a, b []schema.ReferralFact) string {
+func firstDiff[T any](a, b []T) string {
 	for i := range min(len(a), len(b)) {
 		if fmt.Sprint(a[i]) != fmt.Sprint(b[i]) {
 			return fmt.Sprintf("at %d: %v vs %v", i, a[i], b[i])

@@ -109,6 +109,11 @@ func New(cfg Config, kc broker.Config, dec Decoder, store Store, dlq DeadLetterW
 			m.patientOrderRechecks.WithLabelValues(outcome)
 		}
 	}
+	if _, ok := store.(kpiStatePasser); ok && cfg.KPIStateInterval > 0 {
+		for _, outcome := range []string{kpiStatePassed, kpiStateFailed} {
+			m.kpiStatePasses.WithLabelValues(outcome)
+		}
+	}
 	return in
 }
 
@@ -132,6 +137,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 	go in.watchClickHouse(ctx)
 	if r, ok := in.rechecker(); ok {
 		go in.recheckPatientOrder(ctx, r)
+	}
+	if p, ok := in.store.(kpiStatePasser); ok && in.cfg.KPIStateInterval > 0 {
+		go in.keepKPIState(ctx, p)
 	}
 
 	// The dead-letter topic is waited for too, after the inputs so that

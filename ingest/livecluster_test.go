@@ -67,7 +67,7 @@ func newLiveRun(t *testing.T, referrals int, seed int64) *liveRun {
 	// replicas can miss each other's referral of one patient within the
 	// replication lag (seen once in three runs with shard 2's second).
 	for _, dsn := range []string{r.db.ServerDSNs[0], r.db.ServerDSNs[2]} {
-		p, base := ingester(t, r.kc, dsn, r.group, "--patient-order-recheck=2s")
+		p, base := ingester(t, r.kc, dsn, r.group, "--patient-order-recheck=2s", "--kpi-state-interval=1s", "--kpi-state-margin=2s")
 		testenv.WaitReady(t, p, base, "cluster ingester")
 		r.bases = append(r.bases, base)
 	}
@@ -96,6 +96,33 @@ func (r *liveRun) settle(t *testing.T) {
 	checkStored(t, &r.db.ClickHouseDB, r.produced)
 }
 
+// awaitKPIState waits until an ingester's KPI state pass covers the latest
+// touch of every shard, and the state holds rows.
+func (r *liveRun) awaitKPIState(t *testing.T) {
+	t.Helper()
+	q := r.db.Querier()
+	rows, err := q.Query(context.Background(), "SELECT toString(toInt64(max(touched_at))) FROM "+r.db.Database+".kpi_touched")
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("the latest touch: %v %v", rows, err)
+	}
+	latest, _ := strconv.ParseFloat(rows[0][0], 64)
+	covered := func() float64 {
+		best := 0.0
+		for _, base := range r.bases {
+			if m, err := testenv.TryScrape(base + "/metrics"); err == nil {
+				best = max(best, m.Value(t, "referralops_ingest_kpi_state_covered_timestamp_seconds"))
+			}
+		}
+		return best
+	}
+	testenv.Eventually(t, time.Minute, func() bool { return covered() >= latest },
+		func() string { return fmt.Sprintf("the KPI state covers %v, not the latest touch %v", covered(), latest) })
+	rows, err = q.Query(context.Background(), "SELECT toString(count()) FROM "+r.db.Database+".referral_facts_by_created")
+	if err != nil || len(rows) != 1 || rows[0][0] == "0" {
+		t.Fatalf("the cluster's KPI state has no rows: %v %v", rows, err)
+	}
+}
+
 // TestLiveClusterSameAsOneServer ingests one generated network into the
 // cluster and into the single server, and requires the same distinct event
 // ids and the same `referralops kpi --format json` at several as-of times for
@@ -122,12 +149,18 @@ func TestLiveClusterSameAsOneServer(t *testing.T) {
 		t.Errorf("the exporter on the cluster serves no referrers (%v) or backlog (%v)", m.Sum(metrics.Referrers.Name), m.Sum(metrics.UnscheduledBacklogReferrals.Name))
 	}
 
+	// The ingesters' KPI state passes over every shard (migration 0018), read
+	// by the lookups by creation time with --kpi-state always.
+	r.awaitKPIState(t)
 	for _, asOf := range []string{"2026-01-15T00:00:00Z", "2026-03-01T12:00:00Z", "2026-03-31T00:00:00Z"} {
 		want := kpiJSON(t, single.DSN, asOf)
 		// Through a server of each shard: the Distributed tables see everything.
 		for _, dsn := range []string{r.db.ServerDSNs[0], r.db.ServerDSNs[2]} {
 			if got := kpiJSON(t, dsn, asOf); got != want {
 				t.Errorf("kpi as of %s differs on the cluster (%s):\ncluster %s\nsingle  %s", asOf, dsn, got, want)
+			}
+			if got := kpiJSON(t, dsn, asOf, "--kpi-state", "always"); got != want {
+				t.Errorf("kpi --kpi-state always as of %s differs on the cluster (%s):\ncluster %s\nsingle  %s", asOf, dsn, got, want)
 			}
 		}
 	}
@@ -367,11 +400,11 @@ func checkReplicas(t *testing.T, lc *testenv.LiveCluster, db *testenv.ClusterDB)
 
 // kpiJSON runs `referralops kpi --format json` for both windows and checks
 // that it is JSON with referrals in it.
-func kpiJSON(t *testing.T, dsn, asOf string) string {
+func kpiJSON(t *testing.T, dsn, asOf string, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, testenv.Binary(t), "kpi", "--format", "json", "--as-of", asOf, "--window", "30d,90d")
+	cmd := exec.CommandContext(ctx, testenv.Binary(t), append([]string{"kpi", "--format", "json", "--as-of", asOf, "--window", "30d,90d"}, extra...)...)
 	cmd.Env = append(cmd.Environ(), "REFERRALOPS_CLICKHOUSE_DSN="+dsn)
 	out, err := cmd.Output()
 	if err != nil {

@@ -44,6 +44,10 @@ type ingestMetrics struct {
 	bufferedPeakBytes  prometheus.Gauge
 	// patientOrderRechecks: referrals by recheck result (recheck.go)
 	patientOrderRechecks *prometheus.CounterVec
+	// the KPI state passes (kpistate.go)
+	kpiStatePasses    *prometheus.CounterVec
+	kpiStateReferrals prometheus.Counter
+	kpiStateCovered   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *ingestMetrics {
@@ -71,6 +75,9 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 		bufferedPeakBytes:  prometheus.NewGauge(gaugeOpts(selfmetrics.IngestBufferedPeakBytes)),
 		patientOrderRechecks: prometheus.NewCounterVec(counterOpts(selfmetrics.IngestPatientOrderRechecks),
 			labels(selfmetrics.IngestPatientOrderRechecks)),
+		kpiStatePasses:    prometheus.NewCounterVec(counterOpts(selfmetrics.IngestKPIStatePasses), labels(selfmetrics.IngestKPIStatePasses)),
+		kpiStateReferrals: prometheus.NewCounter(counterOpts(selfmetrics.IngestKPIStateReferrals)),
+		kpiStateCovered:   prometheus.NewGauge(gaugeOpts(selfmetrics.IngestKPIStateCovered)),
 	}
 	// Every format's series start at zero, read or not: the set is small and
 	// fixed, and dashboards then show a feed that is not flowing.
@@ -84,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) *ingestMetrics {
 	}
 	reg.MustRegister(m.records, m.deadLetters, m.skipped, m.events, m.batchRows, m.flushSeconds, m.clickhouseErrors, m.insertErrors,
 		m.deadLetterErrors, m.deadLettersReduced, m.commitErrors, m.fetchErrors, m.lag, m.lastCommit, m.lastProgress, m.assignedPartitions, m.rebalances,
-		m.offsetOutOfRange, m.bufferedBytes, m.bufferedPeakBytes, m.patientOrderRechecks)
+		m.offsetOutOfRange, m.bufferedBytes, m.bufferedPeakBytes, m.patientOrderRechecks, m.kpiStatePasses, m.kpiStateReferrals, m.kpiStateCovered)
 	return m
 }
 

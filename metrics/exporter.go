@@ -138,7 +138,7 @@ func (e *Exporter) Refresh(ctx context.Context) error {
 	// --as-of too, since late events still change them.
 	began := e.now()
 	withReferrers := e.referrers == nil || began.Sub(e.referrers.evaluated) >= e.cfg.ReferrerInterval()
-	s, err := e.source(qctx, kpi.Request{AsOf: asOf, Windows: e.kpi.Windows, Breakdowns: Breakdowns, Calendar: &e.kpi.SLA,
+	s, err := e.source(qctx, kpi.Request{AsOf: asOf, Windows: e.kpi.Windows, Breakdowns: Breakdowns, Calendar: &e.kpi.SLA, State: e.kpi.State,
 		Attention: withReferrers, SkipReferrerActivity: !withReferrers})
 	elapsed := time.Since(start)
 	if ctx.Err() != nil {

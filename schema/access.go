@@ -73,6 +73,8 @@ var ReaderRelations = []Relation{
 	{Name: "v_referrer_scorecard", View: true},
 	{Name: "v_loops", View: true, Located: true},
 	{Name: "v_referrer_attention", View: true},
+	{Name: "kpi_touched"}, {Name: "referral_facts_by_created"}, {Name: "referral_stages_by_created"},
+	{Name: "appointment_facts_by_created"}, {Name: "kpi_state_passes"},
 }
 
 // locationID is what a site scope's location ids may be: they are pasted
@@ -188,6 +190,7 @@ func AccessStatements(c AccessConfig) ([]string, error) {
 		"ExporterPasswordHash": hashes[0], "GrafanaPasswordHash": hashes[1], "AnalystPasswordHash": hashes[2],
 		"WriterPasswordHash": hashes[3], "MigratorPasswordHash": hashes[4],
 		"GrafanaMaxResultRows": c.GrafanaMaxResultRows, "GrafanaMaxExecutionSeconds": c.GrafanaMaxExecutionSeconds,
+		"KPIStateReads": kpiStateReads(), "KPIStateWrites": kpiStateWrites(),
 		"L": DefaultLimits, "Relations": ReaderRelations, "Scoped": scoped, "ScopedUsers": strings.Join(scopedUsers, ", "),
 	})
 	if err != nil {

@@ -51,7 +51,7 @@ func printKPIs(ctx context.Context, chc clickhouse.Config, cfg kpi.Config, asOf 
 		return err
 	}
 	defer conn.Close()
-	req := kpi.Request{DB: chc.Database(), AsOf: asOf, Windows: cfg.Windows, Attention: true, Calendar: &cfg.SLA}
+	req := kpi.Request{DB: chc.Database(), AsOf: asOf, Windows: cfg.Windows, Attention: true, Calendar: &cfg.SLA, State: cfg.State}
 	s, err := req.Evaluate(ctx, clickhouse.Native{Conn: conn})
 	if err != nil {
 		return err

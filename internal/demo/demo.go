@@ -217,7 +217,7 @@ func phases(ctx context.Context, c *Config, kc broker.Config, plan replayPlan, s
 	if err := printSummary(ctx, out, q, db, ingestReg, formatsOf(c, kc)); err != nil {
 		return stopped(ctx, err)
 	}
-	snap, err := kpi.Request{DB: db, AsOf: c.now(), Windows: c.KPI.Windows, Calendar: &c.KPI.SLA}.Evaluate(ctx, kq)
+	snap, err := kpi.Request{DB: db, AsOf: c.now(), Windows: c.KPI.Windows, Calendar: &c.KPI.SLA, State: c.KPI.State}.Evaluate(ctx, kq)
 	if err != nil {
 		return stopped(ctx, err)
 	}

@@ -12,39 +12,54 @@ import (
 )
 
 // TestLookupDensity: the cohort (referrals created in the 90 days) is read
-// densely, by its id range alone, when ids sort by creation time, and sparsely,
-// its facts joined with its ids from kpi_index, when they do not (UUIDs): two
-// years of random ids put nearly every referral in the cohort's range, whose
-// facts a dense read would merge. The snapshot is the same either way (exact
-// against the reference: TestGeneratedAgainstReferenceIDFormats).
+// densely, by its id range alone, when ids sort by creation time, and from the
+// KPI state (migration 0018), its rows in creation order, when they do not
+// (UUIDs): two years of random ids put nearly every referral in the cohort's
+// range, whose facts a dense read would merge. Without the state (--kpi-state
+// never) such a cohort is read sparsely, its facts joined with its ids from
+// kpi_index; with --kpi-state always even sequential ids read the state. The
+// snapshot is the same every way (exact against the reference:
+// TestGeneratedAgainstReferenceIDFormats).
 func TestLookupDensity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads generated datasets")
 	}
 	server := testenv.Server(t)
+	// Each format's database outlives its subtests.
+	dbs := map[generator.IDFormat]string{}
+	for _, ids := range []generator.IDFormat{generator.IDSequential, generator.IDRandom} {
+		cfg := generator.DefaultConfig()
+		cfg.Seed = 5
+		cfg.Referrals = 2000
+		cfg.Days = 730 // 8 cohorts of history: random ids spread them over the whole range
+		cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
+		cfg.IDFormat = ids
+		dbs[ids] = server.Migrated(t)
+		server.Load(t, dbs[ids], testenv.GenerateEvents(t, cfg))
+	}
 	for _, c := range []struct {
-		ids    generator.IDFormat
-		sparse bool
+		ids           generator.IDFormat
+		use           kpi.StateUse
+		sparse, state bool
 	}{
-		{generator.IDSequential, false},
-		{generator.IDRandom, true},
+		{generator.IDSequential, kpi.StateAuto, false, false},
+		{generator.IDRandom, kpi.StateAuto, true, true},
+		{generator.IDRandom, kpi.StateNever, true, false},
+		{generator.IDSequential, kpi.StateAlways, false, true},
 	} {
-		t.Run(string(c.ids), func(t *testing.T) {
-			cfg := generator.DefaultConfig()
-			cfg.Seed = 5
-			cfg.Referrals = 2000
-			cfg.Days = 730 // 8 cohorts of history: random ids spread them over the whole range
-			cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
-			cfg.IDFormat = c.ids
-			db := server.Migrated(t)
-			server.Load(t, db, testenv.GenerateEvents(t, cfg))
+		t.Run(string(c.ids)+"/"+string(c.use), func(t *testing.T) {
+			db := dbs[c.ids]
 			rec := &taggedQuerier{q: server, prefix: testenv.UniqueName("density-")}
-			if _, err := (kpi.Request{DB: db, AsOf: cfg.End}).Evaluate(context.Background(), rec); err != nil {
+			if _, err := (kpi.Request{DB: db, AsOf: time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC), State: c.use}).Evaluate(context.Background(), rec); err != nil {
 				t.Fatal(err)
 			}
 			cohort := findQuery(t, rec.sql, "-- Cohort KPIs")
-			if sparse := strings.Contains(cohort, db+".kpi_index"); sparse != c.sparse {
+			state := strings.Contains(cohort, db+".referral_facts_by_created")
+			if sparse := strings.Contains(cohort, db+".kpi_index") || state; sparse != c.sparse && !c.state {
 				t.Errorf("%s ids: the cohort query reads kpi_index (sparse) = %v, want %v", c.ids, sparse, c.sparse)
+			}
+			if state != c.state {
+				t.Errorf("%s ids, --kpi-state %s: the cohort query reads the KPI state = %v, want %v", c.ids, c.use, state, c.state)
 			}
 		})
 	}

@@ -31,7 +31,7 @@ func (r Request) Evaluate(ctx context.Context, q clickhouse.Querier) (Snapshot, 
 	if err != nil {
 		return Snapshot{}, err
 	}
-	ev := &evaluation{ctx: ctx, q: q, data: data, groups: map[int64]map[string]*Fields{}, backlog: map[string]Backlog{}, lines: map[string]bool{}}
+	ev := &evaluation{ctx: ctx, q: q, data: data, state: r.State, groups: map[int64]map[string]*Fields{}, backlog: map[string]Backlog{}, lines: map[string]bool{}}
 	fail := func(step string, err error) error {
 		return fmt.Errorf("kpi %s as of %s in %s: %w", step, time.Unix(data.TUnix, 0).UTC().Format(time.RFC3339), data.DB, err)
 	}
@@ -89,6 +89,7 @@ type evaluation struct {
 	ctx     context.Context
 	q       clickhouse.Querier
 	data    queryData // read-only once bounds has run
+	state   StateUse  // Request.State
 	mu      sync.Mutex
 	groups  map[int64]map[string]*Fields // by window seconds, then group key
 	backlog map[string]Backlog           // by group key
@@ -138,7 +139,7 @@ func (e *evaluation) bounds() error {
 	if p.err != nil {
 		return fmt.Errorf("bounds: %w", p.err)
 	}
-	return e.density()
+	return e.density(e.state)
 }
 
 // sparseRatio: a dense lookup whose id range holds more than this many
@@ -151,31 +152,65 @@ const sparseRatio = 2
 // than they do sparse (Join), so that their reads are of their referrals'
 // facts, not of every referral in the range: with sequential ids the dense
 // read is cheaper (no join with the ids), with UUIDs the sparse one by far.
-func (e *evaluation) density() error {
-	var dense []int
+// Such a lookup by creation time reads the KPI state instead (State), which
+// holds the facts in creation order: only its span's rows. use overrides
+// that choice (StateAlways, StateNever).
+func (e *evaluation) density(use StateUse) error {
+	var checked []int
 	d := e.data
 	d.Lookups = nil
-	for i, l := range e.data.Lookups {
-		if !l.Join && l.Rows > 0 {
-			dense = append(dense, i)
-			d.Lookups = append(d.Lookups, l)
+	for i := range e.data.Lookups {
+		l := &e.data.Lookups[i]
+		switch {
+		case l.Rows == 0:
+		case l.ByCreation() && use == StateAlways:
+			l.State = true
+		case !l.Join || (l.ByCreation() && use != StateNever):
+			checked = append(checked, i)
+			d.Lookups = append(d.Lookups, *l)
 		}
 	}
-	if len(dense) == 0 {
+	if len(checked) > 0 {
+		rows, err := e.query(densitySQL, d, len(checked))
+		if err != nil {
+			return err
+		}
+		if len(rows) != 1 {
+			return fmt.Errorf("density: %d rows, want 1", len(rows))
+		}
+		var p ints
+		for j, i := range checked {
+			l := &e.data.Lookups[i]
+			if inRange := p.int(rows[0][j]); inRange > sparseRatio*l.Rows {
+				l.Join = true
+				l.State = l.ByCreation() && use != StateNever
+			}
+		}
+		if p.err != nil {
+			return p.err
+		}
+	}
+	if !slices.ContainsFunc(e.data.Lookups, func(l lookupData) bool { return l.State }) {
 		return nil
 	}
-	rows, err := e.query(densitySQL, d, len(dense))
+	return e.covered()
+}
+
+// covered gives the lookups that read the KPI state the time its last pass
+// covered (0 before the first): the facts of the referrals touched after it
+// are read with the state.
+func (e *evaluation) covered() error {
+	rows, err := e.rawQuery("kpi_state_passes", "SELECT toString(toInt64(max(covered_to))) FROM "+e.data.DB+".kpi_state_passes", 1)
 	if err != nil {
 		return err
 	}
 	if len(rows) != 1 {
-		return fmt.Errorf("density: %d rows, want 1", len(rows))
+		return fmt.Errorf("kpi_state_passes: %d rows, want 1", len(rows))
 	}
 	var p ints
-	for j, i := range dense {
-		if inRange := p.int(rows[0][j]); inRange > sparseRatio*e.data.Lookups[i].Rows {
-			e.data.Lookups[i].Join = true
-		}
+	covered := p.int(rows[0][0])
+	for i := range e.data.Lookups {
+		e.data.Lookups[i].Covered = covered
 	}
 	return p.err
 }

@@ -61,6 +61,9 @@ type Request struct {
 	// Calendar is the business-day calendar and triage SLAs; nil means
 	// sla.Default().
 	Calendar *sla.Calendar
+	// State is when the lookups by creation time read the KPI state; ""
+	// means StateAuto.
+	State StateUse
 }
 
 func (r Request) calendar() sla.Calendar {

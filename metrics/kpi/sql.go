@@ -162,6 +162,12 @@ type lookupData struct {
 	// Created gives "appointments" the referral's creation time and
 	// dimensions (m_created, sl, ...) and keeps only referrals created by T.
 	Created bool
+	// State reads a lookup by creation time from the KPI state (migration
+	// 0018; common.sql's "by_created") instead of the facts' id range: what
+	// evaluation.density chooses when that range holds many more referrals
+	// than the lookup. Covered is the state's last pass (Unix seconds).
+	State   bool
+	Covered int64
 }
 
 // WithOrg is l for "referrals" with rorg.

@@ -103,6 +103,12 @@ var (
 		Help: "The highest referralops_ingest_buffered_bytes since the ingester started."}
 	IngestPatientOrderRechecks = Metric{Name: "referralops_ingest_patient_order_rechecks_total", Type: Counter, Labels: []string{LabelOutcome},
 		Help: "Referrals whose patients' CMS50-style order was recomputed once more after --patient-order-recheck (outcome rechecked), failed to (failed: queued again), or were dropped from the full queue unrechecked (dropped)."}
+	IngestKPIStatePasses = Metric{Name: "referralops_ingest_kpi_state_passes_total", Type: Counter, Labels: []string{LabelOutcome},
+		Help: "Passes over the per-referral KPI state (--kpi-state-interval), by outcome: passed, or failed (the next pass does its work again)."}
+	IngestKPIStateReferrals = Metric{Name: "referralops_ingest_kpi_state_referrals_total", Type: Counter,
+		Help: "Referrals whose KPI state the passes rewrote (a referral stored again between two passes counts in both)."}
+	IngestKPIStateCovered = Metric{Name: "referralops_ingest_kpi_state_covered_timestamp_seconds", Type: Gauge,
+		Help: "Unix time up to which the last successful pass brought the KPI state: the KPI queries read the facts of the referrals stored since. Far behind now means the passes fail or lag."}
 )
 
 // Ingest is every metric the ingester registers, in registration order.
@@ -110,5 +116,5 @@ var Ingest = []Metric{
 	IngestRecords, IngestDeadLetters, IngestSkipped, IngestEvents, IngestBatchRows, IngestFlushSeconds, IngestClickHouseErrors, IngestInsertErrors,
 	IngestDeadLetterErrors, IngestDeadLettersReduced, IngestCommitErrors, IngestFetchErrors, IngestConsumerLag, IngestLastCommit,
 	IngestLastProgress, IngestAssignedPartitions, IngestGenerations, IngestOffsetOutOfRange, IngestBufferedBytes, IngestBufferedPeakBytes,
-	IngestPatientOrderRechecks,
+	IngestPatientOrderRechecks, IngestKPIStatePasses, IngestKPIStateReferrals, IngestKPIStateCovered,
 }

@@ -49,6 +49,15 @@ GRANT{{.OnCluster}} SELECT ON {{.DB}}.schema_migrations TO referralops_writer;
 GRANT{{.OnCluster}} SELECT(referral_id, event_type, patient_token) ON {{.PHIDB}}.events TO referralops_writer;
 GRANT{{.OnCluster}} SELECT ON {{.PHIDB}}.patient_referrals TO referralops_writer;
 GRANT{{.OnCluster}} INSERT ON {{.DB}}.referral_patient_order TO referralops_writer;
+-- The per-referral KPI state it keeps (migration 0018, schema.PassKPIState):
+-- it reads the touched referrals, their creations and facts, and writes their
+-- states and the pass.
+{{- range .KPIStateReads}}
+GRANT{{$.OnCluster}} SELECT ON {{$.DB}}.{{.}} TO referralops_writer;
+{{- end}}
+{{- range .KPIStateWrites}}
+GRANT{{$.OnCluster}} INSERT ON {{$.DB}}.{{.}} TO referralops_writer;
+{{- end}}
 -- `referralops migrate`: creates and changes both databases.
 CREATE USER OR REPLACE referralops_migrator{{.OnCluster}} IDENTIFIED WITH bcrypt_hash BY '{{.MigratorPasswordHash}}' HOST {{.Host}};
 GRANT{{.OnCluster}} ALL ON {{.DB}}.* TO referralops_migrator;

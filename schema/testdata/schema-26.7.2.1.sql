@@ -1562,3 +1562,78 @@ ALTER TABLE referralops.referral_facts DROP COLUMN destinations, DROP COLUMN aut
 -- event_lists
 ALTER TABLE referralops.appointment_facts DROP COLUMN history;
 
+-- kpi_state
+CREATE TABLE IF NOT EXISTS referralops.kpi_touched
+(
+    touched_at DateTime('UTC'),
+    referral_id String
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(touched_at)
+ORDER BY (touched_at, referral_id);
+
+-- kpi_state
+CREATE TABLE IF NOT EXISTS referralops.referral_facts_by_created
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    first_event_at AggregateFunction(min, DateTime('UTC')),
+    created_event AggregateFunction(minIf, Tuple(DateTime('UTC'), String, String, String, String, String, String, String, String, String, String), UInt8),
+    destinations_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), UInt8, String, String, String), UInt8),
+    accepted_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    closed_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_requested_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    auth_requested_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    auth_decisions_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), String, UInt8), UInt8),
+    leaked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    first_booked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    first_completed_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    consult_notes_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (created_at, referral_id);
+
+-- kpi_state
+CREATE TABLE IF NOT EXISTS referralops.referral_stages_by_created
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    rejected_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_received AggregateFunction(groupUniqArrayIf, DateTime('UTC'), UInt8),
+    leak_reason AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (created_at, referral_id);
+
+-- kpi_state
+CREATE TABLE IF NOT EXISTS referralops.appointment_facts_by_created
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    appointment_id String,
+    history_list AggregateFunction(groupArray, Tuple(DateTime('UTC'), UInt8, String, DateTime('UTC')))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (created_at, referral_id, appointment_id);
+
+-- kpi_state
+CREATE TABLE IF NOT EXISTS referralops.kpi_state_passes
+(
+    covered_to DateTime('UTC'),
+    passed_at DateTime('UTC')
+)
+ENGINE = MergeTree
+ORDER BY covered_to;
+
+-- kpi_state
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_touched_mv TO referralops.kpi_touched AS
+SELECT now() AS touched_at, referral_id
+FROM referralops_phi.events
+GROUP BY referral_id;
+
+-- kpi_state
+INSERT INTO referralops.kpi_touched
+SELECT now(), referral_id
+FROM referralops.kpi_created
+GROUP BY referral_id;
+

@@ -1623,3 +1623,89 @@ ENGINE = Distributed(c1, referralops, appointment_facts_local, cityHash64(referr
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 17, 'event_lists', now();
 
+-- 0018_kpi_state
+CREATE TABLE IF NOT EXISTS referralops.kpi_touched_local ON CLUSTER c1
+(
+    touched_at DateTime('UTC'),
+    referral_id String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/referralops/kpi_touched_local', '{replica}')
+PARTITION BY toYYYYMM(touched_at)
+ORDER BY (touched_at, referral_id);
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_touched ON CLUSTER c1 AS referralops.kpi_touched_local
+ENGINE = Distributed(c1, referralops, kpi_touched_local, cityHash64(referral_id));
+
+CREATE TABLE IF NOT EXISTS referralops.referral_facts_by_created_local ON CLUSTER c1
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    first_event_at AggregateFunction(min, DateTime('UTC')),
+    created_event AggregateFunction(minIf, Tuple(DateTime('UTC'), String, String, String, String, String, String, String, String, String, String), UInt8),
+    destinations_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), UInt8, String, String, String), UInt8),
+    accepted_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    closed_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_requested_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    auth_requested_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    auth_decisions_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), String, UInt8), UInt8),
+    leaked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    first_booked_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    first_completed_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    consult_notes_list AggregateFunction(groupArrayIf, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/referral_facts_by_created_local', '{replica}')
+ORDER BY (created_at, referral_id);
+
+CREATE TABLE IF NOT EXISTS referralops.referral_facts_by_created ON CLUSTER c1 AS referralops.referral_facts_by_created_local
+ENGINE = Distributed(c1, referralops, referral_facts_by_created_local, cityHash64(referral_id));
+
+CREATE TABLE IF NOT EXISTS referralops.referral_stages_by_created_local ON CLUSTER c1
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    rejected_at AggregateFunction(minIf, DateTime('UTC'), UInt8),
+    info_received AggregateFunction(groupUniqArrayIf, DateTime('UTC'), UInt8),
+    leak_reason AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/referral_stages_by_created_local', '{replica}')
+ORDER BY (created_at, referral_id);
+
+CREATE TABLE IF NOT EXISTS referralops.referral_stages_by_created ON CLUSTER c1 AS referralops.referral_stages_by_created_local
+ENGINE = Distributed(c1, referralops, referral_stages_by_created_local, cityHash64(referral_id));
+
+CREATE TABLE IF NOT EXISTS referralops.appointment_facts_by_created_local ON CLUSTER c1
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    appointment_id String,
+    history_list AggregateFunction(groupArray, Tuple(DateTime('UTC'), UInt8, String, DateTime('UTC')))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/appointment_facts_by_created_local', '{replica}')
+ORDER BY (created_at, referral_id, appointment_id);
+
+CREATE TABLE IF NOT EXISTS referralops.appointment_facts_by_created ON CLUSTER c1 AS referralops.appointment_facts_by_created_local
+ENGINE = Distributed(c1, referralops, appointment_facts_by_created_local, cityHash64(referral_id));
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_state_passes_local ON CLUSTER c1
+(
+    covered_to DateTime('UTC'),
+    passed_at DateTime('UTC')
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/referralops/kpi_state_passes_local', '{replica}')
+ORDER BY covered_to;
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_state_passes ON CLUSTER c1 AS referralops.kpi_state_passes_local
+ENGINE = Distributed(c1, referralops, kpi_state_passes_local, rand());
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_touched_mv ON CLUSTER c1 TO referralops.kpi_touched_local AS
+SELECT now() AS touched_at, referral_id
+FROM referralops_phi.events_local
+GROUP BY referral_id;
+
+INSERT INTO referralops.kpi_touched
+SELECT now(), referral_id
+FROM referralops.kpi_created
+GROUP BY referral_id;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 18, 'kpi_state', now();
+

@@ -74,7 +74,8 @@ row also has rorg, the referrer_org_id kpi_created lacks, from created_event. */
 {{define "referrals" -}}
 SELECT
     referral_id AS rid,
-    {{template "created_any"}},
+    {{if .State}}minIfMerge(created_event) AS ce,
+    {{template "created_fields"}}{{else}}{{template "created_any"}}{{end}},
     {{template "destination" .}} AS dest,
     -- the destination network of the earliest referral.created (ties by event id)
     tupleElement(arraySort(arrayFilter(x -> x.2 = 0, {{events "destinations"}}))[1], 4) AS first_dest,
@@ -95,9 +96,57 @@ SELECT
     toUInt8(m_completed > toDateTime(0, 'UTC') AND m_completed <= {{.T}}) AS is_completed,
     toUInt8(m_closed > toDateTime(0, 'UTC') AND m_closed <= {{.T}}) AS is_closed,
     toUInt8(m_info > toDateTime(0, 'UTC') AND m_info <= {{.T}}) AS is_incomplete
+{{- if .State}}
+FROM
+(
+    {{template "by_created" (args "L" . "Table" "referral_facts" "Columns" "referral_id, created_event, destinations_list, leaked_at, first_booked_at, first_completed_at, closed_at, info_requested_at, accepted_at, auth_requested_at, consult_notes_list, auth_decisions_list")}}
+)
+GROUP BY referral_id
+HAVING {{template "created_in_span" .}}
+{{- else}}
 FROM {{.DB}}.referral_facts
 {{template "created_join" .}}WHERE {{template "in_range" .}}
 GROUP BY referral_id
+{{- end}}
+{{- end}}
+
+{{- /* by_created: the rows of the facts table .Table (its columns .Columns)
+of the referrals of lookup .L by creation time, from the KPI state
+(migration 0018, schema.PassKPIState): the state's rows at the creation
+times in the lookup's span, and the facts of the referrals touched after the
+state's last pass (.L.Covered), which the state may not hold yet. Merged per
+referral they are the referral's facts (the states are minima, and sets or
+lists read through arrayDistinct), and every referral created in the span is
+among them, whatever the pass has reached: the caller keeps those whose
+earliest creation is in the span ("created_in_span"). Both reads are of a
+primary-key range (creation time, touch time) and of the touched ids, not of
+the whole id range, which ids that do not sort by time make all of them. */ -}}
+{{define "by_created" -}}
+SELECT {{.Columns}} FROM {{.L.DB}}.{{.Table}}_by_created
+WHERE created_at > toDateTime({{.L.From}}, 'UTC') AND created_at <= toDateTime({{.L.To}}, 'UTC')
+UNION ALL
+SELECT {{.Columns}} FROM {{.L.DB}}.{{.Table}}
+WHERE referral_id IN (SELECT referral_id FROM {{.L.DB}}.kpi_touched WHERE touched_at > toDateTime({{.L.Covered}}, 'UTC'))
+{{- end}}
+
+{{- /* created_fields: m_created and the dimensions from the merged
+created_event ce: the earliest referral.created, ties by event id, as
+kpi_created's first row ("created"). */ -}}
+{{define "created_fields" -}}
+tupleElement(ce, {{created "at"}}) AS m_created,
+    tupleElement(ce, {{created "service_line"}}) AS sl,
+    tupleElement(ce, {{created "location_id"}}) AS loc,
+    tupleElement(ce, {{created "referrer_id"}}) AS referrer,
+    tupleElement(ce, {{created "referrer_type"}}) AS rtype,
+    tupleElement(ce, {{created "referrer_network"}}) AS rnet,
+    tupleElement(ce, {{created "payer_class"}}) AS payer,
+    tupleElement(ce, {{created "priority"}}) AS prio
+{{- end}}
+
+{{- /* created_in_span: the referral has a referral.created (a minIf of none
+is time 0) at or before T, its earliest in the lookup's span. */ -}}
+{{define "created_in_span" -}}
+m_created > toDateTime(0, 'UTC') AND m_created <= {{.T}} AND toInt64(m_created) > {{.From}} AND toInt64(m_created) <= {{.To}}
 {{- end}}
 
 {{- /* created_join: the JOIN of a facts table's rows with the "created" rows
@@ -140,8 +189,15 @@ SELECT
     minIfMerge(rejected_at) AS m_rejected,
     groupUniqArrayIfMerge(info_received) AS info_rcvd,
     argMinIfMerge(leak_reason) AS first_leak_reason
+{{- if .State}}
+FROM
+(
+    {{template "by_created" (args "L" . "Table" "referral_stages" "Columns" "referral_id, rejected_at, info_received, leak_reason")}}
+)
+{{- else}}
 FROM {{.DB}}.referral_stages
 {{template "restrict" .}}WHERE {{template "in_range" .}}
+{{- end}}
 GROUP BY referral_id
 {{- end}}
 
@@ -159,11 +215,25 @@ created_event). Plain columns: for a whole year of referrals, where merging
 referral_facts' states would dominate the referrer activity query (and do
 "referrals"). The caller keeps the rows with m_created <= T. */ -}}
 {{define "created" -}}
+{{- if .State -}}
+SELECT rid, {{template "created_fields"}}
+FROM
+(
+    SELECT referral_id AS rid, minIfMerge(created_event) AS ce
+    FROM
+    (
+        {{template "by_created" (args "L" . "Table" "referral_facts" "Columns" "referral_id, created_event")}}
+    )
+    GROUP BY referral_id
+)
+WHERE {{template "created_in_span" .}}
+{{- else -}}
 SELECT {{template "created_columns"}}
 FROM {{.DB}}.kpi_created
 {{template "restrict" .}}WHERE {{template "in_range" .}}
 ORDER BY referral_id, event_time, event_id
 LIMIT 1 BY referral_id
+{{- end}}
 {{- end}}
 
 {{define "created_columns" -}}
@@ -194,8 +264,15 @@ SELECT
     arrayReverseSort(arrayFilter(x -> x.1 <= {{.T}}, {{events "history"}})) AS h,
     tupleElement(h[1], 2) AS last_rank,
     tupleElement(arrayFirst(x -> x.2 <= {{rank "rescheduled"}}, h), 4) AS slot_at
+{{- if .State}}
+FROM
+(
+    {{template "by_created" (args "L" . "Table" "appointment_facts" "Columns" "referral_id, appointment_id, history_list")}}
+)
+{{- else}}
 FROM {{.DB}}.appointment_facts
 {{if .Created}}{{template "created_join" .}}{{else}}{{template "restrict" .}}{{end}}WHERE {{template "in_range" .}}
+{{- end}}
 GROUP BY referral_id, appointment_id
 HAVING length(h) > 0
 {{- end}}

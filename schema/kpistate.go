@@ -1,0 +1,150 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+	"time"
+
+	"github.com/referralops/referralops/internal/clickhouse"
+)
+
+// KPIStateTables are the facts tables the KPI state keeps again keyed by the
+// referral's creation time (migration 0018): table X as X_by_created, with
+// the columns of X after created_at.
+var KPIStateTables = []string{"referral_facts", "referral_stages", "appointment_facts"}
+
+// kpiStateReads are the tables a pass reads; kpiStateWrites those it
+// writes.
+func kpiStateReads() []string {
+	return append([]string{"kpi_touched", "kpi_created", "kpi_state_passes"}, KPIStateTables...)
+}
+
+func kpiStateWrites() []string {
+	w := []string{"kpi_state_passes"}
+	for _, t := range KPIStateTables {
+		w = append(w, t+"_by_created")
+	}
+	return w
+}
+
+// DefaultKPIStateMargin is how long a pass leaves the latest touches alone.
+// kpi_touched's touched_at is the server's now() when its view ran for a
+// block of events; the facts views of the same block may finish later (they
+// run one after another, or side by side with parallel_view_processing). A
+// pass must not read a touch before the facts it tells of are stored, or it
+// would mark the referral covered without them. A minute is many times what
+// a block's views take on a loaded 2-core server (seconds), and more than the
+// clocks of a cluster's servers drift apart. The readers read the facts of
+// the referrals touched since the last pass, so the margin costs them reads,
+// never a number.
+const DefaultKPIStateMargin = time.Minute
+
+// ErrNoKPIState means the database has no KPI state (migration 0018 has
+// not run): there is nothing to pass yet.
+var ErrNoKPIState = errors.New("no KPI state (migration 0018)")
+
+// KPIStatePass is what one pass did.
+type KPIStatePass struct {
+	// From, To: the touches it covered, (From, To].
+	From, To time.Time
+	// Referrals is how many distinct referrals were touched in that span.
+	Referrals int64
+}
+
+var kpiStateTemplate = sync.OnceValues(func() (*template.Template, error) {
+	return parseTemplate(sqlFiles, "sql/kpi_state.sql")
+})
+
+// kpiStateData is sql/kpi_state.sql's.
+type kpiStateData struct {
+	DB       string
+	From, To int64
+	Cluster  bool
+}
+
+// PassKPIState brings the KPI state of database db up to the touches
+// margin before the server's now (DefaultKPIStateMargin when 0): for every
+// referral touched since the last pass's covered_to, it writes the merged
+// states of its facts at each of its creation times, then records the pass.
+// It is idempotent and may run concurrently with itself (another ingester):
+// the states only merge. A failure leaves covered_to where it was, so the
+// next pass does it again. It returns ErrNoKPIState before migration 0018.
+func PassKPIState(ctx context.Context, exec clickhouse.Executor, db string, margin time.Duration) (KPIStatePass, error) {
+	if err := clickhouse.ValidateIdentifier(db); err != nil {
+		return KPIStatePass{}, err
+	}
+	if margin <= 0 {
+		margin = DefaultKPIStateMargin
+	}
+	q := clickhouse.Quote(db)
+	rows, err := exec.Query(ctx, "SELECT engine, toString(toInt64(now())) FROM system.tables WHERE database = "+q+" AND name = 'kpi_touched'")
+	if err != nil {
+		return KPIStatePass{}, fmt.Errorf("kpi state of %s: %w", db, err)
+	}
+	if len(rows) == 0 {
+		return KPIStatePass{}, ErrNoKPIState
+	}
+	now, err := strconv.ParseInt(rows[0][1], 10, 64)
+	if err != nil {
+		return KPIStatePass{}, fmt.Errorf("kpi state of %s: the server's time %q: %w", db, rows[0][1], err)
+	}
+	d := kpiStateData{DB: db, To: now - int64(margin/time.Second), Cluster: rows[0][0] == "Distributed"}
+	rows, err = exec.Query(ctx, "SELECT toString(toInt64(max(covered_to))) FROM "+db+".kpi_state_passes")
+	if err == nil && len(rows) != 1 {
+		err = fmt.Errorf("%d rows", len(rows))
+	}
+	if err == nil {
+		d.From, err = strconv.ParseInt(rows[0][0], 10, 64)
+	}
+	if err != nil {
+		return KPIStatePass{}, fmt.Errorf("kpi state of %s: the last pass: %w", db, err)
+	}
+	pass := KPIStatePass{From: time.Unix(d.From, 0).UTC(), To: time.Unix(d.To, 0).UTC()}
+	if d.To <= d.From {
+		return pass, nil
+	}
+	tmpl, err := kpiStateTemplate()
+	if err != nil {
+		return pass, err
+	}
+	var touched string
+	if touched, err = renderNamed(tmpl, "touched", d); err == nil {
+		rows, err = exec.Query(ctx, "SELECT toString(uniqExact(referral_id)) FROM ("+touched+")")
+	}
+	if err == nil && len(rows) == 1 {
+		pass.Referrals, err = strconv.ParseInt(rows[0][0], 10, 64)
+	}
+	if err != nil {
+		return pass, fmt.Errorf("kpi state of %s: the touched referrals: %w", db, err)
+	}
+	if pass.Referrals > 0 {
+		for _, table := range KPIStateTables {
+			stmt, err := renderNamed(tmpl, table, d)
+			if err == nil {
+				err = exec.Exec(ctx, stmt)
+			}
+			if err != nil {
+				return pass, fmt.Errorf("kpi state of %s: %s_by_created of %d referrals: %w", db, table, pass.Referrals, err)
+			}
+		}
+	}
+	mark := fmt.Sprintf("INSERT INTO %s.kpi_state_passes (covered_to, passed_at) SELECT toDateTime(%d, 'UTC'), now()", db, d.To)
+	if d.Cluster {
+		mark += " SETTINGS insert_distributed_sync = 1"
+	}
+	if err := exec.Exec(ctx, mark); err != nil {
+		return pass, fmt.Errorf("kpi state of %s: record the pass: %w", db, err)
+	}
+	return pass, nil
+}
+
+func renderNamed(t *template.Template, name string, data any) (string, error) {
+	var sb strings.Builder
+	err := t.ExecuteTemplate(&sb, name, data)
+	return sb.String(), err
+}
