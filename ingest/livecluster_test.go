@@ -116,7 +116,9 @@ func (r *liveRun) awaitKPIState(t *testing.T) {
 		return best
 	}
 	testenv.Eventually(t, time.Minute, func() bool { return covered() >= latest },
-		func() string { return fmt.Sprintf("the KPI state covers %v, not the latest touch %v", covered(), latest) })
+		func() string {
+			return fmt.Sprintf("the KPI state covers %v, not the latest touch %v", covered(), latest)
+		})
 	rows, err = q.Query(context.Background(), "SELECT toString(count()) FROM "+r.db.Database+".referral_facts_by_created")
 	if err != nil || len(rows) != 1 || rows[0][0] == "0" {
 		t.Fatalf("the cluster's KPI state has no rows: %v %v", rows, err)
