@@ -65,7 +65,18 @@ type kpiStateData struct {
 	DB       string
 	From, To int64
 	Cluster  bool
+	// Buckets > 1 splits the touched referrals by hash: each statement
+	// writes those of Bucket.
+	Buckets, Bucket int64
 }
+
+// kpiStateReferralsPerStatement bounds the referrals one statement of a pass
+// writes: merging the facts of 1.59 M referrals at once took 1.9 GiB on
+// 18.16 (the first pass over the bench's 10 M events), and the writer's
+// profile allows 4 GB. A pass over more (the first one over a large
+// history, or after a long stop) writes them in hash buckets of about this
+// many.
+var kpiStateReferralsPerStatement int64 = 250_000
 
 // PassKPIState brings the KPI state of database db up to the touches
 // margin before the server's now (DefaultKPIStateMargin when 0): for every
@@ -122,14 +133,15 @@ func PassKPIState(ctx context.Context, exec clickhouse.Executor, db string, marg
 	if err != nil {
 		return pass, fmt.Errorf("kpi state of %s: the touched referrals: %w", db, err)
 	}
-	if pass.Referrals > 0 {
+	d.Buckets = (pass.Referrals + kpiStateReferralsPerStatement - 1) / kpiStateReferralsPerStatement
+	for d.Bucket = 0; d.Bucket < d.Buckets; d.Bucket++ {
 		for _, table := range KPIStateTables {
 			stmt, err := renderNamed(tmpl, table, d)
 			if err == nil {
 				err = exec.Exec(ctx, stmt)
 			}
 			if err != nil {
-				return pass, fmt.Errorf("kpi state of %s: %s_by_created of %d referrals: %w", db, table, pass.Referrals, err)
+				return pass, fmt.Errorf("kpi state of %s: %s_by_created of %d referrals (part %d of %d): %w", db, table, pass.Referrals, d.Bucket+1, d.Buckets, err)
 			}
 		}
 	}

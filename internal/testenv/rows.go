@@ -243,34 +243,3 @@ func tsv(rows []Row) string {
 	}
 	return sb.String()
 }
-
-// PassKPIState runs schema.PassKPIState on db until a pass covers every
-// referral touched so far (kpi_touched): what an ingester's passes do over
-// time. The pass leaves the last second alone (its margin), so this waits
-// for the clock to pass the latest touch: about two seconds.
-func (e *Engine) PassKPIState(t testing.TB, db string) {
-	t.Helper()
-	ctx := context.Background()
-	rows, err := e.Query(ctx, "SELECT toString(toInt64(max(touched_at))) FROM "+db+".kpi_touched")
-	if err != nil || len(rows) != 1 {
-		t.Fatalf("the latest touch in %s: %v %v", db, rows, err)
-	}
-	latest, err := strconv.ParseInt(rows[0][0], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		pass, err := schema.PassKPIState(ctx, e, db, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pass.To.Unix() >= latest {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the KPI state of %s covers %s, not yet the latest touch %s", db, pass.To, time.Unix(latest, 0).UTC())
-		}
-		time.Sleep(100 * time.Millisecond) // the server's clock, polled
-	}
-}

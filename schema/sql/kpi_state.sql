@@ -14,6 +14,7 @@ the pass is marked. */ -}}
 {{define "touched" -}}
 SELECT referral_id FROM {{.DB}}.kpi_touched
 WHERE touched_at > toDateTime({{.From}}, 'UTC') AND touched_at <= toDateTime({{.To}}, 'UTC')
+{{- if gt .Buckets 1}} AND cityHash64(referral_id) % {{.Buckets}} = {{.Bucket}}{{end}}
 {{- end}}
 
 {{define "creations" -}}
