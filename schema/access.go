@@ -74,7 +74,7 @@ var ReaderRelations = []Relation{
 	{Name: "v_loops", View: true, Located: true},
 	{Name: "v_referrer_attention", View: true},
 	{Name: "kpi_touched"}, {Name: "referral_facts_by_created"}, {Name: "referral_stages_by_created"},
-	{Name: "appointment_facts_by_created"}, {Name: "kpi_state_passes"},
+	{Name: "appointment_facts_by_created"}, {Name: "kpi_state_index"}, {Name: "kpi_state_passes"},
 }
 
 // locationID is what a site scope's location ids may be: they are pasted

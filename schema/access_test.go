@@ -85,6 +85,7 @@ func TestAccessStatements(t *testing.T) {
 			"GRANT" + onCluster + " INSERT ON referralops.referral_patient_order TO referralops_writer": true,
 			// the KPI state the ingester keeps (migration 0018)
 			"GRANT" + onCluster + " INSERT ON referralops.kpi_state_passes TO referralops_writer":             true,
+			"GRANT" + onCluster + " INSERT ON referralops.kpi_state_index TO referralops_writer":              true,
 			"GRANT" + onCluster + " INSERT ON referralops.referral_facts_by_created TO referralops_writer":    true,
 			"GRANT" + onCluster + " INSERT ON referralops.referral_stages_by_created TO referralops_writer":   true,
 			"GRANT" + onCluster + " INSERT ON referralops.appointment_facts_by_created TO referralops_writer": true,

@@ -18,6 +18,12 @@ import (
 // the columns of X after created_at.
 var KPIStateTables = []string{"referral_facts", "referral_stages", "appointment_facts"}
 
+// kpiStateStatements are the templates of sql/kpi_state.sql a pass runs:
+// each state table's, then the index of its keys.
+func kpiStateStatements() []string {
+	return append(KPIStateTables[:len(KPIStateTables):len(KPIStateTables)], "index_referral_facts", "index_appointment_facts")
+}
+
 // kpiStateReads are the tables a pass reads; kpiStateWrites those it
 // writes.
 func kpiStateReads() []string {
@@ -25,7 +31,7 @@ func kpiStateReads() []string {
 }
 
 func kpiStateWrites() []string {
-	w := []string{"kpi_state_passes"}
+	w := []string{"kpi_state_passes", "kpi_state_index"}
 	for _, t := range KPIStateTables {
 		w = append(w, t+"_by_created")
 	}
@@ -135,13 +141,13 @@ func PassKPIState(ctx context.Context, exec clickhouse.Executor, db string, marg
 	}
 	d.Buckets = (pass.Referrals + kpiStateReferralsPerStatement - 1) / kpiStateReferralsPerStatement
 	for d.Bucket = 0; d.Bucket < d.Buckets; d.Bucket++ {
-		for _, table := range KPIStateTables {
-			stmt, err := renderNamed(tmpl, table, d)
+		for _, name := range kpiStateStatements() {
+			stmt, err := renderNamed(tmpl, name, d)
 			if err == nil {
 				err = exec.Exec(ctx, stmt)
 			}
 			if err != nil {
-				return pass, fmt.Errorf("kpi state of %s: %s_by_created of %d referrals (part %d of %d): %w", db, table, pass.Referrals, d.Bucket+1, d.Buckets, err)
+				return pass, fmt.Errorf("kpi state of %s: %s of %d referrals (part %d of %d): %w", db, name, pass.Referrals, d.Bucket+1, d.Buckets, err)
 			}
 		}
 	}

@@ -134,6 +134,7 @@ func TestMigrateConcurrently(t *testing.T) {
 				{"kpi_created", "ReplacingMergeTree"},
 				{"kpi_index", "ReplacingMergeTree"},
 				{"kpi_referrers", "AggregatingMergeTree"},
+				{"kpi_state_index", "ReplacingMergeTree"},
 				{"kpi_state_passes", "MergeTree"},
 				{"kpi_touched", "MergeTree"},
 				{"referral_facts", "AggregatingMergeTree"},

@@ -152,9 +152,9 @@ const sparseRatio = 2
 // than they do sparse (Join), so that their reads are of their referrals'
 // facts, not of every referral in the range: with sequential ids the dense
 // read is cheaper (no join with the ids), with UUIDs the sparse one by far.
-// Such a lookup by creation time reads the KPI state instead (State), which
-// holds the facts in creation order: only its span's rows. use overrides
-// that choice (StateAlways, StateNever).
+// Such a lookup reads the KPI state instead (State), which holds the facts in
+// creation order: only its span's rows, or those its index gives. use
+// overrides that choice (StateAlways, StateNever).
 func (e *evaluation) density(use StateUse) error {
 	var checked []int
 	d := e.data
@@ -163,9 +163,9 @@ func (e *evaluation) density(use StateUse) error {
 		l := &e.data.Lookups[i]
 		switch {
 		case l.Rows == 0:
-		case l.ByCreation() && use == StateAlways:
+		case use == StateAlways:
 			l.State = true
-		case !l.Join || (l.ByCreation() && use != StateNever):
+		case !l.Join || use != StateNever:
 			checked = append(checked, i)
 			d.Lookups = append(d.Lookups, *l)
 		}
@@ -183,7 +183,7 @@ func (e *evaluation) density(use StateUse) error {
 			l := &e.data.Lookups[i]
 			if inRange := p.int(rows[0][j]); inRange > sparseRatio*l.Rows {
 				l.Join = true
-				l.State = l.ByCreation() && use != StateNever
+				l.State = use != StateNever
 			}
 		}
 		if p.err != nil {

@@ -162,10 +162,10 @@ type lookupData struct {
 	// Created gives "appointments" the referral's creation time and
 	// dimensions (m_created, sl, ...) and keeps only referrals created by T.
 	Created bool
-	// State reads a lookup by creation time from the KPI state (migration
-	// 0018; common.sql's "by_created") instead of the facts' id range: what
-	// evaluation.density chooses when that range holds many more referrals
-	// than the lookup. Covered is the state's last pass (Unix seconds).
+	// State reads the lookup from the KPI state (migration 0018; common.sql's
+	// "by_created") instead of the facts' id range: what evaluation.density
+	// chooses when that range holds many more referrals than the lookup.
+	// Covered is the state's last pass (Unix seconds).
 	State   bool
 	Covered int64
 }
@@ -185,6 +185,13 @@ func (l lookupData) ByCreation() bool { return l.Kind == schema.KindCreated }
 // WithCreated is l for "appointments" with the referral's created columns.
 func (l lookupData) WithCreated() lookupData {
 	l.Created = true
+	return l
+}
+
+// WithoutCreated is l for "appointments" without them: what the state's
+// appointments are read as before they are joined with the created columns.
+func (l lookupData) WithoutCreated() lookupData {
+	l.Created = false
 	return l
 }
 

@@ -22,6 +22,12 @@
 --     sets and lists read through arrayDistinct, so a repeated or concurrent
 --     pass changes nothing, and a row left under a later creation time still
 --     says (by created_event) when the referral was first created;
+--   * kpi_state_index: the state's keys (created_at, referral_id) by the
+--     times the other lookups look referrals up by: the slots of their
+--     appointments, their authorization decisions and their first completed
+--     visit (kpi_index kinds slot, decided, completed), as the pass last saw
+--     them. A time that changed leaves its old row: a lookup then reads one
+--     referral more, whose facts the query filters like any other;
 --   * kpi_state_passes: per pass, covered_to: every referral touched at or
 --     before it had its states written after that touch was stored. Readers
 --     take the state of the referrals in their span and the facts of those
@@ -89,6 +95,18 @@ ENGINE = {{.Engine "appointment_facts_by_created" "AggregatingMergeTree"}}
 ORDER BY (created_at, referral_id, appointment_id);
 
 {{template "distributed" .Distributed "appointment_facts_by_created" "cityHash64(referral_id)"}}
+
+CREATE TABLE IF NOT EXISTS {{.Local "kpi_state_index"}}{{.OnCluster}}
+(
+    kind UInt8,
+    at DateTime('UTC'),
+    created_at DateTime('UTC'),
+    referral_id String
+)
+ENGINE = {{.Engine "kpi_state_index" "ReplacingMergeTree"}}
+ORDER BY (kind, at, created_at, referral_id);
+
+{{template "distributed" .Distributed "kpi_state_index" "cityHash64(referral_id)"}}
 
 CREATE TABLE IF NOT EXISTS {{.Local "kpi_state_passes"}}{{.OnCluster}}
 (

@@ -74,3 +74,40 @@ FROM {{.DB}}.appointment_facts
 GROUP BY creation, referral_id, appointment_id
 {{- template "settings" .}}
 {{- end}}
+
+{{- /* The state's keys by the other lookups' times (kpi_state_index): the
+authorization decisions and the first completed visit from referral_facts,
+the slots of the appointments from appointment_facts. */ -}}
+{{define "index_referral_facts" -}}
+INSERT INTO {{.DB}}.kpi_state_index (kind, at, created_at, referral_id)
+SELECT tupleElement(entry, 1), tupleElement(entry, 2), creation, referral_id
+FROM
+(
+    SELECT
+        creation, referral_id,
+        arrayConcat(
+            arrayMap(d -> tuple(toUInt8({{kind "decided"}}), tupleElement(d, 1)), groupArrayIfMerge(auth_decisions_list)),
+            arrayMap(c -> tuple(toUInt8({{kind "completed"}}), c), arrayFilter(c -> c > toDateTime(0, 'UTC'), [minIfMerge(first_completed_at)]))
+        ) AS entries
+    FROM {{.DB}}.referral_facts
+    {{template "creations" .}}
+    GROUP BY creation, referral_id
+)
+ARRAY JOIN entries AS entry
+{{- template "settings" .}}
+{{- end}}
+
+{{define "index_appointment_facts" -}}
+INSERT INTO {{.DB}}.kpi_state_index (kind, at, created_at, referral_id)
+SELECT toUInt8({{kind "slot"}}), slot, creation, referral_id
+FROM
+(
+    SELECT creation, referral_id,
+           arrayDistinct(arrayFilter(s -> s > toDateTime(0, 'UTC'), arrayMap(h -> tupleElement(h, 4), groupArrayMerge(history_list)))) AS slots
+    FROM {{.DB}}.appointment_facts
+    {{template "creations" .}}
+    GROUP BY creation, referral_id
+)
+ARRAY JOIN slots AS slot
+{{- template "settings" .}}
+{{- end}}

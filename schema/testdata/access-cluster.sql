@@ -26,6 +26,7 @@ GRANT ON CLUSTER c1 SELECT ON referralops.referral_facts TO referralops_writer;
 GRANT ON CLUSTER c1 SELECT ON referralops.referral_stages TO referralops_writer;
 GRANT ON CLUSTER c1 SELECT ON referralops.appointment_facts TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.kpi_state_passes TO referralops_writer;
+GRANT ON CLUSTER c1 INSERT ON referralops.kpi_state_index TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.referral_facts_by_created TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.referral_stages_by_created TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.appointment_facts_by_created TO referralops_writer;
@@ -58,6 +59,7 @@ CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.k
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.referral_facts_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.referral_stages_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.appointment_facts_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_state_index FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_state_passes FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_facts FOR SELECT USING 0 TO referralops_grafana;
@@ -77,6 +79,7 @@ CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referral
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_facts_by_created FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_stages_by_created FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.appointment_facts_by_created FOR SELECT USING 0 TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_state_index FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_state_passes FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_facts FOR SELECT USING 0 TO referralops_analyst;
@@ -96,4 +99,5 @@ CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referral
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_facts_by_created FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_stages_by_created FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.appointment_facts_by_created FOR SELECT USING 0 TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_state_index FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_state_passes FOR SELECT USING 0 TO referralops_analyst;

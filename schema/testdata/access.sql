@@ -26,6 +26,7 @@ GRANT SELECT ON referralops.referral_facts TO referralops_writer;
 GRANT SELECT ON referralops.referral_stages TO referralops_writer;
 GRANT SELECT ON referralops.appointment_facts TO referralops_writer;
 GRANT INSERT ON referralops.kpi_state_passes TO referralops_writer;
+GRANT INSERT ON referralops.kpi_state_index TO referralops_writer;
 GRANT INSERT ON referralops.referral_facts_by_created TO referralops_writer;
 GRANT INSERT ON referralops.referral_stages_by_created TO referralops_writer;
 GRANT INSERT ON referralops.appointment_facts_by_created TO referralops_writer;
@@ -57,6 +58,7 @@ CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.kpi_touched FOR
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.referral_facts_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.referral_stages_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.appointment_facts_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.kpi_state_index FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON referralops.kpi_state_passes FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.referral_facts FOR SELECT USING 0 TO referralops_grafana;
@@ -76,6 +78,7 @@ CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.kpi_touche
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.referral_facts_by_created FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.referral_stages_by_created FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.appointment_facts_by_created FOR SELECT USING 0 TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.kpi_state_index FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON referralops.kpi_state_passes FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.referral_facts FOR SELECT USING 0 TO referralops_analyst;
@@ -95,4 +98,5 @@ CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.kpi_touche
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.referral_facts_by_created FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.referral_stages_by_created FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.appointment_facts_by_created FOR SELECT USING 0 TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.kpi_state_index FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON referralops.kpi_state_passes FOR SELECT USING 0 TO referralops_analyst;

@@ -1615,6 +1615,17 @@ ENGINE = AggregatingMergeTree
 ORDER BY (created_at, referral_id, appointment_id);
 
 -- kpi_state
+CREATE TABLE IF NOT EXISTS referralops.kpi_state_index
+(
+    kind UInt8,
+    at DateTime('UTC'),
+    created_at DateTime('UTC'),
+    referral_id String
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (kind, at, created_at, referral_id);
+
+-- kpi_state
 CREATE TABLE IF NOT EXISTS referralops.kpi_state_passes
 (
     covered_to DateTime('UTC'),

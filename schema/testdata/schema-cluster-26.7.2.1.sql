@@ -1688,6 +1688,19 @@ ORDER BY (created_at, referral_id, appointment_id);
 CREATE TABLE IF NOT EXISTS referralops.appointment_facts_by_created ON CLUSTER c1 AS referralops.appointment_facts_by_created_local
 ENGINE = Distributed(c1, referralops, appointment_facts_by_created_local, cityHash64(referral_id));
 
+CREATE TABLE IF NOT EXISTS referralops.kpi_state_index_local ON CLUSTER c1
+(
+    kind UInt8,
+    at DateTime('UTC'),
+    created_at DateTime('UTC'),
+    referral_id String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/referralops/kpi_state_index_local', '{replica}')
+ORDER BY (kind, at, created_at, referral_id);
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_state_index ON CLUSTER c1 AS referralops.kpi_state_index_local
+ENGINE = Distributed(c1, referralops, kpi_state_index_local, cityHash64(referral_id));
+
 CREATE TABLE IF NOT EXISTS referralops.kpi_state_passes_local ON CLUSTER c1
 (
     covered_to DateTime('UTC'),

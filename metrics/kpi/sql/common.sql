@@ -111,19 +111,28 @@ GROUP BY referral_id
 {{- end}}
 
 {{- /* by_created: the rows of the facts table .Table (its columns .Columns)
-of the referrals of lookup .L by creation time, from the KPI state
-(migration 0018, schema.PassKPIState): the state's rows at the creation
-times in the lookup's span, and the facts of the referrals touched after the
-state's last pass (.L.Covered), which the state may not hold yet. Merged per
-referral they are the referral's facts (the states are minima, and sets or
-lists read through arrayDistinct), and every referral created in the span is
-among them, whatever the pass has reached: the caller keeps those whose
-earliest creation is in the span ("created_in_span"). Both reads are of a
-primary-key range (creation time, touch time) and of the touched ids, not of
-the whole id range, which ids that do not sort by time make all of them. */ -}}
+of the referrals of lookup .L, from the KPI state (migration 0018,
+schema.PassKPIState): the state's rows at the creation times in the lookup's
+span, or for a lookup by another time those kpi_state_index gives for its
+span, and the facts of the referrals touched after the state's last pass
+(.L.Covered), which the state may not hold yet. Merged per referral they are
+the referral's facts (the states are minima, and sets or lists read through
+arrayDistinct), and every referral of the lookup is among them, whatever the
+pass has reached; the callers filter by the facts' times as they do the
+legacy reads' ("created_in_span" for the creation). Every read is of a
+primary-key range or of listed keys, not of the whole id range, which ids
+that do not sort by time make all of them. */ -}}
 {{define "by_created" -}}
 SELECT {{.Columns}} FROM {{.L.DB}}.{{.Table}}_by_created
+{{- if .L.ByCreation}}
 WHERE created_at > toDateTime({{.L.From}}, 'UTC') AND created_at <= toDateTime({{.L.To}}, 'UTC')
+{{- else}}
+WHERE (created_at, referral_id) IN
+(
+    SELECT created_at, referral_id FROM {{.L.DB}}.kpi_state_index
+    WHERE kind = {{.L.Kind}} AND at > toDateTime({{.L.From}}, 'UTC') AND at <= toDateTime({{.L.To}}, 'UTC')
+)
+{{- end}}
 UNION ALL
 SELECT {{.Columns}} FROM {{.L.DB}}.{{.Table}}
 WHERE referral_id IN (SELECT referral_id FROM {{.L.DB}}.kpi_touched WHERE touched_at > toDateTime({{.L.Covered}}, 'UTC'))
@@ -144,9 +153,11 @@ tupleElement(ce, {{created "at"}}) AS m_created,
 {{- end}}
 
 {{- /* created_in_span: the referral has a referral.created (a minIf of none
-is time 0) at or before T, its earliest in the lookup's span. */ -}}
+is time 0) at or before T; of a lookup by creation time, its earliest in the
+lookup's span. */ -}}
 {{define "created_in_span" -}}
-m_created > toDateTime(0, 'UTC') AND m_created <= {{.T}} AND toInt64(m_created) > {{.From}} AND toInt64(m_created) <= {{.To}}
+m_created > toDateTime(0, 'UTC') AND m_created <= {{.T}}
+{{- if .ByCreation}} AND toInt64(m_created) > {{.From}} AND toInt64(m_created) <= {{.To}}{{end}}
 {{- end}}
 
 {{- /* created_join: the JOIN of a facts table's rows with the "created" rows
@@ -255,6 +266,17 @@ latest booked/rescheduled; 0 when it has none). Appointments without an event at
 or before T do not exist yet. With .Created (WithCreated), only the referrals
 created by T, with their created columns ("created_join"). */ -}}
 {{define "appointments" -}}
+{{- if and .State .Created -}}
+SELECT *
+FROM
+(
+    {{template "appointments" .WithoutCreated}}
+) AS ap
+ALL INNER JOIN
+(
+    {{template "created" .}}
+) AS cr USING (rid)
+{{- else -}}
 SELECT
     referral_id AS rid,
 {{- if .Created}}
@@ -275,6 +297,7 @@ FROM {{.DB}}.appointment_facts
 {{- end}}
 GROUP BY referral_id, appointment_id
 HAVING length(h) > 0
+{{- end}}
 {{- end}}
 
 {{- /* group_keys: one row per breakdown group a referral belongs to, e.g. '' (the
