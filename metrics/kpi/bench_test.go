@@ -118,7 +118,8 @@ func TestRefreshFigures(t *testing.T) {
 		lines = append(lines,
 			fmt.Sprintf("kpi_refresh_seconds_%s %.3f s", ds.name, m.seconds),
 			fmt.Sprintf("kpi_full_refresh_seconds_%s %.3f s", ds.name, m.fullSeconds),
-			fmt.Sprintf("kpi_rows_read_%s %d rows", ds.name, m.rows))
+			fmt.Sprintf("kpi_rows_read_%s %d rows", ds.name, m.rows),
+			fmt.Sprintf("kpi_state_pass_seconds_%s %.1f s", ds.name, passSeconds))
 		// Free the server's disk and caches for the next dataset.
 		if err := db.Conn.Exec(context.Background(), "TRUNCATE TABLE "+schema.PHIDatabase(db.Database)+".events"); err != nil {
 			t.Logf("truncating the raw events: %v", err)

@@ -18,6 +18,11 @@ WHERE touched_at > toDateTime({{.From}}, 'UTC') AND touched_at <= toDateTime({{.
 {{- end}}
 
 {{define "creations" -}}
+{{template "creation_times" .}}
+WHERE referral_id IN ({{template "touched" .}})
+{{- end}}
+
+{{define "creation_times" -}}
 ALL INNER JOIN
 (
     SELECT referral_id, event_time AS creation
@@ -25,33 +30,57 @@ ALL INNER JOIN
     WHERE referral_id IN ({{template "touched" .}})
     GROUP BY referral_id, event_time
 ) AS creations USING referral_id
-WHERE referral_id IN ({{template "touched" .}})
 {{- end}}
 
 {{define "settings"}}{{if .Cluster}}
 SETTINGS distributed_product_mode = 'local', insert_distributed_sync = 1{{end}}{{end}}
 
+{{- /* referral_facts: merged first, then each state made again from its
+value (arrayReduce; a min of none is time 0, which no event has), so that
+no aggregate state goes through the JOIN (see "appointment_facts"). */ -}}
 {{define "referral_facts" -}}
 INSERT INTO {{.DB}}.referral_facts_by_created
 SELECT
     creation, referral_id,
-    minMergeState(first_event_at),
-    minIfMergeState(created_event),
-    groupArrayIfMergeState(destinations_list),
-    minIfMergeState(accepted_at),
-    minIfMergeState(closed_at),
-    minIfMergeState(info_requested_at),
-    minIfMergeState(auth_requested_at),
-    groupArrayIfMergeState(auth_decisions_list),
-    minIfMergeState(leaked_at),
-    minIfMergeState(first_booked_at),
-    minIfMergeState(first_completed_at),
-    groupArrayIfMergeState(consult_notes_list)
-FROM {{.DB}}.referral_facts
-{{template "creations" .}}
-GROUP BY creation, referral_id
+    arrayReduce('minState', [first_at]),
+    arrayReduce('minIfState', [created], [toUInt8(tupleElement(created, 1) > toDateTime(0, 'UTC'))]),
+    {{template "list_state" "destinations"}},
+    {{template "min_state" "accepted"}},
+    {{template "min_state" "closed"}},
+    {{template "min_state" "info_requested"}},
+    {{template "min_state" "auth_requested"}},
+    {{template "list_state" "auth_decisions"}},
+    {{template "min_state" "leaked"}},
+    {{template "min_state" "first_booked"}},
+    {{template "min_state" "first_completed"}},
+    {{template "list_state" "consult_notes"}}
+FROM
+(
+    SELECT
+        referral_id,
+        minMerge(first_event_at) AS first_at,
+        minIfMerge(created_event) AS created,
+        arrayDistinct(groupArrayIfMerge(destinations_list)) AS destinations,
+        minIfMerge(accepted_at) AS accepted,
+        minIfMerge(closed_at) AS closed,
+        minIfMerge(info_requested_at) AS info_requested,
+        minIfMerge(auth_requested_at) AS auth_requested,
+        arrayDistinct(groupArrayIfMerge(auth_decisions_list)) AS auth_decisions,
+        minIfMerge(leaked_at) AS leaked,
+        minIfMerge(first_booked_at) AS first_booked,
+        minIfMerge(first_completed_at) AS first_completed,
+        arrayDistinct(groupArrayIfMerge(consult_notes_list)) AS consult_notes
+    FROM {{.DB}}.referral_facts
+    WHERE referral_id IN ({{template "touched" .}})
+    GROUP BY referral_id
+) AS facts
+{{template "creation_times" .}}
 {{- template "settings" .}}
 {{- end}}
+
+{{define "min_state"}}arrayReduce('minIfState', [{{.}}], [toUInt8({{.}} > toDateTime(0, 'UTC'))]){{end}}
+
+{{define "list_state"}}arrayReduce('groupArrayIfState', {{.}}, arrayMap(x -> toUInt8(1), {{.}})){{end}}
 
 {{define "referral_stages" -}}
 INSERT INTO {{.DB}}.referral_stages_by_created
@@ -66,12 +95,23 @@ GROUP BY creation, referral_id
 {{- template "settings" .}}
 {{- end}}
 
+{{- /* appointment_facts: the history is merged first and its state made
+again from the list (arrayReduce), so that no aggregate state goes through
+the JOIN: 18.16 crashed (a segmentation fault, or a bogus 127 TiB
+allocation) on groupArrayMergeState(history_list) joined with the creations
+while the facts were being merged, in two of three passes right after a
+backlog. */ -}}
 {{define "appointment_facts" -}}
 INSERT INTO {{.DB}}.appointment_facts_by_created
-SELECT creation, referral_id, appointment_id, groupArrayMergeState(history_list)
-FROM {{.DB}}.appointment_facts
-{{template "creations" .}}
-GROUP BY creation, referral_id, appointment_id
+SELECT creation, referral_id, appointment_id, arrayReduce('groupArrayState', entries)
+FROM
+(
+    SELECT referral_id, appointment_id, arrayDistinct(groupArrayMerge(history_list)) AS entries
+    FROM {{.DB}}.appointment_facts
+    WHERE referral_id IN ({{template "touched" .}})
+    GROUP BY referral_id, appointment_id
+) AS facts
+{{template "creation_times" .}}
 {{- template "settings" .}}
 {{- end}}
 
