@@ -2,8 +2,11 @@
 the referrals touched in (.From, .To] (Unix seconds of kpi_touched's
 touched_at). Each writes, for every creation time of each such referral (its
 referral.created events in kpi_created), the merged states of its rows in one
-facts table; the GROUP BY merges the facts' unmerged parts and the -MergeState
-functions keep the states' types. The touched referrals are looked up twice
+facts table, in the facts' own state types: the GROUP BY merges the facts'
+unmerged parts, and the states are written again with -MergeState, or from
+their merged values with arrayReduce (-State) where 18.16 cannot take a
+state through the JOIN (see "appointment_facts"). The touched referrals are
+looked up twice
 (kpi_created, the facts): IN, whose set prunes both by primary key. Aliases
 differ from every column name (18.16 resolves aliases inside expressions). On
 a cluster each shard reads its own log, facts and creations
