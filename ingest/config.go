@@ -117,7 +117,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PatientOrderRecheck, "patient-order-recheck", c.PatientOrderRecheck,
 		"on a ClickHouse cluster, recompute each batch's CMS50-style patient order again after this delay, once replicas have caught up (e.g. 1m; 0: never, enough for one server)")
 	fs.DurationVar(&c.KPIStateInterval, "kpi-state-interval", c.KPIStateInterval,
-		"bring the per-referral KPI state (what the KPI queries read when referral ids do not sort by time) up to date this often (0: never: the KPI queries then read the facts of every referral stored since the last pass, as slowly as without the state)")
+		"bring the per-referral KPI state (what the KPI queries read when referral ids do not sort by time) up to date this often, not while a backlog waits (0: never: the KPI queries then read the facts of every referral stored since the last pass, as slowly as without the state)")
 	fs.DurationVar(&c.KPIStateMargin, "kpi-state-margin", c.KPIStateMargin,
 		"leave events stored this recently to the next KPI state pass: longer than an INSERT's materialized views take and, on a cluster, than replication lags")
 	fs.BoolVar(&c.ParallelViews, "parallel-views", c.ParallelViews, "have ClickHouse run each INSERT's materialized views in parallel (parallel_view_processing)")

@@ -28,7 +28,8 @@ const (
 	kpiStateFailed = "failed"
 )
 
-// keepKPIState runs a pass every interval until ctx ends.
+// keepKPIState runs a pass every interval until ctx ends, except while a
+// backlog is being worked off.
 func (in *Ingester) keepKPIState(ctx context.Context, p kpiStatePasser) {
 	t := time.NewTicker(in.cfg.KPIStateInterval)
 	defer t.Stop()
@@ -37,6 +38,13 @@ func (in *Ingester) keepKPIState(ctx context.Context, p kpiStatePasser) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if in.fetchLag.Load() >= int64(in.cfg.BatchRows) {
+			// A backlog is being worked off: a pass would take the
+			// server's CPU from the inserts, and rewrite referrals that
+			// are touched again soon. The KPI queries read their facts
+			// meanwhile; the first tick after it passes them all.
+			continue
 		}
 		start := time.Now()
 		pass, err := p.PassKPIState(ctx, in.cfg.KPIStateMargin)
