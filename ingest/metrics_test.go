@@ -25,6 +25,7 @@ func TestMetricsServeTheirDeclaration(t *testing.T) {
 	m.lag.WithLabelValues("t", partitionLabel(0))
 	m.offsetOutOfRange.WithLabelValues("t", partitionLabel(0))
 	m.patientOrderRechecks.WithLabelValues(recheckDone)
+	m.kpiStatePasses.WithLabelValues(kpiStatePassed)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
