@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,8 +15,8 @@ import (
 // TestPassKPIState: on both engines, passes over random-id referrals loaded
 // in two halves bring the KPI state (migration 0018) to their facts, in hash
 // buckets when they are many (here 7 per statement); a repeated pass over
-// the same touches changes nothing, and a database without the state says
-// so (ErrNoKPIState).
+// the same touches changes nothing; the state tables have the facts tables'
+// columns; and a database without the state says so (ErrNoKPIState).
 func TestPassKPIState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads generated referrals into two engines")
@@ -52,6 +53,25 @@ func TestPassKPIState(t *testing.T) {
 				t.Errorf("the pass from the start touched %d referrals, want every one of %d", pass.Referrals, cfg.Referrals)
 			}
 			testenv.CheckKPIState(t, e, db)
+
+			// The state tables are the facts tables' columns after created_at.
+			for _, table := range schema.KPIStateTables {
+				cols := func(name string) []string {
+					rows, err := e.Query(ctx, "SELECT concat(name, ' ', type) FROM system.columns WHERE database = '"+db+"' AND table = '"+name+"'") // in the table's order
+					if err != nil {
+						t.Fatal(err)
+					}
+					var out []string
+					for _, r := range rows {
+						out = append(out, r[0])
+					}
+					return out
+				}
+				want := append([]string{"created_at DateTime('UTC')"}, cols(table)...)
+				if got := cols(table + "_by_created"); !slices.Equal(got, want) {
+					t.Errorf("%s_by_created has the columns %q, want created_at and %s's: %q", table, got, table, want)
+				}
+			}
 
 			bare := e.Database(t)
 			if _, err := schema.PassKPIState(ctx, e, bare, time.Second); !errors.Is(err, schema.ErrNoKPIState) {
