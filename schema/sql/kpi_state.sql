@@ -120,22 +120,24 @@ FROM
 
 {{- /* The state's keys by the other lookups' times (kpi_state_index): the
 authorization decisions and the first completed visit from referral_facts,
-the slots of the appointments from appointment_facts. */ -}}
+the slots of the appointments from appointment_facts; merged before the
+JOIN, like the states (see "appointment_facts"). */ -}}
 {{define "index_referral_facts" -}}
 INSERT INTO {{.DB}}.kpi_state_index (kind, at, created_at, referral_id)
 SELECT tupleElement(entry, 1), tupleElement(entry, 2), creation, referral_id
 FROM
 (
     SELECT
-        creation, referral_id,
+        referral_id,
         arrayConcat(
-            arrayMap(d -> tuple(toUInt8({{kind "decided"}}), tupleElement(d, 1)), groupArrayIfMerge(auth_decisions_list)),
+            arrayMap(d -> tuple(toUInt8({{kind "decided"}}), tupleElement(d, 1)), arrayDistinct(groupArrayIfMerge(auth_decisions_list))),
             arrayMap(c -> tuple(toUInt8({{kind "completed"}}), c), arrayFilter(c -> c > toDateTime(0, 'UTC'), [minIfMerge(first_completed_at)]))
         ) AS entries
     FROM {{.DB}}.referral_facts
-    {{template "creations" .}}
-    GROUP BY creation, referral_id
-)
+    WHERE referral_id IN ({{template "touched" .}})
+    GROUP BY referral_id
+) AS facts
+{{template "creation_times" .}}
 ARRAY JOIN entries AS entry
 {{- template "settings" .}}
 {{- end}}
@@ -145,12 +147,13 @@ INSERT INTO {{.DB}}.kpi_state_index (kind, at, created_at, referral_id)
 SELECT toUInt8({{kind "slot"}}), slot, creation, referral_id
 FROM
 (
-    SELECT creation, referral_id,
+    SELECT referral_id,
            arrayDistinct(arrayFilter(s -> s > toDateTime(0, 'UTC'), arrayMap(h -> tupleElement(h, 4), groupArrayMerge(history_list)))) AS slots
     FROM {{.DB}}.appointment_facts
-    {{template "creations" .}}
-    GROUP BY creation, referral_id
-)
+    WHERE referral_id IN ({{template "touched" .}})
+    GROUP BY referral_id
+) AS facts
+{{template "creation_times" .}}
 ARRAY JOIN slots AS slot
 {{- template "settings" .}}
 {{- end}}
