@@ -62,6 +62,7 @@ type Exporter struct {
 	failures    int
 	failingFrom time.Time
 	referrers   *referrerKPIs // the last evaluated; nil before the first
+	densities   kpi.Densities // the KPI lookups', kept across refreshes
 }
 
 // referrerKPIs are the referrer KPIs of a snapshot, kept for the snapshots
@@ -139,7 +140,7 @@ func (e *Exporter) Refresh(ctx context.Context) error {
 	began := e.now()
 	withReferrers := e.referrers == nil || began.Sub(e.referrers.evaluated) >= e.cfg.ReferrerInterval()
 	s, err := e.source(qctx, kpi.Request{AsOf: asOf, Windows: e.kpi.Windows, Breakdowns: Breakdowns, Calendar: &e.kpi.SLA, State: e.kpi.State,
-		Attention: withReferrers, SkipReferrerActivity: !withReferrers})
+		Densities: &e.densities, Attention: withReferrers, SkipReferrerActivity: !withReferrers})
 	elapsed := time.Since(start)
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: neither a failure nor a success

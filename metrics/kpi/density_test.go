@@ -2,6 +2,7 @@ package kpi_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,67 @@ func TestLookupDensity(t *testing.T) {
 			}
 			if state != c.state {
 				t.Errorf("%s ids, --kpi-state %s: the cohort query reads the KPI state = %v, want %v", c.ids, c.use, state, c.state)
+			}
+		})
+	}
+}
+
+// TestLookupDensityRemembered: an exporter's refreshes share kpi.Densities,
+// so the densities are counted (density.sql, a read of every referral's
+// kpi_created row when ids do not sort by time) once, not at every refresh;
+// once older than MaxAge they are counted again. The lookups are read as
+// when counted, and the snapshot is the same.
+func TestLookupDensityRemembered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a generated dataset")
+	}
+	server := testenv.Server(t)
+	cfg := generator.DefaultConfig()
+	cfg.Seed = 6
+	cfg.Referrals = 1000
+	cfg.Days = 730
+	cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
+	cfg.IDFormat = generator.IDRandom
+	db := server.Migrated(t)
+	server.Load(t, db, testenv.GenerateEvents(t, cfg))
+	const densityQuery = "-- The kpi_created rows"
+	for _, c := range []struct {
+		maxAge       time.Duration
+		countedAgain bool
+	}{
+		{time.Hour, false},
+		{time.Nanosecond, true},
+	} {
+		t.Run(c.maxAge.String(), func(t *testing.T) {
+			densities := &kpi.Densities{MaxAge: c.maxAge}
+			var snapshots []kpi.Snapshot
+			var counted []int
+			for range 2 {
+				rec := &taggedQuerier{q: server, prefix: testenv.UniqueName("densities-")}
+				s, err := (kpi.Request{DB: db, AsOf: cfg.End, Densities: densities}).Evaluate(context.Background(), rec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				snapshots = append(snapshots, s)
+				n := 0
+				for _, q := range rec.sql {
+					if strings.HasPrefix(strings.TrimSpace(q), densityQuery) {
+						n++
+					}
+				}
+				counted = append(counted, n)
+				if cohort := findQuery(t, rec.sql, "-- Cohort KPIs"); !strings.Contains(cohort, db+".referral_facts_by_created") {
+					t.Errorf("evaluation %d: the cohort query does not read the KPI state", len(snapshots))
+				}
+			}
+			if counted[0] != 1 {
+				t.Errorf("the first evaluation counted the densities %d times, want 1", counted[0])
+			}
+			if want := map[bool]int{false: 0, true: 1}[c.countedAgain]; counted[1] != want {
+				t.Errorf("with MaxAge %s the second evaluation counted the densities %d times, want %d", c.maxAge, counted[1], want)
+			}
+			if !reflect.DeepEqual(snapshots[0], snapshots[1]) {
+				t.Error("the second snapshot differs from the first")
 			}
 		})
 	}

@@ -64,6 +64,10 @@ type Request struct {
 	// State is when the lookups by creation time read the KPI state; ""
 	// means StateAuto.
 	State StateUse
+	// Densities, when set, keeps the lookups' densities from one evaluation
+	// to the next (a caller evaluating again and again: the exporter); nil
+	// counts them every time.
+	Densities *Densities
 }
 
 func (r Request) calendar() sla.Calendar {
