@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,11 +247,11 @@ func TestRefreshPatientOrderQuerySize(t *testing.T) {
 	// query's log entry can come after its result).
 	statements := func(size, want int) int {
 		id := fmt.Sprintf("%s-size-%d", ch.Database, size)
-		ctx := clickhouse.Context(context.Background(), clickhouse.WithQueryID(id))
+		ctx := context.Background()
 		if size > 0 {
 			ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": size}))
 		}
-		if err := schema.RefreshPatientOrder(ctx, exec, ch.Database, referrals, size); err != nil {
+		if err := schema.RefreshPatientOrder(ctx, &numberedStatements{Executor: exec, prefix: id}, ch.Database, referrals, size); err != nil {
 			t.Fatalf("max_query_size %d: %v", size, err)
 		}
 		got := 0
@@ -258,7 +259,7 @@ func TestRefreshPatientOrderQuerySize(t *testing.T) {
 			if err := ch.Conn.Exec(context.Background(), "SYSTEM FLUSH LOGS"); err != nil {
 				t.Fatal(err)
 			}
-			rows, err := exec.Query(context.Background(), "SELECT toString(count()) FROM system.query_log WHERE type = 2 AND query_id = '"+id+"' AND query LIKE 'INSERT%'")
+			rows, err := exec.Query(context.Background(), "SELECT toString(count()) FROM system.query_log WHERE type = 2 AND query_id LIKE '"+id+"-%' AND query LIKE 'INSERT%'")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -345,4 +346,26 @@ func insertOtherPatients(t *testing.T, exec func(context.Context, string) error,
 		strconv.Itoa(n)+") GROUP BY token, rid"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// numberedStatements gives each statement through it its own query id,
+// prefix-N: one id for several statements fails now and then on 18.16 ("is
+// already running"), which unregisters a query a moment after its client has
+// its result.
+type numberedStatements struct {
+	chclient.Executor
+	prefix string
+	n      atomic.Int64
+}
+
+func (x *numberedStatements) ctx(ctx context.Context) context.Context {
+	return clickhouse.Context(ctx, clickhouse.WithQueryID(fmt.Sprintf("%s-%d", x.prefix, x.n.Add(1))))
+}
+
+func (x *numberedStatements) Exec(ctx context.Context, statement string) error {
+	return x.Executor.Exec(x.ctx(ctx), statement)
+}
+
+func (x *numberedStatements) Query(ctx context.Context, query string) ([][]string, error) {
+	return x.Executor.Query(x.ctx(ctx), query)
 }
