@@ -103,13 +103,7 @@ func TestLookupDensityRemembered(t *testing.T) {
 					t.Fatal(err)
 				}
 				snapshots = append(snapshots, s)
-				n := 0
-				for _, q := range rec.sql {
-					if strings.HasPrefix(strings.TrimSpace(q), densityQuery) {
-						n++
-					}
-				}
-				counted = append(counted, n)
+				counted = append(counted, len(queriesStartingWith(rec.sql, densityQuery)))
 				if cohort := findQuery(t, rec.sql, "-- Cohort KPIs"); !strings.Contains(cohort, db+".referral_facts_by_created") {
 					t.Errorf("evaluation %d: the cohort query does not read the KPI state", len(snapshots))
 				}
@@ -130,14 +124,20 @@ func TestLookupDensityRemembered(t *testing.T) {
 // findQuery returns the one query of sql that starts with prefix.
 func findQuery(t *testing.T, sql []string, prefix string) string {
 	t.Helper()
+	found := queriesStartingWith(sql, prefix)
+	if len(found) != 1 {
+		t.Fatalf("%d queries start with %q, want 1", len(found), prefix)
+	}
+	return found[0]
+}
+
+// queriesStartingWith returns the queries of sql that start with prefix.
+func queriesStartingWith(sql []string, prefix string) []string {
 	var found []string
 	for _, q := range sql {
 		if strings.HasPrefix(strings.TrimSpace(q), prefix) {
 			found = append(found, q)
 		}
 	}
-	if len(found) != 1 {
-		t.Fatalf("%d queries start with %q, want 1", len(found), prefix)
-	}
-	return found[0]
+	return found
 }
