@@ -195,6 +195,13 @@ func (l lookupData) WithoutCreated() lookupData {
 	return l
 }
 
+// WithoutOpen is l with the settled referrals: what "by_created" reads
+// before it leaves those out.
+func (l lookupData) WithoutOpen() lookupData {
+	l.Open = false
+	return l
+}
+
 // listData parameterizes the queries about listed keys or referrals:
 // referrer_first.sql, key_rows.sql and referral_dims.sql.
 type listData struct {

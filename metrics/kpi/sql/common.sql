@@ -29,18 +29,25 @@ SELECT referral_id FROM
     SELECT referral AS referral_id FROM {{.DB}}.kpi_index
     WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
 ) AS created_ids
+{{template "unsettled" .}}
+{{- else -}}
+SELECT referral AS referral_id FROM {{.DB}}.kpi_index
+WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
+{{- end}}
+{{- end}}
+
+{{- /* unsettled: the JOIN and WHERE that leave out of a FROM the rows of
+the referrals booked or closed in (.From, .To]: never open again, whatever
+comes later. A JOIN, not NOT IN (subquery), which 18.16 runs again at every
+level of nesting: in the backlog query that took 0.7 s against 0.3 s. */ -}}
+{{define "unsettled" -}}
 ANY LEFT JOIN
 (
-    -- booked or closed in the same span: never open again
     SELECT referral AS referral_id, toUInt8(1) AS settled FROM {{.DB}}.kpi_index
     WHERE (kind = {{kind "booked"}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
        OR (kind = {{kind "closed"}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC'))
 ) AS settled_ids USING referral_id
 WHERE settled = 0
-{{- else -}}
-SELECT referral AS referral_id FROM {{.DB}}.kpi_index
-WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
-{{- end}}
 {{- end}}
 
 {{- /* restrict: for sparse lookups (.Join), the JOIN with "ids" that keeps
@@ -119,10 +126,20 @@ span, and the facts of the referrals touched after the state's last pass
 the referral's facts (the states are minima, and sets or lists read through
 arrayDistinct), and every referral of the lookup is among them, whatever the
 pass has reached; the callers filter by the facts' times as they do the
-legacy reads' ("created_in_span" for the creation). Every read is of a
+legacy reads' ("created_in_span" for the creation). An Open lookup keeps
+only the rows of referrals not settled ("unsettled") before their states merge, as "ids" does:
+merging all of a year's (created_event above all) made the backlog query
+0.42 s against 0.31 s (10 M events, random ids). Every read is of a
 primary-key range or of listed keys, not of the whole id range, which ids
 that do not sort by time make all of them. */ -}}
 {{define "by_created" -}}
+{{- if .L.Open -}}
+SELECT {{.Columns}} FROM
+(
+    {{template "by_created" (args "L" .L.WithoutOpen "Table" .Table "Columns" .Columns)}}
+) AS facts
+{{template "unsettled" .L}}
+{{- else -}}
 SELECT {{.Columns}} FROM {{.L.DB}}.{{.Table}}_by_created
 {{- if .L.ByCreation}}
 WHERE created_at > toDateTime({{.L.From}}, 'UTC') AND created_at <= toDateTime({{.L.To}}, 'UTC')
@@ -136,6 +153,7 @@ WHERE (created_at, referral_id) IN
 UNION ALL
 SELECT {{.Columns}} FROM {{.L.DB}}.{{.Table}}
 WHERE referral_id IN (SELECT referral_id FROM {{.L.DB}}.kpi_touched WHERE touched_at > toDateTime({{.L.Covered}}, 'UTC'))
+{{- end}}
 {{- end}}
 
 {{- /* created_fields: m_created and the dimensions from the merged
