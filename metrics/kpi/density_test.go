@@ -20,7 +20,9 @@ import (
 // never) such a cohort is read sparsely, its facts joined with its ids from
 // kpi_index; with --kpi-state always even sequential ids read the state. The
 // snapshot is the same every way (exact against the reference:
-// TestGeneratedAgainstReferenceIDFormats).
+// TestGeneratedAgainstReferenceIDFormats). The backlog, an "open" lookup,
+// leaves out the referrals booked or closed in its year before their facts
+// merge, from the state too.
 func TestLookupDensity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads generated datasets")
@@ -61,6 +63,16 @@ func TestLookupDensity(t *testing.T) {
 			}
 			if state != c.state {
 				t.Errorf("%s ids, --kpi-state %s: the cohort query reads the KPI state = %v, want %v", c.ids, c.use, state, c.state)
+			}
+			// The backlog's year of referrals (two years of history: dense
+			// unless forced) is read with those booked or closed in it left
+			// out before their facts merge, from the state too.
+			backlog := findQuery(t, rec.sql, "-- Unscheduled backlog")
+			if state := strings.Contains(backlog, db+".referral_facts_by_created"); state != (c.use == kpi.StateAlways) {
+				t.Errorf("%s ids, --kpi-state %s: the backlog query reads the KPI state = %v, want %v", c.ids, c.use, state, !state)
+			}
+			if !strings.Contains(backlog, "AS settled_ids") {
+				t.Errorf("%s ids, --kpi-state %s: the backlog query does not leave out the referrals booked or closed in its span", c.ids, c.use)
 			}
 		})
 	}
