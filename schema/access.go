@@ -75,6 +75,7 @@ var ReaderRelations = []Relation{
 	{Name: "v_referrer_attention", View: true},
 	{Name: "kpi_touched"}, {Name: "referral_facts_by_created"}, {Name: "referral_stages_by_created"},
 	{Name: "appointment_facts_by_created"}, {Name: "kpi_state_index"}, {Name: "kpi_state_passes"},
+	{Name: "referral_patient_order_by_created"}, {Name: "referrer_notes_by_created"},
 }
 
 // locationID is what a site scope's location ids may be: they are pasted

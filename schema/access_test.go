@@ -83,15 +83,18 @@ func TestAccessStatements(t *testing.T) {
 		beyondSelect := map[string]bool{
 			"GRANT" + onCluster + " INSERT ON referralops_phi.events TO referralops_writer":             true,
 			"GRANT" + onCluster + " INSERT ON referralops.referral_patient_order TO referralops_writer": true,
-			// the KPI state the ingester keeps (migration 0018)
+			// the KPI state the ingester keeps (migrations 0018, 0019)
 			"GRANT" + onCluster + " INSERT ON referralops.kpi_state_passes TO referralops_writer":             true,
 			"GRANT" + onCluster + " INSERT ON referralops.kpi_state_index TO referralops_writer":              true,
 			"GRANT" + onCluster + " INSERT ON referralops.referral_facts_by_created TO referralops_writer":    true,
 			"GRANT" + onCluster + " INSERT ON referralops.referral_stages_by_created TO referralops_writer":   true,
 			"GRANT" + onCluster + " INSERT ON referralops.appointment_facts_by_created TO referralops_writer": true,
-			"GRANT" + onCluster + " ALL ON referralops.* TO referralops_migrator":                             true,
-			"GRANT" + onCluster + " ALL ON referralops_phi.* TO referralops_migrator":                         true,
-			"GRANT" + onCluster + " CLUSTER ON *.* TO referralops_migrator":                                   cluster != "",
+			// and its CMS50-style tables (migration 0019)
+			"GRANT" + onCluster + " INSERT ON referralops.referral_patient_order_by_created TO referralops_writer": true,
+			"GRANT" + onCluster + " INSERT ON referralops.referrer_notes_by_created TO referralops_writer":         true,
+			"GRANT" + onCluster + " ALL ON referralops.* TO referralops_migrator":                                  true,
+			"GRANT" + onCluster + " ALL ON referralops_phi.* TO referralops_migrator":                              true,
+			"GRANT" + onCluster + " CLUSTER ON *.* TO referralops_migrator":                                        cluster != "",
 		}
 		policies := 0
 		for _, s := range stmts {

@@ -14,9 +14,9 @@ import (
 )
 
 // KPIStateTables are the facts tables the KPI state keeps again keyed by the
-// referral's creation time (migration 0018): table X as X_by_created, with
-// the columns of X after created_at.
-var KPIStateTables = []string{"referral_facts", "referral_stages", "appointment_facts"}
+// referral's creation time (migrations 0018, 0019): table X as X_by_created,
+// with the columns of X after created_at.
+var KPIStateTables = []string{"referral_facts", "referral_stages", "appointment_facts", "referral_patient_order", "referrer_notes"}
 
 // kpiStateStatements are the templates of sql/kpi_state.sql a pass runs:
 // each state table's, then the index of its keys.

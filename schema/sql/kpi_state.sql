@@ -118,6 +118,34 @@ FROM
 {{- template "settings" .}}
 {{- end}}
 
+{{- /* referral_patient_order (migration 0019): each referral's row of the
+highest version, the one its readers take (argMax), as plain columns. */ -}}
+{{define "referral_patient_order" -}}
+INSERT INTO {{.DB}}.referral_patient_order_by_created
+SELECT creation, referral_id, prev_at, top_version
+FROM
+(
+    SELECT referral_id, argMax(prev_patient_referral_created_at, version) AS prev_at, max(version) AS top_version
+    FROM {{.DB}}.referral_patient_order
+    WHERE referral_id IN ({{template "touched" .}})
+    GROUP BY referral_id
+) AS facts
+{{template "creation_times" .}}
+{{- template "settings" .}}
+{{- end}}
+
+{{- /* referrer_notes (migration 0019): -MergeState, as "referral_stages":
+a state made again from the merged list (arrayReduce) has no time zone in
+its type on 18.16, which will not convert it to the column's. */ -}}
+{{define "referrer_notes" -}}
+INSERT INTO {{.DB}}.referrer_notes_by_created
+SELECT creation, referral_id, groupUniqArrayMergeState(note_times)
+FROM {{.DB}}.referrer_notes
+{{template "creations" .}}
+GROUP BY creation, referral_id
+{{- template "settings" .}}
+{{- end}}
+
 {{- /* The state's keys by the other lookups' times (kpi_state_index): the
 authorization decisions and the first completed visit from referral_facts,
 the slots of the appointments from appointment_facts; merged before the

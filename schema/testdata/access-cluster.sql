@@ -25,11 +25,15 @@ GRANT ON CLUSTER c1 SELECT ON referralops.kpi_state_passes TO referralops_writer
 GRANT ON CLUSTER c1 SELECT ON referralops.referral_facts TO referralops_writer;
 GRANT ON CLUSTER c1 SELECT ON referralops.referral_stages TO referralops_writer;
 GRANT ON CLUSTER c1 SELECT ON referralops.appointment_facts TO referralops_writer;
+GRANT ON CLUSTER c1 SELECT ON referralops.referral_patient_order TO referralops_writer;
+GRANT ON CLUSTER c1 SELECT ON referralops.referrer_notes TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.kpi_state_passes TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.kpi_state_index TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.referral_facts_by_created TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.referral_stages_by_created TO referralops_writer;
 GRANT ON CLUSTER c1 INSERT ON referralops.appointment_facts_by_created TO referralops_writer;
+GRANT ON CLUSTER c1 INSERT ON referralops.referral_patient_order_by_created TO referralops_writer;
+GRANT ON CLUSTER c1 INSERT ON referralops.referrer_notes_by_created TO referralops_writer;
 CREATE USER OR REPLACE referralops_migrator ON CLUSTER c1 IDENTIFIED WITH bcrypt_hash BY '<bcrypt>' HOST ANY;
 GRANT ON CLUSTER c1 ALL ON referralops.* TO referralops_migrator;
 GRANT ON CLUSTER c1 ALL ON referralops_phi.* TO referralops_migrator;
@@ -61,6 +65,8 @@ CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.r
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.appointment_facts_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_state_index FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.kpi_state_passes FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.referral_patient_order_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_unscoped ON CLUSTER c1 ON referralops.referrer_notes_by_created FOR SELECT USING 1 TO ALL EXCEPT referralops_grafana, referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_facts FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_stages FOR SELECT USING 0 TO referralops_grafana;
@@ -81,6 +87,8 @@ CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referral
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.appointment_facts_by_created FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_state_index FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.kpi_state_passes FOR SELECT USING 0 TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referral_patient_order_by_created FOR SELECT USING 0 TO referralops_grafana;
+CREATE ROW POLICY OR REPLACE referralops_grafana_sites ON CLUSTER c1 ON referralops.referrer_notes_by_created FOR SELECT USING 0 TO referralops_grafana;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.schema_migrations FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_facts FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_stages FOR SELECT USING 0 TO referralops_analyst;
@@ -101,3 +109,5 @@ CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referral
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.appointment_facts_by_created FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_state_index FOR SELECT USING 0 TO referralops_analyst;
 CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.kpi_state_passes FOR SELECT USING 0 TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referral_patient_order_by_created FOR SELECT USING 0 TO referralops_analyst;
+CREATE ROW POLICY OR REPLACE referralops_analyst_sites ON CLUSTER c1 ON referralops.referrer_notes_by_created FOR SELECT USING 0 TO referralops_analyst;

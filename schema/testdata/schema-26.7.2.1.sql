@@ -1648,3 +1648,42 @@ SELECT now(), referral_id
 FROM referralops.kpi_created
 GROUP BY referral_id;
 
+-- kpi_state_cms50
+CREATE TABLE IF NOT EXISTS referralops.referral_patient_order_by_created
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    prev_patient_referral_created_at DateTime('UTC'),
+    version UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (created_at, referral_id);
+
+-- kpi_state_cms50
+CREATE TABLE IF NOT EXISTS referralops.referrer_notes_by_created
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    note_times AggregateFunction(groupUniqArray, DateTime('UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY (created_at, referral_id);
+
+-- kpi_state_cms50
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_touched_order_mv TO referralops.kpi_touched AS
+SELECT now() AS touched_at, referral_id
+FROM referralops.referral_patient_order
+GROUP BY referral_id;
+
+-- kpi_state_cms50
+INSERT INTO referralops.kpi_touched
+SELECT now(), referral_id
+FROM referralops.referral_patient_order
+GROUP BY referral_id;
+
+-- kpi_state_cms50
+INSERT INTO referralops.kpi_touched
+SELECT now(), referral_id
+FROM referralops.referrer_notes
+GROUP BY referral_id;
+

@@ -1724,3 +1724,46 @@ GROUP BY referral_id;
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 18, 'kpi_state', now();
 
+-- 0019_kpi_state_cms50
+CREATE TABLE IF NOT EXISTS referralops.referral_patient_order_by_created_local ON CLUSTER c1
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    prev_patient_referral_created_at DateTime('UTC'),
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/referralops/referral_patient_order_by_created_local', '{replica}', version)
+ORDER BY (created_at, referral_id);
+
+CREATE TABLE IF NOT EXISTS referralops.referral_patient_order_by_created ON CLUSTER c1 AS referralops.referral_patient_order_by_created_local
+ENGINE = Distributed(c1, referralops, referral_patient_order_by_created_local, cityHash64(referral_id));
+
+CREATE TABLE IF NOT EXISTS referralops.referrer_notes_by_created_local ON CLUSTER c1
+(
+    created_at DateTime('UTC'),
+    referral_id String,
+    note_times AggregateFunction(groupUniqArray, DateTime('UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/referralops/referrer_notes_by_created_local', '{replica}')
+ORDER BY (created_at, referral_id);
+
+CREATE TABLE IF NOT EXISTS referralops.referrer_notes_by_created ON CLUSTER c1 AS referralops.referrer_notes_by_created_local
+ENGINE = Distributed(c1, referralops, referrer_notes_by_created_local, cityHash64(referral_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS referralops_phi.kpi_touched_order_mv ON CLUSTER c1 TO referralops.kpi_touched_local AS
+SELECT now() AS touched_at, referral_id
+FROM referralops.referral_patient_order_local
+GROUP BY referral_id;
+
+INSERT INTO referralops.kpi_touched SETTINGS parallel_distributed_insert_select = 2
+SELECT now(), referral_id
+FROM referralops.referral_patient_order
+GROUP BY referral_id;
+
+INSERT INTO referralops.kpi_touched SETTINGS parallel_distributed_insert_select = 2
+SELECT now(), referral_id
+FROM referralops.referrer_notes
+GROUP BY referral_id;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 19, 'kpi_state_cms50', now();
+
