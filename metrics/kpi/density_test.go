@@ -64,6 +64,14 @@ func TestLookupDensity(t *testing.T) {
 			if state != c.state {
 				t.Errorf("%s ids, --kpi-state %s: the cohort query reads the KPI state = %v, want %v", c.ids, c.use, state, c.state)
 			}
+			// The CMS50-style query reads its cohort's patient order and notes
+			// from the state too (migration 0019).
+			cms50 := findQuery(t, rec.sql, "-- CMS50-style")
+			for _, table := range []string{"referral_patient_order", "referrer_notes"} {
+				if got := strings.Contains(cms50, db+"."+table+"_by_created"); got != c.state {
+					t.Errorf("%s ids, --kpi-state %s: the CMS50-style query reads %s from the KPI state = %v, want %v", c.ids, c.use, table, got, c.state)
+				}
+			}
 			// The backlog's year of referrals (two years of history: dense
 			// unless forced) is read with those booked or closed in it left
 			// out before their facts merge, from the state too.

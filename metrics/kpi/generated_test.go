@@ -1,14 +1,18 @@
 package kpi_test
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/referralops/referralops/ingest/event"
 	"github.com/referralops/referralops/internal/generator"
 	"github.com/referralops/referralops/internal/testenv"
 	"github.com/referralops/referralops/metrics/kpi"
@@ -184,4 +188,69 @@ func TestGeneratedAgainstReferenceIDFormats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCMS50StateOrderRewritten: a referral whose patient's earlier referral
+// arrives after a KPI state pass gets a new previous-referral time from the
+// writer's recompute of the patient order, though none of its own events is
+// new. The view on the order (migration 0019) logs it as touched, so the
+// CMS50-style query reads its rewritten row until the next pass; without it
+// the state's stale row would count both referrals as the patient's first.
+func TestCMS50StateOrderRewritten(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a generated dataset into two engines")
+	}
+	cfg := generator.DefaultConfig()
+	cfg.Seed = 12
+	cfg.Referrals = 600
+	cfg.Days = 60
+	cfg.End = time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC)
+	cfg.IDFormat = generator.IDRandom
+	events := testenv.GenerateEvents(t, cfg)
+	// A patient's two referrals created in the last 30 days: the earlier one
+	// (first) arrives after the pass.
+	type created struct {
+		at time.Time
+		id string
+	}
+	byPatient := map[string][]created{}
+	for _, e := range events {
+		if e.Type == event.ReferralCreated && e.Data.PatientToken != "" && e.Time.After(cfg.End.AddDate(0, 0, -30)) && !e.Time.After(cfg.End) {
+			byPatient[e.Data.PatientToken] = append(byPatient[e.Data.PatientToken], created{e.Time, e.Subject})
+		}
+	}
+	first := ""
+	for _, token := range slices.Sorted(maps.Keys(byPatient)) {
+		if c := byPatient[token]; len(c) >= 2 {
+			slices.SortFunc(c, func(a, b created) int { return cmp.Or(a.at.Compare(b.at), strings.Compare(a.id, b.id)) })
+			first = c[0].id
+			break
+		}
+	}
+	if first == "" {
+		t.Fatal("the dataset has no patient with two referrals in the last 30 days")
+	}
+	var before, after []event.Event
+	for _, e := range events {
+		if e.Subject == first {
+			after = append(after, e)
+		} else {
+			before = append(before, e)
+		}
+	}
+	var want []map[string]any
+	for _, w := range kpi.DefaultWindows() {
+		want = append(want, referenceKPIs(events, cfg.End, w.Duration(), w.String()))
+	}
+	testenv.OnEngines(t, func(t *testing.T, e *testenv.Engine) {
+		db := e.Migrated(t)
+		e.Load(t, db, before)
+		e.PassKPIState(t, db)
+		e.Load(t, db, after)
+		got, err := kpi.Request{DB: db, AsOf: cfg.End, Attention: true, State: kpi.StateAlways}.Evaluate(context.Background(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareJSON(t, e.Name+" vs reference, the first referral after the pass", snapshotJSON(t, got), want)
+	})
 }

@@ -9,7 +9,8 @@
 -- and the notes in the cohort's primary-key range only; a sparse cohort joins
 -- the order and the notes with its ids before grouping them, so that with
 -- random ids only its referrals are grouped and joined (1.5 s and 120 MiB
--- instead of 3.2-3.7 s and 740 MiB at 10 M events). Columns:
+-- instead of 3.2-3.7 s and 740 MiB at 10 M events), and one read from the KPI
+-- state reads the cohort's rows of them alone (migration 0019). Columns:
 -- window_seconds, group_key, cms50_patients, cms50_closed,
 -- cms50_no_patient_token.
 SELECT
@@ -39,16 +40,14 @@ FROM
             (
                 SELECT referral_id AS rid, toUInt8(1) AS has_token,
                        argMax(prev_patient_referral_created_at, version) AS prev_at
-                FROM {{.DB}}.referral_patient_order
-                {{template "restrict" (lookup . "cohort")}}WHERE {{template "in_range" (lookup . "cohort")}}
+                {{template "facts_of" (args "L" (lookup . "cohort") "Table" "referral_patient_order" "Columns" "referral_id, prev_patient_referral_created_at, version")}}
                 GROUP BY referral_id
             ) AS o USING (rid)
         ) AS co
         ALL LEFT JOIN
         (
             SELECT referral_id AS rid, groupUniqArrayMerge(note_times) AS rnotes
-            FROM {{.DB}}.referrer_notes
-            {{template "restrict" (lookup . "cohort")}}WHERE {{template "in_range" (lookup . "cohort")}}
+            {{template "facts_of" (args "L" (lookup . "cohort") "Table" "referrer_notes" "Columns" "referral_id, note_times")}}
             GROUP BY referral_id
         ) AS n USING (rid)
         WHERE toInt64(m_created) > {{.CohortFrom}} AND m_created <= {{.T}}

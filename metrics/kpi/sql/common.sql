@@ -208,6 +208,21 @@ any(c_created) AS m_created,
     any(c_prio) AS prio
 {{- end}}
 
+{{- /* facts_of: the FROM of the rows of the facts table .Table (its columns
+.Columns) of the referrals of lookup .L: from the KPI state ("by_created") or
+the table's primary-key range, joined with the ids when sparse. */ -}}
+{{define "facts_of" -}}
+{{- if .L.State -}}
+FROM
+(
+    {{template "by_created" .}}
+)
+{{- else -}}
+FROM {{.L.DB}}.{{.Table}}
+{{template "restrict" .L}}WHERE {{template "in_range" .L}}
+{{- end}}
+{{- end}}
+
 {{- /* stages: the facts of referral_stages (migration 0008) of the referrals
 of "ids", which referral_facts does not hold: the earliest rejection, every
 info_received time and the earliest leak's reason. Only referrals with such
@@ -218,15 +233,7 @@ SELECT
     minIfMerge(rejected_at) AS m_rejected,
     groupUniqArrayIfMerge(info_received) AS info_rcvd,
     argMinIfMerge(leak_reason) AS first_leak_reason
-{{- if .State}}
-FROM
-(
-    {{template "by_created" (args "L" . "Table" "referral_stages" "Columns" "referral_id, rejected_at, info_received, leak_reason")}}
-)
-{{- else}}
-FROM {{.DB}}.referral_stages
-{{template "restrict" .}}WHERE {{template "in_range" .}}
-{{- end}}
+{{template "facts_of" (args "L" . "Table" "referral_stages" "Columns" "referral_id, rejected_at, info_received, leak_reason")}}
 GROUP BY referral_id
 {{- end}}
 
