@@ -20,7 +20,7 @@
 #   kpi_rows_read_10m_random_ids        rows  the same, 10 M, random ids
 #   kpi_state_pass_seconds_{1m,10m,10m_random_ids}
 #                                       s     the first KPI state pass over the loaded events (migration
-#                                             0018): what the ingesters' passes cost the server for that
+#                                             0018, 0019): what the ingesters' passes cost the server for that
 #                                             history, written in one go
 #   kpi_rows_read_growth                ratio kpi_rows_read_10m / kpi_rows_read_1m (10x the history)
 #   kpi_rows_read_growth_random_ids     ratio kpi_rows_read_10m_random_ids / kpi_rows_read_1m
