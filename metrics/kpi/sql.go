@@ -195,8 +195,8 @@ func (l lookupData) WithoutCreated() lookupData {
 	return l
 }
 
-// WithoutOpen is l with the settled referrals: what "by_created" reads
-// before it leaves those out.
+// WithoutOpen is l with the settled referrals: what "ids" and "by_created"
+// read before they leave those out.
 func (l lookupData) WithoutOpen() lookupData {
 	l.Open = false
 	return l

@@ -26,8 +26,7 @@ again for every level of query nesting and leaves its reads out of read_rows. */
 {{- if .Open -}}
 SELECT referral_id FROM
 (
-    SELECT referral AS referral_id FROM {{.DB}}.kpi_index
-    WHERE kind = {{.Kind}} AND key_value = '' AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
+    {{template "ids" .WithoutOpen}}
 ) AS created_ids
 {{template "unsettled" .}}
 {{- else -}}
