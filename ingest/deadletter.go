@@ -224,14 +224,11 @@ func sameSource(a, b *kafka.Message) bool {
 	return src(a) == src(b)
 }
 
-// eventHeaders converts Kafka headers for the decoder (binary mode reads ce_*).
-func eventHeaders(hs []kafka.Header) []event.Header {
-	if len(hs) == 0 {
-		return nil
+// appendEventHeaders appends Kafka headers, converted for the decoder
+// (binary mode reads ce_*), to dst.
+func appendEventHeaders(dst []event.Header, hs []kafka.Header) []event.Header {
+	for _, h := range hs {
+		dst = append(dst, event.Header{Key: h.Key, Value: h.Value})
 	}
-	out := make([]event.Header, len(hs))
-	for i, h := range hs {
-		out[i] = event.Header{Key: h.Key, Value: h.Value}
-	}
-	return out
+	return dst
 }

@@ -75,6 +75,9 @@ type Ingester struct {
 	// refused says why the ingester stops rather than skip records
 	// (--offset-out-of-range=fail), or nil.
 	refused atomic.Pointer[string]
+	// headers is decode's scratch for a record's headers: used by the batch
+	// loop's goroutine only, so a record costs no allocation for them.
+	headers []event.Header
 }
 
 // New wires an ingester. reg receives its self-metrics.

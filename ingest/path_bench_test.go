@@ -22,7 +22,7 @@ import (
 
 // benchMessages are the generator's default mix (10% binary mode) as Kafka
 // records, about n of them.
-func benchMessages(b *testing.B, n int) []kafka.Message {
+func benchMessages(b testing.TB, n int) []kafka.Message {
 	b.Helper()
 	cfg := generator.DefaultConfig()
 	cfg.Referrals = n / 6

@@ -72,7 +72,9 @@ func (in *Ingester) decode(m *kafka.Message, it *item) {
 	}()
 	f := in.formatOf(m.Topic)
 	if f == "" {
-		ev, err := in.decoder.DecodeShared(m.Value, eventHeaders(m.Headers))
+		in.headers = appendEventHeaders(in.headers[:0], m.Headers)
+		ev, err := in.decoder.DecodeShared(m.Value, in.headers)
+		clear(in.headers) // holds no record's bytes past its decode
 		if err != nil {
 			in.deadItem(m, it, err)
 			return

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -237,11 +236,8 @@ func (c *chStream) Append(r *rows) error { return c.send(r, nil, 0, r.len()) }
 // send sends rows [lo, hi) of r (those at idx[lo:hi] when idx is set) in
 // blocks of insertBlockRows; r may be reused once it returns.
 func (c *chStream) send(r *rows, idx []int, lo, hi int) error {
-	v := views.Get().(*blockViews)
-	defer func() {
-		v.reset()
-		views.Put(v)
-	}()
+	v := getViews()
+	defer putViews(v)
 	cols := c.batch.Columns() // the block's, which Flush empties for the next
 	for at := lo; at < hi; at += insertBlockRows {
 		v.fill(r, idx, at, min(at+insertBlockRows, hi), c.now)
@@ -272,8 +268,33 @@ func (c *chStream) Abort() { _ = c.batch.Abort() }
 // no more CPU than 8,192, and 10-15 MB less peak RSS.
 const insertBlockRows = 4096
 
-// views are blockViews to reuse across INSERTs.
-var views = sync.Pool{New: func() any { return new(blockViews) }}
+// views are blockViews to reuse across INSERTs: a free list, not a
+// sync.Pool, which the garbage collector empties every other cycle (several
+// a second while a backlog drains), and each new one grew its slices again
+// (36 B per event allocated, make bench).
+var views = make(chan *blockViews, maxFreeViews)
+
+// maxFreeViews bounds the blockViews kept: one per concurrent INSERT
+// (--insert-parallelism) is enough; more are dropped.
+const maxFreeViews = 8
+
+func getViews() *blockViews {
+	select {
+	case v := <-views:
+		return v
+	default:
+		return new(blockViews)
+	}
+}
+
+// putViews empties v and keeps it for the next INSERT.
+func putViews(v *blockViews) {
+	v.reset()
+	select {
+	case views <- v:
+	default:
+	}
+}
 
 // insert sends rows [lo, hi) of the group in one INSERT, in blocks of
 // insertBlockRows.
