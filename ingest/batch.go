@@ -234,7 +234,8 @@ type blockViews struct {
 func (v *blockViews) fill(r *rows, idx []int, lo, hi int, ingested int64) {
 	v.reset()
 	// Column by column: each column's slice stays in a register (row by row,
-	// the 23 appends cost a fifth more, BenchmarkIngestPath's blocks).
+	// the 23 appends took a fifth longer in a benchmark of fill over 60,000
+	// generated rows).
 	for c := range v.strs {
 		s := slices.Grow(v.strs[c], hi-lo)
 		for k := lo; k < hi; k++ {
