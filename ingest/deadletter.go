@@ -223,12 +223,3 @@ func sameSource(a, b *kafka.Message) bool {
 	}
 	return src(a) == src(b)
 }
-
-// appendEventHeaders appends Kafka headers, converted for the decoder
-// (binary mode reads ce_*), to dst.
-func appendEventHeaders(dst []event.Header, hs []kafka.Header) []event.Header {
-	for _, h := range hs {
-		dst = append(dst, event.Header{Key: h.Key, Value: h.Value})
-	}
-	return dst
-}

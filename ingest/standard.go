@@ -107,3 +107,12 @@ func (in *Ingester) deadItem(m *kafka.Message, it *item, err error) {
 	dl, reduced := deadLetter(m, err)
 	it.evs, it.dead, it.reason, it.reduced = nil, &dl, event.ReasonOf(err), reduced
 }
+
+// appendEventHeaders appends Kafka headers, converted for the decoder
+// (binary mode reads ce_*), to dst.
+func appendEventHeaders(dst []event.Header, hs []kafka.Header) []event.Header {
+	for _, h := range hs {
+		dst = append(dst, event.Header{Key: h.Key, Value: h.Value})
+	}
+	return dst
+}
