@@ -30,6 +30,7 @@ var commands = map[string]command{
 	"mllp":       mllpCommand,
 	"report":     reportCommand,
 	"dlq":        dlqCommand,
+	"prune":      pruneCommand,
 }
 
 func main() {

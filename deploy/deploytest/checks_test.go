@@ -186,6 +186,8 @@ func TestKubernetesChecksCatch(t *testing.T) {
 		{"report on the root filesystem", "report.yaml", "args: [report, --out=/reports]", "args: [report, --out=/tmp/reports]", "--out /tmp/reports is not a writable mount", withInvocations(checkK8sReport)},
 		{"report volume read-only", "report.yaml", "- {name: reports, mountPath: /reports}", "- {name: reports, mountPath: /reports, readOnly: true}", "is not a writable mount", withInvocations(checkK8sReport)},
 		{"report claim missing", "report.yaml", "claimName: referralops-reports}", "claimName: reports}", "PersistentVolumeClaim reports is not in the manifests", withInvocations(checkK8sReport)},
+		{"prune weekly", "prune.yaml", `schedule: "15 3 * * *"`, `schedule: "15 3 * * 0"`, "want a CronJob running daily", withInvocations(checkK8sPrune)},
+		{"prune as the writer", "prune.yaml", "clickhouse://referralops_migrator:", "clickhouse://referralops_writer:", `prunes as "referralops_writer"`, withInvocations(checkK8sPrune)},
 		{"job label not the rules'", "servicemonitor.yaml", "jobLabel: app.kubernetes.io/name", "jobLabel: app.kubernetes.io/component", "the rules' job names", checkK8sServiceMonitor},
 		{"endpoint port missing", "servicemonitor.yaml", "- port: metrics", "- port: http", `endpoint port "http"`, checkK8sServiceMonitor},
 		{"service selects no pods", "export.yaml", "  selector:\n    app.kubernetes.io/name: referralops-export", "  selector:\n    app.kubernetes.io/name: referralops-exporter", "selects no pods", checkK8sServiceMonitor},

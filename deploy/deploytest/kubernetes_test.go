@@ -259,7 +259,7 @@ func TestKubernetesReferralopsFlags(t *testing.T) {
 		}
 	}
 	slices.Sort(cmds)
-	if want := []string{"access", "export", "ingest", "migrate", "report"}; !slices.Equal(cmds, want) {
+	if want := []string{"access", "export", "ingest", "migrate", "prune", "report"}; !slices.Equal(cmds, want) {
 		t.Errorf("referralops commands run: %v, want %v", cmds, want)
 	}
 }
@@ -789,6 +789,42 @@ func TestKubernetesReport(t *testing.T) {
 	ks, errs := referralopsContainers(m)
 	report(t, errs)
 	report(t, checkK8sReport(m, ks))
+}
+
+// TestKubernetesPrune: the nightly prune of the KPI state's touch log.
+func TestKubernetesPrune(t *testing.T) {
+	m := loadManifests(t)
+	ks, errs := referralopsContainers(m)
+	report(t, errs)
+	report(t, checkK8sPrune(m, ks))
+}
+
+// dailySchedule is a cron schedule that runs once a day.
+var dailySchedule = regexp.MustCompile(`^[0-5]?[0-9] (1?[0-9]|2[0-3]) \* \* \*$`)
+
+// checkK8sPrune: `referralops prune` runs daily from a CronJob as the
+// migrator: dropping partitions is DDL, which the writer may not run (and
+// the log grows by a row per event until it is pruned).
+func checkK8sPrune(_ *manifests, ks []k8sInvocation) []error {
+	var errs []error
+	n := 0
+	for _, k := range ks {
+		if k.inv.args[0] != "prune" {
+			continue
+		}
+		n++
+		if k.w.obj.Kind != "CronJob" || !dailySchedule.MatchString(k.w.schedule) {
+			errs = append(errs, fmt.Errorf("%s: a %s with schedule %q, want a CronJob running daily", k.inv.where, k.w.obj.Kind, k.w.schedule))
+		}
+		dsn := k.setting("clickhouse-dsn", "clickhouse", "dsn", "")
+		if user := strings.SplitN(strings.TrimPrefix(dsn, "clickhouse://"), ":", 2)[0]; user != schema.MigratorUser {
+			errs = append(errs, fmt.Errorf("%s: prunes as %q, want %s (it is DDL)", k.inv.where, user, schema.MigratorUser))
+		}
+	}
+	if n != 1 {
+		errs = append(errs, fmt.Errorf("%d containers run referralops prune, want one", n))
+	}
+	return errs
 }
 
 // checkK8sSecrets: no Secret is committed; credentials come from Secret
