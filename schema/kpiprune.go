@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -43,7 +44,8 @@ type KPITouchedPrune struct {
 // once per shard through a ShardExecutor (replication drops them on the
 // shard's other replicas), else ON CLUSTER. Dropping a partition that is
 // gone does nothing, so it is idempotent and safe beside a concurrent run.
-// It returns ErrNoKPIState before migration 0018.
+// It returns ErrNoKPIState before migration 0018, an error when db does not
+// exist.
 func PruneKPITouched(ctx context.Context, exec clickhouse.Executor, db, cluster string, keep time.Duration) (KPITouchedPrune, error) {
 	var prune KPITouchedPrune
 	if err := clickhouse.ValidateIdentifier(db); err != nil {
@@ -62,6 +64,12 @@ func PruneKPITouched(ctx context.Context, exec clickhouse.Executor, db, cluster 
 		return prune, fmt.Errorf("prune kpi_touched of %s: %w", db, err)
 	}
 	if len(rows) == 0 {
+		if rows, err = exec.Query(ctx, "SELECT name FROM system.databases WHERE name = "+clickhouse.Quote(db)); err == nil && len(rows) == 0 {
+			err = errors.New("no such database")
+		}
+		if err != nil {
+			return prune, fmt.Errorf("prune kpi_touched of %s: %w", db, err)
+		}
 		return prune, ErrNoKPIState
 	}
 	if distributed := rows[0][0] == "Distributed"; distributed != (cluster != "") {

@@ -16,7 +16,9 @@ import (
 // in two halves bring the KPI state (migration 0018) to their facts, in hash
 // buckets when they are many (here 7 per statement); a repeated pass over
 // the same touches changes nothing; the state tables have the facts tables'
-// columns; and a database without the state says so (ErrNoKPIState).
+// columns; a database without the state says so (ErrNoKPIState) to a pass,
+// even before it exists, and to a prune; a prune of a database that does not
+// exist fails.
 func TestPassKPIState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads generated referrals into two engines")
@@ -76,6 +78,15 @@ func TestPassKPIState(t *testing.T) {
 			bare := e.Database(t)
 			if _, err := schema.PassKPIState(ctx, e, bare, time.Second); !errors.Is(err, schema.ErrNoKPIState) {
 				t.Errorf("a pass over an empty database: %v, want ErrNoKPIState", err)
+			}
+			if _, err := schema.PruneKPITouched(ctx, e, bare, "", time.Hour); err == nil || errors.Is(err, schema.ErrNoKPIState) {
+				t.Errorf("a prune of a database that does not exist: %v, want an error other than ErrNoKPIState", err)
+			}
+			if err := e.Exec(ctx, "CREATE DATABASE "+bare); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := schema.PruneKPITouched(ctx, e, bare, "", time.Hour); !errors.Is(err, schema.ErrNoKPIState) {
+				t.Errorf("a prune of an empty database: %v, want ErrNoKPIState", err)
 			}
 		})
 	}
