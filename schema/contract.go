@@ -113,6 +113,8 @@ var (
 //	{{created "priority"}}       a field's position in referral_facts' created_event
 //	                             tuple ("at", "event_id", CreatedDimensions), e.g. 10
 //	{{createdDimensions}}        CreatedDimensions, in order
+//	{{createdKeyOf "t"}}         the created_key value of created_event value t
+//	{{createdKey "ck" "at"}}     a field of created_key value ck (createdkey.go)
 //
 // An unknown name fails the render, so a typo cannot become a wrong number.
 func Funcs() template.FuncMap {
@@ -140,6 +142,8 @@ func Funcs() template.FuncMap {
 		"viewBusinessDays":        ViewCalendar.BusinessDaysSQL,
 		"created":                 createdField,
 		"createdDimensions":       func() []string { return CreatedDimensions },
+		"createdKeyOf":            CreatedKeySQL,
+		"createdKey":              CreatedKeyFieldSQL,
 		"eventsState":             eventsState,
 		"eventsColumn":            eventsColumn,
 		"eventsMerge":             eventsMerge,

@@ -78,7 +78,7 @@ func PruneKPITouched(ctx context.Context, exec clickhouse.Executor, db, cluster 
 		}
 		return prune, fmt.Errorf("prune kpi_touched of %s: a cluster (%s) is named, but the table is not Distributed", db, cluster)
 	}
-	rows, err = exec.Query(ctx, "SELECT toString(toInt64(max(covered_to))) FROM "+db+".kpi_state_passes")
+	rows, err = exec.Query(ctx, KPIStateCoveredSQL(db))
 	var covered int64
 	if err == nil && len(rows) != 1 {
 		err = fmt.Errorf("%d rows", len(rows))

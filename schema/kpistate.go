@@ -19,9 +19,10 @@ import (
 var KPIStateTables = []string{"referral_facts", "referral_stages", "appointment_facts", "referral_patient_order", "referrer_notes"}
 
 // kpiStateStatements are the templates of sql/kpi_state.sql a pass runs:
-// each state table's, then the index of its keys.
+// each state table's, referral_facts' created_key, then the index of the
+// keys.
 func kpiStateStatements() []string {
-	return append(KPIStateTables[:len(KPIStateTables):len(KPIStateTables)], "index_referral_facts", "index_appointment_facts")
+	return append(KPIStateTables[:len(KPIStateTables):len(KPIStateTables)], "created_key", "index_referral_facts", "index_appointment_facts")
 }
 
 // kpiStateReads are the tables a pass reads; kpiStateWrites those it
@@ -49,6 +50,20 @@ func kpiStateWrites() []string {
 // the referrals touched since the last pass, so the margin costs them reads,
 // never a number.
 const DefaultKPIStateMargin = time.Minute
+
+// KPIStateVersion is the version of the state the passes of this release
+// write (kpi_state_passes.state_version): 2 since migration 0020 added
+// created_key, which the readers take instead of created_event. Passes of an
+// earlier release (version 0) write rows without it, so neither the readers
+// nor the next pass count them (KPIStateCoveredSQL): the referrals they
+// covered are read from the facts until a pass of this version covers them.
+const KPIStateVersion = 2
+
+// KPIStateCoveredSQL is the query of the time up to which the passes of
+// KPIStateVersion or later have covered db's touches (0 before the first).
+func KPIStateCoveredSQL(db string) string {
+	return fmt.Sprintf("SELECT toString(toInt64(max(covered_to))) FROM %s.kpi_state_passes WHERE state_version >= %d", db, KPIStateVersion)
+}
 
 // ErrNoKPIState means the database has no KPI state (migration 0018 has
 // not run): there is nothing to pass yet.
@@ -111,7 +126,7 @@ func PassKPIState(ctx context.Context, exec clickhouse.Executor, db string, marg
 		return KPIStatePass{}, fmt.Errorf("kpi state of %s: the server's time %q: %w", db, rows[0][1], err)
 	}
 	d := kpiStateData{DB: db, To: now - int64(margin/time.Second), Cluster: rows[0][0] == "Distributed"}
-	rows, err = exec.Query(ctx, "SELECT toString(toInt64(max(covered_to))) FROM "+db+".kpi_state_passes")
+	rows, err = exec.Query(ctx, KPIStateCoveredSQL(db))
 	if err == nil && len(rows) != 1 {
 		err = fmt.Errorf("%d rows", len(rows))
 	}
@@ -151,7 +166,7 @@ func PassKPIState(ctx context.Context, exec clickhouse.Executor, db string, marg
 			}
 		}
 	}
-	mark := fmt.Sprintf("INSERT INTO %s.kpi_state_passes (covered_to, passed_at) SELECT toDateTime(%d, 'UTC'), now()", db, d.To)
+	mark := fmt.Sprintf("INSERT INTO %s.kpi_state_passes (covered_to, passed_at, state_version) SELECT toDateTime(%d, 'UTC'), now(), %d", db, d.To, KPIStateVersion)
 	if d.Cluster {
 		mark += " SETTINGS insert_distributed_sync = 1"
 	}

@@ -58,7 +58,8 @@ func PassKPIState(t testing.TB, exec clickhouse.Executor, db string) {
 
 // CheckKPIState fails t unless db's KPI state (migrations 0018, 0019) holds the
 // facts of every referral with a creation: per referral (and appointment),
-// the states of each *_by_created table merged equal the facts'. Call it
+// the states of each *_by_created table merged equal the facts', and
+// created_key the facts' created_event (schema.CreatedKeySQL). Call it
 // once a pass covers every touch (PassKPIState).
 func CheckKPIState(t testing.TB, q clickhouse.Querier, db string) {
 	t.Helper()
@@ -93,6 +94,18 @@ func CheckKPIState(t testing.TB, q clickhouse.Querier, db string) {
 		if !reflect.DeepEqual(facts, state) {
 			t.Errorf("%s_by_created: %d rows, the facts of the referrals with a creation %d; first difference: %s", c.table, len(state), len(facts), firstDifference(facts, state))
 		}
+	}
+	// created_key (migration 0020): the facts' creation, packed.
+	facts, err := q.Query(ctx, "SELECT referral_id, "+schema.CreatedKeySQL("minIfMerge(created_event)")+" FROM "+db+".referral_facts WHERE "+created+" GROUP BY referral_id ORDER BY referral_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := q.Query(ctx, "SELECT referral_id, minIfMerge(created_key) FROM "+db+".referral_facts_by_created GROUP BY referral_id ORDER BY referral_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(facts, state) {
+		t.Errorf("referral_facts_by_created's created_key: %d rows, the facts' creations %d; first difference: %q", len(state), len(facts), firstDifference(facts, state))
 	}
 }
 

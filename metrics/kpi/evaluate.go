@@ -15,6 +15,7 @@ import (
 
 	"github.com/referralops/referralops/internal/clickhouse"
 	"github.com/referralops/referralops/metrics/kpi/sla"
+	"github.com/referralops/referralops/schema"
 )
 
 // Evaluate computes the snapshot as of asOf for the windows (nil: the default
@@ -205,7 +206,7 @@ func (e *evaluation) density(use StateUse) error {
 // covered (0 before the first): the facts of the referrals touched after it
 // are read with the state.
 func (e *evaluation) covered() error {
-	rows, err := e.rawQuery("kpi_state_passes", "SELECT toString(toInt64(max(covered_to))) FROM "+e.data.DB+".kpi_state_passes", 1)
+	rows, err := e.rawQuery("kpi_state_passes", schema.KPIStateCoveredSQL(e.data.DB), 1)
 	if err != nil {
 		return err
 	}

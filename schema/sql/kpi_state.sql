@@ -42,7 +42,9 @@ SETTINGS distributed_product_mode = 'local', insert_distributed_sync = 1{{end}}{
 value (arrayReduce; a min of none is time 0, which no event has), so that
 no aggregate state goes through the JOIN (see "appointment_facts"). */ -}}
 {{define "referral_facts" -}}
-INSERT INTO {{.DB}}.referral_facts_by_created
+INSERT INTO {{.DB}}.referral_facts_by_created (created_at, referral_id, first_event_at, created_event, destinations_list,
+    accepted_at, closed_at, info_requested_at, auth_requested_at, auth_decisions_list, leaked_at, first_booked_at,
+    first_completed_at, consult_notes_list)
 SELECT
     creation, referral_id,
     arrayReduce('minState', [first_at]),
@@ -78,6 +80,25 @@ FROM
     GROUP BY referral_id
 ) AS facts
 {{template "creation_times" .}}
+{{- template "settings" .}}
+{{- end}}
+
+{{- /* created_key: the creation of referral_facts again as created_key
+(migration 0020, schema.CreatedKeySQL), in a statement of its own: its state
+is made by a GROUP BY, since arrayReduce('minIfState') of such a String
+crashes 18.16. The row's other states are empty, which merge into nothing. */ -}}
+{{define "created_key" -}}
+INSERT INTO {{.DB}}.referral_facts_by_created (created_at, referral_id, created_key)
+SELECT creation, referral_id, minIfState(ckey, ckey != '')
+FROM
+(
+    SELECT referral_id, {{createdKeyOf "minIfMerge(created_event)"}} AS ckey
+    FROM {{.DB}}.referral_facts
+    WHERE referral_id IN ({{template "touched" .}})
+    GROUP BY referral_id
+) AS facts
+{{template "creation_times" .}}
+GROUP BY creation, referral_id
 {{- template "settings" .}}
 {{- end}}
 

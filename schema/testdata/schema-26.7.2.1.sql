@@ -1687,3 +1687,19 @@ SELECT now(), referral_id
 FROM referralops.referrer_notes
 GROUP BY referral_id;
 
+-- kpi_state_created_key
+ALTER TABLE referralops.kpi_state_passes ADD COLUMN state_version UInt8;
+
+-- kpi_state_created_key
+ALTER TABLE referralops.referral_facts_by_created ADD COLUMN created_key AggregateFunction(minIf, String, UInt8);
+
+-- kpi_state_created_key
+INSERT INTO referralops.referral_facts_by_created (created_at, referral_id, created_key)
+SELECT created_at, referral_id, minIfState(ckey, ckey != '')
+FROM
+(
+    SELECT created_at, referral_id, if(tupleElement(finalizeAggregation(created_event), 1) > toDateTime(0, 'UTC'), concat(toString(toUInt64(tupleElement(finalizeAggregation(created_event), 1)) + 10000000000), '\0', tupleElement(finalizeAggregation(created_event), 2), '\0', tupleElement(finalizeAggregation(created_event), 3), '\0', tupleElement(finalizeAggregation(created_event), 4), '\0', tupleElement(finalizeAggregation(created_event), 5), '\0', tupleElement(finalizeAggregation(created_event), 6), '\0', tupleElement(finalizeAggregation(created_event), 7), '\0', tupleElement(finalizeAggregation(created_event), 8), '\0', tupleElement(finalizeAggregation(created_event), 9), '\0', tupleElement(finalizeAggregation(created_event), 10), '\0', tupleElement(finalizeAggregation(created_event), 11)), '') AS ckey
+    FROM referralops.referral_facts_by_created
+)
+GROUP BY created_at, referral_id;
+

@@ -1767,3 +1767,29 @@ GROUP BY referral_id;
 
 INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 19, 'kpi_state_cms50', now();
 
+-- 0020_kpi_state_created_key
+ALTER TABLE referralops.kpi_state_passes_local ON CLUSTER c1 ADD COLUMN state_version UInt8;
+
+ALTER TABLE referralops.referral_facts_by_created_local ON CLUSTER c1 ADD COLUMN created_key AggregateFunction(minIf, String, UInt8);
+
+DROP TABLE IF EXISTS referralops.kpi_state_passes ON CLUSTER c1;
+
+DROP TABLE IF EXISTS referralops.referral_facts_by_created ON CLUSTER c1;
+
+CREATE TABLE IF NOT EXISTS referralops.kpi_state_passes ON CLUSTER c1 AS referralops.kpi_state_passes_local
+ENGINE = Distributed(c1, referralops, kpi_state_passes_local, rand());
+
+CREATE TABLE IF NOT EXISTS referralops.referral_facts_by_created ON CLUSTER c1 AS referralops.referral_facts_by_created_local
+ENGINE = Distributed(c1, referralops, referral_facts_by_created_local, cityHash64(referral_id));
+
+INSERT INTO referralops.referral_facts_by_created (created_at, referral_id, created_key) SETTINGS parallel_distributed_insert_select = 2
+SELECT created_at, referral_id, minIfState(ckey, ckey != '')
+FROM
+(
+    SELECT created_at, referral_id, if(tupleElement(finalizeAggregation(created_event), 1) > toDateTime(0, 'UTC'), concat(toString(toUInt64(tupleElement(finalizeAggregation(created_event), 1)) + 10000000000), '\0', tupleElement(finalizeAggregation(created_event), 2), '\0', tupleElement(finalizeAggregation(created_event), 3), '\0', tupleElement(finalizeAggregation(created_event), 4), '\0', tupleElement(finalizeAggregation(created_event), 5), '\0', tupleElement(finalizeAggregation(created_event), 6), '\0', tupleElement(finalizeAggregation(created_event), 7), '\0', tupleElement(finalizeAggregation(created_event), 8), '\0', tupleElement(finalizeAggregation(created_event), 9), '\0', tupleElement(finalizeAggregation(created_event), 10), '\0', tupleElement(finalizeAggregation(created_event), 11)), '') AS ckey
+    FROM referralops.referral_facts_by_created
+)
+GROUP BY created_at, referral_id;
+
+INSERT INTO referralops.schema_migrations (version, name, applied_at) SELECT 20, 'kpi_state_created_key', now();
+

@@ -80,7 +80,7 @@ row also has rorg, the referrer_org_id kpi_created lacks, from created_event. */
 {{define "referrals" -}}
 SELECT
     referral_id AS rid,
-    {{if .State}}minIfMerge(created_event) AS ce,
+    {{if .State}}minIf(ckey, ckey != '') AS ck,
     {{template "created_fields"}}{{else}}{{template "created_any"}}{{end}},
     {{template "destination" .}} AS dest,
     -- the destination network of the earliest referral.created (ties by event id)
@@ -95,7 +95,7 @@ SELECT
     {{events "consult_notes"}} AS notes,
     {{events "auth_decisions"}} AS auths,
 {{- if .Org}}
-    tupleElement(minIfMerge(created_event), {{created "referrer_org_id"}}) AS rorg,
+    {{if .State}}{{createdKey "ck" "referrer_org_id"}}{{else}}tupleElement(minIfMerge(created_event), {{created "referrer_org_id"}}){{end}} AS rorg,
 {{- end}}
     toUInt8(dest = 'out' OR (m_leaked > toDateTime(0, 'UTC') AND m_leaked <= {{.T}})) AS is_leaked,
     toUInt8(m_booked > toDateTime(0, 'UTC') AND m_booked <= {{.T}}) AS is_booked,
@@ -105,7 +105,7 @@ SELECT
 {{- if .State}}
 FROM
 (
-    {{template "by_created" (args "L" . "Table" "referral_facts" "Columns" "referral_id, created_event, destinations_list, leaked_at, first_booked_at, first_completed_at, closed_at, info_requested_at, accepted_at, auth_requested_at, consult_notes_list, auth_decisions_list")}}
+    {{template "by_created" (args "L" . "Table" "referral_facts" "Columns" "referral_id, ckey, destinations_list, leaked_at, first_booked_at, first_completed_at, closed_at, info_requested_at, accepted_at, auth_requested_at, consult_notes_list, auth_decisions_list")}}
 )
 GROUP BY referral_id
 HAVING {{template "created_in_span" .}}
@@ -139,34 +139,63 @@ SELECT {{.Columns}} FROM
 ) AS facts
 {{template "unsettled" .L}}
 {{- else -}}
-SELECT {{.Columns}} FROM {{.L.DB}}.{{.Table}}_by_created
-{{- if .L.ByCreation}}
-WHERE created_at > toDateTime({{.L.From}}, 'UTC') AND created_at <= toDateTime({{.L.To}}, 'UTC')
-{{- else}}
-WHERE (created_at, referral_id) IN
+{{- $ckey := eq .Table "referral_facts"}}
+SELECT {{.Columns}} FROM
+{{- if $ckey}}
 (
-    SELECT created_at, referral_id FROM {{.L.DB}}.kpi_state_index
-    WHERE kind = {{.L.Kind}} AND at > toDateTime({{.L.From}}, 'UTC') AND at <= toDateTime({{.L.To}}, 'UTC')
+    -- ckey: the creation as one String (migration 0020, schema.CreatedKeySQL)
+    SELECT *, finalizeAggregation(created_key) AS ckey
+    FROM {{.L.DB}}.referral_facts_by_created
+    WHERE {{template "state_span" .L}}
 )
+{{- else}} {{.L.DB}}.{{.Table}}_by_created
+WHERE {{template "state_span" .L}}
 {{- end}}
 UNION ALL
-SELECT {{.Columns}} FROM {{.L.DB}}.{{.Table}}
-WHERE referral_id IN (SELECT referral_id FROM {{.L.DB}}.kpi_touched WHERE touched_at > toDateTime({{.L.Covered}}, 'UTC'))
+SELECT {{.Columns}} FROM
+{{- if $ckey}}
+(
+    SELECT *, {{createdKeyOf "finalizeAggregation(created_event)"}} AS ckey
+    FROM {{.L.DB}}.referral_facts
+    WHERE {{template "touched_since" .L}}
+)
+{{- else}} {{.L.DB}}.{{.Table}}
+WHERE {{template "touched_since" .L}}
+{{- end}}
 {{- end}}
 {{- end}}
 
+{{- /* state_span: the state's rows of a lookup's span: by creation time, or
+by the keys kpi_state_index gives for its times. */ -}}
+{{define "state_span" -}}
+{{- if .ByCreation -}}
+created_at > toDateTime({{.From}}, 'UTC') AND created_at <= toDateTime({{.To}}, 'UTC')
+{{- else -}}
+(created_at, referral_id) IN
+(
+    SELECT created_at, referral_id FROM {{.DB}}.kpi_state_index
+    WHERE kind = {{.Kind}} AND at > toDateTime({{.From}}, 'UTC') AND at <= toDateTime({{.To}}, 'UTC')
+)
+{{- end}}
+{{- end}}
+
+{{- /* touched_since: the referrals touched after the state's last pass. */ -}}
+{{define "touched_since" -}}
+referral_id IN (SELECT referral_id FROM {{.DB}}.kpi_touched WHERE touched_at > toDateTime({{.Covered}}, 'UTC'))
+{{- end}}
+
 {{- /* created_fields: m_created and the dimensions from the merged
-created_event ce: the earliest referral.created, ties by event id, as
-kpi_created's first row ("created"). */ -}}
+created_key ck (migration 0020, schema/createdkey.go): the earliest
+referral.created, ties by event id, as kpi_created's first row ("created"). */ -}}
 {{define "created_fields" -}}
-tupleElement(ce, {{created "at"}}) AS m_created,
-    tupleElement(ce, {{created "service_line"}}) AS sl,
-    tupleElement(ce, {{created "location_id"}}) AS loc,
-    tupleElement(ce, {{created "referrer_id"}}) AS referrer,
-    tupleElement(ce, {{created "referrer_type"}}) AS rtype,
-    tupleElement(ce, {{created "referrer_network"}}) AS rnet,
-    tupleElement(ce, {{created "payer_class"}}) AS payer,
-    tupleElement(ce, {{created "priority"}}) AS prio
+{{createdKey "ck" "at"}} AS m_created,
+    {{createdKey "ck" "service_line"}} AS sl,
+    {{createdKey "ck" "location_id"}} AS loc,
+    {{createdKey "ck" "referrer_id"}} AS referrer,
+    {{createdKey "ck" "referrer_type"}} AS rtype,
+    {{createdKey "ck" "referrer_network"}} AS rnet,
+    {{createdKey "ck" "payer_class"}} AS payer,
+    {{createdKey "ck" "priority"}} AS prio
 {{- end}}
 
 {{- /* created_in_span: the referral has a referral.created (a minIf of none
@@ -254,10 +283,10 @@ referral_facts' states would dominate the referrer activity query (and do
 SELECT rid, {{template "created_fields"}}
 FROM
 (
-    SELECT referral_id AS rid, minIfMerge(created_event) AS ce
+    SELECT referral_id AS rid, minIf(ckey, ckey != '') AS ck
     FROM
     (
-        {{template "by_created" (args "L" . "Table" "referral_facts" "Columns" "referral_id, created_event")}}
+        {{template "by_created" (args "L" . "Table" "referral_facts" "Columns" "referral_id, ckey")}}
     )
     GROUP BY referral_id
 )
