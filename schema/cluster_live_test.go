@@ -77,7 +77,7 @@ func TestLiveClusterPruneKPITouched(t *testing.T) {
 	for _, stmt := range []string{
 		"INSERT INTO " + db.Database + ".kpi_touched SELECT t.1, t.2 FROM (SELECT arrayJoin([" + strings.Join(values, ", ") + "]) AS t) SETTINGS insert_distributed_sync = 1",
 		"INSERT INTO " + db.Database + ".kpi_touched SELECT now(), 'R-prune-new' SETTINGS insert_distributed_sync = 1",
-		"INSERT INTO " + db.Database + ".kpi_state_passes (covered_to, passed_at) SELECT now() - 60, now() SETTINGS insert_distributed_sync = 1",
+		"INSERT INTO " + db.Database + ".kpi_state_passes (covered_to, passed_at, state_version) SELECT now() - 60, now(), " + strconv.Itoa(schema.KPIStateVersion) + " SETTINGS insert_distributed_sync = 1",
 	} {
 		if err := db.Conn.Exec(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)

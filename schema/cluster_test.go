@@ -122,13 +122,16 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 			// 0009's DDL of the Distributed tables alone: the old `events`
 			// goes (it is made again in the PHI database), and so do
 			// referral_facts (0012), appointment_facts (0015) and
-			// patient_referrals (0016), made again with the columns of
-			// their local tables.
+			// patient_referrals (0016), kpi_state_passes and
+			// referral_facts_by_created (0020), made again with the columns
+			// of their local tables.
 			distributedOnly := []string{
 				"DROP TABLE IF EXISTS " + db + ".events ON CLUSTER " + testCluster,
 				"DROP TABLE IF EXISTS " + db + ".referral_facts ON CLUSTER " + testCluster,
 				"DROP TABLE IF EXISTS " + db + ".appointment_facts ON CLUSTER " + testCluster,
 				"DROP TABLE IF EXISTS " + schema.PHIDatabase(db) + ".patient_referrals ON CLUSTER " + testCluster,
+				"DROP TABLE IF EXISTS " + db + ".kpi_state_passes ON CLUSTER " + testCluster,
+				"DROP TABLE IF EXISTS " + db + ".referral_facts_by_created ON CLUSTER " + testCluster,
 			}
 			phi := schema.PHIDatabase(db)
 			for _, s := range clustered {
@@ -203,8 +206,8 @@ func TestClusterVariantIsTheSingleNodeSchema(t *testing.T) {
 			// 18.16 has no parallel_distributed_insert_select: its backfills go
 			// through the server that runs the migration. Six backfills,
 			// 0010's two, 0012's and 0016's conversions, 0017's four, 0018's
-			// log of touched referrals, 0019's two more.
-			want := 8 + 1 + 1 + 4 + 1 + 2
+			// log of touched referrals, 0019's two more, 0020's created_key.
+			want := 8 + 1 + 1 + 4 + 1 + 2 + 1
 			if single.Major < 21 {
 				want = 0
 			}

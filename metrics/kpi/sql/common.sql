@@ -76,7 +76,9 @@ created_event state cost more than reading, sorting and joining them (0.23 s
 of a 1.23 s refresh at 1 M events, make bench). The facts rows are joined with
 those created rows before their states merge, so a sparse lookup reads its ids
 once (in "created") and only the referrals created by T merge. With .Org the
-row also has rorg, the referrer_org_id kpi_created lacks, from created_event. */ -}}
+row also has rorg, the referrer_org_id kpi_created lacks, from created_event.
+Read from the KPI state (.State), they all come from its created_key ("ckey",
+"created_fields"). */ -}}
 {{define "referrals" -}}
 SELECT
     referral_id AS rid,
@@ -130,7 +132,13 @@ only the rows of the referrals not settled ("unsettled") before their states
 merge, as "ids" does: merging a whole year's (created_event above all) made
 the backlog query 0.42 s against 0.31 s (10 M events, random ids). Every
 read is of a primary-key range or of listed keys, not of the whole id range,
-which ids that do not sort by time make all of them. */ -}}
+which ids that do not sort by time make all of them. Of referral_facts it
+also gives ckey, the creation as one String (migration 0020,
+schema.CreatedKeySQL): the state's created_key, and for the touched
+referrals the facts' created_event packed; "" when none. The readers take
+its minimum instead of merging created_event, a tuple that 18.16 reads value
+by value: about 0.35 s less server time per 10 M-event refresh with random
+ids. */ -}}
 {{define "by_created" -}}
 {{- if .L.Open -}}
 SELECT {{.Columns}} FROM
