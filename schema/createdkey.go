@@ -10,8 +10,8 @@ import (
 // CreatedDimensions...), and as created_key (migration 0020), a minIf over
 // one String that sorts as that tuple does: the time as '1' and ten digits
 // of Unix seconds, then the event id and the dimensions, NUL between them.
-// 18.16 reads a tuple state value by value; reading created_key instead took
-// about 0.7 s of the 2.4 s of server time a 10 M-event refresh spent with
+// 18.16 reads a tuple state value by value; reading created_key instead
+// saved the refresh queries about 0.35 s of server time at 10 M events with
 // ids that do not sort by time (docs/scaling.md). The order is the tuple's:
 // the times have one width, and no field holds a NUL (the event id and the
 // dimensions are identifiers, enums or service line names: EVENTS.md), so a

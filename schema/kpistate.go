@@ -53,10 +53,11 @@ const DefaultKPIStateMargin = time.Minute
 
 // KPIStateVersion is the version of the state the passes of this release
 // write (kpi_state_passes.state_version): 2 since migration 0020 added
-// created_key, which the readers take instead of created_event. Passes of an
-// earlier release (version 0) write rows without it, so neither the readers
-// nor the next pass count them (KPIStateCoveredSQL): the referrals they
-// covered are read from the facts until a pass of this version covers them.
+// created_key, which the readers take instead of created_event. A pass of an
+// earlier release (version 0) may have stored rows without it while the
+// migration ran, so neither the readers nor the next pass count those passes
+// (KPIStateCoveredSQL): the referrals they covered are read from the facts
+// until a pass of this version covers them.
 const KPIStateVersion = 2
 
 // KPIStateCoveredSQL is the query of the time up to which the passes of
