@@ -201,6 +201,12 @@ func (k k8sInvocation) setting(flag, section, key, def string) string {
 	return def
 }
 
+// clickHouseUser is the user of the container's ClickHouse DSN.
+func (k k8sInvocation) clickHouseUser() string {
+	dsn := k.setting("clickhouse-dsn", "clickhouse", "dsn", "")
+	return strings.SplitN(strings.TrimPrefix(dsn, "clickhouse://"), ":", 2)[0]
+}
+
 // referralopsContainers lists the containers of the referralops image with
 // their invocation, the config file they read resolved from its ConfigMap.
 func referralopsContainers(m *manifests) ([]k8sInvocation, []error) {
@@ -739,22 +745,13 @@ var weeklySchedule = regexp.MustCompile(`^[0-5]?[0-9] (1?[0-9]|2[0-3]) \* \* [0-
 // the manifests (not the read-only root filesystem, not a volume that goes
 // with the pod).
 func checkK8sReport(m *manifests, ks []k8sInvocation) []error {
-	var errs []error
-	n := 0
-	for _, k := range ks {
-		if k.inv.args[0] != "report" {
-			continue
-		}
-		n++
+	reports, errs := scheduled(ks, "report", weeklySchedule, "weekly")
+	for _, k := range reports {
 		where := k.inv.where
-		if k.w.obj.Kind != "CronJob" || !weeklySchedule.MatchString(k.w.schedule) {
-			errs = append(errs, fmt.Errorf("%s: a %s with schedule %q, want a CronJob running weekly", where, k.w.obj.Kind, k.w.schedule))
-		}
 		if every := k.setting("every", "report", "every", ""); every != "" && every != "0s" && every != "0" {
 			errs = append(errs, fmt.Errorf("%s: --every %s keeps a Job running; the CronJob is the schedule", where, every))
 		}
-		dsn := k.setting("clickhouse-dsn", "clickhouse", "dsn", "")
-		if user := strings.SplitN(strings.TrimPrefix(dsn, "clickhouse://"), ":", 2)[0]; user != schema.AnalystUser && user != schema.ExporterUser {
+		if user := k.clickHouseUser(); user != schema.AnalystUser && user != schema.ExporterUser {
 			errs = append(errs, fmt.Errorf("%s: reads ClickHouse as %q, want a read-only user (%s or %s)", where, user, schema.AnalystUser, schema.ExporterUser))
 		}
 		out := k.setting("out", "report", "out", "reports")
@@ -775,9 +772,6 @@ func checkK8sReport(m *manifests, ks []k8sInvocation) []error {
 		case m.get("PersistentVolumeClaim", claim) == nil:
 			errs = append(errs, fmt.Errorf("%s: PersistentVolumeClaim %s is not in the manifests", where, claim))
 		}
-	}
-	if n != 1 {
-		errs = append(errs, fmt.Errorf("%d containers run referralops report, want one", n))
 	}
 	return errs
 }
@@ -806,25 +800,34 @@ var dailySchedule = regexp.MustCompile(`^[0-5]?[0-9] (1?[0-9]|2[0-3]) \* \* \*$`
 // migrator: dropping partitions is DDL, which the writer may not run (and
 // the log grows by a row per event until it is pruned).
 func checkK8sPrune(_ *manifests, ks []k8sInvocation) []error {
-	var errs []error
-	n := 0
-	for _, k := range ks {
-		if k.inv.args[0] != "prune" {
-			continue
-		}
-		n++
-		if k.w.obj.Kind != "CronJob" || !dailySchedule.MatchString(k.w.schedule) {
-			errs = append(errs, fmt.Errorf("%s: a %s with schedule %q, want a CronJob running daily", k.inv.where, k.w.obj.Kind, k.w.schedule))
-		}
-		dsn := k.setting("clickhouse-dsn", "clickhouse", "dsn", "")
-		if user := strings.SplitN(strings.TrimPrefix(dsn, "clickhouse://"), ":", 2)[0]; user != schema.MigratorUser {
+	prunes, errs := scheduled(ks, "prune", dailySchedule, "daily")
+	for _, k := range prunes {
+		if user := k.clickHouseUser(); user != schema.MigratorUser {
 			errs = append(errs, fmt.Errorf("%s: prunes as %q, want %s (it is DDL)", k.inv.where, user, schema.MigratorUser))
 		}
 	}
-	if n != 1 {
-		errs = append(errs, fmt.Errorf("%d containers run referralops prune, want one", n))
-	}
 	return errs
+}
+
+// scheduled returns the containers that run referralops command, with an
+// error unless there is one and each runs from a CronJob whose schedule
+// matches every (how says how often, for the message).
+func scheduled(ks []k8sInvocation, command string, every *regexp.Regexp, how string) ([]k8sInvocation, []error) {
+	var found []k8sInvocation
+	var errs []error
+	for _, k := range ks {
+		if k.inv.args[0] != command {
+			continue
+		}
+		found = append(found, k)
+		if k.w.obj.Kind != "CronJob" || !every.MatchString(k.w.schedule) {
+			errs = append(errs, fmt.Errorf("%s: a %s with schedule %q, want a CronJob running %s", k.inv.where, k.w.obj.Kind, k.w.schedule, how))
+		}
+	}
+	if len(found) != 1 {
+		errs = append(errs, fmt.Errorf("%d containers run referralops %s, want one", len(found), command))
+	}
+	return found, errs
 }
 
 // checkK8sSecrets: no Secret is committed; credentials come from Secret
