@@ -39,14 +39,9 @@ func PassKPIStateVersion0(ctx context.Context, exec clickhouse.Executor, db stri
 		return err
 	}
 	d := kpiStateData{DB: db, To: now, Buckets: 1}
-	for _, name := range append(slices.Clone(KPIStateTables), "index_referral_facts", "index_appointment_facts") {
-		stmt, err := renderNamed(tmpl, name, d)
-		if err == nil {
-			err = exec.Exec(ctx, stmt)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
+	names := append(slices.Clone(KPIStateTables), "index_referral_facts", "index_appointment_facts")
+	if name, err := execKPIStateStatements(ctx, exec, tmpl, d, names); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return exec.Exec(ctx, fmt.Sprintf("INSERT INTO %s.kpi_state_passes (covered_to, passed_at) SELECT toDateTime(%d, 'UTC'), now()", db, now))
 }

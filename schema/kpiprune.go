@@ -78,16 +78,9 @@ func PruneKPITouched(ctx context.Context, exec clickhouse.Executor, db, cluster 
 		}
 		return prune, fmt.Errorf("prune kpi_touched of %s: a cluster (%s) is named, but the table is not Distributed", db, cluster)
 	}
-	rows, err = exec.Query(ctx, KPIStateCoveredSQL(db))
-	var covered int64
-	if err == nil && len(rows) != 1 {
-		err = fmt.Errorf("%d rows", len(rows))
-	}
-	if err == nil {
-		covered, err = strconv.ParseInt(rows[0][0], 10, 64)
-	}
+	covered, err := kpiStateCovered(ctx, exec, db)
 	if err != nil {
-		return prune, fmt.Errorf("prune kpi_touched of %s: the last pass: %w", db, err)
+		return prune, fmt.Errorf("prune kpi_touched of %s: %w", db, err)
 	}
 	if covered == 0 {
 		return prune, nil // no pass yet: every touch is still to be passed

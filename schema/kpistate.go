@@ -66,6 +66,23 @@ func KPIStateCoveredSQL(db string) string {
 	return fmt.Sprintf("SELECT toString(toInt64(max(covered_to))) FROM %s.kpi_state_passes WHERE state_version >= %d", db, KPIStateVersion)
 }
 
+// kpiStateCovered runs KPIStateCoveredSQL: Unix seconds, 0 before the first
+// pass of KPIStateVersion.
+func kpiStateCovered(ctx context.Context, q clickhouse.Querier, db string) (int64, error) {
+	rows, err := q.Query(ctx, KPIStateCoveredSQL(db))
+	if err == nil && len(rows) != 1 {
+		err = fmt.Errorf("%d rows", len(rows))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("the last pass: %w", err)
+	}
+	covered, err := strconv.ParseInt(rows[0][0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the last pass: %w", err)
+	}
+	return covered, nil
+}
+
 // ErrNoKPIState means the database has no KPI state (migration 0018 has
 // not run): there is nothing to pass yet.
 var ErrNoKPIState = errors.New("no KPI state (migration 0018)")
@@ -127,15 +144,8 @@ func PassKPIState(ctx context.Context, exec clickhouse.Executor, db string, marg
 		return KPIStatePass{}, fmt.Errorf("kpi state of %s: the server's time %q: %w", db, rows[0][1], err)
 	}
 	d := kpiStateData{DB: db, To: now - int64(margin/time.Second), Cluster: rows[0][0] == "Distributed"}
-	rows, err = exec.Query(ctx, KPIStateCoveredSQL(db))
-	if err == nil && len(rows) != 1 {
-		err = fmt.Errorf("%d rows", len(rows))
-	}
-	if err == nil {
-		d.From, err = strconv.ParseInt(rows[0][0], 10, 64)
-	}
-	if err != nil {
-		return KPIStatePass{}, fmt.Errorf("kpi state of %s: the last pass: %w", db, err)
+	if d.From, err = kpiStateCovered(ctx, exec, db); err != nil {
+		return KPIStatePass{}, fmt.Errorf("kpi state of %s: %w", db, err)
 	}
 	pass := KPIStatePass{From: time.Unix(d.From, 0).UTC(), To: time.Unix(d.To, 0).UTC()}
 	if d.To <= d.From {
@@ -157,14 +167,8 @@ func PassKPIState(ctx context.Context, exec clickhouse.Executor, db string, marg
 	}
 	d.Buckets = (pass.Referrals + kpiStateReferralsPerStatement - 1) / kpiStateReferralsPerStatement
 	for d.Bucket = 0; d.Bucket < d.Buckets; d.Bucket++ {
-		for _, name := range kpiStateStatements() {
-			stmt, err := renderNamed(tmpl, name, d)
-			if err == nil {
-				err = exec.Exec(ctx, stmt)
-			}
-			if err != nil {
-				return pass, fmt.Errorf("kpi state of %s: %s of %d referrals (part %d of %d): %w", db, name, pass.Referrals, d.Bucket+1, d.Buckets, err)
-			}
+		if name, err := execKPIStateStatements(ctx, exec, tmpl, d, kpiStateStatements()); err != nil {
+			return pass, fmt.Errorf("kpi state of %s: %s of %d referrals (part %d of %d): %w", db, name, pass.Referrals, d.Bucket+1, d.Buckets, err)
 		}
 	}
 	mark := fmt.Sprintf("INSERT INTO %s.kpi_state_passes (covered_to, passed_at, state_version) SELECT toDateTime(%d, 'UTC'), now(), %d", db, d.To, KPIStateVersion)
@@ -175,6 +179,22 @@ func PassKPIState(ctx context.Context, exec clickhouse.Executor, db string, marg
 		return pass, fmt.Errorf("kpi state of %s: record the pass: %w", db, err)
 	}
 	return pass, nil
+}
+
+// execKPIStateStatements renders the named templates of tmpl
+// (sql/kpi_state.sql) with d and runs them in order; on an error it returns
+// the name of the one that failed.
+func execKPIStateStatements(ctx context.Context, exec clickhouse.Executor, tmpl *template.Template, d kpiStateData, names []string) (string, error) {
+	for _, name := range names {
+		stmt, err := renderNamed(tmpl, name, d)
+		if err == nil {
+			err = exec.Exec(ctx, stmt)
+		}
+		if err != nil {
+			return name, err
+		}
+	}
+	return "", nil
 }
 
 func renderNamed(t *template.Template, name string, data any) (string, error) {
