@@ -73,10 +73,10 @@ func kpiStateCovered(ctx context.Context, q clickhouse.Querier, db string) (int6
 	if err == nil && len(rows) != 1 {
 		err = fmt.Errorf("%d rows", len(rows))
 	}
-	if err != nil {
-		return 0, fmt.Errorf("the last pass: %w", err)
+	var covered int64
+	if err == nil {
+		covered, err = strconv.ParseInt(rows[0][0], 10, 64)
 	}
-	covered, err := strconv.ParseInt(rows[0][0], 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("the last pass: %w", err)
 	}
